@@ -1,0 +1,83 @@
+-- _fail_runs: fail runs because one of their steps failed, and leave nothing of them behind.
+--
+-- Called by _fail_tasks_final (a task out of attempts) and _start_steps (a map over a
+-- non-array), with parallel arrays (run, failing step, error). For each run still 'started':
+-- the step and the run become 'failed' with the error, every other queued or started task of the
+-- run becomes 'failed', and its queue message is deleted. Emits pg_notify on
+-- workflow_run_<run_id> with {"run_id", "status": "failed", "error"}.
+-- Locks, in order: the failing steps' step_states (by run_id, step_slug), the runs FOR UPDATE (by
+-- run_id; this conflicts with the FOR KEY SHARE of claim_tasks, so claims that got the run first
+-- commit before we sweep, and later claims skip the run), then the run's live tasks FOR UPDATE
+-- SKIP LOCKED. A task skipped here is held by a completer or failer of the same run, which finds
+-- the run failed when it reaches the run row and cleans up its own task and message.
+-- Invariant 4: after commit no live message or claimable task remains for the run.
+create or replace function workflow._fail_runs(run_ids uuid [], step_slugs text [], errors text [], now timestamptz)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_failed uuid[];
+    v_queue record;
+begin
+    -- PHASE 1: locks in the common order
+    perform 1 from workflow.step_states s
+    where (s.run_id, s.step_slug) in (select * from unnest(_fail_runs.run_ids, _fail_runs.step_slugs))
+    order by s.run_id, s.step_slug
+    for no key update;
+    perform 1 from workflow.runs r
+    where r.run_id = any(_fail_runs.run_ids)
+    order by r.run_id
+    for update;
+
+    -- PHASE 2: the runs (first error per run wins) and their failing steps
+    with f as (
+        select distinct on (x.run_id) x.run_id, x.step_slug, x.error
+        from unnest(_fail_runs.run_ids, _fail_runs.step_slugs, _fail_runs.errors) with ordinality as x (run_id, step_slug, error, ord)
+        order by x.run_id, x.ord
+    ),
+    upd as (
+        update workflow.runs r
+        set status = 'failed', failed_at = _fail_runs.now, error_message = f.error, failed_step = f.step_slug
+        from f
+        where r.run_id = f.run_id and r.status = 'started'
+        returning r.run_id
+    )
+    select array_agg(upd.run_id) into v_failed from upd;
+    if v_failed is null then
+        return;
+    end if;
+
+    update workflow.step_states s
+    set status = 'failed', failed_at = _fail_runs.now, error_message = x.error
+    from unnest(_fail_runs.run_ids, _fail_runs.step_slugs, _fail_runs.errors) as x (run_id, step_slug, error)
+    where s.run_id = x.run_id and s.step_slug = x.step_slug and s.run_id = any(v_failed)
+      and s.status in ('created', 'started');
+
+    -- PHASE 3: sweep the runs' live tasks and their messages
+    for v_queue in
+        with live as (
+            select t.task_id from workflow.tasks t
+            where t.run_id = any(v_failed) and t.status in ('queued', 'started')
+            for no key update skip locked
+        ),
+        swept as (
+            update workflow.tasks t
+            set status = 'failed', failed_at = _fail_runs.now,
+                error_message = coalesce(t.error_message, 'run failed')
+            from live
+            where t.task_id = live.task_id
+            returning t.queue_name, t.message_id
+        )
+        select swept.queue_name, array_agg(swept.message_id) as ids
+        from swept where swept.message_id is not null
+        group by swept.queue_name
+    loop
+        perform pgmq.delete(v_queue.queue_name, v_queue.ids);
+    end loop;
+
+    perform pg_notify('workflow_run_' || r.run_id,
+        jsonb_build_object('run_id', r.run_id, 'status', 'failed', 'error', r.error_message)::text)
+    from workflow.runs r where r.run_id = any(v_failed);
+end;
+$$;

@@ -1,0 +1,138 @@
+-- _normalize_step: validate one step description and fill in every default.
+--
+-- The single owner of step defaults, used by add_step and register_flow, so a flow built step
+-- by step and the same flow registered as JSON compare equal. Input keys: slug, depends_on,
+-- type, map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources.
+-- Returns an object with all of them; depends_on and resources sorted, so two descriptions of
+-- the same step are equal as jsonb. Dependencies are not resolved here (add_step does that).
+-- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency.
+create or replace function workflow._normalize_step(step jsonb)
+returns jsonb
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_unknown text[];
+    v_slug text;
+    v_deps text[];
+    v_type text;
+    v_map_over text;
+    v_execution text;
+    v_queue text;
+    v_resources text[];
+    v_int jsonb;
+    v_key text;
+    v_min integer;
+    v_ints jsonb := '{}';
+begin
+    -- GUARD: shape
+    if jsonb_typeof(_normalize_step.step) is distinct from 'object' then
+        raise exception 'a step must be a JSON object, got %', coalesce(jsonb_typeof(_normalize_step.step), 'null')
+            using errcode = 'WF010';
+    end if;
+    select array_agg(k order by k) into v_unknown
+    from jsonb_object_keys(_normalize_step.step) as k
+    where k not in ('slug', 'depends_on', 'type', 'map_over', 'execution', 'queue', 'max_attempts',
+        'base_delay', 'timeout', 'start_delay', 'resources');
+    if v_unknown is not null then
+        raise exception 'unknown step option(s): %', array_to_string(v_unknown, ', ')
+            using errcode = 'WF010',
+                hint = 'Known options: slug, depends_on, type, map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources.';
+    end if;
+
+    -- PHASE 1: names
+    if jsonb_typeof(_normalize_step.step -> 'slug') is distinct from 'string' then
+        raise exception 'step slug must be a string' using errcode = 'WF001';
+    end if;
+    v_slug := _normalize_step.step ->> 'slug';
+    perform workflow._validate_name('step', v_slug);
+
+    if jsonb_typeof(coalesce(_normalize_step.step -> 'depends_on', '[]')) <> 'array' then
+        raise exception 'depends_on of step % must be an array of step names', v_slug using errcode = 'WF010';
+    end if;
+    if exists (
+        select 1 from jsonb_array_elements(coalesce(_normalize_step.step -> 'depends_on', '[]')) as d
+        where jsonb_typeof(d) <> 'string'
+    ) then
+        raise exception 'depends_on of step % must contain only strings', v_slug using errcode = 'WF010';
+    end if;
+    select coalesce(array_agg(distinct d order by d), '{}') into v_deps
+    from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'depends_on', '[]')) as d;
+    perform workflow._validate_name('step', d) from unnest(v_deps) as d;
+    if v_slug = any(v_deps) then
+        raise exception 'step % depends on itself', v_slug using errcode = 'WF006';
+    end if;
+
+    -- PHASE 2: kind and placement
+    v_type := coalesce(_normalize_step.step ->> 'type', 'single');
+    if v_type not in ('single', 'map') then
+        raise exception 'step %: type must be single or map, got %', v_slug, v_type using errcode = 'WF010';
+    end if;
+    v_map_over := _normalize_step.step ->> 'map_over';
+    if v_type = 'single' and v_map_over is not null then
+        raise exception 'step %: map_over is only valid on a map step', v_slug using errcode = 'WF010';
+    end if;
+    if v_type = 'map' then
+        if v_map_over is null and cardinality(v_deps) = 1 then
+            v_map_over := v_deps[1];
+        elsif v_map_over is null and cardinality(v_deps) > 1 then
+            raise exception 'map step % has several dependencies: say which one it maps over with map_over', v_slug
+                using errcode = 'WF010';
+        elsif v_map_over is not null and not v_map_over = any(v_deps) then
+            raise exception 'map step % maps over %, which is not one of its dependencies', v_slug, v_map_over
+                using errcode = 'WF010';
+        end if;
+    end if;
+
+    v_execution := coalesce(_normalize_step.step ->> 'execution', 'distributed');
+    if v_execution not in ('local', 'distributed') then
+        raise exception 'step %: execution must be local or distributed, got %', v_slug, v_execution
+            using errcode = 'WF010';
+    end if;
+    -- Local steps all live on the reserved queue "local" and are claimed by the process that
+    -- executes the run (claim_tasks with run_id), so a queue name on them has no meaning.
+    v_queue := coalesce(_normalize_step.step ->> 'queue', case when v_execution = 'local' then 'local' else 'default' end);
+    perform workflow._validate_name('queue', v_queue);
+    if v_execution = 'local' and v_queue <> 'local' then
+        raise exception 'step % is local, so it cannot name queue %', v_slug, v_queue
+            using errcode = 'WF010', hint = 'Local steps run in the executing process; drop the queue option or make the step distributed.';
+    end if;
+    if v_execution = 'distributed' and v_queue = 'local' then
+        raise exception 'queue name "local" is reserved for local steps' using errcode = 'WF010';
+    end if;
+
+    if jsonb_typeof(coalesce(_normalize_step.step -> 'resources', '[]')) <> 'array' or exists (
+        select 1 from jsonb_array_elements(coalesce(_normalize_step.step -> 'resources', '[]')) as r
+        where jsonb_typeof(r) <> 'string' or r #>> '{}' !~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'
+    ) then
+        raise exception 'step %: resources must be an array of resource names', v_slug using errcode = 'WF010';
+    end if;
+    select coalesce(array_agg(distinct r order by r), '{}') into v_resources
+    from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'resources', '[]')) as r;
+
+    -- PHASE 3: numbers (name, default, minimum)
+    for v_key, v_int, v_min in
+        select x.k, coalesce(_normalize_step.step -> x.k, x.dflt), x.lo
+        from (values ('max_attempts', '3'::jsonb, 1), ('base_delay', '1', 0), ('timeout', '60', 1), ('start_delay', '0', 0)) as x (k, dflt, lo)
+    loop
+        if jsonb_typeof(v_int) <> 'number'
+            or (v_int #>> '{}')::numeric <> trunc((v_int #>> '{}')::numeric)
+            or (v_int #>> '{}')::numeric not between v_min and 2147483647 then
+            raise exception 'step %: % must be an integer >= %, got %', v_slug, v_key, v_min, v_int
+                using errcode = 'WF010';
+        end if;
+        v_ints := v_ints || jsonb_build_object(v_key, (v_int #>> '{}')::integer);
+    end loop;
+
+    return jsonb_build_object(
+        'slug', v_slug,
+        'depends_on', to_jsonb(v_deps),
+        'type', v_type,
+        'map_over', v_map_over,
+        'execution', v_execution,
+        'queue', v_queue,
+        'resources', to_jsonb(v_resources)
+    ) || v_ints;
+end;
+$$;

@@ -1,0 +1,134 @@
+-- _start_steps: start steps whose dependencies are all complete: create their tasks and send
+-- one pgmq message per task.
+--
+-- Called by start_flow (root steps) and _complete_steps (steps made ready), with parallel arrays
+-- of (run, step); every run given must be live. A single step gets one task; a map step gets
+-- one task per element of the array it maps over (its map_over dependency's output, or the run
+-- input for a root map step). A map over an empty array completes at once with output [] and
+-- the completion cascades. A map over a non-array fails the run.
+-- Locks: the step_states rows it starts (already locked or new to the caller's transaction);
+-- inserts tasks and queue messages. Sends one pg_notify per queue that gained work with no
+-- start delay (identical notifications are folded by PostgreSQL within a transaction).
+-- Invariants: each step is started once: callers only pass steps whose remaining_deps just
+-- reached 0 in their own transaction, and status moves created -> started here.
+-- Errors: none of its own (a non-array map source fails the run instead).
+create or replace function workflow._start_steps(run_ids uuid [], step_slugs text [], now timestamptz)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_bad record;
+    v_empty_runs uuid[];
+    v_empty_steps text[];
+    v_group record;
+begin
+    if coalesce(cardinality(_start_steps.run_ids), 0) = 0 then
+        return;
+    end if;
+
+    -- PHASE 1: a map step whose source is not an array fails its run
+    for v_bad in
+        select r.run_id, r.step_slug, st.map_over
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        join workflow.runs ru on ru.run_id = r.run_id
+        join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = r.step_slug
+        where st.step_type = 'map'
+          and jsonb_typeof(case when st.map_over is null then ru.input else (
+              select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
+          ) end) is distinct from 'array'
+    loop
+        perform workflow._fail_runs(
+            array[v_bad.run_id], array[v_bad.step_slug],
+            array[format('map step %s expects an array from %s', v_bad.step_slug, coalesce(v_bad.map_over, 'the run input'))],
+            _start_steps.now
+        );
+    end loop;
+
+    -- PHASE 2: size each step and mark it started (or completed, for an empty map)
+    with ready as (
+        select r.run_id, r.step_slug, st.step_type, ru.status as run_status,
+            case when st.step_type = 'single' then 1
+                 else jsonb_array_length(case when st.map_over is null then ru.input else (
+                     select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
+                 ) end)
+            end as n
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        join workflow.runs ru on ru.run_id = r.run_id
+        join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = r.step_slug
+    ),
+    upd as (
+        update workflow.step_states s
+        set status = case when ready.n = 0 then 'completed' else 'started' end,
+            remaining_tasks = ready.n,
+            initial_tasks = ready.n,
+            started_at = _start_steps.now,
+            completed_at = case when ready.n = 0 then _start_steps.now end,
+            output = case when ready.n = 0 then '[]'::jsonb end
+        from ready
+        where s.run_id = ready.run_id and s.step_slug = ready.step_slug
+          and s.status = 'created' and ready.run_status = 'started'
+        returning s.run_id, s.step_slug, ready.n
+    )
+    select array_agg(upd.run_id) filter (where upd.n = 0), array_agg(upd.step_slug) filter (where upd.n = 0)
+    into v_empty_runs, v_empty_steps
+    from upd;
+
+    -- PHASE 3: the tasks (map tasks carry their element, so a claim never re-reads the array)
+    insert into workflow.tasks (run_id, step_slug, task_index, queue_name, max_attempts, item, queued_at)
+    select s.run_id, s.step_slug, e.idx, st.queue_name, st.max_attempts, e.item, _start_steps.now
+    from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+    join workflow.step_states s on s.run_id = r.run_id and s.step_slug = r.step_slug
+    join workflow.runs ru on ru.run_id = r.run_id
+    join workflow.steps st on st.flow_slug = s.flow_slug and st.step_slug = s.step_slug
+    cross join lateral (
+        select 0 as idx, null::jsonb as item where st.step_type = 'single'
+        union all
+        select (x.ord - 1)::integer, x.item
+        from jsonb_array_elements(case when st.step_type = 'map' then
+            case when st.map_over is null then ru.input else (
+                select ds.output from workflow.step_states ds where ds.run_id = s.run_id and ds.step_slug = st.map_over
+            ) end
+        end) with ordinality as x (item, ord)
+    ) as e
+    where s.status = 'started' and ru.status = 'started'
+      and not exists (select 1 from workflow.tasks t where t.run_id = s.run_id and t.step_slug = s.step_slug);
+
+    -- PHASE 4: one message per task, one send_batch per (queue, start delay)
+    for v_group in
+        select t.queue_name, st.start_delay_seconds as delay,
+            array_agg(t.task_id order by t.task_id) as task_ids,
+            array_agg(jsonb_build_object(
+                'task_id', t.task_id, 'run_id', t.run_id, 'step', t.step_slug, 'index', t.task_index,
+                'timeout', st.timeout_seconds, 'max_attempts', st.max_attempts,
+                'resources', to_jsonb(st.required_resources)
+            ) order by t.task_id) as msgs
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        join workflow.tasks t on t.run_id = r.run_id and t.step_slug = r.step_slug
+        join workflow.runs ru on ru.run_id = t.run_id
+        join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = t.step_slug
+        where t.message_id is null and t.status = 'queued'
+        group by t.queue_name, st.start_delay_seconds
+    loop
+        -- send_batch inserts with INSERT ... SELECT unnest(msgs) RETURNING msg_id; ModifyTable
+        -- emits RETURNING rows in the order it inserts them, which is the array order, so the
+        -- n-th id belongs to the n-th message.
+        update workflow.tasks t set message_id = m.msg_id
+        from (
+            select a.task_id, s.msg_id
+            from unnest(v_group.task_ids) with ordinality as a (task_id, n)
+            join pgmq.send_batch(v_group.queue_name, v_group.msgs, v_group.delay) with ordinality as s (msg_id, n)
+                on s.n = a.n
+        ) as m
+        where t.task_id = m.task_id;
+        if v_group.delay = 0 then
+            perform pg_notify('workflow_q_' || v_group.queue_name, '');
+        end if;
+    end loop;
+
+    -- PHASE 5: empty maps are complete already; cascade
+    if v_empty_runs is not null then
+        perform workflow._complete_steps(v_empty_runs, v_empty_steps, _start_steps.now);
+    end if;
+end;
+$$;

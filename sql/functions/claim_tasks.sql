@@ -1,0 +1,145 @@
+-- claim_tasks: claim up to qty tasks from one queue, in one round trip.
+--
+-- Called by workers (distributed queues) and by the executing process for its run's local steps
+-- (queue 'local', for_run_id given). Returns each task with its claim token (attempt), its input
+-- ({"run": run input, "<dependency>": its output, ...}; a map task's input leaves out the array it
+-- maps over) and item (the map element; null for single steps), and the lease deadline.
+--
+-- How: one statement reads the head of the queue's pgmq table FOR UPDATE SKIP LOCKED, joins the
+-- tasks (FOR UPDATE SKIP LOCKED) and their runs (FOR KEY SHARE SKIP LOCKED), and sets each
+-- message's visibility timeout to now + the step's lease, as pgmq.read does (vt, read_ct,
+-- last_read_at). We write that statement ourselves rather than call pgmq.read because the claim
+-- must filter on the worker's resources and the run, lease each message by its own step's
+-- timeout, and lock the task rows in the same statement; the table is pgmq's own format, so any
+-- pgmq client still sees the same queue.
+-- A message that is visible again while its task is still 'started' is a crashed attempt (the
+-- lease expired): it is claimed again as the next attempt, or, when the step's attempts are spent,
+-- the task fails (and with it the step and the run) with a lease-expiry error.
+-- Locks: queue messages and tasks (SKIP LOCKED: never waits on a completer), runs FOR KEY SHARE
+-- (SKIP LOCKED: a run being failed is passed over, and failing waits for this claim to commit, so
+-- it sweeps what we claimed). The rare exhausted-lease path then locks like fail_tasks.
+-- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
+-- returns no rows (a worker may start before any flow that uses its queue is registered).
+create or replace function workflow.claim_tasks(
+    queue_name text,
+    qty integer default 10,
+    worker_id text default null,
+    resources text [] default null,
+    for_run_id uuid default null,
+    now timestamptz default clock_timestamp()
+)
+returns table (
+    task_id bigint,
+    attempt integer,
+    run_id uuid,
+    flow_slug text,
+    step_slug text,
+    task_index integer,
+    input jsonb,
+    item jsonb,
+    lease_expires_at timestamptz
+)
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_task_ids bigint[];
+    v_msg_ids bigint[];
+    v_leases timestamptz[];
+    v_exhausted bigint[];
+begin
+    -- GUARD
+    perform workflow._validate_name('queue', claim_tasks.queue_name);
+    if claim_tasks.qty is null or claim_tasks.qty < 1 or claim_tasks.qty > 1000 then
+        raise exception 'qty must be between 1 and 1000, got %', claim_tasks.qty using errcode = 'WF010';
+    end if;
+    if claim_tasks.queue_name = 'local' and claim_tasks.for_run_id is null then
+        raise exception 'claiming local tasks needs the run_id of the run being executed'
+            using errcode = 'WF010', hint = 'Local steps are run by the process that executes the run.';
+    end if;
+    if not exists (select 1 from pgmq.meta m where m.queue_name = claim_tasks.queue_name) then
+        return;
+    end if;
+
+    -- PHASE 1: lock and lease (see the header for why this is our own statement)
+    execute format($sql$
+        with msgs as materialized (
+            select q.msg_id, (q.message ->> 'task_id')::bigint as task_id, (q.message ->> 'timeout')::integer as timeout
+            from pgmq.%1$I as q
+            where q.vt <= $1
+              and ($2::jsonb is null or coalesce(q.message -> 'resources', '[]'::jsonb) <@ $2)
+              and ($3::uuid is null or q.msg_id = any (array(
+                  select t.message_id from workflow.tasks as t
+                  where t.run_id = $3 and t.status in ('queued', 'started') and t.message_id is not null
+              )))
+            order by q.msg_id
+            limit $4
+            for update skip locked
+        ),
+        cand as materialized (
+            select m.msg_id, m.timeout, t.task_id,
+                t.status = 'started' and t.attempts_count >= t.max_attempts as exhausted
+            from msgs as m
+            join workflow.tasks as t on t.task_id = m.task_id
+            join workflow.runs as r on r.run_id = t.run_id
+            where t.status in ('queued', 'started') and r.status = 'started'
+            for update of t skip locked
+            for key share of r skip locked
+        ),
+        leased as (
+            update pgmq.%1$I as q
+            set vt = $1 + make_interval(secs => c.timeout), read_ct = q.read_ct + 1, last_read_at = $1
+            from cand as c
+            where q.msg_id = c.msg_id and not c.exhausted
+            returning q.msg_id, q.vt
+        )
+        select array_agg(c.task_id order by c.task_id) filter (where not c.exhausted),
+               array_agg(c.msg_id order by c.task_id) filter (where not c.exhausted),
+               array_agg(l.vt order by c.task_id) filter (where not c.exhausted),
+               array_agg(c.task_id order by c.task_id) filter (where c.exhausted)
+        from cand as c left join leased as l on l.msg_id = c.msg_id
+    $sql$, 'q_' || claim_tasks.queue_name)
+    into v_task_ids, v_msg_ids, v_leases, v_exhausted
+    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty;
+
+    -- PHASE 2: crashed attempts with no attempts left fail their step and run
+    if v_exhausted is not null then
+        perform workflow._fail_tasks_final(
+            v_exhausted,
+            array(select 'lease expired on the last attempt (worker crashed or lost its connection)' from unnest(v_exhausted)),
+            claim_tasks.now
+        );
+    end if;
+    if v_task_ids is null then
+        return;
+    end if;
+
+    -- PHASE 3: start the claimed tasks; the attempt number is the claim token
+    update workflow.tasks t
+    set status = 'started',
+        attempts_count = t.attempts_count + 1,
+        started_at = claim_tasks.now,
+        worker_id = claim_tasks.worker_id,
+        message_id = c.msg_id
+    from unnest(v_task_ids, v_msg_ids) as c (task_id, msg_id)
+    where t.task_id = c.task_id;
+
+    -- PHASE 4: hand them out with their assembled input
+    return query
+    select t.task_id, t.attempts_count, t.run_id, r.flow_slug, t.step_slug, t.task_index,
+        jsonb_build_object('run', r.input) || coalesce((
+            select jsonb_object_agg(d.dep_slug, ds.output)
+            from workflow.deps d
+            join workflow.step_states ds on ds.run_id = t.run_id and ds.step_slug = d.dep_slug
+            where d.flow_slug = r.flow_slug and d.step_slug = t.step_slug
+              and d.dep_slug is distinct from st.map_over
+        ), '{}'::jsonb),
+        t.item,
+        c.lease
+    from unnest(v_task_ids, v_leases) as c (task_id, lease)
+    join workflow.tasks t on t.task_id = c.task_id
+    join workflow.runs r on r.run_id = t.run_id
+    join workflow.steps st on st.flow_slug = r.flow_slug and st.step_slug = t.step_slug
+    order by t.task_id;
+end;
+$$;
