@@ -108,13 +108,10 @@ def migrations(directory: Path | None = None) -> list[Migration]:
 
 
 def function_files(directory: Path | None = None) -> list[Path]:
-    """List ``functions/*.sql`` in load order: helpers (``_*.sql``) first, then the rest, by name.
+    """List ``functions/*.sql``: helpers (``_*.sql``) first, then the rest, each group by name.
 
-    Why the order matters at all: a PL/pgSQL body is only parsed when it is created
-    (``check_function_bodies`` does not resolve the functions it calls), so plpgsql functions load
-    in any order. A ``language sql`` body, however, is analysed at creation and fails if a function
-    it calls does not exist yet. Loading the ``_`` helpers first lets public SQL functions call
-    helpers; a helper written in ``language sql`` must not call a public function.
+    The order is for readers of the rendered script (helpers before their callers); loading does
+    not depend on it, see ``_render_functions``.
     """
     base = _resolve(directory) / "functions"
     if not base.is_dir():
@@ -123,6 +120,41 @@ def function_files(directory: Path | None = None) -> list[Path]:
     return [p for p in paths if p.name.startswith("_")] + [
         p for p in paths if not p.name.startswith("_")
     ]
+
+
+_LANGUAGE_SQL = re.compile(r"\blanguage\s+'?sql'?(?![a-z0-9_])", re.IGNORECASE)
+
+
+def _render_functions(files: list[Path]) -> str:
+    """Render the function files as one transaction in which load order does not matter.
+
+    Why three passes: with ``check_function_bodies`` on (the default), a ``language sql`` body is
+    analysed when it is created and fails if a function it calls does not exist yet, so a SQL
+    wrapper such as ``complete_task`` could not be loaded before ``complete_tasks``. A PL/pgSQL
+    body is only parsed at creation (calls are resolved when it runs), so it loads in any order.
+    Hence: (1) the ``language sql`` files with checks off, so that every name exists; (2) the
+    other files with checks on, which validates their syntax; (3) the ``language sql`` files
+    again with checks on, now that everything they call exists, which validates them. Each body
+    is thus checked once, against the complete set of functions, whatever the file names.
+    Everything is one transaction, so a database never has half of a new set of functions.
+    """
+    texts = {path: path.read_text(encoding="utf-8").rstrip() for path in files}
+    sql_files = [p for p in files if _LANGUAGE_SQL.search(texts[p])]
+    other_files = [p for p in files if p not in sql_files]
+
+    def load(paths: list[Path]) -> str:
+        return "".join(f"-- functions/{p.name}\n{texts[p]}\n\n" for p in paths)
+
+    body = ""
+    if sql_files:
+        body += "-- pass 1: language sql functions, unchecked, so that every name exists\n"
+        body += "set local check_function_bodies = off;\n\n" + load(sql_files)
+    body += "-- pass 2: the other functions, checked\nset local check_function_bodies = on;\n\n"
+    body += load(other_files)
+    if sql_files:
+        body += "-- pass 3: language sql functions again, now checked against the complete set\n"
+        body += load(sql_files)
+    return "-- functions\n" + _locked_transaction(body)
 
 
 def _literal(text: str) -> str:
@@ -246,13 +278,7 @@ def render_install_sql(include_pgmq: bool = True, *, sql_dir: Path | None = None
     parts.extend(_render_migration(m) for m in migrations(directory))
     files = function_files(directory)
     if files:
-        # Functions are reloaded after the migrations, all in one transaction, so a database
-        # never has half of a new set of functions.
-        bodies = "\n".join(
-            f"-- {path.parent.name}/{path.name}\n{path.read_text(encoding='utf-8').rstrip()}\n"
-            for path in files
-        )
-        parts.append("-- functions\n" + _locked_transaction(bodies))
+        parts.append(_render_functions(files))
     return "\n".join(parts)
 
 
