@@ -1,0 +1,49 @@
+# singularity-workflow: `make help` lists the targets.
+# Every target works on a fresh machine: the scripts create the virtualenv and install what the
+# tests need (see scripts/_lib.sh). DATABASE_URL picks the PostgreSQL server (an admin
+# connection; tests run in throwaway databases created from it).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PYTHON ?= python3
+# The stamp file makes `make venv` re-run pip only when the package definition changes.
+VENV_STAMP := $(VENV)/.installed
+
+.PHONY: help venv test test-sql test-python lint sql bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+venv: $(VENV_STAMP) ## Create .venv with the package installed editable, plus dev tools
+
+$(VENV_STAMP): python/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e 'python[dev]'
+	touch $@
+
+test: ## Everything: set-up, lint, pgTAP and pytest in a throwaway database
+	bash scripts/test.sh all
+
+test-sql: ## pgTAP tests (tests/sql) with pg_prove in a throwaway database
+	bash scripts/test.sh sql
+
+test-python: ## pytest (tests/python) against a throwaway template database
+	bash scripts/test.sh python
+
+lint: ## ruff, mypy, sqlfluff and plpgsql_check; zero errors allowed
+	bash scripts/lint.sh
+
+sql: venv ## Write the whole install as one script: build/install.sql
+	@mkdir -p build
+	$(VENV)/bin/singularity-workflow sql > build/install.sql
+	@echo "wrote build/install.sql; apply with: psql -v ON_ERROR_STOP=1 -f build/install.sql"
+
+bench: venv ## Run the benchmark (bench/run.py)
+	@if [ -f bench/run.py ]; then $(VENV)/bin/python bench/run.py; \
+	else echo "bench/run.py does not exist yet"; exit 1; fi
+
+clean: ## Remove the virtualenv, build output and caches
+	rm -rf $(VENV) build dist python/dist .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
