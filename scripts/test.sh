@@ -78,10 +78,11 @@ case "$what" in
 esac
 
 status=0
-summary=""
+parts=()
 for name in "${order[@]}"; do
-    summary+="$name ${result[$name]}; "
+    parts+=("$name ${result[$name]}")
     [[ "${result[$name]}" == FAILED* ]] && status=1
 done
-say "SUMMARY: ${summary% } ($((SECONDS - start)) s) => $([ $status -eq 0 ] && echo PASS || echo FAIL)"
+summary="$(IFS=';'; echo "${parts[*]}")"
+say "SUMMARY: ${summary//;/, } in $((SECONDS - start)) s => $([ $status -eq 0 ] && echo PASS || echo FAIL)"
 exit "$status"
