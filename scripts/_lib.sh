@@ -86,6 +86,25 @@ db_url() {
         "$DATABASE_URL" "$1"
 }
 
+# libpq_env NAME: print `export PG...=...` lines that point libpq at database NAME on the admin
+# connection's server. For tools such as pg_prove, whose option parser mangles a key=value
+# connection string; libpq's environment variables reach the psql it runs unchanged.
+libpq_env() {
+    "$PY" - "$DATABASE_URL" "$1" <<'PY'
+import shlex, sys
+from psycopg.conninfo import conninfo_to_dict
+names = {"host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "user": "PGUSER",
+         "password": "PGPASSWORD", "dbname": "PGDATABASE", "sslmode": "PGSSLMODE",
+         "passfile": "PGPASSFILE", "options": "PGOPTIONS", "connect_timeout": "PGCONNECT_TIMEOUT"}
+params = conninfo_to_dict(sys.argv[1], dbname=sys.argv[2])
+unknown = sorted(set(params) - set(names))
+if unknown:
+    sys.exit(f"DATABASE_URL parameters not supported for pg_prove: {', '.join(unknown)}")
+for key, value in params.items():
+    print(f"export {names[key]}={shlex.quote(str(value))}")
+PY
+}
+
 # create_throwaway_db PREFIX: create an empty database PREFIX_<random>, put its name in
 # THROWAWAY_DB, and arrange for it to be dropped when the calling script exits (success, failure
 # or Ctrl-C). It sets a variable instead of printing because a $(...) subshell would lose the

@@ -48,7 +48,9 @@ run_pgtap() {
     psql "$url" -X -q -v ON_ERROR_STOP=1 -c 'create extension if not exists pgtap' >/dev/null
     say "pgTAP: pg_prove --recurse tests/sql"
     # Each test file wraps itself in begin ... rollback, so they share one database safely.
-    if pg_prove --dbname "$url" --recurse --ext .sql -S ON_ERROR_STOP=1 tests/sql; then
+    local env_lines
+    env_lines="$(libpq_env "$THROWAWAY_DB")"
+    if (eval "$env_lines" && pg_prove --recurse --ext .sql -S ON_ERROR_STOP=1 tests/sql); then
         record pgtap passed
     else
         record pgtap FAILED
