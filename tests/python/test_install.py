@@ -147,6 +147,17 @@ def test_dry_run_lists_pending_migrations_and_changes_nothing(
         assert conn.execute("select to_regnamespace('workflow')").fetchone() == (None,)
 
 
+def test_install_accepts_an_open_connection_and_restores_its_mode(
+    fresh_database: Callable[[], str], sample_dir: Path
+) -> None:
+    with psycopg.connect(fresh_database()) as conn:
+        assert install(conn, sql_dir=sample_dir) == ["0001_first"]
+        assert conn.autocommit is False
+        assert conn.execute("select count(*) from workflow.things").fetchone() == (0,)
+        with pytest.raises(InstallError, match="inside a transaction"):
+            install(conn, sql_dir=sample_dir)
+
+
 def test_failing_migration_names_itself_and_records_nothing(
     fresh_database: Callable[[], str], sample_dir: Path
 ) -> None:
