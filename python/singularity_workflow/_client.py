@@ -1,0 +1,490 @@
+"""The client: the one module that sends SQL to the engine, as typed calls of its functions.
+
+Everything here is a thin wrapper over one ``workflow.*`` function of the SQL core: the state
+machine is in the database, so the client holds no workflow state, only a way to reach a
+database. Each method runs one statement (``get_run``: two reads) and maps errors raised with a
+``WF`` SQLSTATE to the exceptions of ``_errors``; other psycopg errors propagate unchanged.
+
+Where the connections come from (``Client(database)``):
+
+* a connection string: the client opens one connection on first use and keeps it; calls from
+  several threads take turns on it (pass a pool for real concurrency);
+* a ``psycopg.Connection``: used as given. In autocommit mode every call is its own transaction;
+  otherwise each call runs in ``conn.transaction()``, which commits at once on an idle connection
+  and becomes a savepoint inside a transaction the caller opened (so ``start_flow`` can commit
+  together with the caller's own writes);
+* a ``psycopg_pool.ConnectionPool``: one connection is borrowed per call;
+* nothing: ``DATABASE_URL``, read at first use, not in the constructor.
+
+Constructing a client does no I/O. The worker's hot loop passes ``conn=`` (its own dedicated
+connection) to the claim/complete/fail/extend calls, so no pool checkout or lock sits on that path.
+
+Prepared statements: psycopg prepares a query server-side after it ran 5 times on a connection
+(``prepare_threshold``), which suits the hot calls. Behind pgbouncer in transaction mode that only
+works with pgbouncer >= 1.21 and ``max_prepared_statements`` set; otherwise create the connections
+(or the pool, via ``kwargs``) with ``prepare_threshold=None``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+from uuid import UUID
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from singularity_workflow._errors import RunNotFound, WorkflowError, error_from_psycopg
+from singularity_workflow._install import install as _install
+
+if TYPE_CHECKING:
+    from singularity_workflow._workflow import WorkflowDef
+
+__all__ = ["ClaimedTask", "Client", "Database", "default_client", "to_jsonb"]
+
+#: What ``Client`` accepts as its database.
+Database = str | psycopg.Connection[Any] | ConnectionPool[Any]
+
+# Keyword arguments of a pool that configure the psycopg Connection object, not libpq: they must
+# not leak into a connection string rebuilt from the pool's settings.
+_NON_LIBPQ_KWARGS: Final = frozenset(
+    {"autocommit", "prepare_threshold", "context", "row_factory", "cursor_factory"}
+)
+
+# The hot-path statements. Named arguments keep them correct if a function gains a parameter;
+# explicit array casts keep psycopg from guessing int2/int4/int8 from the Python values.
+_CLAIM: Final = (
+    "select task_id, attempt, run_id, flow_slug, step_slug, task_index, input, item,"
+    " lease_expires_at from workflow.claim_tasks(queue_name => %s, qty => %s,"
+    " worker_id => %s, resources => %s::text[], for_run_id => %s)"
+)
+_COMPLETE: Final = (
+    "select task_id, accepted from workflow.complete_tasks("
+    "task_ids => %s::bigint[], attempts => %s::integer[], outputs => %s::jsonb[])"
+)
+_FAIL: Final = (
+    "select task_id, outcome from workflow.fail_tasks("
+    "task_ids => %s::bigint[], attempts => %s::integer[], errors => %s::text[])"
+)
+_EXTEND: Final = (
+    "select task_id, extended from workflow.extend_leases("
+    "task_ids => %s::bigint[], attempts => %s::integer[], seconds => %s)"
+)
+
+_RUN_COLUMNS: Final = (
+    "select r.run_id, r.flow_slug, r.status, r.input, r.output, r.error_message, r.failed_step,"
+    " r.remaining_steps, r.started_at, r.completed_at, r.failed_at, r.deadline_at"
+    " from workflow.runs r where r.run_id = %s"
+)
+# Step outputs are left out: they can be large, and the run's output is in the run row.
+_RUN_STEPS: Final = (
+    "select s.step_slug, s.status, st.step_type, s.remaining_deps, s.remaining_tasks,"
+    " s.initial_tasks, s.started_at, s.completed_at, s.failed_at, s.error_message"
+    " from workflow.step_states s"
+    " join workflow.steps st on st.flow_slug = s.flow_slug and st.step_slug = s.step_slug"
+    " where s.run_id = %s order by st.step_index"
+)
+_LIST_FLOWS: Final = (
+    "select f.flow_slug as slug, count(s.step_slug)::integer as steps,"
+    " f.timeout_seconds as timeout, f.created_at"
+    " from workflow.flows f left join workflow.steps s on s.flow_slug = f.flow_slug"
+    " group by f.flow_slug order by f.flow_slug"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """One task handed out by ``claim_tasks``; ``attempt`` is the token its report must carry.
+
+    ``input`` is ``{"run": <run input>, "<dependency>": <its output>, ...}``; for a map task
+    ``item`` is its element (and ``input`` leaves out the array mapped over), else None. Field
+    order is the column order of ``claim_tasks``, so rows unpack straight into it.
+    """
+
+    task_id: int
+    attempt: int
+    run_id: UUID
+    flow_slug: str
+    step_slug: str
+    task_index: int
+    input: dict[str, Any]
+    item: Any
+    lease_expires_at: datetime
+
+
+# A JSON escape of NUL: "\u0000" preceded by an even number of backslashes (an odd number would
+# mean the text holds a literal backslash followed by "u0000").
+_NUL_ESCAPE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _already_json(text: str) -> str:
+    """Return ``text`` unchanged: the dumps function of a Jsonb whose value is serialised."""
+    return text
+
+
+def to_jsonb(value: Any, what: str = "value") -> Jsonb:
+    r"""Serialise ``value`` now and wrap it as a Jsonb parameter; TypeError if it cannot be stored.
+
+    psycopg's Jsonb serialises lazily, during ``execute``, so a bad value in a batch would fail
+    the whole statement with a database-level error. Serialising here fails early, names the
+    value, and keeps one bad output from costing a round trip. Rejected besides what ``json``
+    rejects: NaN/Infinity (not JSON) and NUL characters (jsonb cannot store ``\u0000``).
+    """
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} is not JSON-serialisable: {exc}") from exc
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        raise TypeError(f"{what} contains a NUL character, which PostgreSQL's jsonb cannot store")
+    return Jsonb(text, dumps=_already_json)
+
+
+def _raise_mapped(exc: psycopg.Error) -> NoReturn:
+    """Re-raise ``exc`` as its WorkflowError subclass when it has a WF SQLSTATE, else as is."""
+    mapped = error_from_psycopg(exc)
+    if mapped is None:
+        raise exc
+    raise mapped from exc
+
+
+def _pool_conninfo(pool: ConnectionPool[Any]) -> str:
+    """Rebuild a connection string from a pool's ``conninfo`` and libpq keyword arguments."""
+    conninfo: Any = pool.conninfo
+    if callable(conninfo):
+        conninfo = conninfo()
+    kwargs: Any = pool.kwargs
+    if callable(kwargs):
+        kwargs = kwargs()
+    libpq = {
+        k: v
+        for k, v in dict(kwargs or {}).items()
+        if k not in _NON_LIBPQ_KWARGS and isinstance(v, str | int)
+    }
+    return make_conninfo(str(conninfo or ""), **libpq)
+
+
+class Client:
+    """Typed access to the engine's SQL functions over a connection string, connection or pool.
+
+    Holds no workflow state; safe to share between threads. ``close()`` (or ``with Client(...)``)
+    closes the connection the client opened itself; given connections and pools are the
+    caller's to close.
+    """
+
+    def __init__(self, database: Database | None = None) -> None:
+        if database is not None and not isinstance(
+            database, str | psycopg.Connection | ConnectionPool
+        ):
+            raise TypeError(
+                "Client() takes a connection string, a psycopg.Connection or a"
+                f" psycopg_pool.ConnectionPool, not {type(database).__name__}"
+            )
+        self._database = database
+        self._own: psycopg.Connection[Any] | None = None
+        # Re-entrant: a method may call another while holding the connection.
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        kind = "DATABASE_URL" if self._database is None else type(self._database).__name__
+        return f"<Client {kind}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection this client opened (if any); it reopens on the next call."""
+        with self._lock:
+            if self._own is not None:
+                self._own.close()
+                self._own = None
+
+    # -- connections ---------------------------------------------------------------------------
+
+    @property
+    def conninfo(self) -> str | None:
+        """A connection string for the same database, for dedicated or out-of-process connections.
+
+        None when the client was given no database and ``DATABASE_URL`` is unset. For a given
+        connection it is rebuilt from the connection's parameters, password included.
+        """
+        database = self._database
+        if database is None:
+            return os.environ.get("DATABASE_URL") or None
+        if isinstance(database, str):
+            return database
+        if isinstance(database, ConnectionPool):
+            return _pool_conninfo(database)
+        info = database.info
+        password = info.password
+        return make_conninfo(info.dsn, password=password) if password else info.dsn
+
+    def _require_conninfo(self) -> str:
+        """Return ``conninfo`` or raise a clear error when there is none."""
+        conninfo = self.conninfo
+        if conninfo is None:
+            raise WorkflowError(
+                "no database given: pass a connection string, connection or pool to Client(),"
+                " or set DATABASE_URL",
+                hint="For example DATABASE_URL=postgresql://user@localhost:5432/app",
+            )
+        return conninfo
+
+    def connect_dedicated(self) -> psycopg.Connection[Any]:
+        """Open and return a NEW autocommit connection (for LISTEN or a worker's loop).
+
+        The caller owns it and must close it.
+        """
+        return psycopg.connect(self._require_conninfo(), autocommit=True)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """Lend a connection for one call: the client's own, the given one, or one from the pool.
+
+        Statements run in it commit when the block ends (see the module docstring for a given
+        connection that is not in autocommit mode).
+        """
+        database = self._database
+        if isinstance(database, ConnectionPool):
+            with database.connection() as conn:
+                yield conn
+        elif isinstance(database, psycopg.Connection):
+            if database.autocommit:
+                yield database
+            else:
+                with database.transaction():
+                    yield database
+        else:
+            with self._lock:
+                conn = self._own
+                if conn is None or conn.closed:
+                    conn = self._own = psycopg.connect(self._require_conninfo(), autocommit=True)
+                try:
+                    yield conn
+                finally:
+                    if conn.broken or conn.closed:
+                        # Lost connection: drop it so the next call reconnects.
+                        self._own = None
+
+    def _fetchall(
+        self, query: str, params: Sequence[Any], conn: psycopg.Connection[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement (on ``conn`` or a lent connection) and return its rows."""
+        try:
+            if conn is not None:
+                return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+            with self.connection() as lent:
+                return lent.execute(query, params).fetchall()  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            _raise_mapped(exc)
+
+    def _fetchone(self, query: str, params: Sequence[Any]) -> Any:
+        """Run a one-row, one-column statement and return that value."""
+        rows = self._fetchall(query, params)
+        return rows[0][0]
+
+    # -- schema and definitions ----------------------------------------------------------------
+
+    def install(self, *, dry_run: bool = False) -> list[str]:
+        """Install or upgrade the schema; return the migrations applied (dry run: pending)."""
+        database = self._database
+        try:
+            if isinstance(database, ConnectionPool):
+                with database.connection() as conn:
+                    return _install(conn, dry_run=dry_run)
+            if isinstance(database, psycopg.Connection):
+                return _install(database, dry_run=dry_run)
+            return _install(self._require_conninfo(), dry_run=dry_run)
+        except psycopg.Error as exc:
+            _raise_mapped(exc)
+
+    def register_flow(self, definition: Mapping[str, Any] | WorkflowDef | type | object) -> str:
+        """Register a flow (idempotent for the same shape); return its slug.
+
+        Takes the JSON definition of ``workflow.register_flow`` as a dict, or a workflow (a
+        ``WorkflowDef``, a ``Workflow`` subclass or a class with ``__workflow_steps__``), which is
+        validated in Python first and whose handlers are then known to workers in this process.
+        Raises FlowShapeMismatch if the slug is registered with another shape.
+        """
+        if isinstance(definition, Mapping):
+            body: Mapping[str, Any] = definition
+        else:
+            from singularity_workflow._workflow import registry, workflow_def
+
+            wdef = workflow_def(definition)
+            body = wdef.definition()
+            registry[wdef.slug] = wdef
+        return str(
+            self._fetchone(
+                "select workflow.register_flow(%s)", [to_jsonb(dict(body), "flow definition")]
+            )
+        )
+
+    def get_flow(self, slug: str) -> dict[str, Any]:
+        """Return a flow's definition as JSON (the form register_flow takes); FlowNotFound."""
+        result: dict[str, Any] = self._fetchone("select workflow.get_flow(%s)", [slug])
+        return result
+
+    def list_flows(self) -> list[dict[str, Any]]:
+        """Return every flow: ``slug``, ``steps`` (count), ``timeout``, ``created_at``."""
+        try:
+            with self.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                return cur.execute(_LIST_FLOWS).fetchall()
+        except psycopg.Error as exc:
+            _raise_mapped(exc)
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def start_flow(self, flow_slug: str, input: Any, *, run_id: UUID | None = None) -> UUID:
+        """Start a run of ``flow_slug`` with ``input``; return its run id.
+
+        ``input`` must be a JSON object (an array if the flow's root step maps over it). With
+        ``run_id`` the call is idempotent: repeating it returns the same run.
+        """
+        run: UUID = self._fetchone(
+            "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s)",
+            [flow_slug, to_jsonb(input, "run input"), run_id],
+        )
+        return run
+
+    def get_run(self, run_id: UUID | str) -> dict[str, Any]:
+        """Return a run's row, its steps' states and its progress; RunNotFound if there is none.
+
+        Keys: the ``workflow.runs`` columns, ``steps`` (step_slug, status, step_type, counters,
+        timings, error_message; in definition order), ``total_steps``, ``completed_steps`` and
+        ``percentage`` (of steps completed, 0-100, one decimal).
+        """
+        rid = run_id if isinstance(run_id, UUID) else UUID(str(run_id))
+        try:
+            with self.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                run = cur.execute(_RUN_COLUMNS, [rid]).fetchone()
+                if run is None:
+                    _raise_run_not_found(rid)
+                steps = cur.execute(_RUN_STEPS, [rid]).fetchall()
+        except psycopg.Error as exc:
+            _raise_mapped(exc)
+        total = len(steps)
+        done = sum(1 for s in steps if s["status"] == "completed")
+        run["steps"] = steps
+        run["total_steps"] = total
+        run["completed_steps"] = done
+        run["percentage"] = round(100.0 * done / total, 1) if total else 0.0
+        return run
+
+    # -- the worker's hot path: one statement each, no per-row queries --------------------------
+
+    def claim_tasks(
+        self,
+        queue: str,
+        qty: int = 10,
+        *,
+        worker_id: str | None = None,
+        resources: Sequence[str] | None = None,
+        for_run_id: UUID | None = None,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> list[ClaimedTask]:
+        """Claim up to ``qty`` tasks from ``queue``; each carries its attempt token and lease.
+
+        ``resources`` None claims regardless of the steps' resource requirements; a list claims
+        only steps whose requirements it covers. Local steps: ``queue="local"`` and
+        ``for_run_id`` (the run this process executes).
+        """
+        rows = self._fetchall(
+            _CLAIM,
+            [queue, qty, worker_id, None if resources is None else list(resources), for_run_id],
+            conn,
+        )
+        return [ClaimedTask(*row) for row in rows]
+
+    def complete_tasks(
+        self,
+        items: Sequence[tuple[int, int, Any]],
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> dict[int, bool]:
+        """Report ``(task_id, attempt, output)`` results; return task_id -> accepted.
+
+        False means the report was stale (lease lost, duplicate, run already ended) and was
+        ignored. Outputs that cannot be stored as JSON raise TypeError before any SQL is sent.
+        """
+        if not items:
+            return {}
+        ids = [i[0] for i in items]
+        attempts = [i[1] for i in items]
+        outputs = [to_jsonb(i[2], f"output of task {i[0]}") for i in items]
+        rows = self._fetchall(_COMPLETE, [ids, attempts, outputs], conn)
+        return {task_id: accepted for task_id, accepted in rows}
+
+    def fail_tasks(
+        self,
+        items: Sequence[tuple[int, int, str]],
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> dict[int, str]:
+        """Report ``(task_id, attempt, error)`` failures; return task_id -> outcome.
+
+        Outcomes: ``"retry"`` (queued again after a backoff), ``"failed"`` (last attempt: the
+        step and run failed), ``"stale"`` (the token did not match; nothing changed).
+        """
+        if not items:
+            return {}
+        ids = [i[0] for i in items]
+        attempts = [i[1] for i in items]
+        errors = [_clean_text(i[2]) for i in items]
+        rows = self._fetchall(_FAIL, [ids, attempts, errors], conn)
+        return {task_id: outcome for task_id, outcome in rows}
+
+    def extend_leases(
+        self,
+        items: Sequence[tuple[int, int]],
+        seconds: int,
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> dict[int, bool]:
+        """Push the leases of ``(task_id, attempt)`` to now + ``seconds``; task_id -> extended.
+
+        False means: stop working on that task, its result would be ignored.
+        """
+        if not items:
+            return {}
+        ids = [i[0] for i in items]
+        attempts = [i[1] for i in items]
+        rows = self._fetchall(_EXTEND, [ids, attempts, seconds], conn)
+        return {task_id: extended for task_id, extended in rows}
+
+
+def _raise_run_not_found(run_id: UUID) -> NoReturn:
+    """Raise RunNotFound (WF011) for ``run_id``, worded like the server's errors."""
+    raise RunNotFound(f"run {run_id} does not exist")
+
+
+def _clean_text(text: str) -> str:
+    """Make an error message storable: ``text`` columns cannot hold NUL characters."""
+    return str(text).replace("\x00", "\\0")
+
+
+_default: Client | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> Client:
+    """Return the process-wide client over ``DATABASE_URL`` used by module-level functions."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Client()
+        return _default
