@@ -24,7 +24,7 @@ run_check() {
 
 # One config for both trees: tests/python has no pyproject.toml of its own.
 run_check ruff "$VENV/bin/ruff" check --config python/pyproject.toml python tests/python
-run_check mypy "$VENV/bin/mypy" python/singularity_workflow
+run_check mypy "$VENV/bin/mypy" --config-file python/pyproject.toml python/singularity_workflow python/hatch_build.py
 if [ -n "$(find sql -name '*.sql' 2>/dev/null | head -1)" ]; then
     run_check sqlfluff "$VENV/bin/sqlfluff" lint sql --disable-progress-bar
 else

@@ -296,7 +296,7 @@ def _applied_versions(conn: psycopg.Connection[Any]) -> set[int]:
         return set()
     table = sql.Identifier("workflow", "schema_migrations")
     query = sql.SQL("select version from {}").format(table)
-    return {int(v) for (v,) in conn.execute(query).fetchall()}  # type: ignore[call-overload]
+    return {int(v) for (v,) in conn.execute(query).fetchall()}
 
 
 def install(
