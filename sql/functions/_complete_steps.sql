@@ -16,6 +16,9 @@ create or replace function workflow._complete_steps(run_ids uuid [], step_slugs 
 returns void
 language plpgsql
 set search_path = ''
+-- Generic plans: these statements take arrays, so the plan cache kept re-planning them (custom
+-- plans), which measured ~1 ms per statement against ~0.1-0.2 ms to execute.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_ready_runs uuid[];

@@ -24,7 +24,7 @@ declare
     v_int jsonb;
     v_key text;
     v_min integer;
-    v_ints jsonb := '{}';
+    v_ints jsonb := '{}'::jsonb;
 begin
     -- GUARD: shape
     if jsonb_typeof(_normalize_step.step) is distinct from 'object' then

@@ -17,10 +17,13 @@ create or replace function workflow.extend_leases(
 returns table (task_id bigint, extended boolean)
 language plpgsql
 set search_path = ''
+-- Generic plans: these statements take arrays, so the plan cache kept re-planning them (custom
+-- plans), which measured ~1 ms per statement against ~0.1-0.2 ms to execute.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_queue record;
-    v_extended bigint[] := '{}';
+    v_extended bigint[] := '{}'::bigint[];
     v_ids bigint[];
 begin
     if cardinality(extend_leases.task_ids) is distinct from cardinality(extend_leases.attempts) then

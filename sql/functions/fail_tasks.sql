@@ -20,13 +20,16 @@ create or replace function workflow.fail_tasks(
 returns table (task_id bigint, outcome text)
 language plpgsql
 set search_path = ''
+-- Generic plans: these statements take arrays, so the plan cache kept re-planning them (custom
+-- plans), which measured ~1 ms per statement against ~0.1-0.2 ms to execute.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_locked bigint[];
     v_final bigint[];
     v_final_errors text[];
     v_retry record;
-    v_outcomes jsonb := '{}';
+    v_outcomes jsonb := '{}'::jsonb;
 begin
     -- GUARD: well-formed batch
     if cardinality(fail_tasks.task_ids) is distinct from cardinality(fail_tasks.attempts)

@@ -17,10 +17,10 @@ as $$
 declare
     v_slug text;
     v_timeout integer;
-    v_steps jsonb := '[]';
+    v_steps jsonb := '[]'::jsonb;
     v_step jsonb;
-    v_ordered jsonb := '[]';
-    v_placed text[] := '{}';
+    v_ordered jsonb := '[]'::jsonb;
+    v_placed text[] := '{}'::text[];
     v_progress boolean;
     v_dup text;
     v_missing text;
