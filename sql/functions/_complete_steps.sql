@@ -12,7 +12,7 @@
 -- 0 sees it reach 0); a run completes exactly once (same for remaining_steps); nothing starts in
 -- a run that is no longer 'started' (failed or cancelled runs stay terminal).
 -- Emits pg_notify on channel workflow_run_<run_id> with {"run_id", "status"} when a run completes.
-create or replace function workflow._complete_steps(run_ids uuid [], step_slugs text [], now timestamptz)
+create or replace function workflow._complete_steps(run_ids uuid[], step_slugs text[], now timestamptz)
 returns void
 language plpgsql
 set search_path = ''

@@ -11,7 +11,7 @@
 -- SKIP LOCKED. A task skipped here is held by a completer or failer of the same run, which finds
 -- the run failed when it reaches the run row and cleans up its own task and message.
 -- Invariant 4: after commit no live message or claimable task remains for the run.
-create or replace function workflow._fail_runs(run_ids uuid [], step_slugs text [], errors text [], now timestamptz)
+create or replace function workflow._fail_runs(run_ids uuid[], step_slugs text[], errors text[], now timestamptz)
 returns void
 language plpgsql
 set search_path = ''

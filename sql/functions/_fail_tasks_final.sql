@@ -5,7 +5,7 @@
 -- 'failed' with its error and its message is deleted; if its run is still 'started' the run
 -- fails through _fail_runs (which sweeps the rest of the run).
 -- Locks: see _fail_runs (step_states, then runs FOR UPDATE, then the run's other tasks).
-create or replace function workflow._fail_tasks_final(task_ids bigint [], errors text [], now timestamptz)
+create or replace function workflow._fail_tasks_final(task_ids bigint[], errors text[], now timestamptz)
 returns void
 language plpgsql
 set search_path = ''

@@ -12,7 +12,7 @@
 -- Invariants: each step is started once: callers only pass steps whose remaining_deps just
 -- reached 0 in their own transaction, and status moves created -> started here.
 -- Errors: none of its own (a non-array map source fails the run instead).
-create or replace function workflow._start_steps(run_ids uuid [], step_slugs text [], now timestamptz)
+create or replace function workflow._start_steps(run_ids uuid[], step_slugs text[], now timestamptz)
 returns void
 language plpgsql
 set search_path = ''

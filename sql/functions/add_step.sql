@@ -13,7 +13,7 @@
 create or replace function workflow.add_step(
     flow_slug text,
     step_slug text,
-    depends_on text [] default '{}',
+    depends_on text[] default '{}',
     step_type text default null,
     map_over text default null,
     execution text default null,
@@ -22,7 +22,7 @@ create or replace function workflow.add_step(
     base_delay integer default null,
     timeout integer default null,
     start_delay integer default null,
-    resources text [] default null
+    resources text[] default null
 )
 returns jsonb
 language plpgsql

@@ -24,7 +24,7 @@ create or replace function workflow.claim_tasks(
     queue_name text,
     qty integer default 10,
     worker_id text default null,
-    resources text [] default null,
+    resources text[] default null,
     for_run_id uuid default null,
     now timestamptz default clock_timestamp()
 )

@@ -14,9 +14,9 @@
 -- Errors: WF010 arrays of different lengths or a task id twice in one batch. Safe to repeat:
 -- a second call with the same tokens reports accepted = false and changes nothing.
 create or replace function workflow.complete_tasks(
-    task_ids bigint [],
-    attempts integer [],
-    outputs jsonb [],
+    task_ids bigint[],
+    attempts integer[],
+    outputs jsonb[],
     now timestamptz default clock_timestamp()
 )
 returns table (task_id bigint, accepted boolean)

@@ -9,8 +9,8 @@
 -- renewals do not contend with completions.
 -- Errors: WF010 arrays of different lengths or seconds < 1. Safe to repeat.
 create or replace function workflow.extend_leases(
-    task_ids bigint [],
-    attempts integer [],
+    task_ids bigint[],
+    attempts integer[],
     seconds integer,
     now timestamptz default clock_timestamp()
 )

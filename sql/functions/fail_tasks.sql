@@ -12,9 +12,9 @@
 -- re-queue work in a run another transaction is failing; then as _fail_runs.
 -- Errors: WF010 arrays of different lengths or a task id twice. Safe to repeat (stale).
 create or replace function workflow.fail_tasks(
-    task_ids bigint [],
-    attempts integer [],
-    errors text [],
+    task_ids bigint[],
+    attempts integer[],
+    errors text[],
     now timestamptz default clock_timestamp()
 )
 returns table (task_id bigint, outcome text)

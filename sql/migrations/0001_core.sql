@@ -32,7 +32,7 @@ create table workflow.steps (
     timeout_seconds integer not null default 60,
     start_delay_seconds integer not null default 0,
     -- Resource names a worker must advertise to claim this step's tasks (e.g. {gpu}).
-    required_resources text [] not null default '{}',
+    required_resources text[] not null default '{}',
     deps_count integer not null default 0,
     created_at timestamptz not null default now(),
     primary key (flow_slug, step_slug),
