@@ -2,10 +2,76 @@
 
 The state machine is SQL (schema ``workflow``); this package installs it and calls it. The public
 surface is what ``__all__`` lists; modules whose names start with ``_`` are private.
+
+Module-level functions that need a database (``execute``) use a default ``Client()`` over
+``DATABASE_URL`` unless given ``client=``.
 """
 
+from singularity_workflow._client import ClaimedTask, Client
+from singularity_workflow._errors import (
+    DefinitionError,
+    DependencyCycle,
+    DuplicateStep,
+    EmptyFlow,
+    FlowExists,
+    FlowInUse,
+    FlowNotFound,
+    FlowShapeMismatch,
+    InvalidInput,
+    InvalidName,
+    InvalidOption,
+    InvalidState,
+    PayloadTooLarge,
+    RunFailed,
+    RunIdConflict,
+    RunNotFound,
+    RunTimeout,
+    SelfDependency,
+    UnknownDependency,
+    WorkflowError,
+)
 from singularity_workflow._install import install, render_install_sql
+from singularity_workflow._workflow import (
+    StepDef,
+    Workflow,
+    WorkflowDef,
+    register_handlers,
+    step,
+    workflow_def,
+)
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__", "install", "render_install_sql"]
+__all__ = [
+    "ClaimedTask",
+    "Client",
+    "DefinitionError",
+    "DependencyCycle",
+    "DuplicateStep",
+    "EmptyFlow",
+    "FlowExists",
+    "FlowInUse",
+    "FlowNotFound",
+    "FlowShapeMismatch",
+    "InvalidInput",
+    "InvalidName",
+    "InvalidOption",
+    "InvalidState",
+    "PayloadTooLarge",
+    "RunFailed",
+    "RunIdConflict",
+    "RunNotFound",
+    "RunTimeout",
+    "SelfDependency",
+    "StepDef",
+    "UnknownDependency",
+    "Workflow",
+    "WorkflowDef",
+    "WorkflowError",
+    "__version__",
+    "install",
+    "register_handlers",
+    "render_install_sql",
+    "step",
+    "workflow_def",
+]
