@@ -1,0 +1,28 @@
+-- Invariant 7 and STYLE: every function of schema workflow sets search_path to '' (so every
+-- name in it must be qualified and a caller's search_path cannot hijack it), and runs as
+-- SECURITY INVOKER unless it is on the list below, which a reviewed SECURITY DEFINER function
+-- must be added to (with execute revoked from public). Scanning pg_proc keeps this from
+-- drifting as functions are added.
+begin;
+select plan(4);
+
+select ok((select count(*) from pg_proc where pronamespace = 'workflow'::regnamespace) >= 18,
+    'the schema has its functions (the scan below is not vacuous)');
+select is_empty(
+    $$select p.oid::regprocedure::text from pg_proc p
+      where p.pronamespace = 'workflow'::regnamespace
+        and not coalesce('search_path=""' = any(p.proconfig), false)$$,
+    'every function sets search_path = ''''');
+select is_empty(
+    $$select p.oid::regprocedure::text from pg_proc p
+      where p.pronamespace = 'workflow'::regnamespace and p.prosecdef
+        and p.proname <> all (array[]::text[])$$,
+    'no function is SECURITY DEFINER unless listed');
+select is_empty(
+    $$select p.oid::regprocedure::text from pg_proc p
+      where p.pronamespace = 'workflow'::regnamespace and p.prosecdef
+        and has_function_privilege('public', p.oid, 'execute')$$,
+    'a SECURITY DEFINER function is not executable by public');
+
+select * from finish();
+rollback;
