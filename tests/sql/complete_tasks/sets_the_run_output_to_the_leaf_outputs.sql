@@ -2,7 +2,7 @@
 -- keyed by step; intermediate outputs are not in it. A map leaf contributes its array.
 begin;
 \ir ../_helpers.psql
-select plan(2);
+select plan(3);
 
 select workflow.register_flow('{"slug": "leaves", "steps": [
     {"slug": "a"}, {"slug": "b", "depends_on": ["a"]}, {"slug": "c", "depends_on": ["a"]},
@@ -14,6 +14,7 @@ language sql as $$ select case step_slug when 'a' then '["x", "y"]'::jsonb else 
 select is(sw_test.drain('default', 'pg_temp.out'), 5, 'five tasks ran (a, b, c and two map tasks)');
 select is((select output from workflow.runs where run_id = :'run_id' and status = 'completed'),
     '{"b": "b", "c": "c", "m": ["mx", "my"]}'::jsonb, 'the run output holds the three leaves, not a');
+select is(sw_test.live_work(:'run_id'), 0::bigint, 'nothing live is left for the run');
 
 select * from finish();
 rollback;

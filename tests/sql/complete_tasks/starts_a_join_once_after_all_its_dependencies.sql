@@ -4,7 +4,7 @@
 -- all ten outputs.
 begin;
 \ir ../_helpers.psql
-select plan(11);
+select plan(12);
 
 select sw_test.setup_flow('diamond') \g /dev/null
 select workflow.start_flow('diamond', '{"n": 1}') as run_id \gset
@@ -31,6 +31,7 @@ select is(
 select ok(sw_test.complete(sw_test.task_id(:'run_id', 'join'), '"J"'), 'the join completes');
 select is((select output from workflow.runs where run_id = :'run_id' and status = 'completed'), '{"join": "J"}'::jsonb,
     'the run completes with the join''s output');
+select is(sw_test.live_work(:'run_id'), 0::bigint, 'nothing live is left for the run');
 
 -- A second run: all ten branches in one batch.
 select workflow.start_flow('diamond') as run2 \gset
