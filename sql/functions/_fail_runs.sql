@@ -21,7 +21,6 @@ set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_failed uuid[];
-    v_queue record;
 begin
     -- PHASE 1: locks in the common order
     perform 1 from workflow.step_states s
@@ -58,26 +57,7 @@ begin
       and s.status in ('created', 'started');
 
     -- PHASE 3: sweep the runs' live tasks and their messages
-    for v_queue in
-        with live as (
-            select t.task_id from workflow.tasks t
-            where t.run_id = any(v_failed) and t.status in ('queued', 'started')
-            for no key update skip locked
-        ),
-        swept as (
-            update workflow.tasks t
-            set status = 'failed', failed_at = _fail_runs.now,
-                error_message = coalesce(t.error_message, 'run failed')
-            from live
-            where t.task_id = live.task_id
-            returning t.queue_name, t.message_id
-        )
-        select swept.queue_name, array_agg(swept.message_id) as ids
-        from swept where swept.message_id is not null
-        group by swept.queue_name
-    loop
-        perform pgmq.delete(v_queue.queue_name, v_queue.ids);
-    end loop;
+    perform workflow._sweep_runs(v_failed, 'run failed', _fail_runs.now);
 
     perform pg_notify('workflow_run_' || r.run_id,
         jsonb_build_object('run_id', r.run_id, 'status', 'failed', 'error', r.error_message)::text)

@@ -6,6 +6,7 @@
 -- one task per element of the array it maps over (its map_over dependency's output, or the run
 -- input for a root map step). A map over an empty array completes at once with output [] and
 -- the completion cascades. A map over a non-array fails the run.
+-- In a paused run the messages are parked (vt = infinity) until the run is resumed.
 -- Locks: the step_states rows it starts (already locked or new to the caller's transaction);
 -- inserts tasks and queue messages. Sends one pg_notify per queue that gained work with no
 -- start delay (identical notifications are folded by PostgreSQL within a transaction).
@@ -99,7 +100,7 @@ begin
 
     -- PHASE 4: one message per task, one send_batch per (queue, start delay)
     for v_group in
-        select t.queue_name, st.start_delay_seconds as delay,
+        select t.queue_name, st.start_delay_seconds as delay, ru.paused_at is not null as paused,
             array_agg(t.task_id order by t.task_id) as task_ids,
             array_agg(jsonb_build_object(
                 'task_id', t.task_id, 'run_id', t.run_id, 'step', t.step_slug, 'index', t.task_index,
@@ -111,7 +112,7 @@ begin
         join workflow.runs ru on ru.run_id = t.run_id
         join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = t.step_slug
         where t.message_id is null and t.status = 'queued'
-        group by t.queue_name, st.start_delay_seconds
+        group by t.queue_name, st.start_delay_seconds, ru.paused_at is not null
     loop
         -- send_batch inserts with INSERT ... SELECT unnest(msgs) RETURNING msg_id; ModifyTable
         -- emits RETURNING rows in the order it inserts them, which is the array order, so the
@@ -124,7 +125,11 @@ begin
                 on s.n = a.n
         ) as m
         where t.task_id = m.task_id;
-        if v_group.delay = 0 then
+        if v_group.paused then
+            -- A paused run's new work is parked until resume_workflow_run releases it.
+            execute format('update pgmq.%I set vt = ''infinity'' where msg_id in (select t.message_id from workflow.tasks t where t.task_id = any($1))',
+                'q_' || v_group.queue_name) using v_group.task_ids;
+        elsif v_group.delay = 0 then
             perform pg_notify('workflow_q_' || v_group.queue_name, '');
         end if;
     end loop;

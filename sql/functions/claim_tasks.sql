@@ -15,6 +15,8 @@
 -- A message that is visible again while its task is still 'started' is a crashed attempt (the
 -- lease expired): it is claimed again as the next attempt, or, when the step's attempts are spent,
 -- the task fails (and with it the step and the run) with a lease-expiry error.
+-- Tasks of a paused run are not claimed; a message of one that is visible is parked (vt = infinity)
+-- until resume_workflow_run releases it.
 -- Locks: queue messages and tasks (SKIP LOCKED: never waits on a completer), runs FOR KEY SHARE
 -- (SKIP LOCKED: a run being failed is passed over, and failing waits for this claim to commit, so
 -- it sweeps what we claimed). The rare exhausted-lease path then locks like fail_tasks.
@@ -50,6 +52,7 @@ declare
     v_msg_ids bigint[];
     v_leases timestamptz[];
     v_exhausted bigint[];
+    v_parked bigint;
 begin
     -- GUARD
     perform workflow._validate_name('queue', claim_tasks.queue_name);
@@ -85,9 +88,20 @@ begin
             from msgs as m
             join workflow.tasks as t on t.task_id = m.task_id
             join workflow.runs as r on r.run_id = t.run_id
-            where t.status in ('queued', 'started') and r.status = 'started'
+            where t.status in ('queued', 'started') and r.status = 'started' and r.paused_at is null
             for update of t skip locked
             for key share of r skip locked
+        ),
+        parked as (
+            -- Work of a paused run that became visible (a lease that expired while paused) is
+            -- parked, so the next claims do not read it again and again.
+            update pgmq.%1$I as q
+            set vt = 'infinity'
+            from msgs as m
+            join workflow.tasks as t on t.task_id = m.task_id
+            join workflow.runs as r on r.run_id = t.run_id
+            where q.msg_id = m.msg_id and r.status = 'started' and r.paused_at is not null
+            returning q.msg_id
         ),
         leased as (
             update pgmq.%1$I as q
@@ -99,13 +113,17 @@ begin
         select array_agg(c.task_id order by c.task_id) filter (where not c.exhausted),
                array_agg(c.msg_id order by c.task_id) filter (where not c.exhausted),
                array_agg(l.vt order by c.task_id) filter (where not c.exhausted),
-               array_agg(c.task_id order by c.task_id) filter (where c.exhausted)
+               array_agg(c.task_id order by c.task_id) filter (where c.exhausted),
+               (select count(*) from parked)
         from cand as c left join leased as l on l.msg_id = c.msg_id
     $sql$, 'q_' || claim_tasks.queue_name)
-    into v_task_ids, v_msg_ids, v_leases, v_exhausted
+    into v_task_ids, v_msg_ids, v_leases, v_exhausted, v_parked
     using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty;
 
     -- PHASE 2: crashed attempts with no attempts left fail their step and run
+    if v_parked > 0 then
+        raise debug 'claim_tasks parked % message(s) of paused runs on queue %', v_parked, claim_tasks.queue_name;
+    end if;
     if v_exhausted is not null then
         perform workflow._fail_tasks_final(
             v_exhausted,

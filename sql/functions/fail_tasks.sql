@@ -3,7 +3,8 @@
 -- Called by workers (handler exceptions, non-JSON output) and by fail_task. Each element is
 -- (task_id, attempt, error) with the attempt token from claim_tasks. Per task, the outcome:
 --   'retry'  attempts remain: the task is queued again and its message becomes visible after
---            base_delay * 2^(attempt-1) seconds (capped at one day);
+--            base_delay * 2^(attempt-1) seconds (capped at one day; parked while the run is
+--            paused);
 --   'failed' it was the last attempt: the task, its step and its run fail, and the rest of the
 --            run is swept (no live message or claimable task stays behind);
 --   'stale'  the token does not match a started task: ignored, nothing changes.
@@ -79,15 +80,17 @@ begin
               and r.run_id = t.run_id and r.status = 'started'
               and ss.run_id = t.run_id and ss.step_slug = t.step_slug
               and st.flow_slug = ss.flow_slug and st.step_slug = t.step_slug
-            returning t.task_id, t.queue_name, t.message_id,
+            returning t.task_id, t.queue_name, t.message_id, r.paused_at is not null as paused,
                 least(st.base_delay_seconds * power(2, t.attempts_count - 1), 86400)::integer as delay
         )
         select * from upd
     loop
         -- Same effect as pgmq.set_vt, but measured from this call's (injectable) clock.
         execute format('update pgmq.%I set vt = $1 where msg_id = $2', 'q_' || v_retry.queue_name)
-        using fail_tasks.now + make_interval(secs => v_retry.delay), v_retry.message_id;
-        if v_retry.delay = 0 then
+        using case when v_retry.paused then 'infinity'::timestamptz
+                   else fail_tasks.now + make_interval(secs => v_retry.delay) end,
+            v_retry.message_id;
+        if v_retry.delay = 0 and not v_retry.paused then
             perform pg_notify('workflow_q_' || v_retry.queue_name, '');
         end if;
         v_outcomes := v_outcomes || jsonb_build_object(v_retry.task_id::text, 'retry');

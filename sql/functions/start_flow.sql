@@ -3,16 +3,19 @@
 -- Called by psql users and clients (execute, the CLI). input must be a JSON object, or an array
 -- when the flow has a root map step (that step maps over the input). A caller-supplied run_id
 -- makes the call idempotent: repeating it returns the same run without starting anything new.
+-- timeout_seconds sets the run's deadline (default: the flow's timeout; none if both are null),
+-- after which enforce_deadlines cancels it.
 -- Locks: inserts the runs row (a concurrent start with the same run_id waits on the key) and the
 -- flows row FOR KEY SHARE through the foreign key, so add_step cannot change the flow meanwhile.
 -- Invariants: remaining_steps = number of steps; each step_state's remaining_deps = its number
 -- of dependencies; root steps start in this transaction.
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 input of the wrong JSON type,
--- WF012 run_id already used by another flow. On error nothing is created.
+-- WF012 run_id already used by another flow, WF010 timeout below 1 s. On error nothing is created.
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
     run_id uuid default null,
+    timeout_seconds integer default null,
     now timestamptz default clock_timestamp()
 )
 returns uuid
@@ -37,6 +40,9 @@ begin
     select count(*), coalesce(bool_or(s.step_type = 'map' and s.deps_count = 0), false)
     into v_steps, v_root_map
     from workflow.steps s where s.flow_slug = start_flow.flow_slug;
+    if start_flow.timeout_seconds is not null and start_flow.timeout_seconds < 1 then
+        raise exception 'run timeout must be at least 1 second, got %', start_flow.timeout_seconds using errcode = 'WF010';
+    end if;
     if v_steps = 0 then
         raise exception 'flow % has no steps', start_flow.flow_slug using errcode = 'WF016';
     end if;
@@ -52,7 +58,7 @@ begin
     -- PHASE 1: the run row (idempotent on a caller-supplied run_id)
     insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at)
     values (v_run_id, start_flow.flow_slug, v_steps, start_flow.input, start_flow.now,
-        start_flow.now + make_interval(secs => v_timeout))
+        start_flow.now + make_interval(secs => coalesce(start_flow.timeout_seconds, v_timeout)))
     on conflict on constraint runs_pkey do nothing;
     if not found then
         select r.flow_slug into v_existing from workflow.runs r where r.run_id = v_run_id;

@@ -1,0 +1,25 @@
+-- _cancel_runs: end runs as cancelled: status 'failed', cancelled_at set, the reason as error.
+--
+-- Called by cancel_workflow_run (a person or program asked) and enforce_deadlines (the run's
+-- deadline passed), with the runs' rows already locked FOR UPDATE by the caller. Sweeps every live
+-- task and message of the runs (_sweep_runs), so nothing of them can be claimed afterwards, and
+-- workers running their tasks learn it at their next lease renewal (extend_leases returns false)
+-- or completion (reported not accepted). Emits pg_notify on workflow_run_<run_id> with
+-- {"run_id", "status": "failed", "cancelled": true, "error"}.
+create or replace function workflow._cancel_runs(run_ids uuid[], reason text, now timestamptz)
+returns void
+language plpgsql
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+begin
+    update workflow.runs r
+    set status = 'failed', cancelled_at = _cancel_runs.now, failed_at = coalesce(r.failed_at, _cancel_runs.now),
+        error_message = _cancel_runs.reason, paused_at = null
+    where r.run_id = any(_cancel_runs.run_ids);
+    perform workflow._sweep_runs(_cancel_runs.run_ids, 'cancelled: ' || _cancel_runs.reason, _cancel_runs.now);
+    perform pg_notify('workflow_run_' || r,
+        jsonb_build_object('run_id', r, 'status', 'failed', 'cancelled', true, 'error', _cancel_runs.reason)::text)
+    from unnest(_cancel_runs.run_ids) as r;
+end;
+$$;

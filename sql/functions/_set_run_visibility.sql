@@ -1,0 +1,38 @@
+-- _set_run_visibility: park or release the queued work of a run by moving its messages' vt.
+--
+-- Called by pause_workflow_run (vt = 'infinity': the messages stay in their queues but no claim
+-- can see them, so workers never re-read paused work) and resume_workflow_run (vt = now for
+-- the messages that were parked). only_parked restricts the change to messages whose vt is
+-- 'infinity', so resuming does not shorten anything else. Sends pg_notify for every queue that
+-- got work back. Locks: the messages it updates (row locks; claims hold them only briefly).
+create or replace function workflow._set_run_visibility(
+    run_id uuid,
+    vt timestamptz,
+    only_parked boolean
+)
+returns void
+language plpgsql
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+    v_queue record;
+    v_count integer;
+begin
+    for v_queue in
+        select t.queue_name, array_agg(t.message_id) as ids
+        from workflow.tasks t
+        where t.run_id = _set_run_visibility.run_id and t.status in ('queued', 'started') and t.message_id is not null
+        group by t.queue_name
+    loop
+        execute format(
+            'update pgmq.%I set vt = $1 where msg_id = any($2) and (not $3 or vt = ''infinity'')',
+            'q_' || v_queue.queue_name
+        ) using _set_run_visibility.vt, v_queue.ids, _set_run_visibility.only_parked;
+        get diagnostics v_count = row_count;
+        if v_count > 0 and _set_run_visibility.vt <> 'infinity' then
+            perform pg_notify('workflow_q_' || v_queue.queue_name, '');
+        end if;
+    end loop;
+end;
+$$;

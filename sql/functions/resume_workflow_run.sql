@@ -1,0 +1,35 @@
+-- resume_workflow_run: let a paused run continue where it stopped.
+--
+-- Called by psql users, clients and the CLI. Clears paused_at, makes the parked messages of the
+-- run claimable now and wakes the workers of their queues (pg_notify per queue). Idempotent:
+-- resuming a running run that is not paused changes nothing.
+-- Locks: the runs row FOR UPDATE, then the run's parked messages.
+-- Errors: WF011 unknown run, WF013 the run already ended.
+create or replace function workflow.resume_workflow_run(run_id uuid, now timestamptz default clock_timestamp())
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_status text;
+    v_paused timestamptz;
+begin
+    select r.status, r.paused_at into v_status, v_paused
+    from workflow.runs r where r.run_id = resume_workflow_run.run_id
+    for update;
+    if not found then
+        raise exception 'run % does not exist', resume_workflow_run.run_id using errcode = 'WF011';
+    end if;
+    if v_status <> 'started' then
+        raise exception 'run % already %; there is nothing to resume', resume_workflow_run.run_id, v_status
+            using errcode = 'WF013';
+    end if;
+    if v_paused is null then
+        return;
+    end if;
+    update workflow.runs r set paused_at = null where r.run_id = resume_workflow_run.run_id;
+    perform workflow._set_run_visibility(resume_workflow_run.run_id, resume_workflow_run.now, true);
+    perform pg_notify('workflow_run_' || resume_workflow_run.run_id,
+        jsonb_build_object('run_id', resume_workflow_run.run_id, 'status', 'resumed')::text);
+end;
+$$;

@@ -1,0 +1,91 @@
+-- retry_failed_workflow: start a new run of a failed run's flow with the same input.
+--
+-- Called by psql users, clients and the CLI. Returns the new run's id; the new run records
+-- retry_of = the failed run. With skip_completed (the default) and not reset_all, every step that
+-- completed in the failed run is carried over as completed with its output, so it does not run
+-- again and its dependents start from that output: only the failed step, its descendants and any
+-- step that had not finished run. reset_all (or skip_completed => false) runs everything again.
+-- The failed run itself is not changed. The new run's deadline comes from the flow's timeout.
+-- Locks: the failed run's row FOR KEY SHARE (it cannot be deleted meanwhile); inserts the new run.
+-- Errors: WF011 unknown run, WF013 the run has not failed. Not idempotent: each call starts a run.
+create or replace function workflow.retry_failed_workflow(
+    run_id uuid,
+    skip_completed boolean default true,
+    reset_all boolean default false,
+    now timestamptz default clock_timestamp()
+)
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_old record;
+    v_new uuid := gen_random_uuid();
+    v_skip boolean := coalesce(retry_failed_workflow.skip_completed, true) and not coalesce(retry_failed_workflow.reset_all, false);
+    v_remaining integer;
+begin
+    select r.run_id, r.flow_slug, r.status, r.input into v_old
+    from workflow.runs r where r.run_id = retry_failed_workflow.run_id
+    for key share;
+    if not found then
+        raise exception 'run % does not exist', retry_failed_workflow.run_id using errcode = 'WF011';
+    end if;
+    if v_old.status <> 'failed' then
+        raise exception 'run % is %, only a failed run can be retried', retry_failed_workflow.run_id, v_old.status
+            using errcode = 'WF013';
+    end if;
+
+    -- PHASE 1: the new run; carried-over steps do not count as remaining
+    select count(*) filter (where not (v_skip and coalesce(os.status = 'completed', false))) into v_remaining
+    from workflow.steps s
+    left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
+    where s.flow_slug = v_old.flow_slug;
+
+    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of)
+    select v_new, v_old.flow_slug, v_remaining, v_old.input, retry_failed_workflow.now,
+        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id
+    from workflow.flows f where f.flow_slug = v_old.flow_slug;
+
+    -- PHASE 2: step states: carried over (completed, with output) or waiting on the dependencies
+    -- that were not carried over
+    insert into workflow.step_states (run_id, step_slug, flow_slug, status, remaining_deps, remaining_tasks,
+        initial_tasks, output, started_at, completed_at)
+    select v_new, s.step_slug, s.flow_slug,
+        case when carried then 'completed' else 'created' end,
+        case when carried then 0 else (
+            select count(*)::integer from workflow.deps d
+            left join workflow.step_states ds on ds.run_id = v_old.run_id and ds.step_slug = d.dep_slug
+            where d.flow_slug = s.flow_slug and d.step_slug = s.step_slug
+              and not (v_skip and coalesce(ds.status = 'completed', false))
+        ) end,
+        case when carried then 0 end,
+        case when carried then os.initial_tasks end,
+        case when carried then os.output end,
+        case when carried then retry_failed_workflow.now end,
+        case when carried then retry_failed_workflow.now end
+    from workflow.steps s
+    left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
+    cross join lateral (select v_skip and coalesce(os.status = 'completed', false) as carried) as c
+    where s.flow_slug = v_old.flow_slug;
+
+    -- PHASE 3: start what is ready (or finish at once if everything was carried over)
+    if v_remaining = 0 then
+        update workflow.runs r
+        set status = 'completed', completed_at = retry_failed_workflow.now,
+            output = (
+                select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}')
+                from workflow.step_states ss
+                where ss.run_id = v_new
+                  and not exists (select 1 from workflow.deps d where d.flow_slug = r.flow_slug and d.dep_slug = ss.step_slug)
+            )
+        where r.run_id = v_new;
+        return v_new;
+    end if;
+    perform workflow._start_steps(
+        array(select v_new from workflow.step_states ss where ss.run_id = v_new and ss.status = 'created' and ss.remaining_deps = 0),
+        array(select ss.step_slug from workflow.step_states ss where ss.run_id = v_new and ss.status = 'created' and ss.remaining_deps = 0),
+        retry_failed_workflow.now
+    );
+    return v_new;
+end;
+$$;
