@@ -1,0 +1,158 @@
+"""The command line: migrate, sql, flows, the database option, and how errors are shown.
+
+Most tests use click's CliRunner (in process, stdout and stderr apart); one runs the real
+``python -m singularity_workflow`` in a subprocess, as a user or a script would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from singularity_workflow import Client
+from singularity_workflow.cli import main
+
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=1"
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """Return a CliRunner with no DATABASE_URL inherited from the environment."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def registered(db_url: str) -> str:
+    """Register one flow in the module's database; return its slug."""
+    slug = "tests.cli.Orders"
+    with Client(db_url) as client:
+        client.register_flow(
+            {
+                "slug": slug,
+                "timeout": 900,
+                "steps": [
+                    {"slug": "fetch"},
+                    {"slug": "charge", "depends_on": ["fetch"], "queue": "payments"},
+                    {"slug": "each", "depends_on": ["fetch"], "type": "map", "resources": ["gpu"]},
+                ],
+            }
+        )
+    return slug
+
+
+def test_migrate_dry_run_reports_nothing_pending_on_a_migrated_database(
+    runner: CliRunner, db_url: str
+) -> None:
+    for args in (
+        ["migrate", "--database-url", db_url, "--dry-run"],
+        ["--database-url", db_url, "migrate", "--dry-run"],
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "pending migrations: none\n"
+
+
+def test_migrate_takes_database_url_from_the_environment(runner: CliRunner, db_url: str) -> None:
+    result = runner.invoke(main, ["migrate"], env={"DATABASE_URL": db_url})
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "applied migrations: none (up to date)\nfunctions reloaded\n"
+
+
+def test_sql_prints_the_install_script_without_a_database(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["sql"])
+    assert result.exit_code == 0
+    assert "create or replace function workflow.start_flow(" in result.stdout
+    assert "pgmq" in result.stdout
+    without = runner.invoke(main, ["sql", "--no-pgmq"])
+    assert without.exit_code == 0
+    assert len(without.stdout) < len(result.stdout)
+
+
+def test_flows_lists_registered_flows_as_a_table_and_as_json(
+    runner: CliRunner, db_url: str, registered: str
+) -> None:
+    table = runner.invoke(main, ["--database-url", db_url, "flows"])
+    assert table.exit_code == 0, table.output
+    header, *rows = table.stdout.splitlines()
+    assert header.split() == ["slug", "steps", "timeout", "created_at"]
+    (row,) = [r for r in rows if r.startswith(registered + " ")]
+    assert row.split()[1:3] == ["3", "900"]
+
+    as_json = runner.invoke(main, ["--database-url", db_url, "flows", "--json"])
+    assert as_json.exit_code == 0
+    listed = {f["slug"]: f for f in json.loads(as_json.stdout)}
+    assert listed[registered]["steps"] == 3
+    assert listed[registered]["timeout"] == 900
+
+
+def test_flows_with_a_slug_shows_its_steps(runner: CliRunner, db_url: str, registered: str) -> None:
+    result = runner.invoke(main, ["--database-url", db_url, "flows", registered])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"flow {registered} (timeout: 900)"
+    steps = {line.split()[0]: line.split() for line in lines[2:]}
+    assert steps["charge"][1:5] == ["fetch", "single", "distributed", "payments"]
+    assert steps["each"][2] == "map(fetch)" and "gpu" in steps["each"]
+    as_json = runner.invoke(main, ["--database-url", db_url, "flows", registered, "--json"])
+    assert json.loads(as_json.stdout) == Client(db_url).get_flow(registered)
+
+
+def test_a_wf_error_is_one_line_with_its_sqlstate_and_exit_status_1(
+    runner: CliRunner, db_url: str
+) -> None:
+    result = runner.invoke(main, ["--database-url", db_url, "flows", "tests.cli.ghost"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == "error: flow tests.cli.ghost does not exist (SQLSTATE WF002)\n"
+
+
+def test_an_unreachable_database_is_one_error_line_and_a_hint(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--database-url", UNREACHABLE, "flows"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith("error: cannot connect to the database: ")
+    assert "port 1 failed" in first
+    assert all(line.startswith("hint: ") for line in rest) and len(rest) <= 1
+
+
+def test_no_database_at_all_says_how_to_give_one(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["flows"])
+    assert result.exit_code == 1
+    first, hint = result.stderr.splitlines()
+    assert first.startswith("error: no database given") and "DATABASE_URL" in first
+    assert hint.startswith("hint: ")
+
+
+def test_usage_errors_keep_clicks_usage_message(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["flows", "--no-such-option"])
+    assert result.exit_code == 2
+    assert "No such option" in result.stderr
+
+
+@pytest.mark.slow
+def test_python_dash_m_runs_the_command_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "singularity_workflow", "sql", "--no-pgmq"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("--")
+    assert "create or replace function workflow.claim_tasks(" in done.stdout
+    version = subprocess.run(
+        [sys.executable, "-m", "singularity_workflow", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert version.returncode == 0
+    assert version.stdout.startswith("singularity-workflow, version ")
