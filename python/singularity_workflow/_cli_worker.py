@@ -1,0 +1,166 @@
+"""CLI commands for running things: ``worker``, ``run`` and ``status``.
+
+Added to the ``singularity-workflow`` group by ``cli.py``. They take their :class:`Client` from
+the click context (the group puts one there), or else build one over ``DATABASE_URL``. Errors
+(WorkflowError, psycopg errors, ClickException) are left to the group, which shows them as one
+``error:`` line with exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+from uuid import UUID, uuid4
+
+import click
+from psycopg import sql
+
+from singularity_workflow._client import Client
+from singularity_workflow._worker import Worker, import_modules
+
+__all__ = ["run_command", "status_command", "worker_command"]
+
+
+def _client(ctx: click.Context) -> Client:
+    """Return the client the group set up (in ``ctx.obj``), or one over DATABASE_URL."""
+    found = ctx.find_object(Client)
+    return found if found is not None else Client()
+
+
+def _dump(value: Any) -> str:
+    """Render JSON for people and scripts alike (timestamps and ids as strings)."""
+    return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+
+
+@click.command("worker")
+@click.option("--queue", "-q", "queues", multiple=True, default=("default",), show_default=True,
+              help="Queue to serve (repeat for several).")
+@click.option("--resource", "resources", multiple=True,
+              help="Resource this worker offers, e.g. gpu (repeat for several); it then also"
+              " claims steps that require it.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Tasks run at once (sync and async handlers together).")
+@click.option("--import", "-i", "imports", multiple=True,
+              help="Module that defines workflows, imported so its handlers are registered.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+              help="Seconds between polls when no notification arrives.")
+@click.option("--shutdown-grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds in-flight tasks get to finish after SIGTERM/SIGINT.")
+@click.option("--worker-id", default=None, help="Name recorded on claimed tasks [host:pid:random].")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.argument("modules", nargs=-1)
+@click.pass_context
+def worker_command(
+    ctx: click.Context,
+    queues: tuple[str, ...],
+    resources: tuple[str, ...],
+    concurrency: int,
+    imports: tuple[str, ...],
+    poll_interval: float,
+    shutdown_grace: float,
+    worker_id: str | None,
+    log_level: str,
+    modules: tuple[str, ...],
+) -> None:
+    """Serve queues until SIGTERM/SIGINT, running the handlers of the imported MODULES.
+
+    A first signal stops claiming and lets running tasks finish (up to --shutdown-grace); a
+    second one stops at once (unfinished tasks are run again elsewhere once their leases lapse).
+    """
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        import_modules(imports + modules)
+    except ImportError as exc:
+        raise click.ClickException(f"cannot import a workflow module: {exc}") from exc
+    Worker(
+        _client(ctx),
+        queues,
+        resources=resources,
+        concurrency=concurrency,
+        poll_interval=poll_interval,
+        worker_id=worker_id,
+        shutdown_grace=shutdown_grace,
+    ).run()
+
+
+@click.command("run")
+@click.argument("flow")
+@click.option("--input", "input_json", default="{}", show_default=True,
+              help="The run's input, as JSON (an object, or an array for a root map step).")
+@click.option("--wait", is_flag=True, help="Wait for the end, showing progress; print the output.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="With --wait: seconds to wait before giving up (the run goes on).")
+@click.pass_context
+def run_command(ctx: click.Context, flow: str, input_json: str, wait: bool,
+                timeout: float) -> None:
+    """Start a run of FLOW and print its run id (with --wait: its output JSON).
+
+    Only distributed steps can progress without a process executing the run: a flow with
+    local steps needs ``execute()`` in the application instead.
+    """
+    try:
+        data = json.loads(input_json)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--input") from exc
+    client = _client(ctx)
+    if not wait:
+        click.echo(str(client.start_flow(flow, data)))
+        return
+    _run_and_wait(client, flow, data, timeout)
+
+
+def _run_and_wait(client: Client, flow: str, data: Any, timeout: float) -> None:
+    """Start a run, show a progress bar of its steps until it ends, print its output."""
+    run_id = uuid4()
+    # LISTEN before the start, so even a run that ends at once is not missed.
+    with client.connect_dedicated() as listen:
+        listen.execute(sql.SQL("listen {}").format(sql.Identifier(f"workflow_run_{run_id}")))
+        client.start_flow(flow, data, run_id=run_id)
+        click.echo(f"run {run_id} started", err=True)
+        deadline = time.monotonic() + timeout
+        run = client.get_run(run_id)
+        with click.progressbar(length=max(run["total_steps"], 1), label="steps",
+                               file=sys.stderr, show_pos=True) as bar:
+            shown = 0
+            while True:
+                if run["completed_steps"] > shown:
+                    bar.update(run["completed_steps"] - shown)
+                    shown = run["completed_steps"]
+                if run["status"] != "started" or time.monotonic() >= deadline:
+                    break
+                # Sleep until the end-of-run notification, or half a second for the bar.
+                for _ in listen.notifies(timeout=min(0.5, max(0.0, deadline - time.monotonic())),
+                                         stop_after=1):
+                    pass
+                run = client.get_run(run_id)
+    _report_end(run, run_id)
+
+
+def _report_end(run: dict[str, Any], run_id: UUID) -> None:
+    if run["status"] == "completed":
+        click.echo(_dump(run["output"]))
+        return
+    if run["status"] == "failed":
+        raise click.ClickException(
+            f"run {run_id} failed in step {run.get('failed_step')}: {run.get('error_message')}"
+        )
+    raise click.ClickException(
+        f"run {run_id} still {run['status']} after the timeout"
+        f" ({run['completed_steps']} of {run['total_steps']} steps completed); it goes on:"
+        f" `singularity-workflow status {run_id}`"
+    )
+
+
+@click.command("status")
+@click.argument("run_id", type=click.UUID)
+@click.pass_context
+def status_command(ctx: click.Context, run_id: UUID) -> None:
+    """Print a run's status as JSON: the run, its steps, and completed/total steps."""
+    click.echo(_dump(_client(ctx).get_run(run_id)))

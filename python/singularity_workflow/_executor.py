@@ -1,0 +1,217 @@
+"""Execute a run and wait for its end: ``execute``, ``execute_async``, ``execute_dynamic``.
+
+The calling process starts the run and then acts as the worker for that run's *local* steps
+(queue ``local``, claimed with ``for_run_id`` so it never takes another run's local work), using
+the same engine as :class:`~singularity_workflow.Worker` (claim, handlers in threads or on an
+event loop, lease renewal, batched flushes). Distributed steps are left to the workers of their
+queues. The outcome comes from the database: the run's ``workflow_run_<run_id>`` notification
+wakes the waiter, and a status check once per poll tick covers a lost notification.
+
+Order matters for not missing the end of a run: the run id is generated here, and the LISTEN is
+in place before ``start_flow`` commits, so even a run that ends inside its first transaction
+(a flow of one map step over an empty array) is seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from singularity_workflow._client import Client, default_client
+from singularity_workflow._errors import RunFailed, RunTimeout, WorkflowError
+from singularity_workflow._worker import (
+    HandlerNotFound,
+    Resolver,
+    Source,
+    StepHandler,
+    _Engine,
+    def_resolver,
+    default_worker_id,
+)
+from singularity_workflow._workflow import workflow_def
+
+__all__ = ["RunResult", "execute", "execute_async", "execute_dynamic"]
+
+#: How often the waiter checks the run's status when no notification came (a lost
+#: notification then costs at most this much latency) and re-checks the local queue.
+_POLL_SECONDS = 1.0
+#: Run statuses that are not an end (paused runs may resume).
+_LIVE = frozenset({"started", "paused"})
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A completed run: its id and its output (the outputs of its leaf steps, by step name)."""
+
+    run_id: UUID
+    output: Any
+
+
+def execute(
+    workflow: Any,
+    input: Any,
+    *,
+    timeout: float = 300,
+    client: Client | None = None,
+    concurrency: int = 10,
+) -> RunResult:
+    """Run ``workflow`` on ``input`` and wait for it; return its :class:`RunResult`.
+
+    ``workflow`` is a ``Workflow`` subclass (or instance) or a class with ``__workflow_steps__``;
+    it is validated, then registered (idempotent for the same shape). Local steps run in this
+    process, up to ``concurrency`` at once (sync handlers in threads, ``async def`` handlers on
+    one event loop of this call); distributed steps run on workers serving their queues.
+
+    Raises :class:`RunFailed` (``run_id``, ``step``, ``error``) when the run fails, and
+    :class:`RunTimeout` (``run_id``, ``completed_steps``, ``total_steps``) after ``timeout``
+    seconds. A timeout only ends the wait: the run goes on in the database (its distributed
+    steps keep running; its local steps stay queued until their leases lapse and their
+    attempts run out, since only an executing process serves them). Run deadlines and
+    cancellation are a separate feature.
+    """
+    client = client if client is not None else default_client()
+    defn = workflow_def(workflow)
+    client.register_flow(defn)
+    return _execute_run(client, defn.slug, input, def_resolver(defn), timeout, concurrency)
+
+
+async def execute_async(
+    workflow: Any,
+    input: Any,
+    *,
+    timeout: float = 300,
+    client: Client | None = None,
+    concurrency: int = 10,
+) -> RunResult:
+    """Await :func:`execute` without blocking the event loop (same arguments, same results).
+
+    One implementation: this runs the sync ``execute`` in a thread (``asyncio.to_thread``).
+    ``async def`` handlers of local steps run on the executor's own event loop thread, not on
+    the caller's loop, so they must not share loop-bound objects (sessions, locks) with it.
+    """
+    return await asyncio.to_thread(
+        functools.partial(
+            execute, workflow, input, timeout=timeout, client=client, concurrency=concurrency
+        )
+    )
+
+
+def execute_dynamic(
+    flow_slug: str,
+    input: Any,
+    step_functions: Mapping[str, Callable[[Any], Any]],
+    *,
+    timeout: float = 300,
+    client: Client | None = None,
+    concurrency: int = 10,
+) -> RunResult:
+    """Run a flow stored in the database (built at run time) with the given step functions.
+
+    ``step_functions`` maps each local step's slug to its handler (distributed steps may be
+    left out: their workers provide them). The flow's shape (map steps, timeouts) is read with
+    ``get_flow``. Same waiting, errors and timeout semantics as :func:`execute`.
+    """
+    client = client if client is not None else default_client()
+    flow = client.get_flow(flow_slug)
+    steps = {s["slug"]: s for s in flow.get("steps", [])}
+
+    def resolve(task: Any) -> StepHandler:
+        fn = step_functions.get(task.step_slug)
+        step = steps.get(task.step_slug)
+        if fn is None or step is None:
+            raise HandlerNotFound(
+                f"execute_dynamic got no function for step {task.step_slug!r} of {flow_slug!r}"
+            )
+        return StepHandler(fn=fn, is_map=step.get("type") == "map", timeout=step.get("timeout"))
+
+    return _execute_run(client, flow_slug, input, resolve, timeout, concurrency)
+
+
+def _execute_run(
+    client: Client,
+    flow_slug: str,
+    input: Any,
+    resolver: Resolver,
+    timeout: float,
+    concurrency: int,
+) -> RunResult:
+    """Start a run of ``flow_slug``, serve its local steps, and return or raise its outcome."""
+    run_id = uuid4()
+    run_channel = f"workflow_run_{run_id}"
+    ended = threading.Event()
+
+    def on_notify(channel: str, payload: str) -> None:
+        # channel "" = the listener reconnected and may have missed our notification. The run
+        # channel also carries pause/resume news, hence the look at the status.
+        if channel == run_channel:
+            try:
+                status = json.loads(payload).get("status")
+            except (ValueError, AttributeError):
+                status = None
+            if status is None or status not in _LIVE:
+                ended.set()
+        elif channel == "" and _finished(client, run_id):
+            ended.set()
+
+    def on_poll() -> None:
+        if _finished(client, run_id):
+            ended.set()
+
+    engine = _Engine(
+        client,
+        [Source("local", run_id)],
+        resolver,
+        concurrency=concurrency,
+        poll_interval=_POLL_SECONDS,
+        worker_id=f"{default_worker_id()}:execute",
+        extra_channels=[run_channel],
+        on_notify=on_notify,
+    )
+    engine.start()  # LISTEN is in place from here on
+    try:
+        client.start_flow(flow_slug, input, run_id=run_id)
+        engine.run(until=ended.is_set, deadline=time.monotonic() + timeout, on_poll=on_poll)
+    finally:
+        engine.close()
+    run = client.get_run(run_id)
+    status = run["status"]
+    if status == "completed":
+        return RunResult(run_id, run["output"])
+    if status == "failed":
+        step = run.get("failed_step")
+        error = run.get("error_message")
+        # The server words it "step X failed: <the handler's error>"; RunFailed's own message
+        # names the step, so keep `error` as the handler's text ("ValueError: ...").
+        prefix = f"step {step} failed: "
+        if isinstance(error, str) and error.startswith(prefix):
+            error = error[len(prefix):]
+        raise RunFailed(run_id=run_id, step=step, error=error)
+    if status == "cancelled":
+        raise RunFailed(
+            f"run {run_id} was cancelled", run_id=run_id, step=run.get("failed_step"),
+            error=run.get("error_message") or "cancelled",
+        )
+    if status in _LIVE:
+        raise RunTimeout(
+            run_id=run_id,
+            completed_steps=run["completed_steps"],
+            total_steps=run["total_steps"],
+            hint="The run goes on in the database; follow it with"
+            f" `singularity-workflow status {run_id}`.",
+        )
+    raise WorkflowError(f"run {run_id} ended with status {status!r}")
+
+
+def _finished(client: Client, run_id: UUID) -> bool:
+    """Tell whether the run is no longer running (any status but 'started')."""
+    try:
+        return client.get_run(run_id)["status"] not in _LIVE
+    except Exception:  # the database is away: the loop reconnects, and we ask again later
+        return False
