@@ -4,8 +4,7 @@
 -- deadline passed), with the runs' rows already locked FOR UPDATE by the caller. Sweeps every live
 -- task and message of the runs (_sweep_runs), so nothing of them can be claimed afterwards, and
 -- workers running their tasks learn it at their next lease renewal (extend_leases returns false)
--- or completion (reported not accepted). Emits pg_notify on workflow_run_<run_id> with
--- {"run_id", "status": "failed", "cancelled": true, "error"}.
+-- or completion (reported not accepted). Records a run_cancelled event (_emit_events).
 create or replace function workflow._cancel_runs(run_ids uuid[], reason text, now timestamptz)
 returns void
 language plpgsql
@@ -18,8 +17,11 @@ begin
         error_message = _cancel_runs.reason, paused_at = null
     where r.run_id = any(_cancel_runs.run_ids);
     perform workflow._sweep_runs(_cancel_runs.run_ids, 'cancelled: ' || _cancel_runs.reason, _cancel_runs.now);
-    perform pg_notify('workflow_run_' || r,
-        jsonb_build_object('run_id', r, 'status', 'failed', 'cancelled', true, 'error', _cancel_runs.reason)::text)
-    from unnest(_cancel_runs.run_ids) as r;
+    perform workflow._emit_events(
+        _cancel_runs.run_ids,
+        array(select null::text from unnest(_cancel_runs.run_ids)),
+        array(select 'run_cancelled' from unnest(_cancel_runs.run_ids)),
+        _cancel_runs.now
+    );
 end;
 $$;

@@ -11,7 +11,7 @@
 -- Invariants: a dependent starts exactly once (only the transaction that takes remaining_deps to
 -- 0 sees it reach 0); a run completes exactly once (same for remaining_steps); nothing starts in
 -- a run that is no longer 'started' (failed or cancelled runs stay terminal).
--- Emits pg_notify on channel workflow_run_<run_id> with {"run_id", "status"} when a run completes.
+-- Records step_completed and run_completed events (_emit_events), which notify listeners.
 create or replace function workflow._complete_steps(run_ids uuid[], step_slugs text[], now timestamptz)
 returns void
 language plpgsql
@@ -93,8 +93,13 @@ begin
     into v_live, v_finished
     from upd;
 
-    perform pg_notify('workflow_run_' || f, jsonb_build_object('run_id', f, 'status', 'completed')::text)
-    from unnest(v_finished) as f;
+    perform workflow._emit_events(
+        _complete_steps.run_ids || coalesce(v_finished, '{}'),
+        _complete_steps.step_slugs || array(select null::text from unnest(v_finished)),
+        array(select 'step_completed' from unnest(_complete_steps.run_ids))
+            || array(select 'run_completed' from unnest(v_finished)),
+        _complete_steps.now
+    );
 
     -- PHASE 3: start what became ready, in runs that are still live
     if v_ready_runs is not null and v_live is not null then

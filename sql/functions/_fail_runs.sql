@@ -59,8 +59,13 @@ begin
     -- PHASE 3: sweep the runs' live tasks and their messages
     perform workflow._sweep_runs(v_failed, 'run failed', _fail_runs.now);
 
-    perform pg_notify('workflow_run_' || r.run_id,
-        jsonb_build_object('run_id', r.run_id, 'status', 'failed', 'error', r.error_message)::text)
-    from workflow.runs r where r.run_id = any(v_failed);
+    perform workflow._emit_events(
+        array(select r.run_id from workflow.runs r where r.run_id = any(v_failed) order by r.run_id)
+            || array(select r.run_id from workflow.runs r where r.run_id = any(v_failed) order by r.run_id),
+        array(select r.failed_step from workflow.runs r where r.run_id = any(v_failed) order by r.run_id)
+            || array(select null::text from unnest(v_failed)),
+        array(select 'step_failed' from unnest(v_failed)) || array(select 'run_failed' from unnest(v_failed)),
+        _fail_runs.now
+    );
 end;
 $$;

@@ -121,15 +121,21 @@ begin
         from (
             select a.task_id, s.msg_id
             from unnest(v_group.task_ids) with ordinality as a (task_id, n)
-            join pgmq.send_batch(v_group.queue_name, v_group.msgs, v_group.delay) with ordinality as s (msg_id, n)
+            join pgmq.send_batch(v_group.queue_name, v_group.msgs) with ordinality as s (msg_id, n)
                 on s.n = a.n
         ) as m
         where t.task_id = m.task_id;
-        if v_group.paused then
-            -- A paused run's new work is parked until resume_workflow_run releases it.
-            execute format('update pgmq.%I set vt = ''infinity'' where msg_id in (select t.message_id from workflow.tasks t where t.task_id = any($1))',
-                'q_' || v_group.queue_name) using v_group.task_ids;
-        elsif v_group.delay = 0 then
+        if v_group.paused or v_group.delay > 0 then
+            -- A paused run's new work is parked until resume_workflow_run releases it; a start
+            -- delay is measured from this call's (injectable) clock, which send_batch's own
+            -- delay argument would measure from clock_timestamp() instead.
+            execute format(
+                'update pgmq.%I set vt = $2 where msg_id in (select t.message_id from workflow.tasks t where t.task_id = any($1))',
+                'q_' || v_group.queue_name
+            ) using v_group.task_ids,
+                case when v_group.paused then 'infinity'::timestamptz
+                     else _start_steps.now + make_interval(secs => v_group.delay) end;
+        else
             perform pg_notify('workflow_q_' || v_group.queue_name, '');
         end if;
     end loop;

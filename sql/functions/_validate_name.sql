@@ -6,6 +6,10 @@
 --   step  : ^[A-Za-z_][A-Za-z0-9_]{0,62}$, not "run" (the key that carries the run input)
 --   queue : ^[a-z_][a-z0-9_]{0,47}$ (pgmq lower-cases queue names into table names and caps
 --           them at 48 characters)
+--   channel: ^[a-z_][a-z0-9_]{0,42}$, not starting with workflow_q_ or workflow_run_ (its
+--           pgmq queue is wfch_<channel>, within pgmq's 48; the prefixes are the engine's own
+--           NOTIFY channels). The NOTIFY channel is the name itself, so any PostgreSQL client can
+--           LISTEN to it directly.
 -- Locks nothing. Errors: WF001 invalid_identifier. Safe to repeat.
 create or replace function workflow._validate_name(kind text, value text)
 returns void
@@ -20,17 +24,22 @@ begin
         when 'flow' then '^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$'
         when 'step' then '^[A-Za-z_][A-Za-z0-9_]{0,62}$'
         when 'queue' then '^[a-z_][a-z0-9_]{0,47}$'
+        when 'channel' then '^[a-z_][a-z0-9_]{0,42}$'
     end;
     if v_pattern is null then
         raise exception 'unknown name kind %', _validate_name.kind using errcode = 'WF010';
     end if;
     if _validate_name.value is null
         or _validate_name.value !~ v_pattern
-        or (_validate_name.kind = 'step' and _validate_name.value = 'run') then
+        or (_validate_name.kind = 'step' and _validate_name.value = 'run')
+        or (_validate_name.kind = 'channel' and (_validate_name.value like 'workflow\_q\_%' or _validate_name.value like 'workflow\_run\_%')) then
         raise exception 'invalid % name: %', _validate_name.kind, coalesce(quote_literal(_validate_name.value), 'null')
             using errcode = 'WF001',
                 hint = format('A %s name must match %s%s.', _validate_name.kind, v_pattern,
-                    case when _validate_name.kind = 'step' then ' and must not be "run"' else '' end);
+                    case _validate_name.kind
+                        when 'step' then ' and must not be "run"'
+                        when 'channel' then ' and must not start with workflow_q_ or workflow_run_ (the engine''s own channels)'
+                        else '' end);
     end if;
 end;
 $$;

@@ -135,15 +135,27 @@ begin
         return;
     end if;
 
-    -- PHASE 3: start the claimed tasks; the attempt number is the claim token
-    update workflow.tasks t
-    set status = 'started',
-        attempts_count = t.attempts_count + 1,
-        started_at = claim_tasks.now,
-        worker_id = claim_tasks.worker_id,
-        message_id = c.msg_id
-    from unnest(v_task_ids, v_msg_ids) as c (task_id, msg_id)
-    where t.task_id = c.task_id;
+    -- PHASE 3: start the claimed tasks; the attempt number is the claim token. The status check
+    -- matters: if phase 2 failed a run, its sweep has already failed that run's other tasks,
+    -- including ones this claim had picked; those are not handed out.
+    with started as (
+        update workflow.tasks t
+        set status = 'started',
+            attempts_count = t.attempts_count + 1,
+            started_at = claim_tasks.now,
+            worker_id = claim_tasks.worker_id,
+            message_id = c.msg_id
+        from unnest(v_task_ids, v_msg_ids) as c (task_id, msg_id)
+        where t.task_id = c.task_id and t.status in ('queued', 'started')
+        returning t.task_id
+    )
+    select array_agg(c.task_id order by c.task_id), array_agg(c.lease order by c.task_id)
+    into v_task_ids, v_leases
+    from unnest(v_task_ids, v_leases) as c (task_id, lease)
+    where c.task_id in (select started.task_id from started);
+    if v_task_ids is null then
+        return;
+    end if;
 
     -- PHASE 4: hand them out with their assembled input
     return query

@@ -32,7 +32,6 @@ begin
     end if;
     update workflow.runs r set paused_at = pause_workflow_run.now where r.run_id = pause_workflow_run.run_id;
     perform workflow._set_run_visibility(pause_workflow_run.run_id, 'infinity', false);
-    perform pg_notify('workflow_run_' || pause_workflow_run.run_id,
-        jsonb_build_object('run_id', pause_workflow_run.run_id, 'status', 'paused')::text);
+    perform workflow._emit_events(array[pause_workflow_run.run_id], array[null::text], array['run_paused'], pause_workflow_run.now);
 end;
 $$;

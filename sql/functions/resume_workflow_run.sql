@@ -29,7 +29,6 @@ begin
     end if;
     update workflow.runs r set paused_at = null where r.run_id = resume_workflow_run.run_id;
     perform workflow._set_run_visibility(resume_workflow_run.run_id, resume_workflow_run.now, true);
-    perform pg_notify('workflow_run_' || resume_workflow_run.run_id,
-        jsonb_build_object('run_id', resume_workflow_run.run_id, 'status', 'resumed')::text);
+    perform workflow._emit_events(array[resume_workflow_run.run_id], array[null::text], array['run_resumed'], resume_workflow_run.now);
 end;
 $$;

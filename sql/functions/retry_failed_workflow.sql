@@ -68,6 +68,8 @@ begin
     cross join lateral (select v_skip and coalesce(os.status = 'completed', false) as carried) as c
     where s.flow_slug = v_old.flow_slug;
 
+    perform workflow._emit_events(array[v_new], array[null::text], array['run_started'], retry_failed_workflow.now);
+
     -- PHASE 3: start what is ready (or finish at once if everything was carried over)
     if v_remaining = 0 then
         update workflow.runs r
@@ -79,6 +81,7 @@ begin
                   and not exists (select 1 from workflow.deps d where d.flow_slug = r.flow_slug and d.dep_slug = ss.step_slug)
             )
         where r.run_id = v_new;
+        perform workflow._emit_events(array[v_new], array[null::text], array['run_completed'], retry_failed_workflow.now);
         return v_new;
     end if;
     perform workflow._start_steps(

@@ -73,6 +73,8 @@ begin
     select v_run_id, s.step_slug, s.flow_slug, s.deps_count
     from workflow.steps s where s.flow_slug = start_flow.flow_slug;
 
+    perform workflow._emit_events(array[v_run_id], array[null::text], array['run_started'], start_flow.now);
+
     -- PHASE 3: start the roots
     perform workflow._start_steps(
         array(select v_run_id from workflow.steps s where s.flow_slug = start_flow.flow_slug and s.deps_count = 0),

@@ -1,0 +1,61 @@
+-- _emit_events: record run and step state changes and wake their listeners.
+--
+-- Called by the state machine (start_flow, _complete_steps, _fail_runs, _cancel_runs,
+-- pause/resume, retry) with parallel arrays, once per statement that changes state, not per row:
+-- one INSERT for the whole set. Notifications: 'workflow_run_events' with an empty payload, which
+-- PostgreSQL folds into one notification per transaction however many events it holds (listeners
+-- read the new rows from workflow.events); and, per run, 'workflow_run_<run_id>' with a JSON
+-- payload {"event_id", "run_id", "event", "step", "status"} that a client waiting on one run can
+-- act on without a query (payloads differ, so these are one per event; runs have few events).
+-- Locks nothing beyond the rows it inserts.
+create or replace function workflow._emit_events(
+    run_ids uuid[],
+    step_slugs text[],
+    events text[],
+    now timestamptz
+)
+returns void
+language plpgsql
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+    v_ids bigint[];
+    v_runs uuid[];
+    v_steps text[];
+    v_events text[];
+begin
+    if coalesce(cardinality(_emit_events.run_ids), 0) = 0 then
+        return;
+    end if;
+    with ins as (
+        insert into workflow.events (created_at, run_id, flow_slug, step_slug, event)
+        select _emit_events.now, x.run_id, r.flow_slug, x.step_slug, x.event
+        from unnest(_emit_events.run_ids, _emit_events.step_slugs, _emit_events.events) with ordinality as x (run_id, step_slug, event, ord)
+        join workflow.runs r on r.run_id = x.run_id
+        order by x.ord
+        returning workflow.events.event_id, workflow.events.run_id, workflow.events.step_slug, workflow.events.event
+    )
+    select array_agg(ins.event_id order by ins.event_id), array_agg(ins.run_id order by ins.event_id),
+           array_agg(ins.step_slug order by ins.event_id), array_agg(ins.event order by ins.event_id)
+    into v_ids, v_runs, v_steps, v_events
+    from ins;
+
+    perform pg_notify('workflow_run_' || e.run_id, jsonb_build_object(
+        'event_id', e.event_id,
+        'run_id', e.run_id,
+        'event', e.event,
+        'step', e.step_slug,
+        'status', case e.event
+            when 'run_completed' then 'completed'
+            when 'run_failed' then 'failed'
+            when 'run_cancelled' then 'failed'
+            when 'run_paused' then 'paused'
+            when 'run_resumed' then 'started'
+            when 'run_started' then 'started'
+        end
+    )::text)
+    from unnest(v_ids, v_runs, v_steps, v_events) as e (event_id, run_id, step_slug, event);
+    perform pg_notify('workflow_run_events', '');
+end;
+$$;
