@@ -168,6 +168,7 @@ def _execute_run(
         client,
         [Source("local", run_id)],
         resolver,
+        resources=None,
         concurrency=concurrency,
         poll_interval=_POLL_SECONDS,
         worker_id=f"{default_worker_id()}:execute",

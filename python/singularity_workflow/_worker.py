@@ -348,7 +348,7 @@ class _Engine:
         sources: Sequence[Source],
         resolver: Resolver,
         *,
-        resources: Sequence[str] = (),
+        resources: Sequence[str] | None = (),
         concurrency: int = 10,
         batch_size: int | None = None,
         poll_interval: float = 5.0,
@@ -366,7 +366,9 @@ class _Engine:
         self.client = client
         self.sources = list(sources)
         self.resolver = resolver
-        self.resources = list(resources)
+        # None claims whatever resources a step needs (execute: only this process can run
+        # its local steps); a list claims only steps whose needs it covers (workers).
+        self.resources = None if resources is None else list(resources)
         self.concurrency = concurrency
         self.batch_size = min(batch_size or concurrency, 1000)
         self.poll_interval = poll_interval
@@ -518,30 +520,36 @@ class _Engine:
         self._rotate = (self._rotate + 1) % n  # fairness between queues when capacity is short
         for i in range(n):
             src = self.sources[(self._rotate + i) % n]
-            with self._lock:
-                free = self.concurrency - len(self._in_flight)
-                wanted = self._maybe_more[src]
-            if free <= 0:
-                return
-            if not wanted:
-                continue
-            qty = min(free, self.batch_size)
             conn = self._connection()
             if conn is None:
                 return
+            with self._lock:
+                free = self.concurrency - len(self._in_flight)
+                if free <= 0:
+                    return
+                if not self._maybe_more[src]:
+                    continue
+                # Cleared before the claim, never after: a notification that lands while the
+                # claim runs (its work committed too late for our snapshot) sets it again, so
+                # it cannot be lost.
+                self._maybe_more[src] = False
+            qty = min(free, self.batch_size)
             try:
                 tasks = self.client.claim_tasks(
                     src.queue, qty, worker_id=self.worker_id,
                     resources=self.resources, for_run_id=src.for_run_id, conn=conn,
                 )
             except Exception as exc:
+                with self._lock:
+                    self._maybe_more[src] = True
                 if _is_connection_error(exc):
                     self._lost_connection(exc)
                     return
                 raise
-            with self._lock:
-                # A full batch means more may be waiting: claim again as soon as a slot frees.
-                self._maybe_more[src] = len(tasks) >= qty
+            if len(tasks) >= qty:
+                # A full batch: more may be waiting, so claim again as soon as a slot frees.
+                with self._lock:
+                    self._maybe_more[src] = True
             for task in tasks:
                 self._start(task)
 

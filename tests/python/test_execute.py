@@ -285,3 +285,16 @@ def test_a_run_ending_in_its_first_transaction_is_not_missed(client: Client) -> 
     result = execute(EmptyMap, [], client=client, timeout=20)
     assert result.output == {"each": []}
     assert time.monotonic() - started < 0.9  # the notification, not the 1 s poll, ended the wait
+
+
+def test_local_steps_that_need_resources_still_run_in_the_executing_process(
+    client: Client,
+) -> None:
+    class NeedsGpu(Workflow):
+        slug = "test_execute.needs_gpu"
+
+        @step(resources={"gpu": True})
+        def render(self, input: dict[str, Any]) -> str:
+            return "frame"
+
+    assert execute(NeedsGpu, {}, client=client, timeout=10).output == {"render": "frame"}
