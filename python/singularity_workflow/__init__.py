@@ -30,7 +30,9 @@ from singularity_workflow._errors import (
     UnknownDependency,
     WorkflowError,
 )
+from singularity_workflow._executor import RunResult, execute, execute_async, execute_dynamic
 from singularity_workflow._install import install, render_install_sql
+from singularity_workflow._worker import Worker
 from singularity_workflow._workflow import (
     StepDef,
     Workflow,
@@ -61,14 +63,19 @@ __all__ = [
     "RunFailed",
     "RunIdConflict",
     "RunNotFound",
+    "RunResult",
     "RunTimeout",
     "SelfDependency",
     "StepDef",
     "UnknownDependency",
+    "Worker",
     "Workflow",
     "WorkflowDef",
     "WorkflowError",
     "__version__",
+    "execute",
+    "execute_async",
+    "execute_dynamic",
     "install",
     "register_handlers",
     "render_install_sql",

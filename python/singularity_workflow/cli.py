@@ -167,5 +167,16 @@ def flows(ctx: click.Context, slug: str | None, as_json: bool) -> None:
     click.echo(_table((*headers, "timeout"), step_rows))
 
 
+def _add_worker_commands() -> None:
+    """Add the commands that run things (worker, run, status) from their own module."""
+    from singularity_workflow._cli_worker import run_command, status_command, worker_command
+
+    for command in (worker_command, run_command, status_command):
+        main.add_command(command)
+
+
+_add_worker_commands()
+
+
 if __name__ == "__main__":
     main()

@@ -156,3 +156,15 @@ def test_python_dash_m_runs_the_command_line() -> None:
     )
     assert version.returncode == 0
     assert version.stdout.startswith("singularity-workflow, version ")
+
+
+def test_the_worker_commands_are_registered_and_show_errors_the_same_way(
+    runner: CliRunner, db_url: str
+) -> None:
+    listed = runner.invoke(main, ["--help"])
+    for command in ("worker", "run", "status", "flows", "migrate", "sql"):
+        assert f"\n  {command} " in listed.stdout
+    ghost = "00000000-0000-4000-8000-000000000000"
+    result = runner.invoke(main, ["--database-url", db_url, "status", ghost])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: run {ghost} does not exist (SQLSTATE WF011)\n"
