@@ -284,9 +284,9 @@ class Client:
         """Run one statement (on ``conn`` or a lent connection) and return its rows."""
         try:
             if conn is not None:
-                return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+                return conn.execute(query, params).fetchall()
             with self.connection() as lent:
-                return lent.execute(query, params).fetchall()  # type: ignore[arg-type]
+                return lent.execute(query, params).fetchall()
         except psycopg.Error as exc:
             _raise_mapped(exc)
 
