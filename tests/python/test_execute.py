@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from singularity_workflow import Client, RunFailed, RunTimeout, Workflow, step
+from singularity_workflow import Client, RunFailed, RunTimeout, Workflow, _executor, step
 from singularity_workflow._executor import RunResult, execute, execute_async
 from singularity_workflow._worker import Worker
 
@@ -113,27 +113,31 @@ def test_map_steps_run_one_task_per_element(client: Client) -> None:
 
 
 def test_async_handlers_run_on_an_event_loop_concurrently(client: Client) -> None:
+    a_started, b_started = asyncio.Event(), asyncio.Event()
+
     class Async(Workflow):
         slug = "test_execute.async"
 
+        # Each waits (5 s at most, then fails the run) until the other has started: only
+        # handlers running at the same time on the loop can both get through.
         @step(max_attempts=1)
         async def a(self, input: dict[str, Any]) -> int:
-            await asyncio.sleep(0.5)
+            a_started.set()
+            await asyncio.wait_for(b_started.wait(), 5)
             return 1
 
         @step(max_attempts=1)
         async def b(self, input: dict[str, Any]) -> int:
-            await asyncio.sleep(0.5)
+            b_started.set()
+            await asyncio.wait_for(a_started.wait(), 5)
             return 2
 
         @step(depends_on=["a", "b"])
         async def both(self, input: dict[str, Any]) -> int:
             return int(input["a"]) + int(input["b"])
 
-    started = time.monotonic()
     result = execute(Async, {}, client=client, timeout=20)
     assert result.output == {"both": 3}
-    assert time.monotonic() - started < 0.95  # a and b slept at the same time
 
 
 class Mixed(Workflow):
@@ -273,7 +277,12 @@ def test_execute_async_awaits_the_same_run(client: Client) -> None:
     assert ticks > 0  # the caller's loop kept running while the run executed
 
 
-def test_a_run_ending_in_its_first_transaction_is_not_missed(client: Client) -> None:
+def test_a_run_ending_in_its_first_transaction_is_not_missed(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the status poll out of the way, only the run's notification can end the wait.
+    monkeypatch.setattr(_executor, "_POLL_SECONDS", 60.0)
+
     class EmptyMap(Workflow):
         slug = "test_execute.empty_map"
 
@@ -281,10 +290,8 @@ def test_a_run_ending_in_its_first_transaction_is_not_missed(client: Client) -> 
         def each(self, item: Any) -> Any:
             return item
 
-    started = time.monotonic()
     result = execute(EmptyMap, [], client=client, timeout=20)
     assert result.output == {"each": []}
-    assert time.monotonic() - started < 0.9  # the notification, not the 1 s poll, ended the wait
 
 
 def test_local_steps_that_need_resources_still_run_in_the_executing_process(
