@@ -10,6 +10,9 @@ returns void
 language plpgsql
 set search_path = ''
 set plan_cache_mode = force_generic_plan
+-- Joins run in the order written, driven by the (small) input arrays: a generic plan otherwise
+-- may start from a large table whose statistics lag behind (measured: 5 ms instead of 0.3 ms).
+set join_collapse_limit = 1
 as $$
 begin
     update workflow.runs r
