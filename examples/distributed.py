@@ -28,9 +28,7 @@ import socket
 import sys
 from typing import Any
 
-from singularity_workflow import Client, Workflow, step
-from singularity_workflow._executor import execute
-from singularity_workflow._worker import Worker
+from singularity_workflow import Client, Worker, Workflow, execute, step
 
 
 class TrainingPipeline(Workflow):

@@ -19,8 +19,7 @@ from typing import Any
 
 import psycopg
 
-from singularity_workflow import Client
-from singularity_workflow._executor import execute
+from singularity_workflow import Client, execute
 
 
 class MyWorkflow:

@@ -44,6 +44,8 @@ __all__ = ["RunResult", "execute", "execute_async", "execute_dynamic"]
 _POLL_SECONDS = 1.0
 #: Run statuses that are not an end (paused runs may resume).
 _LIVE = frozenset({"started", "paused"})
+#: Statuses the run's notification carries when it ends.
+_ENDED = frozenset({"completed", "failed", "cancelled"})
 
 
 @dataclass(frozen=True)
@@ -149,13 +151,13 @@ def _execute_run(
 
     def on_notify(channel: str, payload: str) -> None:
         # channel "" = the listener reconnected and may have missed our notification. The run
-        # channel also carries pause/resume news, hence the look at the status.
+        # channel carries every event of the run (steps, pause, resume): only an end counts.
         if channel == run_channel:
             try:
                 status = json.loads(payload).get("status")
             except (ValueError, AttributeError):
                 status = None
-            if status is None or status not in _LIVE:
+            if status in _ENDED:
                 ended.set()
         elif channel == "" and _finished(client, run_id):
             ended.set()

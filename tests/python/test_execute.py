@@ -15,9 +15,18 @@ from typing import Any
 import psycopg
 import pytest
 
-from singularity_workflow import Client, RunFailed, RunTimeout, Workflow, _executor, step
-from singularity_workflow._executor import RunResult, execute, execute_async
-from singularity_workflow._worker import Worker
+from singularity_workflow import (
+    Client,
+    RunFailed,
+    RunResult,
+    RunTimeout,
+    Worker,
+    Workflow,
+    _executor,
+    execute,
+    execute_async,
+    step,
+)
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from singularity_workflow import Client, Workflow, register_handlers, step
-from singularity_workflow._worker import Worker
+from singularity_workflow import Client, Worker, Workflow, register_handlers, step
 from singularity_workflow.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
