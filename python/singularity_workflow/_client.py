@@ -48,6 +48,7 @@ from singularity_workflow._errors import RunNotFound, WorkflowError, error_from_
 from singularity_workflow._install import install as _install
 
 if TYPE_CHECKING:
+    from singularity_workflow._lifecycle import OrderBy, RunStatus, WorkflowRun
     from singularity_workflow._workflow import WorkflowDef
 
 __all__ = ["ClaimedTask", "Client", "Database", "default_client", "to_jsonb"]
@@ -93,6 +94,13 @@ _RUN_STEPS: Final = (
     " from workflow.step_states s"
     " join workflow.steps st on st.flow_slug = s.flow_slug and st.step_slug = s.step_slug"
     " where s.run_id = %s order by st.step_index"
+)
+# Named arguments, in the order of list_workflow_runs' columns (WorkflowRun unpacks them).
+_LIST_RUNS: Final = (
+    "select run_id, flow_slug, status, state, remaining_steps, error_message, retry_of,"
+    " started_at, completed_at, failed_at, paused_at, cancelled_at"
+    " from workflow.list_workflow_runs(status_filter => %s, workflow_slug => %s,"
+    " limit_rows => %s, offset_rows => %s, order_by => %s, order_dir => %s)"
 )
 _LIST_FLOWS: Final = (
     "select f.flow_slug as slug, count(s.step_slug)::integer as steps,"
@@ -348,15 +356,25 @@ class Client:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    def start_flow(self, flow_slug: str, input: Any, *, run_id: UUID | None = None) -> UUID:
+    def start_flow(
+        self,
+        flow_slug: str,
+        input: Any,
+        *,
+        run_id: UUID | None = None,
+        timeout_seconds: int | None = None,
+    ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id.
 
         ``input`` must be a JSON object (an array if the flow's root step maps over it). With
         ``run_id`` the call is idempotent: repeating it returns the same run.
+        ``timeout_seconds`` sets the run's deadline (default: the flow's timeout, if any); past
+        it ``enforce_deadlines`` cancels the run with the reason ``deadline exceeded``.
         """
         run: UUID = self._fetchone(
-            "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s)",
-            [flow_slug, to_jsonb(input, "run input"), run_id],
+            "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
+            " timeout_seconds => %s)",
+            [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds],
         )
         return run
 
@@ -384,6 +402,108 @@ class Client:
         run["completed_steps"] = done
         run["percentage"] = round(100.0 * done / total, 1) if total else 0.0
         return run
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    # Status, listing, cancel, pause, resume, retry and run deadlines: one workflow.* function
+    # each (their headers in sql/functions say what they lock and guarantee). The typed results
+    # live in _lifecycle, imported here at call time because _lifecycle imports this module.
+
+    def get_run_status(self, run_id: UUID | str) -> RunStatus:
+        """Return a run's progress, per-step states, timings and error; RunNotFound (WF011)."""
+        from singularity_workflow._lifecycle import RunStatus
+
+        data = self._fetchone("select workflow.get_run_status(%s)", [_run_uuid(run_id)])
+        return RunStatus.from_json(data)
+
+    def list_workflow_runs(
+        self,
+        status: str | None = None,
+        workflow_slug: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        order_by: OrderBy = ("desc", "inserted_at"),
+    ) -> list[WorkflowRun]:
+        """List runs, filtered by ``status`` and flow, ordered and paged (newest first by default).
+
+        ``status``: ``started`` (or ``in_progress``: running or paused), ``completed``,
+        ``failed`` (cancelled runs included), ``paused``, ``cancelled``, or None for all.
+        ``order_by``: ``(direction, column)`` with direction ``asc``/``desc`` and column
+        ``inserted_at`` (the start time), ``started_at``, ``completed_at``, ``failed_at``,
+        ``flow_slug`` or ``status``; a column name alone means descending. ``limit``: 1-1000.
+        Anything else raises InvalidOption (WF010): names are whitelisted by the database and
+        never become SQL text.
+        """
+        from singularity_workflow._lifecycle import WorkflowRun, order_by_args
+
+        column, direction = order_by_args(order_by)
+        rows = self._fetchall(_LIST_RUNS, [status, workflow_slug, limit, offset, column, direction])
+        return [WorkflowRun(*row) for row in rows]
+
+    def cancel_workflow_run(
+        self,
+        run_id: UUID | str,
+        reason: str = "User requested cancellation",
+        *,
+        force: bool = False,
+    ) -> None:
+        """Cancel a run: it fails with ``reason`` and is flagged cancelled; its queued work goes.
+
+        Tasks running on workers are refused at their next lease renewal or completion.
+        InvalidState (WF013) if the run already ended, unless ``force`` (a completed run is then
+        marked cancelled too); cancelling a cancelled run again changes nothing. RunNotFound.
+        """
+        self._fetchone(
+            "select workflow.cancel_workflow_run(run_id => %s, reason => %s, force => %s)",
+            [_run_uuid(run_id), _clean_text(reason), force],
+        )
+
+    def pause_workflow_run(self, run_id: UUID | str) -> None:
+        """Pause a run: nothing new of it is claimed; running tasks finish and count.
+
+        Idempotent. InvalidState (WF013) if the run already ended; RunNotFound.
+        """
+        self._fetchone("select workflow.pause_workflow_run(run_id => %s)", [_run_uuid(run_id)])
+
+    def resume_workflow_run(self, run_id: UUID | str) -> None:
+        """Resume a paused run: its held work becomes claimable and workers are woken.
+
+        Idempotent (resuming a running run changes nothing). InvalidState (WF013) if the run
+        already ended; RunNotFound.
+        """
+        self._fetchone("select workflow.resume_workflow_run(run_id => %s)", [_run_uuid(run_id)])
+
+    def retry_failed_workflow(
+        self,
+        run_id: UUID | str,
+        *,
+        skip_completed: bool = True,
+        reset_all: bool = False,
+    ) -> UUID:
+        """Start a new run of a failed run's flow with the same input; return the new run id.
+
+        The new run's ``retry_of`` is ``run_id``. With ``skip_completed`` (and not
+        ``reset_all``) the steps that completed in the failed run are carried over with their
+        outputs: only the failed step, its descendants and unfinished steps run again.
+        InvalidState (WF013) if the run has not failed; RunNotFound.
+        """
+        new_run: UUID = self._fetchone(
+            "select workflow.retry_failed_workflow(run_id => %s, skip_completed => %s,"
+            " reset_all => %s)",
+            [_run_uuid(run_id), skip_completed, reset_all],
+        )
+        return new_run
+
+    def enforce_deadlines(self, *, max_runs: int = 100) -> int:
+        """Cancel up to ``max_runs`` runs past their deadline (reason ``deadline exceeded``).
+
+        Returns how many were cancelled. Safe to call from many processes at once; workers
+        call it on their polling cycle.
+        """
+        count: int = self._fetchone("select workflow.enforce_deadlines(max_runs => %s)", [max_runs])
+        return count
+
+    # --- end of lifecycle ---------------------------------------------------------------------
 
     # -- the worker's hot path: one statement each, no per-row queries --------------------------
 
@@ -465,6 +585,11 @@ class Client:
         attempts = [i[1] for i in items]
         rows = self._fetchall(_EXTEND, [ids, attempts, seconds], conn)
         return {task_id: extended for task_id, extended in rows}
+
+
+def _run_uuid(run_id: UUID | str) -> UUID:
+    """Accept a run id as a UUID or its text; ValueError for text that is not a UUID."""
+    return run_id if isinstance(run_id, UUID) else UUID(str(run_id))
 
 
 def _raise_run_not_found(run_id: UUID) -> NoReturn:
