@@ -13,10 +13,11 @@ Threads and connections of one engine (all connections are dedicated, never pool
 * the **listener** thread owns one connection that only ``LISTEN``\\ s on ``workflow_q_<queue>``
   (and, for ``execute``, ``workflow_run_<run_id>``). A notification sets a wake-up event; a slow
   poll (``poll_interval``) covers a lost notification, so one costs latency, never work;
-* the **lease** thread owns one connection and extends the leases of running tasks every
-  ``timeout * lease_renew_fraction`` seconds. It is separate from the handlers because a sync
-  handler may block its thread, or hold the GIL in C code for a while, and must still not lose
-  its lease; a handler cannot block this thread, only delay it while it holds the GIL;
+* the **lease** thread owns one connection (opened when the first renewal falls due, so an
+  idle worker holds two connections, a busy one three) and extends the leases of running
+  tasks every ``timeout * lease_renew_fraction`` seconds. It is separate from the handlers
+  because a sync handler may block its thread, or hold the GIL in C code for a while, and must
+  still not lose its lease (a handler can only delay this thread while it holds the GIL);
 * up to ``concurrency`` daemon threads run sync handlers, and one event-loop thread runs every
   ``async def`` handler. ``concurrency`` bounds sync and async tasks together: the loop never
   holds more claimed tasks than that.
