@@ -3,8 +3,9 @@
 The state machine is SQL (schema ``workflow``); this package installs it and calls it. The public
 surface is what ``__all__`` lists; modules whose names start with ``_`` are private.
 
-Module-level functions that need a database (``execute``) use a default ``Client()`` over
-``DATABASE_URL`` unless given ``client=``.
+Module-level functions that need a database (``execute``, ``get_run_status``,
+``cancel_workflow_run`` ...) use a default ``Client()`` over ``DATABASE_URL`` unless given
+``client=``.
 """
 
 from singularity_workflow._client import ClaimedTask, Client
@@ -32,6 +33,18 @@ from singularity_workflow._errors import (
 )
 from singularity_workflow._executor import RunResult, execute, execute_async, execute_dynamic
 from singularity_workflow._install import install, render_install_sql
+from singularity_workflow._lifecycle import (
+    RunStatus,
+    StepStatus,
+    WorkflowRun,
+    cancel_workflow_run,
+    enforce_deadlines,
+    get_run_status,
+    list_workflow_runs,
+    pause_workflow_run,
+    resume_workflow_run,
+    retry_failed_workflow,
+)
 from singularity_workflow._worker import Worker
 from singularity_workflow._workflow import (
     StepDef,
@@ -64,21 +77,31 @@ __all__ = [
     "RunIdConflict",
     "RunNotFound",
     "RunResult",
+    "RunStatus",
     "RunTimeout",
     "SelfDependency",
     "StepDef",
+    "StepStatus",
     "UnknownDependency",
     "Worker",
     "Workflow",
     "WorkflowDef",
     "WorkflowError",
+    "WorkflowRun",
     "__version__",
+    "cancel_workflow_run",
+    "enforce_deadlines",
     "execute",
     "execute_async",
     "execute_dynamic",
+    "get_run_status",
     "install",
+    "list_workflow_runs",
+    "pause_workflow_run",
     "register_handlers",
     "render_install_sql",
+    "resume_workflow_run",
+    "retry_failed_workflow",
     "step",
     "workflow_def",
 ]

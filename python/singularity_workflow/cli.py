@@ -168,10 +168,11 @@ def flows(ctx: click.Context, slug: str | None, as_json: bool) -> None:
 
 
 def _add_worker_commands() -> None:
-    """Add the commands that run things (worker, run, status) from their own module."""
-    from singularity_workflow._cli_worker import run_command, status_command, worker_command
+    """Add the commands that run (worker, run) and control runs (status, runs, cancel ...)."""
+    from singularity_workflow._cli_lifecycle import LIFECYCLE_COMMANDS
+    from singularity_workflow._cli_worker import run_command, worker_command
 
-    for command in (worker_command, run_command, status_command):
+    for command in (worker_command, run_command, *LIFECYCLE_COMMANDS):
         main.add_command(command)
 
 
