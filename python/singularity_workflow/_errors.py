@@ -1,7 +1,7 @@
 """The exceptions of singularity-workflow, and their mapping from the server's SQLSTATEs.
 
 The SQL core raises its errors with SQLSTATEs of one project class, ``WF`` (``WF001`` ...
-``WF016``, documented beside the functions). Each gets one Python class here, named after what
+``WF017``, documented beside the functions). Each gets one Python class here, named after what
 went wrong, so callers can catch ``FlowNotFound`` rather than compare strings; every instance
 still carries the SQLSTATE (``code``), the server's message and its hint, as the server sent them.
 
@@ -37,6 +37,7 @@ __all__ = [
     "RunNotFound",
     "RunTimeout",
     "SelfDependency",
+    "TaskGraphNotFound",
     "UnknownDependency",
     "WorkflowError",
     "error_class_for",
@@ -186,6 +187,12 @@ class EmptyFlow(WorkflowError):
     default_code = "WF016"
 
 
+class TaskGraphNotFound(WorkflowError):
+    """WF017: no stored task graph (goal orchestration) has that id."""
+
+    default_code = "WF017"
+
+
 class DefinitionError(WorkflowError):
     """A workflow definition is invalid; found in Python before anything reached the database.
 
@@ -260,6 +267,7 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         PayloadTooLarge,
         FlowExists,
         EmptyFlow,
+        TaskGraphNotFound,
     )
     if cls.default_code is not None
 }
