@@ -45,6 +45,17 @@ from singularity_workflow._lifecycle import (
     resume_workflow_run,
     retry_failed_workflow,
 )
+from singularity_workflow._listen import (
+    Listener,
+    ack_message,
+    listen,
+    notify_only,
+    read_channel,
+    read_events,
+    send_with_notify,
+    unlisten,
+)
+from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
 from singularity_workflow._worker import Worker
 from singularity_workflow._workflow import (
     StepDef,
@@ -58,6 +69,7 @@ from singularity_workflow._workflow import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ChannelMessage",
     "ClaimedTask",
     "Client",
     "DefinitionError",
@@ -72,6 +84,8 @@ __all__ = [
     "InvalidName",
     "InvalidOption",
     "InvalidState",
+    "Listener",
+    "Notification",
     "PayloadTooLarge",
     "RunFailed",
     "RunIdConflict",
@@ -87,8 +101,10 @@ __all__ = [
     "Workflow",
     "WorkflowDef",
     "WorkflowError",
+    "WorkflowEvent",
     "WorkflowRun",
     "__version__",
+    "ack_message",
     "cancel_workflow_run",
     "enforce_deadlines",
     "execute",
@@ -97,11 +113,17 @@ __all__ = [
     "get_run_status",
     "install",
     "list_workflow_runs",
+    "listen",
+    "notify_only",
     "pause_workflow_run",
+    "read_channel",
+    "read_events",
     "register_handlers",
     "render_install_sql",
     "resume_workflow_run",
     "retry_failed_workflow",
+    "send_with_notify",
     "step",
+    "unlisten",
     "workflow_def",
 ]

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -46,6 +47,7 @@ from psycopg_pool import ConnectionPool
 
 from singularity_workflow._errors import RunNotFound, WorkflowError, error_from_psycopg
 from singularity_workflow._install import install as _install
+from singularity_workflow._messages import ChannelMessage, WorkflowEvent
 
 if TYPE_CHECKING:
     from singularity_workflow._lifecycle import OrderBy, RunStatus, WorkflowRun
@@ -585,6 +587,122 @@ class Client:
         attempts = [i[1] for i in items]
         rows = self._fetchall(_EXTEND, [ids, attempts, seconds], conn)
         return {task_id: extended for task_id, extended in rows}
+
+    # --- messaging ----------------------------------------------------------------------------
+    # Channels (persisted messages announced by NOTIFY), fire-and-forget NOTIFY and the engine's
+    # event log. Listening is in _listen: LISTEN is session state, so it needs a dedicated
+    # connection, never a lent one. The listener passes its own connection as ``conn=``.
+
+    def send_with_notify(
+        self, channel: str, message: Any, *, conn: psycopg.Connection[Any] | None = None
+    ) -> int:
+        """Persist ``message`` (any JSON value) on ``channel`` and notify listeners; return its id.
+
+        The message and its NOTIFY (payload: the id) commit together. Ids increase per channel.
+        InvalidName (WF001) for a bad or reserved channel name; TypeError (before any SQL) for a
+        value JSON cannot hold.
+        """
+        message_id: int = self._fetchall(
+            "select workflow.send_with_notify(%s, %s)",
+            [channel, to_jsonb(message, "message")],
+            conn,
+        )[0][0]
+        return message_id
+
+    def notify_only(self, channel: str, payload: str = "") -> None:
+        """NOTIFY ``channel`` with ``payload`` without storing anything (missed if not listening).
+
+        PayloadTooLarge (WF014) for a payload of 8,000 bytes or more; InvalidName (WF001).
+        """
+        self._fetchall("select workflow.notify_only(%s, %s)", [channel, payload])
+
+    def read_channel(
+        self,
+        channel: str,
+        after_id: int = 0,
+        limit: int = 100,
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> list[ChannelMessage]:
+        """Return up to ``limit`` (1-1000) messages of ``channel`` with ids above ``after_id``.
+
+        In id order, acknowledged ones included (flagged); empty for a channel never used.
+        """
+        rows = self._fetchall(
+            "select message_id, message, enqueued_at, acknowledged from workflow.read_channel("
+            "channel => %s, after_id => %s, max_messages => %s)",
+            [channel, after_id, limit],
+            conn,
+        )
+        return [ChannelMessage(channel, *row) for row in rows]
+
+    def ack_message(self, channel: str, message_id: int) -> bool:
+        """Acknowledge (archive) a message; False if it was not live (unknown or already acked)."""
+        acked: bool = self._fetchall(
+            "select workflow.ack_message(%s, %s)", [channel, message_id]
+        )[0][0]
+        return acked
+
+    def read_events(
+        self,
+        after_id: int = 0,
+        run_id: UUID | str | None = None,
+        limit: int = 100,
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> list[WorkflowEvent]:
+        """Return up to ``limit`` (1-10000) engine events with ids above ``after_id``, in order.
+
+        ``run_id`` restricts them to one run. See ``WorkflowEvent`` for the event names.
+        """
+        rid = None if run_id is None else _run_uuid(run_id)
+        rows = self._fetchall(
+            "select event_id, created_at, run_id, flow_slug, step_slug, event"
+            " from workflow.read_events(after_id => %s, for_run_id => %s, max_events => %s)",
+            [after_id, rid, limit],
+            conn,
+        )
+        return [WorkflowEvent(*row) for row in rows]
+
+    def last_message_id(
+        self, channel: str, *, conn: psycopg.Connection[Any] | None = None
+    ) -> int:
+        """Return the highest committed message id of ``channel`` (0 if none, or never used).
+
+        A listener starts from here when told not to replay: later ids are new to it. Reads the
+        channel's pgmq queue and archive (the queue named in ``workflow.channels``).
+        """
+
+        def last(on: psycopg.Connection[Any]) -> int:
+            found = on.execute(
+                "select queue_name from workflow.channels where channel = %s", [channel]
+            ).fetchone()
+            if found is None:
+                return 0
+            # The queue's tables, named by pgmq: q_<queue> (live) and a_<queue> (archive).
+            query = sql.SQL(
+                "select greatest((select max(msg_id) from pgmq.{}),"
+                " (select max(msg_id) from pgmq.{}))"
+            ).format(sql.Identifier("q_" + found[0]), sql.Identifier("a_" + found[0]))
+            row = on.execute(query).fetchone()
+            return int(row[0] or 0) if row is not None else 0
+
+        try:
+            if conn is not None:
+                return last(conn)
+            with self.connection() as lent:
+                return last(lent)
+        except psycopg.Error as exc:
+            _raise_mapped(exc)
+
+    def last_event_id(self, *, conn: psycopg.Connection[Any] | None = None) -> int:
+        """Return the highest committed event id (0 if none): where a live-only listener starts."""
+        last = self._fetchall(
+            "select coalesce(max(event_id), 0) from workflow.events", [], conn
+        )[0][0]
+        return int(last)
+
+    # --- end of messaging ---------------------------------------------------------------------
 
 
 def _run_uuid(run_id: UUID | str) -> UUID:
