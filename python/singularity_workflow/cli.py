@@ -179,5 +179,16 @@ def _add_worker_commands() -> None:
 _add_worker_commands()
 
 
+def _add_messaging_commands() -> None:
+    """Add the messaging commands (send, listen, notify) from their own module."""
+    from singularity_workflow._cli_messaging import listen_command, notify_command, send_command
+
+    for command in (send_command, listen_command, notify_command):
+        main.add_command(command)
+
+
+_add_messaging_commands()
+
+
 if __name__ == "__main__":
     main()
