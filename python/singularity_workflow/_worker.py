@@ -1025,6 +1025,23 @@ class Worker:
         self._started.set()
         return self._thread
 
+    def _enforce_deadlines(self) -> None:
+        """Cancel runs past their deadline, once per poll tick.
+
+        Run deadlines are enforced by the database function, but something has to call it: every
+        worker does, so no cron job or reaper process is needed. It is cheap (an index probe when
+        nothing is overdue) and safe to run from many workers at once (SKIP LOCKED). A failure here
+        (database away) is logged and retried on the next tick; it never stops the worker.
+        """
+        try:
+            cancelled = self.client.enforce_deadlines()
+        except Exception as exc:  # the loop's own reconnect logic reports outages
+            log.debug("worker %s: enforce_deadlines failed: %s", self.worker_id, exc)
+            return
+        if cancelled:
+            log.info("worker %s: cancelled %d run(s) past their deadline",
+                     self.worker_id, cancelled)
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait for a worker started with :meth:`run_in_thread` to end; True if it ended."""
         if self._thread is None:
@@ -1038,7 +1055,7 @@ class Worker:
         log.info("worker %s: serving queues %s (resources %s, concurrency %d)", self.worker_id,
                  ", ".join(self.queues), ", ".join(self.resources) or "none", self.concurrency)
         try:
-            engine.run(until=self._stop.is_set)
+            engine.run(until=self._stop.is_set, on_poll=self._enforce_deadlines)
             engine.drain(self.shutdown_grace, skip=self._hurry.is_set)
         except BaseException as exc:
             self._error = exc
