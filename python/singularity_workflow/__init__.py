@@ -8,6 +8,7 @@ Module-level functions that need a database (``execute``, ``get_run_status``,
 ``client=``.
 """
 
+from singularity_workflow._builder import FlowBuilder, MissingStepFunctions, execute_dynamic
 from singularity_workflow._client import ClaimedTask, Client
 from singularity_workflow._errors import (
     DefinitionError,
@@ -28,10 +29,18 @@ from singularity_workflow._errors import (
     RunNotFound,
     RunTimeout,
     SelfDependency,
+    TaskGraphNotFound,
     UnknownDependency,
     WorkflowError,
 )
-from singularity_workflow._executor import RunResult, execute, execute_async, execute_dynamic
+from singularity_workflow._executor import RunResult, execute, execute_async
+from singularity_workflow._htdag import (
+    DecompositionError,
+    DecompositionTimeout,
+    Orchestrator,
+    TaskGraph,
+    WorkflowComposer,
+)
 from singularity_workflow._install import install, render_install_sql
 from singularity_workflow._lifecycle import (
     RunStatus,
@@ -72,11 +81,14 @@ __all__ = [
     "ChannelMessage",
     "ClaimedTask",
     "Client",
+    "DecompositionError",
+    "DecompositionTimeout",
     "DefinitionError",
     "DependencyCycle",
     "DuplicateStep",
     "EmptyFlow",
     "FlowExists",
+    "FlowBuilder",
     "FlowInUse",
     "FlowNotFound",
     "FlowShapeMismatch",
@@ -84,6 +96,8 @@ __all__ = [
     "InvalidName",
     "InvalidOption",
     "InvalidState",
+    "MissingStepFunctions",
+    "Orchestrator",
     "Listener",
     "Notification",
     "PayloadTooLarge",
@@ -95,10 +109,13 @@ __all__ = [
     "RunTimeout",
     "SelfDependency",
     "StepDef",
+    "TaskGraph",
+    "TaskGraphNotFound",
     "StepStatus",
     "UnknownDependency",
     "Worker",
     "Workflow",
+    "WorkflowComposer",
     "WorkflowDef",
     "WorkflowError",
     "WorkflowEvent",

@@ -179,6 +179,16 @@ def _add_worker_commands() -> None:
 _add_worker_commands()
 
 
+def _add_goal_commands() -> None:
+    """Add the ``goal`` group (plan, show, approve, run task graphs) from its own module."""
+    from singularity_workflow._cli_goal import goal_group
+
+    main.add_command(goal_group)
+
+
+_add_goal_commands()
+
+
 def _add_messaging_commands() -> None:
     """Add the messaging commands (send, listen, notify) from their own module."""
     from singularity_workflow._cli_messaging import listen_command, notify_command, send_command

@@ -1,0 +1,251 @@
+"""Dynamic workflows: flows built step by step at run time (``FlowBuilder``) and run by name.
+
+A code-defined workflow is a class; a dynamic one is decided while the program runs, typically
+by an AI agent that plans its own work. ``FlowBuilder`` stores such a flow in the database as it
+is built, one ``workflow.create_flow`` / ``workflow.add_step`` call at a time, so the flow is
+visible (``singularity-workflow flows``) and usable from SQL like any other::
+
+    builder = FlowBuilder(client)
+    flow = builder.create_flow("ai_generated_workflow")
+    builder.add_step(flow, "fetch")
+    builder.add_step(flow, "each", ["fetch"], map=True)            # one task per element
+    builder.add_step(flow, "save", ["each"], execution="distributed", queue="io")
+    result = execute_dynamic(flow, {"user_id": 123}, {"fetch": ..., "each": ..., "save": ...})
+
+Steps take the options of code-defined steps (``@step``), with the same defaults: ``execution``
+``"local"``, ``queue``, ``resources``, ``max_attempts`` 3, ``timeout`` 60, ``base_delay`` 1,
+``start_delay`` 0, ``map`` (True, or the name of the dependency to map over). The checks are the
+server's (``workflow.add_step``), mapped to the typed errors: FlowNotFound (unknown workflow id),
+UnknownDependency, DuplicateStep, SelfDependency, InvalidName, InvalidOption, FlowInUse. A
+rejected step leaves the stored flow as it was. A cycle cannot be built at all: a dependency must
+exist before the step that names it, so the only loop one could try, a step depending on itself,
+is SelfDependency (register_flow, which takes whole graphs, reports cycles as DependencyCycle).
+
+Workers and dynamic flows. ``execute_dynamic`` runs the *local* steps in the calling process and
+also registers ``step_functions`` in this process's handler registry, so a :class:`Worker`
+running in the same process serves the flow's distributed steps. A worker in another process
+finds handlers the same way, by flow name: a module it imports (``singularity-workflow worker -i
+my_app.dynamic``) calls ``register_handlers(flow_slug, {step: fn})`` for each dynamic flow it
+serves; a step it has no handler for fails with a clear error and is retried elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import psycopg
+
+from singularity_workflow._client import Client, default_client
+from singularity_workflow._errors import (
+    EmptyFlow,
+    InvalidOption,
+    error_from_psycopg,
+)
+from singularity_workflow._executor import RunResult
+from singularity_workflow._executor import execute_dynamic as _run_dynamic
+from singularity_workflow._workflow import register_handlers
+
+__all__ = ["FlowBuilder", "MissingStepFunctions", "execute_dynamic"]
+
+#: The options ``add_step`` accepts besides ``depends_on``: those of ``@step``.
+_STEP_OPTIONS: Final = frozenset(
+    {"execution", "queue", "resources", "max_attempts", "timeout", "base_delay", "start_delay",
+     "map"}
+)
+
+_ADD_STEP: Final = (
+    "select workflow.add_step(flow_slug => %s, step_slug => %s, depends_on => %s::text[],"
+    " step_type => %s, map_over => %s, execution => %s, queue_name => %s,"
+    " max_attempts => %s, base_delay => %s, timeout => %s, start_delay => %s,"
+    " resources => %s::text[])"
+)
+
+
+class MissingStepFunctions(InvalidOption):
+    """``execute_dynamic`` was not given a function for every step (WF010); nothing started.
+
+    ``missing`` lists every step without a function, in the flow's order.
+    """
+
+    def __init__(self, message: str, *, missing: Sequence[str], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = tuple(missing)
+
+
+def call_sql(client: Client, query: str, params: Sequence[Any]) -> Any:
+    """Run a one-row, one-column statement through ``client``; map WF errors to our classes.
+
+    Shared by this module and the orchestrator for the calls the client has no method for
+    (flow building, task graphs), so they map errors exactly as the client does.
+    """
+    try:
+        with client.connection() as conn:
+            row = conn.execute(query, params).fetchone()
+    except psycopg.Error as exc:
+        mapped = error_from_psycopg(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+    return None if row is None else row[0]
+
+
+def _resources(value: Any) -> list[str] | None:
+    """Accept resources as names, ``{"gpu": True}`` or ``[("gpu", True)]``; the server checks names.
+
+    Anything else is passed through unchanged for the server to reject as WF010.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [k for k, wanted in value.items() if wanted]
+    names: list[str] = []
+    for entry in value:
+        if isinstance(entry, tuple) and len(entry) == 2:
+            if entry[1]:
+                names.append(entry[0])
+        else:
+            names.append(entry)
+    return names
+
+
+class FlowBuilder:
+    """Build flows in the database one step at a time (the seed's ``FlowBuilder``).
+
+    ``client``: the :class:`Client` to use (default: the process-wide one over DATABASE_URL).
+    Each call is one statement of its own, committed at once: the flow exists from
+    ``create_flow`` on and grows with each ``add_step``. No I/O in the constructor.
+    """
+
+    def __init__(self, client: Client | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Client:
+        """The client calls go through."""
+        return self._client if self._client is not None else default_client()
+
+    def create_flow(self, name: str, *, timeout: int | None = None) -> str:
+        """Create an empty flow called ``name``; return its id (the flow slug, i.e. ``name``).
+
+        ``timeout``: default deadline of its runs in seconds (None: none). Raises InvalidName,
+        FlowExists (the name is taken; flows are immutable once they have runs, so a new shape
+        needs a new name), InvalidOption (timeout below 1).
+        """
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)):
+            raise InvalidOption(f"flow timeout must be a whole number of seconds, got {timeout!r}")
+        return str(
+            call_sql(self.client, "select workflow.create_flow(%s, %s)", [name, timeout])
+        )
+
+    def add_step(
+        self,
+        workflow_id: str,
+        step_name: str,
+        depends_on: Iterable[str] = (),
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Append step ``step_name`` to flow ``workflow_id``; return it as stored (normalised).
+
+        ``depends_on``: names of steps already in the flow. ``options``: those of ``@step``
+        (execution, queue, resources, max_attempts, timeout, base_delay, start_delay, map).
+        ``map=True`` maps over the single dependency (or, for a root step, the run input);
+        ``map="dep"`` names the dependency, which is then added to ``depends_on`` if missing.
+        Errors (nothing is stored when one is raised): FlowNotFound, UnknownDependency,
+        DuplicateStep, SelfDependency, InvalidName, InvalidOption, FlowInUse.
+        """
+        unknown = sorted(set(options) - _STEP_OPTIONS)
+        if unknown:
+            raise InvalidOption(
+                f"step {step_name}: unknown option(s) {', '.join(unknown)}",
+                hint="Known options: " + ", ".join(sorted(_STEP_OPTIONS)) + ".",
+            )
+        if isinstance(depends_on, str):
+            depends_on = [depends_on]
+        deps = list(depends_on)
+        mapping = options.get("map", False)
+        step_type, map_over = "single", None
+        if mapping is True:
+            step_type = "map"
+        elif isinstance(mapping, str):
+            step_type, map_over = "map", mapping
+            if mapping not in deps:
+                deps.append(mapping)  # mapping over a step implies depending on it
+        elif mapping not in (False, None):
+            raise InvalidOption(f"step {step_name}: map must be True, False or a step name")
+        execution = options.get("execution", "local")  # the default of code-defined steps
+        stored: dict[str, Any] = call_sql(
+            self.client,
+            _ADD_STEP,
+            [
+                workflow_id,
+                step_name,
+                deps,
+                step_type,
+                map_over,
+                execution,
+                options.get("queue"),
+                options.get("max_attempts"),
+                options.get("base_delay"),
+                options.get("timeout"),
+                options.get("start_delay"),
+                _resources(options.get("resources")),
+            ],
+        )
+        return stored
+
+    def get_flow(self, workflow_id: str) -> dict[str, Any]:
+        """Return the flow as stored (``workflow.get_flow``); FlowNotFound if there is none."""
+        return self.client.get_flow(workflow_id)
+
+
+def execute_dynamic(
+    workflow_id: str,
+    input: Any,
+    step_functions: Mapping[str, Callable[[Any], Any]],
+    *,
+    timeout: float = 300,
+    client: Client | None = None,
+    concurrency: int = 10,
+) -> RunResult:
+    """Run the stored flow ``workflow_id`` on ``input`` with ``step_functions``; wait for the end.
+
+    ``step_functions`` maps every step name to a callable (sync or ``async def``) taking the
+    step's input (for a map step: its element), as for code-defined workflows. Before anything
+    starts, every step must have a function: MissingStepFunctions lists all the missing names
+    at once. Then the run goes exactly like ``execute``: local steps run here, distributed steps
+    on the workers of their queues (a Worker in this process finds these functions, which are
+    registered under ``workflow_id``); retries, leases, pause/resume/cancel all apply.
+
+    Returns :class:`RunResult`; raises FlowNotFound, EmptyFlow, MissingStepFunctions,
+    RunFailed, RunTimeout like ``execute``.
+    """
+    client = client if client is not None else default_client()
+    flow = client.get_flow(workflow_id)
+    names = [s["slug"] for s in flow["steps"]]
+    if not names:
+        raise EmptyFlow(
+            f"flow {workflow_id} has no steps", hint="Add steps with FlowBuilder.add_step first."
+        )
+    missing = [n for n in names if n not in step_functions]
+    if missing:
+        extra = sorted(set(step_functions) - set(names))
+        raise MissingStepFunctions(
+            f"flow {workflow_id}: no function for step(s) {', '.join(missing)}",
+            missing=missing,
+            hint=(f"Functions were given for names the flow does not have: {', '.join(extra)}."
+                  if extra else "Give step_functions an entry for every step of the flow."),
+        )
+    not_callable = sorted(n for n in names if not callable(step_functions[n]))
+    if not_callable:
+        raise InvalidOption(
+            f"flow {workflow_id}: the function of step(s) {', '.join(not_callable)}"
+            " is not callable"
+        )
+    handlers = {n: step_functions[n] for n in names}
+    register_handlers(workflow_id, handlers)
+    return _run_dynamic(
+        workflow_id, input, handlers, timeout=timeout, client=client, concurrency=concurrency
+    )
