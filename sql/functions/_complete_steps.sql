@@ -22,6 +22,10 @@ set plan_cache_mode = force_generic_plan
 -- Joins run in the order written, driven by the (small) input arrays: a generic plan otherwise
 -- may start from a large table whose statistics lag behind (measured: 5 ms instead of 0.3 ms).
 set join_collapse_limit = 1
+-- Runs are reached by primary key only: "(r.status = 'started') is true" is the same test as
+-- "r.status = 'started'" but cannot be used as an index condition, so a plan made on stale
+-- statistics (the status index estimated at 1 row with 400 behind it) cannot pick that index
+-- and filter the join afterwards (measured: 12-24 ms instead of under 1 ms for 50 rows).
 as $$
 declare
     v_ready_runs uuid[];
@@ -88,7 +92,7 @@ begin
                   and not exists (select 1 from workflow.deps d where d.flow_slug = r.flow_slug and d.dep_slug = ss.step_slug)
             ) end
         from n
-        where r.run_id = n.run_id and r.status = 'started'
+        where r.run_id = n.run_id and (r.status = 'started') is true
         returning r.run_id, r.status
     )
     select array_agg(upd.run_id) filter (where upd.status = 'started'),

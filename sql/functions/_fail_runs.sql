@@ -21,6 +21,10 @@ set plan_cache_mode = force_generic_plan
 -- Joins run in the order written, driven by the (small) input arrays: a generic plan otherwise
 -- may start from a large table whose statistics lag behind (measured: 5 ms instead of 0.3 ms).
 set join_collapse_limit = 1
+-- Runs are reached by primary key only: "(r.status = 'started') is true" is the same test as
+-- "r.status = 'started'" but cannot be used as an index condition, so a plan made on stale
+-- statistics (the status index estimated at 1 row with 400 behind it) cannot pick that index
+-- and filter the join afterwards (measured: 12-24 ms instead of under 1 ms for 50 rows).
 as $$
 declare
     v_failed uuid[];
@@ -45,7 +49,7 @@ begin
         update workflow.runs r
         set status = 'failed', failed_at = _fail_runs.now, error_message = f.error, failed_step = f.step_slug
         from f
-        where r.run_id = f.run_id and r.status = 'started'
+        where r.run_id = f.run_id and (r.status = 'started') is true
         returning r.run_id
     )
     select array_agg(upd.run_id) into v_failed from upd;

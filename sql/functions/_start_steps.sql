@@ -23,6 +23,10 @@ set plan_cache_mode = force_generic_plan
 -- Joins run in the order written, driven by the (small) input arrays: a generic plan otherwise
 -- may start from a large table whose statistics lag behind (measured: 5 ms instead of 0.3 ms).
 set join_collapse_limit = 1
+-- Runs are reached by primary key only: "(r.status = 'started') is true" is the same test as
+-- "r.status = 'started'" but cannot be used as an index condition, so a plan made on stale
+-- statistics (the status index estimated at 1 row with 400 behind it) cannot pick that index
+-- and filter the join afterwards (measured: 12-24 ms instead of under 1 ms for 50 rows).
 as $$
 declare
     v_bad record;
@@ -74,7 +78,7 @@ begin
             output = case when ready.n = 0 then '[]'::jsonb end
         from ready
         where s.run_id = ready.run_id and s.step_slug = ready.step_slug
-          and s.status = 'created' and ready.run_status = 'started'
+          and s.status = 'created' and (ready.run_status = 'started') is true
         returning s.run_id, s.step_slug, ready.n
     )
     select array_agg(upd.run_id) filter (where upd.n = 0), array_agg(upd.step_slug) filter (where upd.n = 0)
@@ -98,7 +102,7 @@ begin
             ) end
         end) with ordinality as x (item, ord)
     ) as e
-    where s.status = 'started' and ru.status = 'started'
+    where s.status = 'started' and (ru.status = 'started') is true
       and not exists (select 1 from workflow.tasks t where t.run_id = s.run_id and t.step_slug = s.step_slug);
 
     -- PHASE 4: one message per task, one send_batch per (queue, start delay)

@@ -27,6 +27,10 @@ set plan_cache_mode = force_generic_plan
 -- Joins run in the order written, driven by the (small) input arrays: a generic plan otherwise
 -- may start from a large table whose statistics lag behind (measured: 5 ms instead of 0.3 ms).
 set join_collapse_limit = 1
+-- Runs are reached by primary key only: "(r.status = 'started') is true" is the same test as
+-- "r.status = 'started'" but cannot be used as an index condition, so a plan made on stale
+-- statistics (the status index estimated at 1 row with 400 behind it) cannot pick that index
+-- and filter the join afterwards (measured: 12-24 ms instead of under 1 ms for 50 rows).
 as $$
 declare
     v_locked bigint[];
@@ -80,7 +84,7 @@ begin
                 workflow.runs r, workflow.step_states ss, workflow.steps st
             where t.task_id = x.task_id and t.task_id = any(v_locked)
               and t.attempts_count < t.max_attempts
-              and r.run_id = t.run_id and r.status = 'started'
+              and r.run_id = t.run_id and (r.status = 'started') is true
               and ss.run_id = t.run_id and ss.step_slug = t.step_slug
               and st.flow_slug = ss.flow_slug and st.step_slug = t.step_slug
             returning t.task_id, t.queue_name, t.message_id, r.paused_at is not null as paused,
