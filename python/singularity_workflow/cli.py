@@ -200,5 +200,15 @@ def _add_messaging_commands() -> None:
 _add_messaging_commands()
 
 
+def _add_demo_command() -> None:
+    """Add ``demo`` (a first look on whatever PostgreSQL is at hand) from its own module."""
+    from singularity_workflow._demo import demo_command
+
+    main.add_command(demo_command)
+
+
+_add_demo_command()
+
+
 if __name__ == "__main__":
     main()
