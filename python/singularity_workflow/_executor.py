@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -73,10 +74,10 @@ def execute(
 
     Raises :class:`RunFailed` (``run_id``, ``step``, ``error``) when the run fails, and
     :class:`RunTimeout` (``run_id``, ``completed_steps``, ``total_steps``) after ``timeout``
-    seconds. A timeout only ends the wait: the run goes on in the database (its distributed
-    steps keep running; its local steps stay queued until their leases lapse and their
-    attempts run out, since only an executing process serves them). Run deadlines and
-    cancellation are a separate feature.
+    seconds. ``timeout`` is also the run's deadline in the database (rounded up to whole
+    seconds): on timeout the run is cancelled by that deadline, with the reason ``deadline
+    exceeded``, as soon as ``enforce_deadlines`` runs (workers call it on every poll); its
+    queued work is removed and its running tasks are refused at their next lease renewal.
     """
     client = client if client is not None else default_client()
     defn = workflow_def(workflow)
@@ -179,7 +180,10 @@ def _execute_run(
     )
     engine.start()  # LISTEN is in place from here on
     try:
-        client.start_flow(flow_slug, input, run_id=run_id)
+        # The deadline makes the database end the run too, not only this wait.
+        client.start_flow(
+            flow_slug, input, run_id=run_id, timeout_seconds=max(1, math.ceil(timeout))
+        )
         engine.run(until=ended.is_set, deadline=time.monotonic() + timeout, on_poll=on_poll)
     finally:
         engine.close()
