@@ -394,7 +394,14 @@ def _follow(client: Client, listener: Any, progress: Progress, token: str,
     """Show events of the demo's run until it ends (or the executing thread stops)."""
     run_id: UUID | None = None
     ended = False
-    while not ended and runner.is_alive():
+    # The executing thread returns once the run's end is committed, which can be a moment before
+    # its event arrives here: after the thread ends, wait a little longer for the last events.
+    drain_until: float | None = None
+    while not ended:
+        if drain_until is None and not runner.is_alive():
+            drain_until = time.monotonic() + 5 * _TICK
+        if drain_until is not None and time.monotonic() > drain_until:
+            break
         item = listener.get(timeout=_TICK)
         if isinstance(item, WorkflowEvent) and item.flow_slug == DemoPipeline.slug:
             if run_id is None and item.event == "run_started":
@@ -442,10 +449,13 @@ def print_summary(result: DemoResult, out: IO[str]) -> None:
               help="Items the map step scores (one task each).")
 @click.option("--embedded", is_flag=True,
               help="Use an embedded PostgreSQL even when another server is available.")
+@click.option("--database", "database_name", default=DEMO_DATABASE, show_default=True,
+              help="Database to create (or reuse) on the server for the demo.")
 @click.option("--live/--no-live", default=None,
               help="Redraw a progress table in place [default: when stdout is a terminal].")
 @click.pass_context
-def demo_command(ctx: click.Context, items: int, embedded: bool, live: bool | None) -> None:
+def demo_command(ctx: click.Context, items: int, embedded: bool, database_name: str,
+                 live: bool | None) -> None:
     """Run a diamond workflow with a map step end to end, on whatever PostgreSQL is at hand.
 
     The database: --database-url / DATABASE_URL, else a local server, else an embedded one
@@ -455,12 +465,13 @@ def demo_command(ctx: click.Context, items: int, embedded: bool, live: bool | No
     client = ctx.find_object(Client)
     explicit = client.conninfo if client is not None else os.environ.get("DATABASE_URL")
     out = sys.stdout
+    started = time.monotonic()
     with find_database(explicit, embedded=embedded) as found:
-        url, dedicated = dedicated_database(found.url)
-        where = f"database {DEMO_DATABASE}" if dedicated else "the given database (no"\
-            f" permission to create {DEMO_DATABASE})"
+        url, dedicated = dedicated_database(found.url, database_name)
+        where = (f"database {database_name}" if dedicated
+                 else f"the given database (no permission to create {database_name})")
         click.echo(f"using {found.source}: {describe(url)}  [{where}]", file=out)
-        started = time.monotonic()
         result = run_demo(url, items=items, out=out, live=live)
         print_summary(result, out)
-        click.echo(f"demo finished in {time.monotonic() - started:.1f}s", file=out)
+    # After the embedded server (if any) was stopped and removed: the whole cost of a first look.
+    click.echo(f"demo finished in {time.monotonic() - started:.1f}s", file=out)
