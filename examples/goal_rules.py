@@ -1,4 +1,4 @@
-"""Goal-driven orchestration with a rule-based decomposer: plan, preview, approve, execute.
+r"""Goal-driven orchestration with a rule-based decomposer: plan, preview, approve, execute.
 
 The decomposer (``singularity_workflow.decomposers.rule_based_decomposer``) matches the goal
 against regular expressions and returns a task template; its ``implement`` task is marked
@@ -38,7 +38,7 @@ def do_task(task: dict[str, Any], input: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_tests(input: dict[str, Any]) -> dict[str, Any]:
-    """The one task with a dedicated function: check that everything before it happened."""
+    """Check that the implementation happened (the one task with a function of its own)."""
     return {"passed": bool(input.get("implement__integrate")), "goal": input["run"]["goal"]}
 
 

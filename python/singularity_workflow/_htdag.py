@@ -98,16 +98,24 @@ def graph_flow_slug(graph_id: UUID | str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def run_decomposer(decomposer: Decomposer, text: str, timeout: float) -> Any:
+def run_decomposer(
+    decomposer: Decomposer, text: str, timeout: float, *, limit: float | None = None
+) -> Any:
     """Call ``decomposer(text)`` (sync, async, or returning an awaitable) within ``timeout`` s.
+
+    ``limit`` is the whole decomposition's timeout, which the error message names (default:
+    ``timeout``; several calls share one limit).
 
     The call runs in a helper thread so that a hung decomposer cannot hang the caller: an async
     one is cancelled at the timeout; a sync one cannot be interrupted in Python and is left to
     finish on its own (a daemon thread; its result is discarded). Raises DecompositionTimeout,
     or DecompositionError wrapping what the decomposer raised.
     """
+    limit = timeout if limit is None else limit
     if timeout <= 0:
-        raise DecompositionTimeout(f"no time left to decompose {_short(text)}")
+        raise DecompositionTimeout(
+            f"the decomposition took longer than {limit:g} s; no time left for {_short(text)}"
+        )
     outcome: dict[str, Any] = {}
 
     def call() -> None:
@@ -129,7 +137,7 @@ def run_decomposer(decomposer: Decomposer, text: str, timeout: float) -> Any:
     thread.join(timeout)
     if thread.is_alive() or isinstance(outcome.get("error"), TimeoutError):
         raise DecompositionTimeout(
-            f"the decomposer did not answer within {timeout:g} s for {_short(text)}",
+            f"the decomposer did not answer within {limit:g} s for {_short(text)}",
             hint="Raise the timeout, or make the decomposer faster (a smaller model, fewer rules).",
         )
     if "error" in outcome:
@@ -222,13 +230,18 @@ class _Decomposition:
 
     decomposer: Decomposer
     max_depth: int
-    deadline: float
+    timeout: float
+    deadline: float = field(default=0.0)
     calls: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.timeout
 
     def ask(self, text: str, where: str) -> list[Any]:
         """Ask the decomposer about ``text`` within the time left; return its task list."""
         self.calls += 1
-        raw = run_decomposer(self.decomposer, text, self.deadline - time.monotonic())
+        raw = run_decomposer(self.decomposer, text, self.deadline - time.monotonic(),
+                             limit=self.timeout)
         return _task_list(raw, where)
 
     def build(self, raws: list[Any], depth: int, where: str, prefix: str) -> list[dict[str, Any]]:
@@ -547,7 +560,7 @@ class Orchestrator:
             raise DecompositionError("a goal must be a non-blank string")
         if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
             raise DecompositionError(f"max_depth must be an integer >= 1, got {max_depth!r}")
-        state = _Decomposition(decomposer, max_depth, time.monotonic() + timeout)
+        state = _Decomposition(decomposer, max_depth, timeout)
         nodes = state.build(state.ask(goal, "the goal"), 0, "the goal", "")
         flat = flatten_tasks(nodes)
         graph_id = call_sql(
