@@ -635,7 +635,10 @@ class Orchestrator:
     ) -> RunResult:
         """Run an approved stored graph and wait for it; return its RunResult.
 
-        The run input is ``{"goal", "graph_id", **input}``. Raises InvalidState (not approved),
+        The run input is ``{"goal", "graph_id", **input}``. The graph's flow keeps the step
+        options it was first registered with: running it again through an Orchestrator with
+        other options raises FlowShapeMismatch (decompose again for a new graph instead).
+        Raises InvalidState (not approved),
         TaskGraphNotFound, MissingStepFunctions, and RunFailed / RunTimeout like ``execute``.
         The flow and the run are recorded on the graph (``flow_slug``, ``last_run_id``).
         """
