@@ -40,6 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
@@ -177,6 +178,14 @@ class _Cursor:
             self.gap_since = None
         elif self.gap_since is None:
             self.gap_since = time.monotonic()
+
+    def settle(self, message_id: int) -> None:
+        """Give up on every hole below ``message_id`` (a delivered id older than gap_timeout)."""
+        if self.dense and message_id > self.floor:
+            self.floor = message_id
+            self.above = {i for i in self.above if i > message_id}
+            self.gap_since = None
+            self._advance()
 
     def expire_gaps(self, now: float) -> None:
         """Give up on the lowest hole once it is older than ``gap_timeout``."""
@@ -528,12 +537,15 @@ class Listener:
         after = cursor.floor
         while True:
             page = self.client.read_channel(channel.name, after_id=after, limit=PAGE, conn=conn)
+            settled = _settled_before(self._gap_timeout)
             for message in page:
                 if cursor.accept(message.message_id):
                     self._pending.append(Notification(
                         channel.name, message.message_id, str(message.message_id),
                         replayed, None, [message],
                     ))
+                if message.enqueued_at < settled:
+                    cursor.settle(message.message_id)
             if len(page) < PAGE:
                 return
             after = page[-1].message_id
@@ -546,11 +558,14 @@ class Listener:
         after = cursor.floor if lowest_new is None else min(cursor.floor, lowest_new - 1)
         while True:
             page = self.client.read_events(after, channel.run_id, PAGE, conn=conn)
+            settled = _settled_before(self._gap_timeout)
             for event in page:
                 if cursor.accept(event.event_id):
                     if channel.kind is _Kind.RUN:
                         event = dataclasses.replace(event, channel=channel.name)
                     self._pending.append(event)
+                if event.created_at < settled:
+                    cursor.settle(event.event_id)
             if len(page) < PAGE:
                 return
             after = page[-1].event_id
@@ -596,6 +611,17 @@ class Listener:
                 name, message_id, payload, False,
                 lambda: _load_message(client, name, message_id),
             ))
+
+
+def _settled_before(gap_timeout: float) -> datetime:
+    """Return the time before which a history row's lower holes are given up on.
+
+    Holes in a history read are ids of transactions still open (or rolled back, or of pruned
+    rows). One below a row written more than ``gap_timeout`` ago is as old as that row, so it is
+    given up at once, as it would be after waiting: otherwise a replay over a long, pruned
+    history would keep re-reading all of it until every hole timed out.
+    """
+    return datetime.now(UTC) - timedelta(seconds=gap_timeout)
 
 
 def _event_id(payload: str) -> int | None:

@@ -495,6 +495,27 @@ def test_the_events_listener_replays_events_it_missed_while_disconnected(
         assert listener.get(timeout=0.3) is None and listener.reconnects == 1
 
 
+def test_a_replay_over_old_history_with_holes_does_not_wait_on_them(
+    db_url: str, client: Client
+) -> None:
+    # Pruned or rolled-back ids leave holes in old history. A hole below a row older than
+    # gap_timeout is given up at once; otherwise every later read would re-read from the hole.
+    channel = fresh_channel()
+    ids = [client.send_with_notify(channel, {"n": n}) for n in range(6)]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("select pgmq.delete(%s, %s::bigint)", [f"wfch_{channel}", ids[2]])
+    time.sleep(0.6)
+    with listen(channel, client=client, replay_from=0, gap_timeout=0.5) as listener:
+        replayed = collect(listener, 5)
+        assert [i.message_id for i in replayed] == ids[:2] + ids[3:]
+        cursor = listener._channels[channel].cursor
+        assert cursor is not None and cursor.floor == ids[-1] and not cursor.above
+    with listen(channel, client=client, replay_from=0, gap_timeout=60) as patient:
+        collect(patient, 5)
+        cursor = patient._channels[channel].cursor
+        assert cursor is not None and cursor.floor == ids[1]  # still waiting on the hole
+
+
 # -- the cursor's bookkeeping (no database) -------------------------------------------------------
 
 
@@ -508,6 +529,9 @@ def test_cursor_suppresses_duplicates_and_keeps_its_floor_below_holes() -> None:
     assert cursor.floor == 14  # not yet expired
     cursor.expire_gaps(time.monotonic() + 61)
     assert cursor.floor == 16
+    cursor.accept(18)
+    cursor.settle(17)  # a hole below an old row: given up without waiting
+    assert cursor.floor == 18 and not cursor.above
     sparse = _Cursor(0, dense=False, gap_timeout=60)
     assert [sparse.accept(i) for i in (5, 9, 7, 9)] == [True, True, True, False]
     assert sparse.floor == 9
