@@ -5,8 +5,8 @@
 -- ({"run": run input, "<dependency>": its output, ...}; a map task's input leaves out the array it
 -- maps over) and item (the map element; null for single steps), and the lease deadline.
 --
--- How: one statement reads the head of the queue's pgmq table FOR UPDATE SKIP LOCKED, joins the
--- tasks (FOR UPDATE SKIP LOCKED) and their runs (FOR KEY SHARE SKIP LOCKED), and sets each
+-- How: one statement reads the head of the queue's pgmq table FOR UPDATE SKIP LOCKED, locks their
+-- runs (FOR KEY SHARE SKIP LOCKED) and then those runs' tasks (FOR UPDATE SKIP LOCKED), and sets each
 -- message's visibility timeout to now + the step's lease, as pgmq.read does (vt, read_ct,
 -- last_read_at). We write that statement ourselves rather than call pgmq.read because the claim
 -- must filter on the worker's resources and the run, lease each message by its own step's
@@ -17,9 +17,11 @@
 -- the task fails (and with it the step and the run) with a lease-expiry error.
 -- Tasks of a paused run are not claimed; a message of one that is visible is parked (vt = infinity)
 -- until resume_workflow_run releases it.
--- Locks: queue messages and tasks (SKIP LOCKED: never waits on a completer), runs FOR KEY SHARE
--- (SKIP LOCKED: a run being failed is passed over, and failing waits for this claim to commit, so
--- it sweeps what we claimed). The rare exhausted-lease path then locks like fail_tasks.
+-- Locks, in this order: queue messages, their runs FOR KEY SHARE, then the runs' tasks, all SKIP
+-- LOCKED, so a claim never waits. A run held FOR UPDATE (being failed, cancelled or paused) is
+-- passed over with all its tasks; a run whose key share we got makes that transaction wait for
+-- this claim to commit, so its sweep sees what we claimed. The rare exhausted-lease path then
+-- locks like fail_tasks.
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
 -- returns no rows (a worker may start before any flow that uses its queue is registered).
 create or replace function workflow.claim_tasks(
@@ -78,7 +80,8 @@ begin
     -- PHASE 1: lock and lease (see the header for why this is our own statement)
     execute format($sql$
         with msgs as materialized (
-            select q.msg_id, (q.message ->> 'task_id')::bigint as task_id, (q.message ->> 'timeout')::integer as timeout
+            select q.msg_id, (q.message ->> 'task_id')::bigint as task_id, (q.message ->> 'run_id')::uuid as run_id,
+                (q.message ->> 'timeout')::integer as timeout
             from pgmq.%1$I as q
             where q.vt <= $1
               and ($2::jsonb is null or coalesce(q.message -> 'resources', '[]'::jsonb) <@ $2)
@@ -90,16 +93,25 @@ begin
             limit $4
             for update skip locked
         ),
+        -- The runs are locked before their tasks, and a run held by a transaction failing,
+        -- cancelling or pausing it is skipped whole: this claim then holds none of its tasks, so
+        -- that transaction's sweep cannot miss one (it waits for claims that got the run first).
+        live_runs as materialized (
+            select r.run_id, r.paused_at is not null as paused
+            from (select distinct m.run_id from msgs as m) as x
+            join workflow.runs as r on r.run_id = x.run_id
+            where (r.status = 'started') is true
+            for key share of r skip locked
+        ),
         cand as materialized (
             select m.msg_id, m.timeout, t.task_id,
                 t.status = 'started' and t.attempts_count >= t.max_attempts as exhausted,
-                r.paused_at is not null as paused
+                lr.paused
             from msgs as m
             join workflow.tasks as t on t.task_id = m.task_id
-            join workflow.runs as r on r.run_id = t.run_id
-            where t.status in ('queued', 'started') and (r.status = 'started') is true
+            join live_runs as lr on lr.run_id = t.run_id
+            where t.status in ('queued', 'started')
             for update of t skip locked
-            for key share of r skip locked
         ),
         parked as (
             -- Work of a paused run that became visible (a lease that expired while paused) is
