@@ -5,8 +5,8 @@
 #   sql     pgTAP only: tests/sql/**/*.sql with pg_prove, in a throwaway database with the schema
 #   python  pytest only: tests/python, which clones its own databases from a migrated template
 #
-# Set-up it does itself: the virtualenv (make venv); pgTAP, pg_prove and plpgsql_check from apt
-# when missing and running as root (else it says what is missing and exits 2); throwaway
+# Set-up it does itself: the virtualenv (make venv); pgTAP, pg_prove, plpgsql_check and pgbouncer
+# from apt when missing and running as root (else it says what is missing and exits 2); throwaway
 # databases named sw_*_<random> on the server of DATABASE_URL (default: local trust-auth
 # server), dropped on exit. Exit status: 0 all passed, 1 a suite failed, 2 unusable environment.
 source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
@@ -23,6 +23,23 @@ case "$what" in
     sql) ensure_pg_tools pgtap pg_prove ;;
     python) server_major >/dev/null ;;
 esac
+
+# pgbouncer for tests/python/test_pgbouncer.py: installed from apt like the pgTAP tools when
+# running as root; otherwise that test skips and says why.
+ensure_pgbouncer() {
+    command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] && return
+    if [ "$(id -u)" -eq 0 ]; then
+        say "installing pgbouncer (for the pgbouncer test)"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null || \
+            say "could not install pgbouncer; its test will be skipped"
+        # The package starts a system-wide instance; the test runs its own.
+        service pgbouncer stop >/dev/null 2>&1 || true
+    else
+        say "pgbouncer is missing (sudo apt-get install -y pgbouncer); its test will be skipped"
+    fi
+}
+case "$what" in all|python) ensure_pgbouncer ;; esac
 
 declare -A result=()
 order=()

@@ -22,7 +22,9 @@ connection) to the claim/complete/fail/extend calls, so no pool checkout or lock
 Prepared statements: psycopg prepares a query server-side after it ran 5 times on a connection
 (``prepare_threshold``), which suits the hot calls. Behind pgbouncer in transaction mode that only
 works with pgbouncer >= 1.21 and ``max_prepared_statements`` set; otherwise create the connections
-(or the pool, via ``kwargs``) with ``prepare_threshold=None``.
+(or the pool, via ``kwargs``) with ``prepare_threshold=None``, or give a connection string with
+``Client(url, prepare_threshold=None)``, which applies to every connection the client opens (its
+own and the dedicated ones of workers and listeners).
 """
 
 from __future__ import annotations
@@ -191,7 +193,9 @@ class Client:
     caller's to close.
     """
 
-    def __init__(self, database: Database | None = None) -> None:
+    def __init__(
+        self, database: Database | None = None, *, prepare_threshold: int | None = 5
+    ) -> None:
         if database is not None and not isinstance(
             database, str | psycopg.Connection | ConnectionPool
         ):
@@ -200,6 +204,8 @@ class Client:
                 f" psycopg_pool.ConnectionPool, not {type(database).__name__}"
             )
         self._database = database
+        # psycopg's own default is 5; None never prepares (pgbouncer < 1.21 in transaction mode).
+        self._prepare_threshold = prepare_threshold
         self._own: psycopg.Connection[Any] | None = None
         # Re-entrant: a method may call another while holding the connection.
         self._lock = threading.RLock()
@@ -257,7 +263,9 @@ class Client:
 
         The caller owns it and must close it.
         """
-        return psycopg.connect(self._require_conninfo(), autocommit=True)
+        return psycopg.connect(
+            self._require_conninfo(), autocommit=True, prepare_threshold=self._prepare_threshold
+        )
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -280,7 +288,10 @@ class Client:
             with self._lock:
                 conn = self._own
                 if conn is None or conn.closed:
-                    conn = self._own = psycopg.connect(self._require_conninfo(), autocommit=True)
+                    conn = self._own = psycopg.connect(
+                        self._require_conninfo(), autocommit=True,
+                        prepare_threshold=self._prepare_threshold,
+                    )
                 try:
                     yield conn
                 finally:

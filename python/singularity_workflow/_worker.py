@@ -12,7 +12,9 @@ Threads and connections of one engine (all connections are dedicated, never pool
   batches of whatever finished since the last flush, as soon as anything finished;
 * the **listener** thread owns one connection that only ``LISTEN``\\ s on ``workflow_q_<queue>``
   (and, for ``execute``, ``workflow_run_<run_id>``). A notification sets a wake-up event; a slow
-  poll (``poll_interval``) covers a lost notification, so one costs latency, never work;
+  poll (``poll_interval``) covers a lost notification, so one costs latency, never work. With
+  ``listen_database`` it connects there instead: behind pgbouncer in transaction mode LISTEN
+  needs a direct (or session-mode) connection while the other two go through the bouncer;
 * the **lease** thread owns one connection (opened when the first renewal falls due, so an
   idle worker holds two connections, a busy one three) and extends the leases of running
   tasks every ``timeout * lease_renew_fraction`` seconds. It is separate from the handlers
@@ -357,6 +359,7 @@ class _Engine:
         worker_id: str,
         extra_channels: Sequence[str] = (),
         on_notify: Callable[[str, str], None] | None = None,
+        listen_conninfo: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -378,6 +381,7 @@ class _Engine:
         self.stats = EngineStats()
 
         self._extra_channels = list(extra_channels)
+        self._listen_conninfo = listen_conninfo
         self._on_notify = on_notify
         self._channel_source = {f"workflow_q_{s.queue}": s for s in self.sources}
 
@@ -772,7 +776,10 @@ class _Engine:
         return list(self._channel_source) + self._extra_channels
 
     def _open_listener(self) -> psycopg.Connection[Any]:
-        conn = self.client.connect_dedicated()
+        if self._listen_conninfo is not None:
+            conn = psycopg.connect(self._listen_conninfo, autocommit=True)
+        else:
+            conn = self.client.connect_dedicated()
         for channel in self._channels():
             conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
         return conn
@@ -912,6 +919,11 @@ class Worker:
     (default: ``concurrency``) bounds one claim. ``imports`` are modules imported by
     :meth:`run` so that their workflows' handlers are registered.
 
+    Behind pgbouncer in transaction mode: give a client that does not prepare statements
+    (``Client(bouncer_url, prepare_threshold=None)``, unless pgbouncer >= 1.21 has
+    ``max_prepared_statements``) and ``listen_database``, a connection string that reaches
+    PostgreSQL directly (or through a session-mode pool), for the LISTEN connection only.
+
     Handlers are found in the workflow registry by (flow, step). A task whose handler is not
     registered here fails with a clear error (and is retried, maybe by a worker that has it).
     """
@@ -929,6 +941,7 @@ class Worker:
         worker_id: str | None = None,
         shutdown_grace: float = 30.0,
         imports: Sequence[str] = (),
+        listen_database: str | None = None,
     ) -> None:
         if isinstance(queues, str):
             queues = (queues,)
@@ -949,6 +962,7 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.shutdown_grace = shutdown_grace
         self.imports = tuple(imports)
+        self.listen_database = listen_database
         self._stop = threading.Event()
         self._hurry = threading.Event()  # second signal: do not wait for in-flight tasks
         self._started = threading.Event()
@@ -1016,6 +1030,7 @@ class Worker:
             poll_interval=self.poll_interval,
             lease_renew_fraction=self.lease_renew_fraction,
             worker_id=self.worker_id,
+            listen_conninfo=self.listen_database,
         )
         engine.start()
         self._engine = engine
