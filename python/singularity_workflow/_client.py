@@ -518,6 +518,15 @@ class Client:
 
     # --- end of lifecycle ---------------------------------------------------------------------
 
+    def maintain(self) -> dict[str, Any]:
+        """Run the engine's housekeeping once: cancel overdue runs, refresh stale statistics.
+
+        Workers call it on every polling tick (see ``workflow.maintain``); returns
+        ``{"cancelled_runs": n, "analyzed": [tables]}``.
+        """
+        result: dict[str, Any] = self._fetchone("select workflow.maintain()", [])
+        return result
+
     # -- the worker's hot path: one statement each, no per-row queries --------------------------
 
     def claim_tasks(

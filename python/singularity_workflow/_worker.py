@@ -1040,22 +1040,24 @@ class Worker:
         self._started.set()
         return self._thread
 
-    def _enforce_deadlines(self) -> None:
-        """Cancel runs past their deadline, once per poll tick.
+    def _maintain(self) -> None:
+        """Run the engine's housekeeping (``workflow.maintain``) once per poll tick.
 
-        Run deadlines are enforced by the database function, but something has to call it: every
-        worker does, so no cron job or reaper process is needed. It is cheap (an index probe when
-        nothing is overdue) and safe to run from many workers at once (SKIP LOCKED). A failure here
-        (database away) is logged and retried on the next tick; it never stops the worker.
+        It cancels runs past their deadline and refreshes the hot tables' statistics when they
+        went stale (servers with autovacuum off, or bursts it has not caught up with). The
+        database does the work; every worker calling it means no cron job or reaper process is
+        needed. It is cheap when there is nothing to do and safe from many workers at once. A
+        failure here (database away) is logged and retried on the next tick; it never stops
+        the worker.
         """
         try:
-            cancelled = self.client.enforce_deadlines()
+            result = self.client.maintain()
         except Exception as exc:  # the loop's own reconnect logic reports outages
-            log.debug("worker %s: enforce_deadlines failed: %s", self.worker_id, exc)
+            log.debug("worker %s: maintain failed: %s", self.worker_id, exc)
             return
-        if cancelled:
+        if result.get("cancelled_runs"):
             log.info("worker %s: cancelled %d run(s) past their deadline",
-                     self.worker_id, cancelled)
+                     self.worker_id, result["cancelled_runs"])
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for a worker started with :meth:`run_in_thread` to end; True if it ended."""
@@ -1070,7 +1072,7 @@ class Worker:
         log.info("worker %s: serving queues %s (resources %s, concurrency %d)", self.worker_id,
                  ", ".join(self.queues), ", ".join(self.resources) or "none", self.concurrency)
         try:
-            engine.run(until=self._stop.is_set, on_poll=self._enforce_deadlines)
+            engine.run(until=self._stop.is_set, on_poll=self._maintain)
             engine.drain(self.shutdown_grace, skip=self._hurry.is_set)
         except BaseException as exc:
             self._error = exc
