@@ -19,6 +19,10 @@ begin
     set status = 'failed', cancelled_at = _cancel_runs.now, failed_at = coalesce(r.failed_at, _cancel_runs.now),
         error_message = _cancel_runs.reason, paused_at = null
     where r.run_id = any(_cancel_runs.run_ids);
+    -- Steps that were under way end as failed, so a status page does not show them running.
+    update workflow.step_states s
+    set status = 'failed', failed_at = _cancel_runs.now, error_message = 'cancelled: ' || _cancel_runs.reason
+    where s.run_id = any(_cancel_runs.run_ids) and s.status = 'started';
     perform workflow._sweep_runs(_cancel_runs.run_ids, 'cancelled: ' || _cancel_runs.reason, _cancel_runs.now);
     perform workflow._emit_events(
         _cancel_runs.run_ids,

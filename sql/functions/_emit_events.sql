@@ -5,8 +5,8 @@
 -- one INSERT for the whole set. Notifications: 'workflow_run_events' with an empty payload, which
 -- PostgreSQL folds into one notification per transaction however many events it holds (listeners
 -- read the new rows from workflow.events); and, per run, 'workflow_run_<run_id>' with a JSON
--- payload {"event_id", "run_id", "event", "step", "status"} that a client waiting on one run can
--- act on without a query (payloads differ, so these are one per event; runs have few events).
+-- payload {"event_id", "run_id", "event", "step", "status"} of the run's latest event in this
+-- call, which a client waiting on one run can act on without a query.
 -- Locks nothing beyond the rows it inserts.
 create or replace function workflow._emit_events(
     run_ids uuid[],
@@ -44,6 +44,10 @@ begin
     into v_ids, v_runs, v_steps, v_events
     from ins;
 
+    -- One notification per run per call, carrying its latest event: a listener that wants every
+    -- event reads them from workflow.events (read_events after the last id it saw); the payload
+    -- lets a waiter act on a run's end without that query. A single-step run completing sends
+    -- one notification instead of two (step_completed, run_completed).
     perform pg_notify('workflow_run_' || e.run_id, jsonb_build_object(
         'event_id', e.event_id,
         'run_id', e.run_id,
@@ -58,7 +62,11 @@ begin
             when 'run_started' then 'started'
         end
     )::text)
-    from unnest(v_ids, v_runs, v_steps, v_events) as e (event_id, run_id, step_slug, event);
+    from (
+        select distinct on (x.run_id) x.event_id, x.run_id, x.step_slug, x.event
+        from unnest(v_ids, v_runs, v_steps, v_events) as x (event_id, run_id, step_slug, event)
+        order by x.run_id, x.event_id desc
+    ) as e;
     perform pg_notify('workflow_run_events', '');
 end;
 $$;

@@ -1,8 +1,8 @@
 -- _set_run_visibility: park or release the queued work of a run by moving its messages' vt.
 --
--- Called by pause_workflow_run (vt = 'infinity': the messages stay in their queues but no claim
--- can see them, so workers never re-read paused work) and resume_workflow_run (vt = now for
--- the messages that were parked). only_parked restricts the change to messages whose vt is
+-- Called by pause_workflow_run (vt = 'infinity' for queued tasks: the messages stay in their
+-- queues but no claim can see them, so workers never re-read paused work; running tasks keep
+-- their leases) and resume_workflow_run (vt = now for the messages that were parked). only_parked restricts the change to messages whose vt is
 -- 'infinity', so resuming does not shorten anything else. Sends pg_notify for every queue that
 -- got work back. Locks: the messages it updates (row locks; claims hold them only briefly).
 create or replace function workflow._set_run_visibility(
@@ -25,7 +25,11 @@ begin
     for v_queue in
         select t.queue_name, array_agg(t.message_id) as ids
         from workflow.tasks t
-        where t.run_id = _set_run_visibility.run_id and t.status in ('queued', 'started') and t.message_id is not null
+        where t.run_id = _set_run_visibility.run_id and t.message_id is not null
+          -- Parking takes queued tasks only: a started task's message is its lease, and moving it
+          -- would let resume hand a running task to a second worker. Releasing also takes started
+          -- tasks whose expired lease a claim parked while the run was paused.
+          and (t.status = 'queued' or (_set_run_visibility.only_parked and t.status = 'started'))
         group by t.queue_name
     loop
         execute format(

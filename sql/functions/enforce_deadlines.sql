@@ -1,9 +1,8 @@
 -- enforce_deadlines: cancel runs whose deadline has passed, with reason "deadline exceeded".
 --
 -- Run deadlines (start_flow's timeout_seconds, or the flow's default) are enforced in the
--- database rather than only by a waiting client: workers call this on every polling cycle and
--- execute calls it when its own wait times out, so no pg_cron or separate reaper is needed; psql
--- users may call it too. Finds at most max_runs overdue runs through the partial index on
+-- database rather than only by a waiting client: workers call it (through maintain) on every
+-- polling cycle, so no pg_cron or separate reaper is needed; psql users may call it too. Finds at most max_runs overdue runs through the partial index on
 -- deadline_at, locks them FOR UPDATE SKIP LOCKED (a run being handled by another call is left to
 -- it) and cancels them as cancel_workflow_run does. Returns the number of runs cancelled.
 -- Safe to call concurrently and repeatedly.

@@ -85,9 +85,12 @@ begin
             r.started_at, r.completed_at, r.failed_at, r.paused_at, r.cancelled_at
         from workflow.runs r
         where %s and ($1::text is null or r.flow_slug = $1)
-        order by r.%I %s nulls last, r.run_id
+        order by r.%I %s%s, r.run_id
         limit $2 offset $3
-    $sql$, v_where, v_column, lower(coalesce(list_workflow_runs.order_dir, 'desc')))
+    $sql$, v_where, v_column, lower(coalesce(list_workflow_runs.order_dir, 'desc')),
+        -- Only the nullable columns get "nulls last": for started_at (not null) it changes no
+        -- result but would stop the (started_at desc) indexes from serving a newest-first page.
+        case when v_column in ('completed_at', 'failed_at') then ' nulls last' else '' end)
     using list_workflow_runs.workflow_slug, list_workflow_runs.limit_rows, list_workflow_runs.offset_rows;
 end;
 $$;

@@ -550,11 +550,6 @@ def test_retry_runs_only_the_failed_step_and_its_descendants(
 # ----- the listing's plan on many runs --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="list_workflow_runs orders by started_at DESC NULLS LAST, run_id: no index gives that"
-    " order, so the newest-first listing sorts a sequential scan of every run",
-)
 def test_the_newest_first_listing_reads_an_index_on_20000_runs(db_url: str) -> None:
     """EXPLAIN of the statement the function runs (its dynamic SQL, logged by auto_explain)."""
     plans: list[str] = []

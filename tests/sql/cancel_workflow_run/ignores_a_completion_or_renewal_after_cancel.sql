@@ -18,7 +18,7 @@ select is(
     array['failed', 'User requested cancellation'], 'the run stays cancelled, with the default reason');
 select is((select remaining_steps from workflow.runs where run_id = :'run_id'), 3, 'the completion was not counted');
 select is((select array_agg(status order by step_slug) from workflow.step_states where run_id = :'run_id'),
-    array['started', 'created', 'created'], 'no dependent step started');
+    array['failed', 'created', 'created'], 'the interrupted step is failed and no dependent step started');
 select is(sw_test.live_work(:'run_id'), 0::bigint, 'nothing live was created by the late reports');
 
 select * from finish();

@@ -32,7 +32,6 @@ begin
     return array[v_after[1] - v_before[1], v_after[2] - v_before[2]];
 end $$;
 
-select todo('list_workflow_runs orders by started_at desc NULLS LAST (and run_id), which no index provides: Seq Scan + Sort', 3);
 select is(pg_temp.scans_of('workflow.list_workflow_runs(limit_rows => 20)'), array[0, 1]::bigint[],
     'all runs, newest first: one index scan, no sequential scan');
 select is(pg_temp.scans_of($$workflow.list_workflow_runs('completed', limit_rows => 20)$$), array[0, 1]::bigint[],

@@ -12,7 +12,6 @@ select workflow.pause_workflow_run(:'run_id') \g /dev/null
 select workflow.resume_workflow_run(:'run_id') \g /dev/null
 
 -- A few seconds later, well inside the 600 s lease of attempt 1 (real clock: resume used it).
-select todo('resume releases the parked message of a running task (vt = now) instead of restoring its lease', 3);
 select is((select count(*) from workflow.claim_tasks('default', 10, 'w2', now => clock_timestamp() + interval '5 seconds')),
     0::bigint, 'a second worker cannot claim the task still running');
 select is(workflow.complete_task(:a, :attempt, '{"done": true}'), true, 'the first worker''s completion is accepted');
