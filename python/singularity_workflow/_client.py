@@ -88,7 +88,8 @@ _EXTEND: Final = (
 
 _RUN_COLUMNS: Final = (
     "select r.run_id, r.flow_slug, r.status, r.input, r.output, r.error_message, r.failed_step,"
-    " r.remaining_steps, r.started_at, r.completed_at, r.failed_at, r.deadline_at"
+    " r.remaining_steps, r.started_at, r.completed_at, r.failed_at, r.deadline_at,"
+    " r.paused_at, r.cancelled_at, r.retry_of"
     " from workflow.runs r where r.run_id = %s"
 )
 # Step outputs are left out: they can be large, and the run's output is in the run row.

@@ -202,7 +202,7 @@ class DefinitionError(WorkflowError):
 
 
 class RunTimeout(WorkflowError):
-    """Waiting for a run took longer than allowed; the run itself goes on in the database.
+    """Waiting for a run took longer than allowed; ``execute`` then cancels the run.
 
     ``completed_steps`` of ``total_steps`` had finished when the wait gave up.
     """

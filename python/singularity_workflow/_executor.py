@@ -43,7 +43,8 @@ __all__ = ["RunResult", "execute", "execute_async", "execute_dynamic"]
 #: How often the waiter checks the run's status when no notification came (a lost
 #: notification then costs at most this much latency) and re-checks the local queue.
 _POLL_SECONDS = 1.0
-#: Run statuses that are not an end (paused runs may resume).
+#: Run statuses that are not an end (``paused`` is never a status, only a state, but the run
+#: notification carries it while the run is paused, and a paused run may resume).
 _LIVE = frozenset({"started", "paused"})
 #: Statuses the run's notification carries when it ends.
 _ENDED = frozenset({"completed", "failed", "cancelled"})
@@ -74,10 +75,11 @@ def execute(
 
     Raises :class:`RunFailed` (``run_id``, ``step``, ``error``) when the run fails, and
     :class:`RunTimeout` (``run_id``, ``completed_steps``, ``total_steps``) after ``timeout``
-    seconds. ``timeout`` is also the run's deadline in the database (rounded up to whole
-    seconds): on timeout the run is cancelled by that deadline, with the reason ``deadline
-    exceeded``, as soon as ``enforce_deadlines`` runs (workers call it on every poll); its
-    queued work is removed and its running tasks are refused at their next lease renewal.
+    seconds. On timeout the run is cancelled with the reason ``deadline exceeded``: its queued
+    work is removed and its running tasks are refused at their next lease renewal. ``timeout`` is
+    also the run's deadline in the database (rounded up to whole seconds), so the run is
+    cancelled even if this process dies while waiting (workers enforce deadlines on every poll).
+    A cancelled run (by anyone) raises :class:`RunFailed`.
     """
     client = client if client is not None else default_client()
     defn = workflow_def(workflow)
@@ -188,7 +190,30 @@ def _execute_run(
     finally:
         engine.close()
     run = client.get_run(run_id)
+    if run["status"] in _LIVE:
+        # The wait timed out. End the run now rather than when the database deadline (rounded
+        # up to whole seconds) is next enforced, so nothing of it runs after the caller gave up.
+        try:
+            client.cancel_workflow_run(run_id, reason="deadline exceeded")
+        except WorkflowError:  # it ended meanwhile; report how
+            pass
+        run = client.get_run(run_id)
+        if run["status"] == "failed" and run.get("cancelled_at") is not None:
+            raise RunTimeout(
+                run_id=run_id,
+                completed_steps=run["completed_steps"],
+                total_steps=run["total_steps"],
+                hint="The run was cancelled (reason: deadline exceeded); see"
+                f" `singularity-workflow status {run_id}`.",
+            )
     status = run["status"]
+    if status == "failed" and run.get("cancelled_at") is not None:
+        raise RunFailed(
+            f"run {run_id} was cancelled: {run.get('error_message') or 'cancelled'}",
+            run_id=run_id,
+            step=run.get("failed_step"),
+            error=run.get("error_message") or "cancelled",
+        )
     if status == "completed":
         return RunResult(run_id, run["output"])
     if status == "failed":
@@ -198,21 +223,8 @@ def _execute_run(
         # names the step, so keep `error` as the handler's text ("ValueError: ...").
         prefix = f"step {step} failed: "
         if isinstance(error, str) and error.startswith(prefix):
-            error = error[len(prefix):]
+            error = error[len(prefix) :]
         raise RunFailed(run_id=run_id, step=step, error=error)
-    if status == "cancelled":
-        raise RunFailed(
-            f"run {run_id} was cancelled", run_id=run_id, step=run.get("failed_step"),
-            error=run.get("error_message") or "cancelled",
-        )
-    if status in _LIVE:
-        raise RunTimeout(
-            run_id=run_id,
-            completed_steps=run["completed_steps"],
-            total_steps=run["total_steps"],
-            hint="The run goes on in the database; follow it with"
-            f" `singularity-workflow status {run_id}`.",
-        )
     raise WorkflowError(f"run {run_id} ended with status {status!r}")
 
 

@@ -263,7 +263,16 @@ def test_a_run_that_outlives_the_timeout_raises_run_timeout(client: Client) -> N
     err = caught.value
     assert (err.completed_steps, err.total_steps) == (1, 3)
     assert str(err.run_id) in str(err)
-    assert client.get_run(err.run_id)["status"] == "started"  # the run itself goes on
+    run = client.get_run(err.run_id)  # the timed-out run is cancelled, its work swept
+    assert (run["status"], run["error_message"]) == ("failed", "deadline exceeded")
+    assert run["cancelled_at"] is not None
+    with client.connection() as conn:
+        live = conn.execute(
+            "select count(*) from workflow.tasks"
+            " where run_id = %s and status in ('queued', 'started')",
+            [err.run_id],
+        ).fetchone()
+    assert live == (0,)
 
 
 def test_execute_async_awaits_the_same_run(client: Client) -> None:
