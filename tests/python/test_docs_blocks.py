@@ -6,9 +6,10 @@ Conventions (an HTML comment on the line before a block; invisible when rendered
   session on a fresh database that has the schema (a block may use what an earlier one made);
 * ```` ```python ```` blocks run by default, all blocks of one file in order in one interpreter
   (a subprocess with ``DATABASE_URL`` set to a fresh database of their own), like a REPL
-  session; ``<!-- run: worker=QUEUE[,QUEUE] -->`` serves those queues from a
-  :class:`~singularity_workflow.Worker` thread while the block runs, for blocks whose
-  distributed steps would otherwise wait for a worker process the reader starts by hand;
+  session; ``<!-- run: worker=QUEUE[,QUEUE] [resources=NAME[,NAME]] -->`` serves those queues
+  from a :class:`~singularity_workflow.Worker` thread (offering those resources) while the block
+  runs, for blocks whose distributed steps would otherwise wait for a worker process that the
+  reader starts by hand;
 * ```` ```sh ````, ```` ```console ```` and every other block run only when marked
   ``<!-- run -->`` (sh: the block under ``bash -euo pipefail``; console: each ``$ `` line), in
   the repository root with ``DATABASE_URL`` set to the file's fresh database and the virtualenv
@@ -250,7 +251,8 @@ for n, block in enumerate(blocks):
         continue
     worker = None
     if block["worker"]:
-        worker = Worker(os.environ["DATABASE_URL"], block["worker"], poll_interval=0.5)
+        worker = Worker(os.environ["DATABASE_URL"], block["worker"],
+                        resources=block["resources"], poll_interval=0.5)
         worker.run_in_thread()
     try:
         exec(compile(block["code"], block["where"], "exec"), namespace)
@@ -284,16 +286,19 @@ def test_python_and_shell_blocks_run_in_order(path: Path, file_database: str) ->
     blocks = [b for b in ALL_BLOCKS if b.path == path and b.kind in ("python", "shell")]
     payload = []
     for b in blocks:
-        worker: list[str] = []
-        if b.kind == "python" and b.marker == "run" and b.arg.startswith("worker="):
-            worker = b.arg.split("=", 1)[1].split(",")
-        elif b.marker == "run" and b.arg:
-            pytest.fail(f"{b.where}: unknown run option {b.arg!r}")
+        options = dict(part.split("=", 1) for part in b.arg.split() if "=" in part)
+        if b.marker == "run" and (set(options) - {"worker", "resources"}
+                                  or len(options) != len(b.arg.split())
+                                  or (options and b.kind != "python")):
+            pytest.fail(f"{b.where}: unknown run options {b.arg!r}")
+        worker = options["worker"].split(",") if "worker" in options else []
+        resources = options["resources"].split(",") if "resources" in options else []
         payload.append({
             # Leading newlines: line numbers in tracebacks point into the markdown file.
             "code": "\n" * b.line + b.code,
             "where": b.where,
             "worker": worker,
+            "resources": resources,
             "shell": _shell_script(b) if b.kind == "shell" else None,
         })
     venv_bin = str(Path(sys.executable).parent)
