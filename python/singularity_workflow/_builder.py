@@ -34,13 +34,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-import psycopg
-
 from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import (
     EmptyFlow,
     InvalidOption,
-    error_from_psycopg,
 )
 from singularity_workflow._executor import RunResult
 from singularity_workflow._executor import execute_dynamic as _run_dynamic
@@ -50,15 +47,16 @@ __all__ = ["FlowBuilder", "MissingStepFunctions", "execute_dynamic"]
 
 #: The options ``add_step`` accepts besides ``depends_on``: those of ``@step``.
 _STEP_OPTIONS: Final = frozenset(
-    {"execution", "queue", "resources", "max_attempts", "timeout", "base_delay", "start_delay",
-     "map"}
-)
-
-_ADD_STEP: Final = (
-    "select workflow.add_step(flow_slug => %s, step_slug => %s, depends_on => %s::text[],"
-    " step_type => %s, map_over => %s, execution => %s, queue_name => %s,"
-    " max_attempts => %s, base_delay => %s, timeout => %s, start_delay => %s,"
-    " resources => %s::text[])"
+    {
+        "execution",
+        "queue",
+        "resources",
+        "max_attempts",
+        "timeout",
+        "base_delay",
+        "start_delay",
+        "map",
+    }
 )
 
 
@@ -71,23 +69,6 @@ class MissingStepFunctions(InvalidOption):
     def __init__(self, message: str, *, missing: Sequence[str], hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.missing = tuple(missing)
-
-
-def call_sql(client: Client, query: str, params: Sequence[Any]) -> Any:
-    """Run a one-row, one-column statement through ``client``; map WF errors to our classes.
-
-    Shared by this module and the orchestrator for the calls the client has no method for
-    (flow building, task graphs), so they map errors exactly as the client does.
-    """
-    try:
-        with client.connection() as conn:
-            row = conn.execute(query, params).fetchone()
-    except psycopg.Error as exc:
-        mapped = error_from_psycopg(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
-    return None if row is None else row[0]
 
 
 def _resources(value: Any) -> list[str] | None:
@@ -136,9 +117,7 @@ class FlowBuilder:
         """
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)):
             raise InvalidOption(f"flow timeout must be a whole number of seconds, got {timeout!r}")
-        return str(
-            call_sql(self.client, "select workflow.create_flow(%s, %s)", [name, timeout])
-        )
+        return self.client.create_flow(name, timeout)
 
     def add_step(
         self,
@@ -176,25 +155,20 @@ class FlowBuilder:
         elif mapping not in (False, None):
             raise InvalidOption(f"step {step_name}: map must be True, False or a step name")
         execution = options.get("execution", "local")  # the default of code-defined steps
-        stored: dict[str, Any] = call_sql(
-            self.client,
-            _ADD_STEP,
-            [
-                workflow_id,
-                step_name,
-                deps,
-                step_type,
-                map_over,
-                execution,
-                options.get("queue"),
-                options.get("max_attempts"),
-                options.get("base_delay"),
-                options.get("timeout"),
-                options.get("start_delay"),
-                _resources(options.get("resources")),
-            ],
+        return self.client.add_step(
+            workflow_id,
+            step_name,
+            deps,
+            step_type=step_type,
+            map_over=map_over,
+            execution=execution,
+            queue=options.get("queue"),
+            max_attempts=options.get("max_attempts"),
+            base_delay=options.get("base_delay"),
+            timeout=options.get("timeout"),
+            start_delay=options.get("start_delay"),
+            resources=_resources(options.get("resources")),
         )
-        return stored
 
     def get_flow(self, workflow_id: str) -> dict[str, Any]:
         """Return the flow as stored (``workflow.get_flow``); FlowNotFound if there is none."""
@@ -235,14 +209,16 @@ def execute_dynamic(
         raise MissingStepFunctions(
             f"flow {workflow_id}: no function for step(s) {', '.join(missing)}",
             missing=missing,
-            hint=(f"Functions were given for names the flow does not have: {', '.join(extra)}."
-                  if extra else "Give step_functions an entry for every step of the flow."),
+            hint=(
+                f"Functions were given for names the flow does not have: {', '.join(extra)}."
+                if extra
+                else "Give step_functions an entry for every step of the flow."
+            ),
         )
     not_callable = sorted(n for n in names if not callable(step_functions[n]))
     if not_callable:
         raise InvalidOption(
-            f"flow {workflow_id}: the function of step(s) {', '.join(not_callable)}"
-            " is not callable"
+            f"flow {workflow_id}: the function of step(s) {', '.join(not_callable)} is not callable"
         )
     handlers = {n: step_functions[n] for n in names}
     register_handlers(workflow_id, handlers)

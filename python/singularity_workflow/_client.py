@@ -86,6 +86,13 @@ _EXTEND: Final = (
     "task_ids => %s::bigint[], attempts => %s::integer[], seconds => %s)"
 )
 
+_ADD_STEP: Final = (
+    "select workflow.add_step(flow_slug => %s, step_slug => %s, depends_on => %s::text[],"
+    " step_type => %s, map_over => %s, execution => %s, queue_name => %s,"
+    " max_attempts => %s, base_delay => %s, timeout => %s, start_delay => %s,"
+    " resources => %s::text[])"
+)
+
 _RUN_COLUMNS: Final = (
     "select r.run_id, r.flow_slug, r.status, r.input, r.output, r.error_message, r.failed_step,"
     " r.remaining_steps, r.started_at, r.completed_at, r.failed_at, r.deadline_at,"
@@ -290,7 +297,8 @@ class Client:
                 conn = self._own
                 if conn is None or conn.closed:
                     conn = self._own = psycopg.connect(
-                        self._require_conninfo(), autocommit=True,
+                        self._require_conninfo(),
+                        autocommit=True,
                         prepare_threshold=self._prepare_threshold,
                     )
                 try:
@@ -358,6 +366,85 @@ class Client:
         """Return a flow's definition as JSON (the form register_flow takes); FlowNotFound."""
         result: dict[str, Any] = self._fetchone("select workflow.get_flow(%s)", [slug])
         return result
+
+    # --- flow building and task graphs ---------------------------------------------------------
+    # FlowBuilder (dynamic flows) and the HTDAG orchestrator build and store definitions one call
+    # at a time; the functions' headers in sql/functions say what each checks.
+
+    def create_flow(self, name: str, timeout: int | None = None) -> str:
+        """Create an empty flow (``workflow.create_flow``); return its slug."""
+        slug: str = self._fetchone("select workflow.create_flow(%s, %s)", [name, timeout])
+        return slug
+
+    def add_step(
+        self,
+        flow_slug: str,
+        step_slug: str,
+        depends_on: Sequence[str] = (),
+        *,
+        step_type: str | None = None,
+        map_over: str | None = None,
+        execution: str | None = None,
+        queue: str | None = None,
+        max_attempts: int | None = None,
+        base_delay: int | None = None,
+        timeout: int | None = None,
+        start_delay: int | None = None,
+        resources: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Append a step to a flow without runs (``workflow.add_step``); return it normalised.
+
+        Options left None take the server's defaults.
+        """
+        stored: dict[str, Any] = self._fetchone(
+            _ADD_STEP,
+            [
+                flow_slug,
+                step_slug,
+                list(depends_on),
+                step_type,
+                map_over,
+                execution,
+                queue,
+                max_attempts,
+                base_delay,
+                timeout,
+                start_delay,
+                None if resources is None else list(resources),
+            ],
+        )
+        return stored
+
+    def store_task_graph(self, goal: str, tasks: Any, hierarchy: Any = None) -> UUID:
+        """Validate and store a decomposed goal's task graph; return its id."""
+        graph_id: UUID = self._fetchone(
+            "select workflow.store_task_graph(goal => %s, tasks => %s, hierarchy => %s)",
+            [
+                goal,
+                to_jsonb(tasks, "tasks"),
+                None if hierarchy is None else to_jsonb(hierarchy, "hierarchy"),
+            ],
+        )
+        return graph_id
+
+    def get_task_graph(self, graph_id: UUID) -> dict[str, Any]:
+        """Return a stored task graph (``workflow.get_task_graph``); TaskGraphNotFound."""
+        data: dict[str, Any] = self._fetchone("select workflow.get_task_graph(%s)", [graph_id])
+        return data
+
+    def approve_task_graph(self, graph_id: UUID) -> None:
+        """Approve a stored task graph for execution (idempotent); TaskGraphNotFound."""
+        self._fetchone("select workflow.approve_task_graph(%s)", [graph_id])
+
+    def record_task_graph_run(
+        self, graph_id: UUID, flow_slug: str, run_id: UUID | None = None
+    ) -> None:
+        """Record the flow (and run) a graph executes as; InvalidState if it is not approved."""
+        self._fetchone(
+            "select workflow.record_task_graph_run(%s, %s, %s)", [graph_id, flow_slug, run_id]
+        )
+
+    # --- end of flow building and task graphs --------------------------------------------------
 
     def list_flows(self) -> list[dict[str, Any]]:
         """Return every flow: ``slug``, ``steps`` (count), ``timeout``, ``created_at``."""
@@ -659,9 +746,9 @@ class Client:
 
     def ack_message(self, channel: str, message_id: int) -> bool:
         """Acknowledge (archive) a message; False if it was not live (unknown or already acked)."""
-        acked: bool = self._fetchall(
-            "select workflow.ack_message(%s, %s)", [channel, message_id]
-        )[0][0]
+        acked: bool = self._fetchall("select workflow.ack_message(%s, %s)", [channel, message_id])[
+            0
+        ][0]
         return acked
 
     def read_events(
@@ -685,9 +772,7 @@ class Client:
         )
         return [WorkflowEvent(*row) for row in rows]
 
-    def last_message_id(
-        self, channel: str, *, conn: psycopg.Connection[Any] | None = None
-    ) -> int:
+    def last_message_id(self, channel: str, *, conn: psycopg.Connection[Any] | None = None) -> int:
         """Return the highest committed message id of ``channel`` (0 if none, or never used).
 
         A listener starts from here when told not to replay: later ids are new to it. Reads the
@@ -718,9 +803,9 @@ class Client:
 
     def last_event_id(self, *, conn: psycopg.Connection[Any] | None = None) -> int:
         """Return the highest committed event id (0 if none): where a live-only listener starts."""
-        last = self._fetchall(
-            "select coalesce(max(event_id), 0) from workflow.events", [], conn
-        )[0][0]
+        last = self._fetchall("select coalesce(max(event_id), 0) from workflow.events", [], conn)[
+            0
+        ][0]
         return int(last)
 
     # --- end of messaging ---------------------------------------------------------------------

@@ -42,8 +42,8 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-from singularity_workflow._builder import MissingStepFunctions, call_sql, execute_dynamic
-from singularity_workflow._client import Client, default_client, to_jsonb
+from singularity_workflow._builder import MissingStepFunctions, execute_dynamic
+from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import (
     InvalidOption,
     InvalidState,
@@ -240,8 +240,9 @@ class _Decomposition:
     def ask(self, text: str, where: str) -> list[Any]:
         """Ask the decomposer about ``text`` within the time left; return its task list."""
         self.calls += 1
-        raw = run_decomposer(self.decomposer, text, self.deadline - time.monotonic(),
-                             limit=self.timeout)
+        raw = run_decomposer(
+            self.decomposer, text, self.deadline - time.monotonic(), limit=self.timeout
+        )
         return _task_list(raw, where)
 
     def build(self, raws: list[Any], depth: int, where: str, prefix: str) -> list[dict[str, Any]]:
@@ -342,7 +343,8 @@ def flatten_tasks(nodes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 raise DecompositionError(
                     f"task {task_id} depends on unknown task {dep}",
                     code="WF003",
-                    hint="Known task ids: " + ", ".join(sorted(by_id)[:20])
+                    hint="Known task ids: "
+                    + ", ".join(sorted(by_id)[:20])
                     + (" ..." if len(by_id) > 20 else ""),
                 )
             if dep in ancestors(task_id):
@@ -563,21 +565,17 @@ class Orchestrator:
         state = _Decomposition(decomposer, max_depth, timeout)
         nodes = state.build(state.ask(goal, "the goal"), 0, "the goal", "")
         flat = flatten_tasks(nodes)
-        graph_id = call_sql(
-            self.client,
-            "select workflow.store_task_graph(goal => %s, tasks => %s, hierarchy => %s)",
-            [goal, to_jsonb(flat, "tasks"), to_jsonb(_display_tree(nodes), "hierarchy")],
-        )
+        graph_id = self.client.store_task_graph(goal, flat, _display_tree(nodes))
         return self.get_graph(graph_id)
 
     def get_graph(self, graph_id: UUID | str) -> TaskGraph:
         """Return a stored task graph; TaskGraphNotFound if there is none."""
-        data = call_sql(self.client, "select workflow.get_task_graph(%s)", [_uuid(graph_id)])
+        data = self.client.get_task_graph(_uuid(graph_id))
         return TaskGraph.from_json(data)
 
     def approve(self, graph_id: UUID | str) -> TaskGraph:
         """Approve a stored graph for execution (idempotent); TaskGraphNotFound."""
-        call_sql(self.client, "select workflow.approve_task_graph(%s)", [_uuid(graph_id)])
+        self.client.approve_task_graph(_uuid(graph_id))
         return self.get_graph(graph_id)
 
     # -- execution -----------------------------------------------------------------------------
@@ -652,16 +650,16 @@ class Orchestrator:
         handlers = self.handlers(graph, step_functions, fallback=fallback)
         slug = self.client.register_flow(self.flow_definition(graph))
         # Checks approval again in the database, under the graph's row lock.
-        call_sql(
-            self.client,
-            "select workflow.record_task_graph_run(%s, %s)",
-            [graph.graph_id, slug],
-        )
+        self.client.record_task_graph_run(graph.graph_id, slug)
         run_input = {"goal": graph.goal, "graph_id": str(graph.graph_id), **(input or {})}
         run_id: UUID | None = None
         try:
             result = execute_dynamic(
-                slug, run_input, handlers, timeout=timeout, client=self.client,
+                slug,
+                run_input,
+                handlers,
+                timeout=timeout,
+                client=self.client,
                 concurrency=concurrency,
             )
             run_id = result.run_id
@@ -671,11 +669,7 @@ class Orchestrator:
             raise
         finally:
             if run_id is not None:
-                call_sql(
-                    self.client,
-                    "select workflow.record_task_graph_run(%s, %s, %s)",
-                    [graph.graph_id, slug, run_id],
-                )
+                self.client.record_task_graph_run(graph.graph_id, slug, run_id)
 
     def execute_goal(
         self,
@@ -696,12 +690,17 @@ class Orchestrator:
         inspected afterwards with ``get_graph`` (the run id is in ``RunResult.run_id`` and on
         the graph). Missing step functions are reported before anything runs.
         """
-        graph = self.decompose_goal(goal, decomposer, max_depth=max_depth,
-                                    timeout=decompose_timeout)
+        graph = self.decompose_goal(
+            goal, decomposer, max_depth=max_depth, timeout=decompose_timeout
+        )
         self.handlers(graph, step_functions, fallback=fallback)  # fail before approving
         self.approve(graph.graph_id)
         return self.execute_graph(
-            graph.graph_id, step_functions, fallback=fallback, input=input, timeout=timeout,
+            graph.graph_id,
+            step_functions,
+            fallback=fallback,
+            input=input,
+            timeout=timeout,
             concurrency=concurrency,
         )
 
