@@ -450,7 +450,9 @@ def print_summary(result: DemoResult, out: IO[str]) -> None:
 @click.option("--embedded", is_flag=True,
               help="Use an embedded PostgreSQL even when another server is available.")
 @click.option("--database", "database_name", default=DEMO_DATABASE, show_default=True,
-              help="Database to create (or reuse) on the server for the demo.")
+              envvar="SW_DEMO_DATABASE",
+              help="Database to create (or reuse) on the server for the demo"
+              " [env: SW_DEMO_DATABASE].")
 @click.option("--live/--no-live", default=None,
               help="Redraw a progress table in place [default: when stdout is a terminal].")
 @click.pass_context
