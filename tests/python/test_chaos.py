@@ -1,0 +1,62 @@
+"""Chaos, short variants (inside ``make test``; ``make chaos`` runs the long ones in tests/chaos).
+
+Real worker processes, real SIGKILLs, real backend terminations and real lock holders, each
+scenario bounded to about 20 s; the scenarios and their checks are in ``tests/chaos`` (read
+``_harness.py`` for how "no task lost, none completed twice, every extra attempt explained by a
+kill" is established from the tables). The figures are printed for ``pytest -s``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
+
+from _scenarios import blocking_handlers, kill_storm, lock_holders, outages  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+
+def test_chaos_sigkill_workers_during_a_load_loses_nothing(db_url: str, tmp_path: Path) -> None:
+    figures = kill_storm(db_url, tmp_path, tasks=2000, kills=10, workers=3, timeout=60)
+    print(f"kills={figures.kills} orphans={figures.orphans} {figures.audit}"
+          f" in {figures.seconds:.1f} s")
+    assert figures.audit.lost == 0 and figures.audit.double_completions == 0
+    # Most kills must have hit a worker holding tasks, or the test proved little.
+    assert figures.orphans >= figures.kills // 2, figures
+
+
+def test_chaos_terminating_every_backend_mid_load_is_survived(db_url: str, tmp_path: Path) -> None:
+    figures = outages(db_url, tmp_path, tasks=1000, terminations=3, timeout=60)
+    print(figures)
+    assert figures.backends_ended >= 3 * 3  # at least the three workers' loop connections
+
+
+# The in-flight case fails today: the worker whose completion meets the held run lock blocks
+# in complete_tasks on its only claim/flush connection, so it serves nothing else and cannot
+# finish a graceful shutdown until the lock is released (reported; strict, so a fix shows up).
+IN_FLIGHT_HANGS = pytest.mark.xfail(
+    strict=True,
+    reason="a worker's flush waits without limit on a row lock held by another session: it"
+    " stops claiming and ignores SIGTERM until the lock goes (needs a lock/statement timeout"
+    " or a cancel of the flush in the Worker)",
+)
+
+
+@pytest.mark.parametrize(
+    "in_flight", [False, pytest.param(True, marks=IN_FLIGHT_HANGS)], ids=["queued", "in_flight"]
+)
+def test_chaos_a_locked_run_and_a_long_transaction_block_nothing_else(
+    db_url: str, tmp_path: Path, in_flight: bool
+) -> None:
+    figures = lock_holders(db_url, tmp_path, tasks=300, in_flight=in_flight, timeout=30)
+    print(figures)
+    assert figures.shutdown_seconds < 15
+
+
+def test_chaos_handlers_blocking_longer_than_the_lease_keep_it(db_url: str, tmp_path: Path) -> None:
+    figures = blocking_handlers(db_url, tmp_path, seconds=5.0)
+    print(figures)
