@@ -46,7 +46,9 @@ server_major() {
         die 2 "cannot reach PostgreSQL at DATABASE_URL=$DATABASE_URL
   ($num)
   Start a server (e.g. 'docker compose up -d postgres', or 'apt-get install postgresql' and
-  'service postgresql start') or point DATABASE_URL at one where this user may create databases."
+  'service postgresql start') or point DATABASE_URL at one where this user may create databases.
+  Without either: 'make test-python' runs against the embedded server of
+  '.venv/bin/pip install -e python[embedded]' (it has no pgTAP); see the README's \"Run the tests\"."
     fi
     echo "$num"
 }
@@ -77,7 +79,24 @@ ensure_pg_tools() {
     fi
     say "installing ${pkgs[*]} (missing: ${missing[*]})"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null; then
+        die 2 "missing: ${missing[*]}, and apt could not install ${pkgs[*]}
+  (PostgreSQL $major packages other than the distribution's come from PGDG, PostgreSQL's apt repository).
+  Or run only pytest, which needs neither: make test-python"
+    fi
+    # apt installs extensions into this machine's PostgreSQL: a server elsewhere (a container,
+    # a managed service, the embedded one) still lacks them. Say so instead of failing later.
+    for tool in "$@"; do
+        case "$tool" in
+            pgtap|plpgsql_check)
+                if [ -z "$(admin_psql -Atc "select 1 from pg_available_extensions where name = '$tool'")" ]; then
+                    die 2 "the server at DATABASE_URL=$DATABASE_URL still has no extension $tool
+  after 'apt-get install postgresql-$major-${tool/_/-}': it is not this machine's PostgreSQL $major.
+  Install $tool on that server (the docker-compose.yml image has it), or run only pytest there:
+  make test-python"
+                fi ;;
+        esac
+    done
 }
 
 # db_url NAME: print a connection string for database NAME on the admin connection's server.
