@@ -108,6 +108,7 @@ def measure_latency(url: str, count: int, raw: bool) -> dict[str, Any]:
     total = WARMUP + count
     proc = ctx.Process(target=latency_listener, args=(url, raw, total, theirs))
     proc.start()
+    theirs.close()  # the child's end: if the child dies, recv() raises EOFError, never hangs
     assert ours.recv() == "ready"
     call_to_receipt: list[float] = []
     return_to_receipt: list[float] = []
@@ -203,6 +204,7 @@ def measure_throughput(
     ours, theirs = ctx.Pipe()
     listener = ctx.Process(target=throughput_listener, args=(url, channel, expected, theirs))
     listener.start()
+    theirs.close()
     assert ours.recv() == "ready"
     for _ in range(senders):
         mine, child = ctx.Pipe()
@@ -210,6 +212,7 @@ def measure_throughput(
             target=throughput_sender, args=(url, channel, per_sender, sync_off, go, child)
         )
         proc.start()
+        child.close()
         pipes.append(mine)
         procs.append(proc)
     for pipe in pipes:

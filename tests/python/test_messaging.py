@@ -311,6 +311,26 @@ def test_with_no_gap_timeout_a_late_commit_missed_while_away_is_not_replayed(
         assert listener.reconnects == 1
 
 
+def test_messages_sent_in_one_transaction_arrive_together_and_a_rollback_sends_none(
+    db_url: str, client: Client
+) -> None:
+    channel = fresh_channel()
+    with listen(channel, client=client) as listener, psycopg.connect(
+        db_url, autocommit=True
+    ) as conn:
+        with conn.transaction():
+            ids = [client.send_with_notify(channel, {"n": n}, conn=conn) for n in range(3)]
+            assert listener.get(timeout=0.3) is None  # not committed yet
+        assert [i.message_id for i in collect(listener, 3)] == ids
+        with pytest.raises(RuntimeError), conn.transaction():
+            client.send_with_notify(channel, {"rolled": "back"}, conn=conn)
+            raise RuntimeError("roll back")
+        after = client.send_with_notify(channel, {"n": 3})
+        got = collect(listener, 1)
+        assert got[0].message_id == after == ids[-1] + 2  # the rolled-back id is a hole
+        assert listener.get(timeout=0.3) is None
+
+
 def test_replay_from_delivers_history_before_live_messages(client: Client) -> None:
     channel, other = fresh_channel(), fresh_channel()
     old = [client.send_with_notify(channel, {"n": n}) for n in range(5)]
