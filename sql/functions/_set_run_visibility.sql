@@ -2,8 +2,9 @@
 --
 -- Called by pause_workflow_run (vt = 'infinity' for queued tasks: the messages stay in their
 -- queues but no claim can see them, so workers never re-read paused work; running tasks keep
--- their leases) and resume_workflow_run (vt = now for the messages that were parked). only_parked restricts the change to messages whose vt is
--- 'infinity', so resuming does not shorten anything else. Sends pg_notify for every queue that
+-- their leases) and resume_workflow_run (vt = now for the messages that were parked).
+-- only_parked restricts the change to messages whose vt is 'infinity', so resuming does not
+-- shorten anything else. Sends pg_notify for every queue that
 -- got work back. Locks: the messages it updates (row locks; claims hold them only briefly).
 create or replace function workflow._set_run_visibility(
     run_id uuid,
