@@ -210,5 +210,15 @@ def _add_demo_command() -> None:
 _add_demo_command()
 
 
+def _add_dashboard_command() -> None:
+    """Add ``dashboard`` (the web UI; its imports wait until it runs) from its own module."""
+    from singularity_workflow._cli_dashboard import dashboard_command
+
+    main.add_command(dashboard_command)
+
+
+_add_dashboard_command()
+
+
 if __name__ == "__main__":
     main()
