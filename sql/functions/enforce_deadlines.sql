@@ -3,8 +3,9 @@
 -- Run deadlines (start_flow's timeout_seconds, or the flow's default) are enforced in the
 -- database rather than only by a waiting client: workers call it (through maintain) on every
 -- polling cycle, so no pg_cron or separate reaper is needed; psql users may call it too.
--- Finds at most max_runs overdue runs through the partial index on deadline_at, locks them FOR UPDATE SKIP LOCKED (a run being handled by another call is left to
--- it) and cancels them as cancel_workflow_run does. Returns the number of runs cancelled.
+-- Finds at most max_runs overdue runs through the partial index on deadline_at, locks them
+-- FOR UPDATE SKIP LOCKED (a run being handled by another call is left to it) and cancels them
+-- as cancel_workflow_run does. Returns the number of runs cancelled.
 -- Safe to call concurrently and repeatedly.
 create or replace function workflow.enforce_deadlines(
     now timestamptz default clock_timestamp(),
