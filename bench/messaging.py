@@ -14,7 +14,8 @@ What it does, in a throwaway database it creates and drops:
    *call -> receipt* (from just before the ``send_with_notify`` call to the listener's receipt: an
    upper bound of commit -> receipt, as the commit happens inside the call) and *return ->
    receipt* (from the call's return; can be negative, as the notification may beat the reply),
-   the send call itself, and the same for a bare psycopg ``select pg_notify()`` + ``notifies()``
+   the send call itself, the same with the sender's ``synchronous_commit = off`` (the share of
+   the commit's disk flush), and the same for a bare psycopg ``select pg_notify()`` + ``notifies()``
    pair, the floor any listener could reach on this server.
 2. **Throughput.** ``--senders`` processes (one connection each) send ``--per-sender`` messages as
    fast as they can on one shared channel while a listener receives them all; reported: messages
@@ -101,8 +102,12 @@ def latency_listener(url: str, raw: bool, total: int, pipe: Pipe) -> None:
             pipe.send((item.message_id, now_ns()))
 
 
-def measure_latency(url: str, count: int, raw: bool) -> dict[str, Any]:
-    """Send ``count`` (+ warm-up) messages one at a time; return latency percentiles in ms."""
+def measure_latency(url: str, count: int, raw: bool, sync_off: bool = False) -> dict[str, Any]:
+    """Send ``count`` (+ warm-up) messages one at a time; return latency percentiles in ms.
+
+    ``sync_off``: the sender commits without waiting for the WAL flush, which separates the
+    disk's share of the latency from the rest.
+    """
     ctx = mp.get_context("spawn")
     ours, theirs = ctx.Pipe()
     total = WARMUP + count
@@ -114,6 +119,8 @@ def measure_latency(url: str, count: int, raw: bool) -> dict[str, Any]:
     return_to_receipt: list[float] = []
     call: list[float] = []
     with psycopg.connect(url, autocommit=True) as conn:
+        if sync_off:
+            conn.execute("set synchronous_commit = off")
         client = Client(conn)
         for n in range(total):
             started = now_ns()
@@ -281,6 +288,9 @@ def main() -> int:
     with throwaway_database(args.database_url) as url:
         result: dict[str, Any] = {"facts": facts(url)}
         result["latency_listener"] = measure_latency(url, args.messages, raw=False)
+        result["latency_listener_sync_off"] = measure_latency(
+            url, args.messages, raw=False, sync_off=True
+        )
         result["latency_bare_psycopg"] = measure_latency(url, args.messages, raw=True)
         result["throughput"] = measure_throughput(url, args.senders, args.per_sender)
         result["throughput_sync_off"] = measure_throughput(
@@ -300,6 +310,8 @@ def main() -> int:
         ("send_with_notify call -> listener", result["latency_listener"]["call_to_receipt_ms"]),
         ("send_with_notify return -> listener", result["latency_listener"]["return_to_receipt_ms"]),
         ("send_with_notify call duration", result["latency_listener"]["send_call_ms"]),
+        ("same, synchronous_commit=off: call ->",
+         result["latency_listener_sync_off"]["call_to_receipt_ms"]),
         ("bare pg_notify call -> notifies()", result["latency_bare_psycopg"]["call_to_receipt_ms"]),
     ]
     for label, p in rows:

@@ -350,7 +350,7 @@ class Listener:
         None when the wait timed out or the listener was closed. Reconnects (and replays) when
         the connection is lost, within the same wait. Only one thread receives at a time.
         """
-        if not self._started:
+        if not self._started and not self.closed:
             self.start()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
