@@ -1,0 +1,146 @@
+-- start_flows: start many runs of one flow in one call; the batch form of start_flow.
+--
+-- Called by start_flow (a batch of one), by clients enqueuing many runs at once and by psql users.
+-- inputs[i] is run i's input: a JSON object, or an array when the flow has a root map step.
+-- run_ids (optional, same length) makes the call idempotent per run: a run id that already exists
+-- for this flow is returned with created = false and nothing new is started for it. Returns one row
+-- per input, in input order: (run_id, created). Set-based throughout: one insert of runs, one of
+-- step states, one _start_steps for the root steps of every new run, so the per-run cost is a
+-- fraction of separate start_flow calls.
+-- Locks: inserts the runs rows (a concurrent start of the same run id waits on the key), and the
+-- flows row FOR KEY SHARE through the foreign key, so add_step cannot change the flow meanwhile.
+-- Invariants: remaining_steps = number of steps; each step_state's remaining_deps = its number of
+-- dependencies; root steps start in this transaction; run_started events are recorded.
+-- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
+-- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
+-- WF012 a run id already used by another flow. On error nothing is created.
+create or replace function workflow.start_flows(
+    flow_slug text,
+    inputs jsonb[],
+    run_ids uuid[] default null,
+    timeout_seconds integer default null,
+    now timestamptz default clock_timestamp()
+)
+returns table (run_id uuid, created boolean)
+language plpgsql
+set search_path = ''
+-- Generic plans: these statements take arrays, so the plan cache kept re-planning them (custom
+-- plans), which measured ~1 ms per statement against ~0.1-0.2 ms to execute.
+set plan_cache_mode = force_generic_plan
+-- Joins run in the order written, driven by the (small) input arrays: a generic plan otherwise
+-- may start from a large table whose statistics lag behind (measured: 5 ms instead of 0.3 ms).
+set join_collapse_limit = 1
+-- Every statement here touches a handful of rows found by key, so index probes are always right;
+-- a generic plan made while a table was small would otherwise keep seq-scanning it as it grows
+-- (measured: starts fell from ~800/s to ~350/s as runs grew 4x between analyses).
+set enable_seqscan = off
+set enable_hashjoin = off
+set enable_mergejoin = off
+set random_page_cost = 1.1
+as $$
+declare
+    v_steps integer;
+    v_root_map boolean;
+    v_timeout integer;
+    v_bad integer;
+    v_ids uuid[];
+    v_created uuid[];
+    v_conflict record;
+begin
+    -- GUARD: the flow, the arrays, the inputs' JSON types
+    select f.timeout_seconds into v_timeout from workflow.flows f where f.flow_slug = start_flows.flow_slug;
+    if not found then
+        raise exception 'flow % does not exist', start_flows.flow_slug using errcode = 'WF002';
+    end if;
+    select count(*), coalesce(bool_or(s.step_type = 'map' and s.deps_count = 0), false)
+    into v_steps, v_root_map
+    from workflow.steps s where s.flow_slug = start_flows.flow_slug;
+    if v_steps = 0 then
+        raise exception 'flow % has no steps', start_flows.flow_slug using errcode = 'WF016';
+    end if;
+    if start_flows.timeout_seconds is not null and start_flows.timeout_seconds < 1 then
+        raise exception 'run timeout must be at least 1 second, got %', start_flows.timeout_seconds using errcode = 'WF010';
+    end if;
+    if coalesce(cardinality(start_flows.inputs), 0) = 0 then
+        return;
+    end if;
+    if start_flows.run_ids is not null then
+        if cardinality(start_flows.run_ids) <> cardinality(start_flows.inputs) then
+            raise exception 'run_ids has % entries for % inputs', cardinality(start_flows.run_ids), cardinality(start_flows.inputs)
+                using errcode = 'WF010';
+        end if;
+        if (select count(distinct i) from unnest(start_flows.run_ids) as i where i is not null)
+            <> (select count(i) from unnest(start_flows.run_ids) as i) then
+            raise exception 'a run id appears twice in one batch' using errcode = 'WF010';
+        end if;
+    end if;
+    select min(x.ord) into v_bad
+    from unnest(start_flows.inputs) with ordinality as x (input, ord)
+    where jsonb_typeof(x.input) is distinct from case when v_root_map then 'array' else 'object' end;
+    if v_bad is not null then
+        if v_root_map then
+            raise exception 'flow % maps over its input, so each input must be a JSON array; input % is %',
+                start_flows.flow_slug, v_bad, coalesce(jsonb_typeof(start_flows.inputs[v_bad]), 'null')
+                using errcode = 'WF009';
+        end if;
+        raise exception 'run input must be a JSON object; input % is %', v_bad, coalesce(jsonb_typeof(start_flows.inputs[v_bad]), 'null')
+            using errcode = 'WF009', hint = 'Wrap the value in an object, e.g. {"value": ...}.';
+    end if;
+
+    -- PHASE 1: the runs (idempotent per caller-supplied run id)
+    v_ids := array(
+        select coalesce(start_flows.run_ids[x.ord], gen_random_uuid())
+        from generate_subscripts(start_flows.inputs, 1) as x (ord)
+        order by x.ord
+    );
+    with ins as (
+        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at)
+        select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
+            start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout))
+        from unnest(v_ids, start_flows.inputs) as x (run_id, input)
+        on conflict on constraint runs_pkey do nothing
+        returning workflow.runs.run_id
+    )
+    select array_agg(ins.run_id) into v_created from ins;
+    if coalesce(cardinality(v_created), 0) < cardinality(v_ids) then
+        select r.run_id, r.flow_slug into v_conflict
+        from unnest(v_ids) as x (run_id)
+        join workflow.runs r on r.run_id = x.run_id
+        where r.flow_slug <> start_flows.flow_slug
+        limit 1;
+        if found then
+            raise exception 'run % already exists for flow %', v_conflict.run_id, v_conflict.flow_slug using errcode = 'WF012';
+        end if;
+    end if;
+
+    if v_created is not null then
+        -- PHASE 2: one state row per step of each new run, counting its dependencies
+        insert into workflow.step_states (run_id, step_slug, flow_slug, remaining_deps)
+        select x.run_id, s.step_slug, s.flow_slug, s.deps_count
+        from unnest(v_created) as x (run_id)
+        cross join workflow.steps s
+        where s.flow_slug = start_flows.flow_slug;
+
+        perform workflow._emit_events(
+            v_created,
+            array(select null::text from unnest(v_created)),
+            array(select 'run_started' from unnest(v_created)),
+            start_flows.now
+        );
+
+        -- PHASE 3: start the roots of every new run
+        perform workflow._start_steps(
+            array(select x.run_id from unnest(v_created) as x (run_id) cross join workflow.steps s
+                  where s.flow_slug = start_flows.flow_slug and s.deps_count = 0 order by x.run_id, s.step_index),
+            array(select s.step_slug from unnest(v_created) as x (run_id) cross join workflow.steps s
+                  where s.flow_slug = start_flows.flow_slug and s.deps_count = 0 order by x.run_id, s.step_index),
+            start_flows.now
+        );
+    end if;
+
+    return query
+    select x.run_id, x.run_id = any(coalesce(v_created, '{}'::uuid[]))
+    from unnest(v_ids) with ordinality as x (run_id, ord)
+    order by x.ord;
+end;
+$$;
