@@ -543,6 +543,33 @@ class Client:
         )
         return run
 
+    def start_flows(
+        self,
+        flow_slug: str,
+        inputs: Sequence[Any],
+        *,
+        run_ids: Sequence[UUID | None] | None = None,
+        timeout_seconds: int | None = None,
+    ) -> list[UUID]:
+        """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
+
+        The batch form of :meth:`start_flow` (``workflow.start_flows``): one transaction and a
+        few set-based statements for the whole batch, several times faster per run than separate
+        calls. ``run_ids`` (same length, entries may be None) makes each run idempotent as in
+        ``start_flow``. All or nothing: an invalid input fails the whole batch.
+        """
+        rows = self._fetchall(
+            "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
+            " run_ids => %s::uuid[], timeout_seconds => %s)",
+            [
+                flow_slug,
+                [to_jsonb(value, "run input") for value in inputs],
+                None if run_ids is None else list(run_ids),
+                timeout_seconds,
+            ],
+        )
+        return [row[0] for row in rows]
+
     def get_run(self, run_id: UUID | str) -> dict[str, Any]:
         """Return a run's row, its steps' states and its progress; RunNotFound if there is none.
 

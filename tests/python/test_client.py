@@ -150,6 +150,37 @@ def test_a_run_id_of_another_flow_is_a_conflict(client: Client) -> None:
         client.start_flow("tests.conflict_b", {}, run_id=run_id)
 
 
+def test_start_flows_starts_a_batch_in_order_idempotently_and_all_or_nothing(
+    client: Client,
+) -> None:
+    client.register_flow(three_steps("tests.batch", "q_batch"))
+    known = uuid.uuid4()
+    ids = client.start_flows(
+        "tests.batch", [{"i": 0}, {"i": 1}, {"i": 2}], run_ids=[None, known, None]
+    )
+    assert len(ids) == 3 and ids[1] == known and len(set(ids)) == 3
+    with client.connection() as conn:
+        inputs = conn.execute(
+            "select run_id, input from workflow.runs where run_id = any(%s)", [ids]
+        ).fetchall()
+        roots = conn.execute(
+            "select count(*) from workflow.tasks where run_id = any(%s)", [ids]
+        ).fetchone()
+    assert {r: i["i"] for r, i in inputs} == {ids[0]: 0, ids[1]: 1, ids[2]: 2}
+    assert roots == (3,)  # each run's root step was enqueued, once
+    # A repeat with the same run id starts nothing new for it.
+    assert client.start_flows("tests.batch", [{"i": 9}], run_ids=[known]) == [known]
+    # One bad input fails the whole batch, naming its position, and stores nothing.
+    with pytest.raises(InvalidInput) as err:
+        client.start_flows("tests.batch", [{"i": 3}, ["not", "an", "object"]])
+    assert "input 2" in err.value.message
+    with client.connection() as conn:
+        count = conn.execute(
+            "select count(*) from workflow.runs where flow_slug = 'tests.batch'"
+        ).fetchone()
+    assert count == (3,)
+
+
 def test_an_unknown_wf_code_maps_to_the_base_class_and_others_are_left_alone(conn: Any) -> None:
     with pytest.raises(psycopg.Error) as raised:
         conn.execute("do $$ begin raise exception 'new' using errcode = 'WF999'; end $$")
