@@ -41,6 +41,22 @@ ensure_pgbouncer() {
 }
 case "$what" in all|python) ensure_pgbouncer ;; esac
 
+# Chromium for tests/python/test_dashboard_browser.py (Playwright drives the system's browser;
+# it never downloads one): from apt like pgbouncer when running as root; otherwise those tests
+# skip and say why.
+ensure_chromium() {
+    command -v chromium >/dev/null && return
+    if [ "$(id -u)" -eq 0 ]; then
+        say "installing chromium (for the dashboard's browser tests)"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
+            say "could not install chromium; the browser tests will be skipped"
+    else
+        say "chromium is missing (sudo apt-get install -y chromium); the browser tests will be skipped"
+    fi
+}
+case "$what" in all|python) ensure_chromium ;; esac
+
 declare -A result=()
 order=()
 record() { order+=("$1"); result[$1]="$2"; }

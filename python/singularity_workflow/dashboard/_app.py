@@ -242,7 +242,9 @@ _SECURITY_HEADERS: Final = {
     "content-security-policy": _CSP,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # Not "no-referrer": with it, browsers send "Origin: null" on the action forms' POSTs,
+    # which the same-origin check must refuse.
+    "referrer-policy": "same-origin",
 }
 
 
