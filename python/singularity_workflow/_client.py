@@ -866,31 +866,11 @@ class Client:
     def last_message_id(self, channel: str, *, conn: psycopg.Connection[Any] | None = None) -> int:
         """Return the highest committed message id of ``channel`` (0 if none, or never used).
 
-        A listener starts from here when told not to replay: later ids are new to it. Reads the
-        channel's pgmq queue and archive (the queue named in ``workflow.channels``).
+        A listener starts from here when told not to replay: later ids are new to it
+        (``workflow.channel_last_id``: the channel's queue and archive).
         """
-
-        def last(on: psycopg.Connection[Any]) -> int:
-            found = on.execute(
-                "select queue_name from workflow.channels where channel = %s", [channel]
-            ).fetchone()
-            if found is None:
-                return 0
-            # The queue's tables, named by pgmq: q_<queue> (live) and a_<queue> (archive).
-            query = sql.SQL(
-                "select greatest((select max(msg_id) from pgmq.{}),"
-                " (select max(msg_id) from pgmq.{}))"
-            ).format(sql.Identifier("q_" + found[0]), sql.Identifier("a_" + found[0]))
-            row = on.execute(query).fetchone()
-            return int(row[0] or 0) if row is not None else 0
-
-        try:
-            if conn is not None:
-                return last(conn)
-            with self.connection() as lent:
-                return last(lent)
-        except psycopg.Error as exc:
-            _raise_mapped(exc)
+        rows = self._fetchall("select workflow.channel_last_id(%s)", [channel], conn)
+        return int(rows[0][0])
 
     def last_event_id(self, *, conn: psycopg.Connection[Any] | None = None) -> int:
         """Return the highest committed event id (0 if none): where a live-only listener starts."""
