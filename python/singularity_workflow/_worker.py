@@ -949,6 +949,9 @@ class Worker:
             raise ValueError("a worker needs at least one queue")
         if "local" in queues:
             raise ValueError("the 'local' queue is served by execute(), not by workers")
+        # A client the worker made itself is closed when it stops; one given to it is the
+        # caller's to close.
+        self._owns_client = not isinstance(client_or_database, Client)
         self.client = (
             client_or_database if isinstance(client_or_database, Client)
             else Client(client_or_database)
@@ -1079,5 +1082,7 @@ class Worker:
             log.exception("worker %s: stopped by an unexpected error", self.worker_id)
         finally:
             engine.close()
+            if self._owns_client:
+                self.client.close()
             log.info("worker %s: stopped (%d completed, %d failed, %d stale)", self.worker_id,
                      engine.stats.completed, engine.stats.failed, engine.stats.stale)
