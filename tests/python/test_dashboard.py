@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 
 with warnings.catch_warnings():
     # Starlette announces a move of its TestClient from httpx to httpx2; httpx still works.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from singularity_workflow import Client
@@ -529,3 +529,9 @@ def test_keyset_paging_stays_fast_on_a_million_runs(db_url: str, client: Client)
         assert web.get("/runs").status_code == 200
         assert time.perf_counter() - t0 < 1.0
         assert "10000+" in web.get("/runs").text
+
+
+def test_channels_form_opens_a_channel(web: TestClient) -> None:
+    r = web.get("/channels", params={"name": "dash_form"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/channels/dash_form"
+    assert web.get("/channels", params={"name": "<x>"}).status_code == 404

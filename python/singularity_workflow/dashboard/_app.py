@@ -523,7 +523,12 @@ class Dashboard:
         return self.render(request, "_queues_live.html", ctx)
 
     async def channels_page(self, request: Request) -> Response:
-        """GET /channels: the channels ever used."""
+        """GET /channels: the channels ever used (``?name=`` opens that channel's page)."""
+        wanted = request.query_params.get("name", "").strip()
+        if wanted:
+            if _is_channel(wanted):
+                return RedirectResponse(f"/channels/{wanted}", status_code=303)
+            return self.error(request, 404, "not a channel name", "/channels")
         channels = await asyncio.to_thread(self.client.dashboard_channels)
         return self.render(request, "channels.html", {"channels": channels})
 
@@ -751,5 +756,5 @@ def create_app(database: str | Client | None = None,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.dashboard = dash
-    app.add_middleware(_Guard, config=config)  # type: ignore[arg-type]
+    app.add_middleware(_Guard, config=config)
     return app
