@@ -45,24 +45,14 @@ returns table (
 )
 language plpgsql
 set search_path = ''
--- Generic plans: these statements take arrays, so the plan cache kept re-planning them (custom
--- plans), which measured ~1 ms per statement against ~0.1-0.2 ms to execute.
+-- Hot path: plans pinned to key lookups, as every state-machine function; the reasons and the
+-- measurements are under "Plans of the state machine" in docs/operations.md.
 set plan_cache_mode = force_generic_plan
--- Join in the order written (queue head -> tasks -> runs). The head is at most qty rows, but with
--- statistics lagging behind a fast-growing runs table the planner was seen starting from runs
--- (estimated 1 row, actually 5,600), making a 50-task claim take 10 ms instead of 1 ms.
 set join_collapse_limit = 1
--- Every statement here touches a handful of rows found by key, so index probes are always right;
--- a generic plan made while a table was small would otherwise keep seq-scanning it as it grows
--- (measured: starts fell from ~800/s to ~350/s as runs grew 4x between analyses).
 set enable_seqscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
 set random_page_cost = 1.1
--- Runs are reached by primary key only: "(r.status = 'started') is true" is the same test as
--- "r.status = 'started'" but cannot be used as an index condition, so a plan made on stale
--- statistics (the status index estimated at 1 row with 400 behind it) cannot pick that index
--- and filter the join afterwards (measured: 12-24 ms instead of under 1 ms for 50 rows).
 as $$
 declare
     v_task_ids bigint[];

@@ -17,15 +17,10 @@ create or replace function workflow.extend_leases(
 returns table (task_id bigint, extended boolean)
 language plpgsql
 set search_path = ''
--- Generic plans: these statements take arrays, so the plan cache kept re-planning them (custom
--- plans), which measured ~1 ms per statement against ~0.1-0.2 ms to execute.
+-- Hot path: plans pinned to key lookups, as every state-machine function; the reasons and the
+-- measurements are under "Plans of the state machine" in docs/operations.md.
 set plan_cache_mode = force_generic_plan
--- Joins run in the order written, driven by the (small) input arrays: a generic plan otherwise
--- may start from a large table whose statistics lag behind (measured: 5 ms instead of 0.3 ms).
 set join_collapse_limit = 1
--- Every statement here touches a handful of rows found by key, so index probes are always right;
--- a generic plan made while a table was small would otherwise keep seq-scanning it as it grows
--- (measured: starts fell from ~800/s to ~350/s as runs grew 4x between analyses).
 set enable_seqscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
