@@ -32,6 +32,14 @@ test-sql: ## pgTAP tests (tests/sql) with pg_prove in a throwaway database
 test-python: ## pytest (tests/python) against a throwaway template database
 	bash scripts/test.sh python
 
+.PHONY: chaos
+chaos: venv ## Long chaos suite (kills, outages, locks) and more fuzz cases; prints CHAOS figures
+	SW_TEST_ADMIN_URL="$${DATABASE_URL:-postgresql://root@127.0.0.1:5432/postgres}" \
+		$(VENV)/bin/python -m pytest -q -s -p no:cacheprovider tests/chaos
+	SW_TEST_ADMIN_URL="$${DATABASE_URL:-postgresql://root@127.0.0.1:5432/postgres}" \
+		SW_FUZZ_EXAMPLES=$${SW_FUZZ_EXAMPLES:-1000} \
+		$(VENV)/bin/python -m pytest -q -s -p no:cacheprovider tests/python/test_fuzz.py
+
 lint: ## ruff, mypy, sqlfluff and plpgsql_check; zero errors allowed
 	bash scripts/lint.sh
 
