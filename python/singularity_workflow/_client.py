@@ -741,12 +741,18 @@ class Client:
 
         False means the report was stale (lease lost, duplicate, run already ended) and was
         ignored. Outputs that cannot be stored as JSON raise TypeError before any SQL is sent.
+        An output given as a ``Jsonb`` (e.g. made by ``to_jsonb``) is sent unchanged.
         """
         if not items:
             return {}
         ids = [i[0] for i in items]
         attempts = [i[1] for i in items]
-        outputs = [to_jsonb(i[2], f"output of task {i[0]}") for i in items]
+        # An output that is already a Jsonb (the worker serialises each output once, in the
+        # handler's thread, to check it) is sent as it is rather than serialised a second time.
+        outputs = [
+            i[2] if type(i[2]) is Jsonb else to_jsonb(i[2], f"output of task {i[0]}")
+            for i in items
+        ]
         rows = self._fetchall(_COMPLETE, [ids, attempts, outputs], conn)
         return {task_id: accepted for task_id, accepted in rows}
 
