@@ -19,10 +19,14 @@ What it does, in throwaway databases it creates and drops:
 3. A profile of the single-step case: per-function time (``track_functions``) over a whole drain,
    and per-statement time (``auto_explain`` with nested statements, ANALYZE and BUFFERS, read back
    as client notices) of a few claim and complete batches.
+4. The same workloads end to end through the Python worker (``bench/worker_e2e.py``: one worker
+   process, concurrency 10, no-op handlers), the hop latency of a 20-step chain, the worker's
+   memory and CPU, next to pgbench with one client; ``--no-worker`` skips it.
 
 Results: a table on stdout, and ``build/bench/latest.json`` with the machine and server settings.
-``--quick`` is a ~30-second version for a smoke test. The server comes from ``--database-url`` or
-``DATABASE_URL`` (an admin connection that may create databases).
+``--quick`` is a ~30-second version for a smoke test (about a minute with the worker section). The
+server comes from ``--database-url`` or ``DATABASE_URL`` (an admin connection that may create
+databases).
 """
 
 from __future__ import annotations
@@ -687,7 +691,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=None, help="repetitions per workload (default 3)")
     p.add_argument("--pgbench-seconds", type=int, default=None, help="pgbench -T (default 10)")
     p.add_argument("--quick", action="store_true", help="a ~20 s version: fewer runs, one rep")
-    p.add_argument("--no-profile", action="store_true", help="skip the profile section")
+    p.add_argument("--no-profile", action="store_true", help="skip the profile sections")
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="skip the end-to-end runs through the Python worker (bench/worker_e2e.py)",
+    )
     p.add_argument("--output", type=Path, default=OUT_DIR / "latest.json")
     args = p.parse_args(argv)
     args.runs = args.runs or (4000 if args.quick else 20000)
@@ -767,6 +776,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
                 "statements": statement_profile(url, args.batch),
             }
+    if not args.no_worker:
+        # The end-to-end section (bench/worker_e2e.py) in its own throwaway database; its py-spy
+        # profile runs only in the full version (it needs py-spy, and a longer drain).
+        import worker_e2e
+
+        report["worker_e2e"] = worker_e2e.run_section(
+            admin,
+            reps=args.reps,
+            chains=3 if args.quick else 10,
+            pgbench_seconds=args.pgbench_seconds,
+            profile=not (args.no_profile or args.quick),
+        )
     report["total_wall_s"] = round(time.monotonic() - began, 1)
     print_report(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -832,6 +853,10 @@ def print_report(report: dict[str, Any]) -> None:
                     f"  {st['ms_per_call']:>8.2f} ms  x{st['calls_per_call']:<4g} "
                     f"{st['statement'][:110]}"
                 )
+    if "worker_e2e" in report:
+        import worker_e2e
+
+        worker_e2e.print_section(report["worker_e2e"], pgbench_multi=report["pgbench"])
     print(f"\ntotal {report['total_wall_s']} s")
 
 
