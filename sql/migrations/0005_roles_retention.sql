@@ -50,12 +50,21 @@
 --
 -- Retention: runs_finished_idx finds finished runs by end time for workflow.prune, without
 -- scanning live runs; the events table, pruned with its runs, gets the insert-driven vacuum
--- settings of an append-only table (so its visibility map stays current for index-only reads).
+-- settings of an append-only table (so its visibility map stays current for index-only reads);
+-- the hot tables get unthrottled autovacuum.
 
 create index runs_finished_idx on workflow.runs ((coalesce(completed_at, failed_at)))
 where status <> 'started';
 
 alter table workflow.events set (autovacuum_vacuum_insert_scale_factor = 0.05);
+
+-- Unthrottled vacuum on the hot tables: they churn (every task is inserted, updated twice and,
+-- with retention, deleted), and the default cost delay lets a vacuum of a fast queue fall
+-- behind its writers for good (bench/soak.py: tables ten times their live size).
+alter table workflow.runs set (autovacuum_vacuum_cost_delay = 0);
+alter table workflow.step_states set (autovacuum_vacuum_cost_delay = 0);
+alter table workflow.tasks set (autovacuum_vacuum_cost_delay = 0);
+alter table workflow.events set (autovacuum_vacuum_cost_delay = 0);
 
 do $roles$
 declare
