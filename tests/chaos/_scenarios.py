@@ -349,8 +349,8 @@ class BlockingFigures:
     renewals_needed: float
 
 
-def blocking_handlers(db_url: str, directory: Path, *, seconds: float = 5.0) -> BlockingFigures:
-    """Run handlers that block for ``seconds`` (2.5 times their 2 s lease) on two workers.
+def blocking_handlers(db_url: str, directory: Path, *, seconds: float = 7.0) -> BlockingFigures:
+    """Run handlers that block for ``seconds`` (over twice their 3 s lease) on two workers.
 
     The second worker is idle and polling: if a lease lapsed it would claim the task again as
     attempt 2. Each task must have run once, with one attempt.
@@ -377,12 +377,13 @@ def blocking_handlers(db_url: str, directory: Path, *, seconds: float = 5.0) -> 
         for line in log.read_text().splitlines():
             executions[line.split()[1]] += 1
         attempts = {r[0]: r[2] for r in rows}
-        assert status == ("completed",), rows
-        assert attempts == {"sleeps": 1, "hashes": 1, "spins": 1}, attempts
+        assert status == ("completed",), (rows, [pool.output(w)[-2000:] for w in pool.procs])
+        assert attempts == {"sleeps": 1, "hashes": 1, "spins": 1}, (
+            attempts, [pool.output(w)[-2000:] for w in pool.procs])
         assert executions == {"sleeps": 1, "hashes": 1, "spins": 1}, executions
     finally:
         pool.kill_all()
-    return BlockingFigures(attempts=attempts, executions=executions, renewals_needed=seconds / 2)
+    return BlockingFigures(attempts=attempts, executions=executions, renewals_needed=seconds / 3)
 
 
 def _blocking(run_id: UUID) -> Any:

@@ -5,7 +5,7 @@
   ``SW_CHAOS_RESTART=1`` (root on a local Debian cluster) also 2 restarts of PostgreSQL itself,
   which is opt-in because it ends every other session on the server, not just this test's;
 * a locked run and a long transaction during 2,000 other tasks;
-* handlers blocking for 10 s (five leases).
+* handlers blocking for 15 s (five 3 s leases).
 
 Each prints a ``CHAOS`` line with its figures (run with ``-s`` to see them; ``make chaos`` does).
 """
@@ -50,5 +50,5 @@ def test_locked_run_during_two_thousand_tasks(db_url: str, tmp_path: Path) -> No
 
 
 def test_handlers_blocking_for_five_leases(db_url: str, tmp_path: Path) -> None:
-    figures = blocking_handlers(db_url, tmp_path, seconds=10.0)
+    figures = blocking_handlers(db_url, tmp_path, seconds=15.0)
     report("blocking", figures)

@@ -58,5 +58,5 @@ def test_chaos_a_locked_run_and_a_long_transaction_block_nothing_else(
 
 
 def test_chaos_handlers_blocking_longer_than_the_lease_keep_it(db_url: str, tmp_path: Path) -> None:
-    figures = blocking_handlers(db_url, tmp_path, seconds=5.0)
+    figures = blocking_handlers(db_url, tmp_path, seconds=7.0)
     print(figures)
