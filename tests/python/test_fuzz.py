@@ -43,6 +43,8 @@ FUZZ = settings(
                            HealthCheck.data_too_large],
 )
 TRIED: Counter[str] = Counter()
+# Every example hashes the database twice per call: scale pytest's per-test timeout with them.
+pytestmark = pytest.mark.timeout(max(120, EXAMPLES))
 
 # ------------------------------------------------------------------------------------------------
 # Strategies
@@ -56,6 +58,8 @@ texts = st.one_of(
                      "A.b:c-d", "_", "x" * 200, "pgmq", "q_default", "Robert'); drop table x;--"]),
 )
 names = st.one_of(texts, st.from_regex(r"\A[a-z_][a-z0-9_]{0,50}\Z"))
+#: Queue names of exactly 48 characters pass the engine's rule but not pgmq's (test_known_sql_bugs).
+queue_names = names.filter(lambda q: len(q) != 48)
 #: Text arguments (names, payloads, error texts) without NUL: psycopg itself cannot send a NUL in
 #: a text parameter (test_text_arguments_with_nul covers what the client does with one).
 plain = names.map(lambda t: t.replace("\x00", ""))
@@ -64,7 +68,8 @@ plain_texts = texts.map(lambda t: t.replace("\x00", ""))
 #: hashed after each error, so they are kept few) and any invalid text.
 _VALID_CHANNEL = re.compile(r"[a-z_][a-z0-9_]{0,42}")
 channels = st.one_of(
-    st.sampled_from(["fz_a", "fz_b", "_", "x" * 43, "x" * 44, "workflow_q_x", "workflow_run_y",
+    # 43 characters (valid by the rule, too long for pgmq): test_known_sql_bugs.
+    st.sampled_from(["fz_a", "fz_b", "_", "x" * 42, "x" * 44, "workflow_q_x", "workflow_run_y",
                      "", "A", "1abc", "fz-a"]),
     plain_texts.filter(lambda c: _VALID_CHANNEL.fullmatch(c) is None),
 )
@@ -86,7 +91,7 @@ step_defs = st.fixed_dictionaries(
         "type": st.one_of(st.sampled_from(["single", "map"]), json_values),
         "map_over": st.one_of(names, json_values),
         "execution": st.one_of(st.sampled_from(["local", "distributed"]), json_values),
-        "queue": st.one_of(names, json_values),
+        "queue": st.one_of(queue_names, json_values),
         "max_attempts": st.one_of(st.integers(-5, 2**40), json_values),
         "base_delay": st.one_of(st.integers(-5, 100), json_values),
         "timeout": st.one_of(st.integers(-5, 2**40), json_values),
@@ -98,7 +103,9 @@ flow_defs = st.one_of(
     json_values,
     st.fixed_dictionaries(
         {"slug": names},
-        optional={"timeout": st.one_of(st.integers(-5, 2**40), json_values),
+        # Flow timeouts of 2**31 and more: test_known_sql_bugs (the property avoids them).
+        optional={"timeout": st.one_of(st.integers(-5, 2**31 - 1), json_values.filter(
+            lambda v: not (isinstance(v, int) and v >= 2**31))),
                   "steps": st.one_of(st.lists(step_defs, max_size=4), json_values)},
     ),
 )
@@ -364,6 +371,22 @@ def test_text_arguments_with_nul(db_url: str) -> None:
         check("nul payload", conn, lambda: client.notify_only("fz_ch", "a\x00b"))
         check("nul slug", conn, lambda: client.start_flow("fz\x00single", {}))
         check("after", conn, lambda: client.list_workflow_runs())
+
+
+@pytest.mark.parametrize("query, args", [
+    pytest.param("select workflow.register_flow(%s::jsonb)",
+                 ['{"slug": "big", "timeout": 2147483648, "steps": [{"slug": "a"}]}'],
+                 id="flow timeout 2**31: 22003 instead of WF010"),
+    pytest.param("select workflow.register_flow(%s::jsonb)",
+                 ['{"slug": "q48", "steps": [{"slug": "a", "queue": "' + "q" * 48 + '"}]}'],
+                 id="48-character queue: pgmq's P0001 instead of WF001"),
+    pytest.param("select workflow.send_with_notify(%s, '1')", ["x" * 43],
+                 id="43-character channel: pgmq's P0001 instead of WF001"),
+])
+@pytest.mark.xfail(strict=True, reason="found by this fuzzing; reported (SQL owned elsewhere)")
+def test_known_sql_bugs(fuzz_db: Any, query: str, args: list[Any]) -> None:
+    conn, _client = fuzz_db
+    sql_check("known bug", conn, query, args)
 
 
 def test_fuzz_nan_and_nul_are_refused_before_sql(fuzz_db: Any) -> None:
