@@ -228,17 +228,26 @@ def to_jsonb(value: Any, what: str = "value") -> Jsonb:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from exc
+    except RecursionError as exc:
+        raise TypeError(f"{what} is nested too deeply to serialise as JSON") from exc
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
         raise TypeError(f"{what} contains a NUL character, which PostgreSQL's jsonb cannot store")
     return Jsonb(text, dumps=_already_json)
 
 
 def _raise_mapped(exc: psycopg.Error) -> NoReturn:
-    """Re-raise ``exc`` as its WorkflowError subclass when it has a WF SQLSTATE, else as is."""
+    """Re-raise ``exc`` as its WorkflowError subclass when it has a WF SQLSTATE, else as is.
+
+    One exception: psycopg refuses text containing NUL before anything is sent (a DataError
+    without SQLSTATE, since PostgreSQL text cannot hold NUL); that is bad input from the caller,
+    so it becomes a ValueError, as a NUL in JSON is a TypeError in ``to_jsonb``.
+    """
     mapped = error_from_psycopg(exc)
-    if mapped is None:
-        raise exc
-    raise mapped from exc
+    if mapped is not None:
+        raise mapped from exc
+    if isinstance(exc, psycopg.DataError) and exc.sqlstate is None and "NUL" in str(exc):
+        raise ValueError(f"text arguments cannot contain NUL characters: {exc}") from exc
+    raise exc
 
 
 def _pool_conninfo(pool: ConnectionPool[Any]) -> str:

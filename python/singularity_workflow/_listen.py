@@ -9,7 +9,7 @@ feeder thread merely call it.
 
 What is delivered, per kind of channel:
 
-* an application channel (``^[a-z_][a-z0-9_]{0,42}$``): a :class:`Notification` per message
+* an application channel (``^[a-z_][a-z0-9_]{0,41}$``): a :class:`Notification` per message
   ``send_with_notify`` persisted (``message_id`` set, ``fetch()`` reads the message) or per
   ``notify_only`` signal (``message_id`` None, the text in ``payload``);
 * ``workflow_run_events``: every engine event (:class:`WorkflowEvent`), read from the event log
@@ -85,8 +85,8 @@ PAGE: Final = 1000
 #: Ids remembered for de-duplication beyond what the cursor's floor covers.
 _RECENT_IDS: Final = 10_000
 
-_APP_CHANNEL: Final = re.compile(r"[a-z_][a-z0-9_]{0,42}")
-_QUEUE: Final = re.compile(r"[a-z_][a-z0-9_]{0,47}")
+_APP_CHANNEL: Final = re.compile(r"[a-z_][a-z0-9_]{0,41}")
+_QUEUE: Final = re.compile(r"[a-z_][a-z0-9_]{0,46}")
 _QUEUE_PREFIX: Final = "workflow_q_"
 
 
@@ -118,7 +118,7 @@ def _classify(channel: str) -> tuple[_Kind, UUID | None]:
         return _Kind.APP, None
     raise InvalidName(
         f"invalid channel name: {channel!r}",
-        hint="A channel name must match ^[a-z_][a-z0-9_]{0,42}$, or be one of the engine's"
+        hint="A channel name must match ^[a-z_][a-z0-9_]{0,41}$, or be one of the engine's"
         " channels: workflow_run_events, workflow_run_<run id>, workflow_q_<queue>.",
     )
 

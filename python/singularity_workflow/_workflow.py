@@ -63,7 +63,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # The server's name rules (workflow._validate_name and _normalize_step), checked here first.
 _FLOW_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 _STEP_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_QUEUE_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
+_QUEUE_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,46}$")
 _RESOURCE_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
 _INT_MAX: Final = 2_147_483_647
 
@@ -419,7 +419,7 @@ def _build_step(
             raise _fail(
                 f"flow {flow}, step {name}: invalid queue name {queue!r}",
                 "WF001",
-                hint="A queue name must match ^[a-z_][a-z0-9_]{0,47}$.",
+                hint="A queue name must match ^[a-z_][a-z0-9_]{0,46}$.",
             )
         if queue == "local":
             raise _fail('queue name "local" is reserved for local steps', "WF010")

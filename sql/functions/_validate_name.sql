@@ -4,10 +4,10 @@
 -- table, a JSON key or (for queues) a pgmq table name built with format('%I').
 --   flow  : ^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$  (module-like names such as App.Flows.Order)
 --   step  : ^[A-Za-z_][A-Za-z0-9_]{0,62}$, not "run" (the key that carries the run input)
---   queue : ^[a-z_][a-z0-9_]{0,47}$ (pgmq lower-cases queue names into table names and caps
---           them at 48 characters)
---   channel: ^[a-z_][a-z0-9_]{0,42}$, not starting with workflow_q_ or workflow_run_ (its
---           pgmq queue is wfch_<channel>, within pgmq's 48; the prefixes are the engine's own
+--   queue : ^[a-z_][a-z0-9_]{0,46}$ (pgmq lower-cases queue names into table names and caps
+--           them at 47 characters)
+--   channel: ^[a-z_][a-z0-9_]{0,41}$, not starting with workflow_q_ or workflow_run_ (its
+--           pgmq queue is wfch_<channel>, within pgmq's 47; the prefixes are the engine's own
 --           NOTIFY channels). The NOTIFY channel is the name itself, so any PostgreSQL client can
 --           LISTEN to it directly.
 -- Locks nothing. Errors: WF001 invalid_identifier. Safe to repeat.
@@ -23,8 +23,8 @@ begin
     v_pattern := case _validate_name.kind
         when 'flow' then '^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$'
         when 'step' then '^[A-Za-z_][A-Za-z0-9_]{0,62}$'
-        when 'queue' then '^[a-z_][a-z0-9_]{0,47}$'
-        when 'channel' then '^[a-z_][a-z0-9_]{0,42}$'
+        when 'queue' then '^[a-z_][a-z0-9_]{0,46}$'
+        when 'channel' then '^[a-z_][a-z0-9_]{0,41}$'
     end;
     if v_pattern is null then
         raise exception 'unknown name kind %', _validate_name.kind using errcode = 'WF010';

@@ -38,8 +38,12 @@ begin
     end if;
     v_slug := register_flow.definition ->> 'slug';
     perform workflow._validate_name('flow', v_slug);
-    if coalesce(jsonb_typeof(register_flow.definition -> 'timeout'), 'null') not in ('null', 'number') then
-        raise exception 'flow timeout must be a number of seconds or null' using errcode = 'WF010';
+    if coalesce(jsonb_typeof(register_flow.definition -> 'timeout'), 'null') not in ('null', 'number')
+        or (register_flow.definition ->> 'timeout')::numeric not between 1 and 2147483647
+        or (register_flow.definition ->> 'timeout')::numeric <> trunc((register_flow.definition ->> 'timeout')::numeric) then
+        raise exception 'flow timeout must be a whole number of seconds from 1 to 2147483647, or null; got %',
+            register_flow.definition -> 'timeout'
+            using errcode = 'WF010';
     end if;
     v_timeout := (register_flow.definition ->> 'timeout')::integer;
     if jsonb_typeof(register_flow.definition -> 'steps') is distinct from 'array'

@@ -38,7 +38,7 @@ create table workflow.steps (
     primary key (flow_slug, step_slug),
     constraint step_index_is_unique unique (flow_slug, step_index),
     constraint step_slug_is_valid check (step_slug ~ '^[A-Za-z_][A-Za-z0-9_]{0,62}$' and step_slug <> 'run'),
-    constraint queue_name_is_valid check (queue_name ~ '^[a-z_][a-z0-9_]{0,47}$'),
+    constraint queue_name_is_valid check (queue_name ~ '^[a-z_][a-z0-9_]{0,46}$'),
     constraint step_type_is_known check (step_type in ('single', 'map')),
     constraint execution_is_known check (execution in ('local', 'distributed')),
     constraint max_attempts_is_positive check (max_attempts >= 1),

@@ -29,5 +29,5 @@ create table workflow.channels (
     channel text primary key,
     queue_name text not null unique,
     created_at timestamptz not null default now(),
-    constraint channel_is_valid check (channel ~ '^[a-z_][a-z0-9_]{0,42}$')
+    constraint channel_is_valid check (channel ~ '^[a-z_][a-z0-9_]{0,41}$')
 );

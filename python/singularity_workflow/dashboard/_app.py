@@ -77,7 +77,7 @@ RUN_POLL: Final = 1.0
 KEEPALIVE: Final = 15.0
 #: The runs list's streams wake at most this often (a page of runs is heavier than a run).
 LIST_INTERVAL: Final = 1.0
-_CHANNEL: Final = re.compile(r"[a-z_][a-z0-9_]{0,42}")
+_CHANNEL: Final = re.compile(r"[a-z_][a-z0-9_]{0,41}")
 #: The word the run page shows after an action ("paused" ...), by action.
 _DONE: Final = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 #: Largest action form body read (a cancel reason is cut at 1,000 characters anyway).
