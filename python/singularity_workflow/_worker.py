@@ -77,6 +77,15 @@ _MAX_ERROR_CHARS = 16_000
 #: per task, in Python and in PostgreSQL). A task claimed longer ago than this is never waited
 #: for, so slow handlers and a lone task (a chain) are reported at once.
 _LINGER = 0.002
+#: A flush waits at most this long for a row lock (SET LOCAL lock_timeout). Locks on the rows a
+#: flush touches are normally held for milliseconds by other completions; a longer wait means a
+#: session holds one of the run's rows (idle in transaction, a manual query): the result is then
+#: set aside and retried later, and the loop goes on serving everything else.
+_FLUSH_LOCK_TIMEOUT = "1s"
+_LOCK_NOT_AVAILABLE = "55P03"
+#: Retry delays of a result whose flush met a held lock: doubling from 1 s, capped at 30 s.
+_LOCKED_RETRY_START = 1.0
+_LOCKED_RETRY_CAP = 30.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,6 +326,10 @@ class _Result:
     task: ClaimedTask
     ok: bool
     value: Any  # the output when ok (serialised: a Jsonb), else the error text
+    # When a flush of this result met a row lock held by another session (lock_timeout), it is
+    # retried alone from retry_at on (monotonic), backing off, so it cannot stall the loop.
+    retry_at: float = 0.0
+    backoff: float = 0.0
 
 
 @dataclass
@@ -708,6 +721,7 @@ class _Engine:
         claimed: list[ClaimedTask] = []
         try:
             with conn.transaction():
+                conn.execute(f"set local lock_timeout = '{_FLUSH_LOCK_TIMEOUT}'")
                 completed = (
                     self.client.complete_tasks(
                         [(r.task.task_id, r.task.attempt, r.value) for r in done], conn=conn)
@@ -749,7 +763,10 @@ class _Engine:
             return []
         self._linger()
         pending: list[_Result] = []
+        now = time.monotonic()
         for r in self._unflushed:
+            if r.retry_at > now:  # set aside after meeting a held lock; kept, not yet retried
+                continue
             with self._lock:
                 entry = self._in_flight.get((r.task.task_id, r.task.attempt))
             if entry is not None and entry.abandoned:
@@ -759,7 +776,7 @@ class _Engine:
                 self._forget([r])
                 continue
             pending.append(r)
-        self._unflushed = pending
+        self._unflushed = [r for r in self._unflushed if r in pending or r.retry_at > now]
         return pending
 
     def flush(self) -> None:
@@ -790,15 +807,22 @@ class _Engine:
         """Send one batch; retry deadlocks, and split a batch the server refuses outright."""
         for attempt in range(5):
             try:
-                if completing:
-                    verdicts: dict[int, Any] = self.client.complete_tasks(
-                        [(r.task.task_id, r.task.attempt, r.value) for r in batch], conn=conn)
-                else:
-                    verdicts = self.client.fail_tasks(
-                        [(r.task.task_id, r.task.attempt, r.value) for r in batch], conn=conn)
+                with conn.transaction():
+                    conn.execute(f"set local lock_timeout = '{_FLUSH_LOCK_TIMEOUT}'")
+                    if completing:
+                        verdicts: dict[int, Any] = self.client.complete_tasks(
+                            [(r.task.task_id, r.task.attempt, r.value) for r in batch],
+                            conn=conn)
+                    else:
+                        verdicts = self.client.fail_tasks(
+                            [(r.task.task_id, r.task.attempt, r.value) for r in batch],
+                            conn=conn)
             except Exception as exc:
                 if _is_connection_error(exc):
                     raise
+                if _sqlstate(exc) == _LOCK_NOT_AVAILABLE:
+                    self._locked(conn, batch, completing=completing)
+                    return
                 if _sqlstate(exc) in _RETRYABLE_SQLSTATES and attempt < 4:
                     time.sleep(0.01 * 2**attempt)
                     continue
@@ -806,6 +830,26 @@ class _Engine:
                 return
             self._record(batch, verdicts, completing=completing)
             return
+
+    def _locked(self, conn: psycopg.Connection[Any], batch: list[_Result], *,
+                completing: bool) -> None:
+        """Set aside the result(s) whose flush met a row lock held by another session.
+
+        The others are reported one by one (each waits at most the lock timeout); a result that
+        still meets the lock alone is retried later, backing off from 1 s to 30 s, so the loop
+        keeps claiming and serving other runs, and a shutdown is not held up by it (past the
+        grace, its lease expires and the task is redelivered once the lock is gone).
+        """
+        if len(batch) > 1:
+            for r in batch:
+                self._report(conn, [r], completing=completing)
+            return
+        r = batch[0]
+        r.backoff = min(max(r.backoff * 2, _LOCKED_RETRY_START), _LOCKED_RETRY_CAP)
+        r.retry_at = time.monotonic() + r.backoff
+        log.warning("worker %s: reporting task %s waits on a row lock held by another session"
+                    " (run %s); retrying in %.0f s", self.worker_id, r.task.task_id,
+                    r.task.run_id, r.backoff)
 
     def _refused(self, conn: psycopg.Connection[Any], batch: list[_Result], exc: BaseException,
                  *, completing: bool) -> None:
