@@ -68,8 +68,9 @@ _NON_LIBPQ_KWARGS: Final = frozenset(
 
 # The hot-path statements. Named arguments keep them correct if a function gains a parameter;
 # explicit array casts keep psycopg from guessing int2/int4/int8 from the Python values.
+# input and item come back as text and are decoded here, task by task (see _load_task_json).
 _CLAIM: Final = (
-    "select task_id, attempt, run_id, flow_slug, step_slug, task_index, input, item,"
+    "select task_id, attempt, run_id, flow_slug, step_slug, task_index, input::text, item::text,"
     " lease_expires_at from workflow.claim_tasks(queue_name => %s, qty => %s,"
     " worker_id => %s, resources => %s::text[], for_run_id => %s)"
 )
@@ -184,6 +185,36 @@ _DASH_WORKERS: Final = (
     " and t.started_at > now() - make_interval(secs => %(window)s)"
     " group by t.worker_id order by max(t.started_at) desc"
 )
+
+
+class UndecodableJson:
+    """Stands for a claimed task's input (or item) that Python cannot decode.
+
+    PostgreSQL accepts JSON nested deeper than Python's json module can read (about 1,000
+    levels). Decoding the whole claim at once would then raise in the worker's loop for every
+    worker that claims the task; decoded task by task, only that task gets this marker, and
+    the worker fails it with ``reason``.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"UndecodableJson({self.reason!r})"
+
+
+def _load_task_json(text: str | None) -> Any:
+    """Decode a claimed task's input or item; an UndecodableJson marker if it is too deep."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return UndecodableJson(
+            "its input is nested too deeply to decode in Python (over ~1,000 levels)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -738,7 +769,10 @@ class Client:
             [queue, qty, worker_id, None if resources is None else list(resources), for_run_id],
             conn,
         )
-        return [ClaimedTask(*row) for row in rows]
+        return [
+            ClaimedTask(t, a, r, f, s, i, _load_task_json(inp), _load_task_json(item), lease)
+            for t, a, r, f, s, i, inp, item, lease in rows
+        ]
 
     def complete_tasks(
         self,

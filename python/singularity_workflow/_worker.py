@@ -56,7 +56,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from singularity_workflow._client import ClaimedTask, Client, to_jsonb
+from singularity_workflow._client import ClaimedTask, Client, UndecodableJson, to_jsonb
 from singularity_workflow._workflow import WorkflowDef, find_handler, registry
 
 log = logging.getLogger("singularity_workflow.worker")
@@ -614,6 +614,9 @@ class _Engine:
             self._finish(task, False, error)
             return
         arg = task.item if handler.is_map else task.input
+        if isinstance(arg, UndecodableJson):
+            self._finish(task, False, f"step {task.step_slug!r}: {arg.reason}")
+            return
         fn = handler.fn
         if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - async callable objects

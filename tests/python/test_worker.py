@@ -170,6 +170,37 @@ def test_a_task_without_a_handler_here_fails_clearly(
     assert task["error_message"].startswith("HandlerNotFound: no handler for step 'ghost'")
 
 
+def test_an_input_too_deep_for_python_fails_its_task_and_the_worker_goes_on(
+    client: Client, db_url: str, serve: Any
+) -> None:
+    """PostgreSQL stores JSON nested deeper than Python can decode; only that task fails."""
+    register_handlers("test_worker.deep", {"only": lambda input: "ran"})
+    client.register_flow({
+        "slug": "test_worker.deep",
+        "steps": [{"slug": "only", "execution": "distributed", "queue": "w_deep",
+                   "max_attempts": 1}],
+    })
+    deep = '{"k": ' * 1500 + "1" + "}" * 1500
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        bad = conn.execute(
+            "select workflow.start_flow('test_worker.deep', %s::jsonb)", [deep]
+        ).fetchone()[0]  # type: ignore[index]
+    good = client.start_flow("test_worker.deep", {"k": 1})
+    worker = serve(["w_deep"])
+    deadline = time.monotonic() + 10
+    with psycopg.connect(db_url, autocommit=True) as conn:  # status only: the input is too deep
+        while conn.execute("select status from workflow.runs where run_id = %s",
+                           [bad]).fetchone() == ("started",):
+            assert time.monotonic() < deadline, "the deep run never ended"
+            time.sleep(0.02)
+        assert conn.execute("select status from workflow.runs where run_id = %s",
+                            [bad]).fetchone() == ("failed",)
+    [task] = task_rows(db_url, bad)
+    assert "nested too deeply" in task["error_message"]
+    assert wait_run(client, good)["status"] == "completed"  # the same worker served the next
+    assert worker.join(0.1) is False, "the worker is still running"
+
+
 def test_handlers_registered_for_a_database_flow_know_its_map_steps(
     client: Client, serve: Any
 ) -> None:
