@@ -288,6 +288,10 @@ def lock_holders(db_url: str, directory: Path, *, tasks: int, in_flight: bool,
                 + "".join(f"\n--- {w}\n{pool.output(w)[-2000:]}" for w in pool.procs))
             holder.rollback()
             long_tx.rollback()
+            # A backend lingers a moment after its client process exits: wait for it to go.
+            gone_by = time.monotonic() + 5
+            while backends_of(conn, "chaos-1") and time.monotonic() < gone_by:
+                time.sleep(0.05)
             assert backends_of(conn, "chaos-1") == 0
             # With the locks gone a new worker finishes the held run; its task ran once unless
             # a stopped worker's lease had to lapse first (then twice, with two attempts).
