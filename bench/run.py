@@ -697,6 +697,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the end-to-end runs through the Python worker (bench/worker_e2e.py)",
     )
+    p.add_argument(
+        "--no-messaging",
+        action="store_true",
+        help="skip the notification latency/throughput section (bench/messaging.py)",
+    )
     p.add_argument("--output", type=Path, default=OUT_DIR / "latest.json")
     args = p.parse_args(argv)
     args.runs = args.runs or (4000 if args.quick else 20000)
@@ -788,12 +793,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             pgbench_seconds=args.pgbench_seconds,
             profile=not (args.no_profile or args.quick),
         )
+    if not args.no_messaging:
+        report["messaging"] = messaging_section(admin, quick=args.quick)
     report["total_wall_s"] = round(time.monotonic() - began, 1)
     print_report(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"\nwrote {args.output}")
     return 0
+
+
+def messaging_section(admin: str, *, quick: bool) -> dict[str, Any]:
+    """Run bench/messaging.py (send_with_notify -> listener latency, message throughput).
+
+    It runs as its own process, in its own throwaway database, and prints its own table; its
+    JSON result (build/bench/messaging.json) is folded into this report.
+    """
+    here = Path(__file__).resolve().parent
+    cmd = [sys.executable, str(here / "messaging.py"), "--database-url", admin]
+    if quick:
+        cmd.append("--quick")
+    print("\n== notifications: bench/messaging.py ==", flush=True)
+    done = subprocess.run(cmd, check=False)
+    result_file = here.parent / "build" / "bench" / "messaging.json"
+    if done.returncode != 0 or not result_file.exists():
+        return {"error": f"bench/messaging.py exited with {done.returncode}"}
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    return result
 
 
 def print_report(report: dict[str, Any]) -> None:
