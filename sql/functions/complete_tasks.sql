@@ -77,7 +77,10 @@ begin
         end loop;
 
         -- PHASE 3: count them off their steps (lock first, so the output aggregation below sees
-        -- every task completed by transactions that held the row before us)
+        -- every task completed by transactions that held the row before us). A step that is no
+        -- longer 'started' was failed by a sweep that skipped our locked task (cancel, deadline,
+        -- a sibling's final failure): the completion still counts on it, so its tasks_completed
+        -- matches its task rows, but only a 'started' step transitions.
         perform 1 from workflow.step_states s
         where (s.run_id, s.step_slug) in (select t.run_id, t.step_slug from workflow.tasks t where t.task_id = any(v_accepted))
         order by s.run_id, s.step_slug
@@ -91,17 +94,17 @@ begin
         upd as (
             update workflow.step_states s
             set remaining_tasks = s.remaining_tasks - c.n,
-                status = case when s.remaining_tasks = c.n then 'completed' else s.status end,
-                completed_at = case when s.remaining_tasks = c.n then complete_tasks.now end,
-                output = case when s.remaining_tasks = c.n then (
+                status = case when s.status = 'started' and s.remaining_tasks = c.n then 'completed' else s.status end,
+                completed_at = case when s.status = 'started' and s.remaining_tasks = c.n then complete_tasks.now else s.completed_at end,
+                output = case when s.status = 'started' and s.remaining_tasks = c.n then (
                     select case when st.step_type = 'map'
                         then coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
                         else (array_agg(t.output))[1] end
                     from workflow.tasks t
                     where t.run_id = s.run_id and t.step_slug = s.step_slug
-                ) end
+                ) else s.output end
             from c, workflow.steps st
-            where s.run_id = c.run_id and s.step_slug = c.step_slug and s.status = 'started'
+            where s.run_id = c.run_id and s.step_slug = c.step_slug and s.status in ('started', 'failed')
               and st.flow_slug = s.flow_slug and st.step_slug = s.step_slug
             returning s.run_id, s.step_slug, s.status
         )
