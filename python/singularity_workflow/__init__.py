@@ -33,7 +33,6 @@ from singularity_workflow._errors import (
     UnknownDependency,
     WorkflowError,
 )
-from singularity_workflow._executor import RunResult, execute, execute_async
 from singularity_workflow._htdag import (
     DecompositionError,
     DecompositionTimeout,
@@ -65,7 +64,7 @@ from singularity_workflow._listen import (
     unlisten,
 )
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
-from singularity_workflow._worker import Worker
+from singularity_workflow._run import RunResult, execute, execute_async
 from singularity_workflow._workflow import (
     StepDef,
     Workflow,
@@ -74,6 +73,7 @@ from singularity_workflow._workflow import (
     step,
     workflow_def,
 )
+from singularity_workflow.worker import Worker
 
 __version__ = "0.1.0.dev0"
 

@@ -39,8 +39,8 @@ from singularity_workflow._errors import (
     EmptyFlow,
     InvalidOption,
 )
-from singularity_workflow._executor import RunResult
-from singularity_workflow._executor import execute_dynamic as _run_dynamic
+from singularity_workflow._run import RunResult
+from singularity_workflow._run import execute_dynamic as _run_dynamic
 from singularity_workflow._workflow import register_handlers
 
 __all__ = ["FlowBuilder", "MissingStepFunctions", "execute_dynamic"]

@@ -25,7 +25,7 @@ import click
 
 from singularity_workflow._client import Client
 from singularity_workflow._htdag import Orchestrator, TaskGraph
-from singularity_workflow._worker import import_modules
+from singularity_workflow.worker import import_modules
 
 __all__ = ["goal_group"]
 

@@ -16,10 +16,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import click
-from psycopg import sql
 
 from singularity_workflow._client import Client
-from singularity_workflow._worker import Worker, import_modules
+from singularity_workflow._notify import Notifier
+from singularity_workflow.worker import Worker, import_modules
 
 __all__ = ["run_command", "status_command", "worker_command"]
 
@@ -119,28 +119,30 @@ def run_command(ctx: click.Context, flow: str, input_json: str, wait: bool,
 def _run_and_wait(client: Client, flow: str, data: Any, timeout: float) -> None:
     """Start a run, show a progress bar of its steps until it ends, print its output."""
     run_id = uuid4()
-    # LISTEN before the start, so even a run that ends at once is not missed.
-    with client.connect_dedicated() as listen:
-        listen.execute(sql.SQL("listen {}").format(sql.Identifier(f"workflow_run_{run_id}")))
+    # LISTEN before the start, so even a run that ends at once is not missed; the notifier
+    # reconnects if the connection drops, and the status read below never depends on it.
+    with Notifier(client.connect_dedicated, [f"workflow_run_{run_id}"],
+                  name=f"run {run_id}: waiter") as notifier:
         client.start_flow(flow, data, run_id=run_id)
         click.echo(f"run {run_id} started", err=True)
         deadline = time.monotonic() + timeout
-        run = client.get_run(run_id)
-        with click.progressbar(length=max(run["total_steps"], 1), label="steps",
+        status = client.get_run_status(run_id)
+        with click.progressbar(length=max(status.total_steps, 1), label="steps",
                                file=sys.stderr, show_pos=True) as bar:
             shown = 0
             while True:
-                if run["completed_steps"] > shown:
-                    bar.update(run["completed_steps"] - shown)
-                    shown = run["completed_steps"]
-                if run["status"] != "started" or time.monotonic() >= deadline:
+                if status.completed_steps > shown:
+                    bar.update(status.completed_steps - shown)
+                    shown = status.completed_steps
+                if status.status != "in_progress" or time.monotonic() >= deadline:
                     break
-                # Sleep until the end-of-run notification, or half a second for the bar.
-                for _ in listen.notifies(timeout=min(0.5, max(0.0, deadline - time.monotonic())),
-                                         stop_after=1):
-                    pass
-                run = client.get_run(run_id)
-    _report_end(run, run_id)
+                # Sleep until the run's next notification, or half a second for the bar.
+                notifier.receive(min(0.5, max(0.0, deadline - time.monotonic())), stop_after=1)
+                status = client.get_run_status(run_id)
+    _report_end({"status": status.status, "output": status.output,
+                 "failed_step": status.failed_step, "error_message": status.error,
+                 "completed_steps": status.completed_steps, "total_steps": status.total_steps},
+                run_id)
 
 
 def _report_end(run: dict[str, Any], run_id: UUID) -> None:

@@ -60,12 +60,12 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from singularity_workflow._client import Client
-from singularity_workflow._executor import RunResult, execute
 from singularity_workflow._lifecycle import RunStatus
 from singularity_workflow._listen import listen
 from singularity_workflow._messages import WorkflowEvent
-from singularity_workflow._worker import Worker
-from singularity_workflow._workflow import Workflow, step, workflow_def
+from singularity_workflow._run import RunResult, execute
+from singularity_workflow._workflow import workflow_def
+from singularity_workflow.worker import Worker
 
 __all__ = ["DemoPipeline", "demo_command", "find_database", "run_demo"]
 
@@ -91,35 +91,40 @@ _WORDS = (
 )
 
 
-class DemoPipeline(Workflow):
-    """A diamond with a map step: fetch -> (score per item | profile) -> report."""
+class DemoPipeline:
+    """A diamond with a map step: fetch -> (score per item | profile) -> report.
+
+    Written in the list form (``__workflow_steps__``) on purpose: a ``Workflow`` subclass
+    enters the process-wide handler registry when its class statement runs, and the CLI
+    imports this module, so every worker process would carry the demo flow. This class is
+    registered only when the demo runs it (``workflow_def`` / ``execute``).
+    """
 
     slug = "sw_demo.diamond"
 
-    @step
-    def fetch(self, input: dict[str, Any]) -> list[str]:
+    @staticmethod
+    def fetch(input: dict[str, Any]) -> list[str]:
         """Produce the items to score (a stand-in for reading a page of records)."""
         time.sleep(0.2)
         count = int(input["run"]["items"])
         return [_WORDS[i % len(_WORDS)] + ("" if i < len(_WORDS) else str(i)) for i in
                 range(count)]
 
-    @step(depends_on=["fetch"], map=True, execution="distributed", queue=DEMO_QUEUE,
-          timeout=30)
-    def score(self, item: str) -> dict[str, Any]:
+    @staticmethod
+    def score(item: str) -> dict[str, Any]:
         """Score one item, on a worker of the ``demo`` queue (one task per item)."""
         time.sleep(0.15)
         return {"item": item, "score": sum(ord(c) for c in item) % 97}
 
-    @step(depends_on=["fetch"])
-    def profile(self, input: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def profile(input: dict[str, Any]) -> dict[str, Any]:
         """Describe the batch as a whole, locally, while the workers score it."""
         time.sleep(0.3)
         items = input["fetch"]
         return {"items": len(items), "longest": max(items, key=len, default=None)}
 
-    @step(depends_on=["score", "profile"])
-    def report(self, input: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def report(input: dict[str, Any]) -> dict[str, Any]:
         """Join both branches: the best items and the batch profile."""
         scores = sorted(input["score"], key=lambda s: (-s["score"], s["item"]))
         total = sum(s["score"] for s in scores)
@@ -128,6 +133,19 @@ class DemoPipeline(Workflow):
             "top3": [s["item"] for s in scores[:3]],
             "mean_score": round(total / len(scores), 2) if scores else None,
         }
+
+    @staticmethod
+    def __workflow_steps__() -> list[tuple[str, Any, dict[str, Any]]]:
+        """Return the steps in order, every option spelled out so no default changes the demo."""
+        local = {"execution": "local"}
+        return [
+            ("fetch", DemoPipeline.fetch, {"depends_on": [], **local}),
+            ("score", DemoPipeline.score, {"depends_on": ["fetch"], "map": True,
+                                           "execution": "distributed", "queue": DEMO_QUEUE,
+                                           "timeout": 30}),
+            ("profile", DemoPipeline.profile, {"depends_on": ["fetch"], **local}),
+            ("report", DemoPipeline.report, {"depends_on": ["score", "profile"], **local}),
+        ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from singularity_workflow._errors import (
     RunTimeout,
     WorkflowError,
 )
-from singularity_workflow._executor import RunResult
+from singularity_workflow._run import RunResult
 from singularity_workflow._workflow import _STEP_NAME
 
 __all__ = [

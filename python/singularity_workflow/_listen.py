@@ -17,15 +17,17 @@ What is delivered, per kind of channel:
 * ``workflow_run_<run_id>``: the events of that run (:class:`WorkflowEvent`);
 * ``workflow_q_<queue>``: the engine's wake-ups of a queue, as payload-only notifications.
 
-The delivery guarantee: **at least once, with ids to de-duplicate by**, per channel, for
-everything persisted (channel messages, events) with an id above the starting point: the newest id
-at ``listen()`` time, or ``replay_from``. If the connection drops, the listener reconnects (after
-0, 0.1, 0.2, 0.4 ... up to 5 s between attempts), LISTENs again, and replays each channel's history
-after the last id it can vouch for before it resumes live delivery; ids it already delivered are
-suppressed, so in practice each message arrives exactly once. Order: per channel, in commit order
-(which is id order for one sender); replays are in id order. Ids a concurrent transaction took but
-had not committed are waited for for ``gap_timeout`` seconds (they are replayed if the connection
-drops meanwhile); after that a late commit is still delivered live, but no longer replayed.
+The delivery guarantee: **at least once, with ids to de-duplicate by**, per channel, for everything
+persisted (channel messages, events) with an id above the starting point: the newest id at
+``listen()`` time, or ``replay_from``. If the connection drops, the listener's notifier
+(``_notify.Notifier``, the package's one LISTEN-with-reconnect) reconnects (at once, then after
+0.1, 0.2, 0.4 ... up to 5 s between attempts) and LISTENs again, and the listener replays each
+channel's history after the last id it can vouch for before it resumes live delivery; ids it
+already delivered are suppressed, so in practice each message arrives exactly once. Order: per
+channel, in commit order (which is id order for one sender); replays are in id order. Ids a
+concurrent transaction took but had not committed are waited for for ``gap_timeout`` seconds (they
+are replayed if the connection drops meanwhile); after that a late commit is still delivered live,
+but no longer replayed.
 ``notify_only`` signals are not persisted: those sent while the connection was down are lost.
 """
 
@@ -45,7 +47,6 @@ from typing import Any, Final
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
 
 from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import InvalidName
@@ -57,6 +58,7 @@ from singularity_workflow._messages import (
     Notification,
     WorkflowEvent,
 )
+from singularity_workflow._notify import RECONNECT, Notifier, is_connection_error
 
 __all__ = [
     "Listener",
@@ -74,9 +76,6 @@ log = logging.getLogger("singularity_workflow.listen")
 #: Longest a wait for notifications lasts before the listener checks whether it was closed: the
 #: most ``close()`` waits for a receiving thread (an idle listener wakes 5 times a second).
 POLL_SECONDS: Final = 0.2
-#: Reconnection backoff: the first retry is immediate, then 0.1 s, doubling up to 5 s.
-BACKOFF_FIRST: Final = 0.1
-BACKOFF_CAP: Final = 5.0
 #: Seconds a missing id (a concurrent sender's uncommitted, or rolled-back, message) is waited for
 #: before the listener stops counting on replaying it.
 DEFAULT_GAP_TIMEOUT: Final = 5.0
@@ -243,13 +242,15 @@ class Listener:
         self._replay_from = replay_from
         self._on_message = on_message
         self._gap_timeout = gap_timeout
-        self._conn: psycopg.Connection[Any] | None = None
+        self._notifier = Notifier(
+            lambda: self.client.connect_dedicated(), names, on_reconnect=self._replay,
+            name=f"listener on {', '.join(names)}",
+        )
         self._pending: deque[Item] = deque()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # held by whoever is receiving (one at a time)
         self._started = False
         self._thread: threading.Thread | None = None
-        self.reconnects = 0
         self.error: BaseException | None = None
 
     def __repr__(self) -> str:
@@ -269,8 +270,12 @@ class Listener:
     @property
     def backend_pid(self) -> int | None:
         """The server process id of the listening connection (None while disconnected)."""
-        conn = self._conn
-        return None if conn is None or conn.closed else conn.info.backend_pid
+        return self._notifier.backend_pid
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the listener reconnected so far."""
+        return self._notifier.reconnects
 
     @property
     def client(self) -> Client:
@@ -292,7 +297,7 @@ class Listener:
         if self.closed:
             raise RuntimeError("this listener was closed")
         with self._lock:
-            conn = self._open()
+            conn = self._notifier.open()
             try:
                 for channel in self._channels.values():
                     if channel.kind is _Kind.RAW:
@@ -303,9 +308,8 @@ class Listener:
                 if self._replay_from is not None:
                     self._replay(conn)
             except BaseException:
-                conn.close()
+                self._notifier.disconnect()
                 raise
-            self._conn = conn
             self._started = True
         if self._on_message is not None:
             self._thread = threading.Thread(
@@ -320,12 +324,12 @@ class Listener:
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=10 * POLL_SECONDS + BACKOFF_CAP)
+            thread.join(timeout=10 * POLL_SECONDS + RECONNECT.cap)
         # A receiver in get() notices the stop within POLL_SECONDS and closes the connection
         # itself; wait for it, so the connection is closed when close() returns.
         if self._lock.acquire(timeout=10 * POLL_SECONDS):
             try:
-                self._close_conn()
+                self._notifier.close()
             finally:
                 self._lock.release()
 
@@ -358,7 +362,7 @@ class Listener:
                 if self._pending:
                     return self._pending.popleft()
                 if self._stop.is_set():
-                    self._close_conn()
+                    self._notifier.close()
                     return None
                 wait = POLL_SECONDS
                 if deadline is not None:
@@ -446,23 +450,6 @@ class Listener:
 
     # -- internals (called with self._lock held) -------------------------------------------------
 
-    def _open(self) -> psycopg.Connection[Any]:
-        """Open a dedicated connection and LISTEN on every channel."""
-        conn = self.client.connect_dedicated()
-        try:
-            for name in self._channels:
-                conn.execute(sql.SQL("listen {}").format(sql.Identifier(name)))
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _close_conn(self) -> None:
-        """Close the listening connection, if open."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
     def _start_id(self, channel: _Channel, conn: psycopg.Connection[Any]) -> int:
         """Return the id after which ``channel`` delivers: replay_from, else the newest now."""
         replay = self._replay_from
@@ -476,53 +463,35 @@ class Listener:
         return self.client.last_event_id(conn=conn)
 
     def _receive(self, timeout: float) -> None:
-        """Wait up to ``timeout`` for notifications and queue their items; reconnect if needed."""
-        conn = self._conn
-        if conn is None or conn.closed or conn.broken:
-            self._reconnect()
-            return
-        try:
-            notes = list(conn.notifies(timeout=timeout, stop_after=1))
-            if notes:
+        """Wait up to ``timeout`` for notifications and queue their items.
+
+        The notifier reconnects when the connection is lost, and then calls :meth:`_replay`;
+        a connection lost while reading the history is left to it the same way.
+        """
+        notes = self._notifier.receive(timeout, stop_after=1)
+        conn = self._notifier.connection
+        if notes and conn is not None:
+            try:
                 self._handle(notes, conn)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            if self._stop.is_set():
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                # Nothing read is lost: the replay after the reconnect starts at the cursors.
+                log.warning("listener on %s lost its connection (%s); reconnecting",
+                            ", ".join(self._channels), str(exc).strip().partition("\n")[0])
+                self._notifier.disconnect()
                 return
-            log.warning("listener on %s lost its connection (%s); reconnecting",
-                        ", ".join(self._channels), str(exc).strip().partition("\n")[0])
-            self._close_conn()
-            return
         now = time.monotonic()
         for channel in self._channels.values():
             if channel.cursor is not None:
                 channel.cursor.expire_gaps(now)
 
-    def _reconnect(self) -> None:
-        """Reconnect with backoff, LISTEN again and queue the replay of what was missed."""
-        delay = 0.0
-        while not self._stop.is_set():
-            if delay and self._stop.wait(delay):
-                return
-            try:
-                conn = self._open()
-            except psycopg.OperationalError as exc:
-                delay = min(BACKOFF_CAP, max(BACKOFF_FIRST, 2 * delay))
-                log.warning("listener: reconnect failed (%s); next try in %.1f s",
-                            str(exc).strip().partition("\n")[0], delay)
-                continue
-            self._conn = conn
-            self.reconnects += 1
-            try:
-                self._replay(conn)
-            except (psycopg.OperationalError, psycopg.InterfaceError):
-                # Dropped again: the next round reconnects; nothing replayed is lost (cursors).
-                self._close_conn()
-                delay = min(BACKOFF_CAP, max(BACKOFF_FIRST, 2 * delay))
-                continue
-            return
-
     def _replay(self, conn: psycopg.Connection[Any]) -> None:
-        """Queue each channel's persisted history after its cursor, in id order."""
+        """Queue each channel's persisted history after its cursor, in id order.
+
+        Also what the notifier calls after a reconnect (a connection error here makes it
+        reconnect again; the cursors keep what was already delivered).
+        """
         for channel in self._channels.values():
             if channel.kind is _Kind.APP:
                 self._read_messages(channel, conn, replayed=True)

@@ -14,6 +14,7 @@ import re
 import secrets
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,3 +196,23 @@ def test_embedded_server_runs_the_demo_and_leaves_nothing_behind() -> None:
     assert not data_dir.parent.exists(), f"{data_dir.parent} was not removed"
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
     assert str(data_dir) not in ps.stdout, "the embedded server is still running"
+
+
+def test_importing_the_cli_or_any_module_of_the_package_registers_no_flow() -> None:
+    # A worker process imports the CLI; if that registered the demo's flow, every worker would
+    # carry (and advertise) it. Nothing may register on import: a fresh interpreter proves it.
+    code = textwrap.dedent("""
+        import importlib, pkgutil
+        import singularity_workflow.cli
+        from singularity_workflow._workflow import registry
+        after_cli = sorted(registry)
+        import singularity_workflow as package
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if not module.name.endswith("__main__"):
+                importlib.import_module(module.name)
+        print(after_cli, sorted(registry))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "[]"]

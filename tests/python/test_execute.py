@@ -22,7 +22,7 @@ from singularity_workflow import (
     RunTimeout,
     Worker,
     Workflow,
-    _executor,
+    _run,
     execute,
     execute_async,
     step,
@@ -299,7 +299,7 @@ def test_a_run_ending_in_its_first_transaction_is_not_missed(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # With the status poll out of the way, only the run's notification can end the wait.
-    monkeypatch.setattr(_executor, "_POLL_SECONDS", 60.0)
+    monkeypatch.setattr(_run, "_POLL_SECONDS", 60.0)
 
     class EmptyMap(Workflow):
         slug = "test_execute.empty_map"

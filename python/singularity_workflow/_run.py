@@ -1,4 +1,4 @@
-"""Execute a run and wait for its end: ``execute``, ``execute_async``, ``execute_dynamic``.
+"""Start a run and wait for its end: ``execute``, ``execute_async``, ``execute_dynamic``.
 
 The calling process starts the run and then acts as the worker for that run's *local* steps
 (queue ``local``, claimed with ``for_run_id`` so it never takes another run's local work), using
@@ -27,25 +27,26 @@ from uuid import UUID, uuid4
 
 from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import RunFailed, RunTimeout, WorkflowError
-from singularity_workflow._worker import (
+from singularity_workflow._lifecycle import RunStatus
+from singularity_workflow._workflow import workflow_def
+from singularity_workflow.worker import (
+    Engine,
     HandlerNotFound,
     Resolver,
     Source,
     StepHandler,
-    _Engine,
     def_resolver,
     default_worker_id,
 )
-from singularity_workflow._workflow import workflow_def
 
 __all__ = ["RunResult", "execute", "execute_async", "execute_dynamic"]
 
 #: How often the waiter checks the run's status when no notification came (a lost
 #: notification then costs at most this much latency) and re-checks the local queue.
 _POLL_SECONDS = 1.0
-#: Run statuses that are not an end (``paused`` is never a status, only a state, but the run
-#: notification carries it while the run is paused, and a paused run may resume).
-_LIVE = frozenset({"started", "paused"})
+#: The ``get_run_status`` status of a run that has not ended (running or paused: a paused run
+#: may resume).
+_LIVE = "in_progress"
 #: Statuses the run's notification carries when it ends.
 _ENDED = frozenset({"completed", "failed", "cancelled"})
 
@@ -169,7 +170,7 @@ def _execute_run(
         if _finished(client, run_id):
             ended.set()
 
-    engine = _Engine(
+    engine = Engine(
         client,
         [Source("local", run_id)],
         resolver,
@@ -189,48 +190,52 @@ def _execute_run(
         engine.run(until=ended.is_set, deadline=time.monotonic() + timeout, on_poll=on_poll)
     finally:
         engine.close()
-    run = client.get_run(run_id)
-    if run["status"] in _LIVE:
+    status = client.get_run_status(run_id)
+    if status.status == _LIVE:
         # The wait timed out. End the run now rather than when the database deadline (rounded
         # up to whole seconds) is next enforced, so nothing of it runs after the caller gave up.
         try:
             client.cancel_workflow_run(run_id, reason="deadline exceeded")
         except WorkflowError:  # it ended meanwhile; report how
             pass
-        run = client.get_run(run_id)
-        if run["status"] == "failed" and run.get("cancelled_at") is not None:
+        status = client.get_run_status(run_id)
+        if status.state == "cancelled":
             raise RunTimeout(
                 run_id=run_id,
-                completed_steps=run["completed_steps"],
-                total_steps=run["total_steps"],
+                completed_steps=status.completed_steps,
+                total_steps=status.total_steps,
                 hint="The run was cancelled (reason: deadline exceeded); see"
                 f" `singularity-workflow status {run_id}`.",
             )
-    status = run["status"]
-    if status == "failed" and run.get("cancelled_at") is not None:
+    return _outcome(run_id, status)
+
+
+def _outcome(run_id: UUID, status: RunStatus) -> RunResult:
+    """Return the result of an ended run, or raise how it failed (RunFailed, WorkflowError)."""
+    if status.state == "cancelled":
         raise RunFailed(
-            f"run {run_id} was cancelled: {run.get('error_message') or 'cancelled'}",
+            f"run {run_id} was cancelled: {status.error or 'cancelled'}",
             run_id=run_id,
-            step=run.get("failed_step"),
-            error=run.get("error_message") or "cancelled",
+            step=status.failed_step,
+            error=status.error or "cancelled",
         )
-    if status == "completed":
-        return RunResult(run_id, run["output"])
-    if status == "failed":
-        step = run.get("failed_step")
-        error = run.get("error_message")
+    if status.status == "completed":
+        return RunResult(run_id, status.output)
+    if status.status == "failed":
+        step = status.failed_step
+        error = status.error
         # The server words it "step X failed: <the handler's error>"; RunFailed's own message
         # names the step, so keep `error` as the handler's text ("ValueError: ...").
         prefix = f"step {step} failed: "
         if isinstance(error, str) and error.startswith(prefix):
             error = error[len(prefix) :]
         raise RunFailed(run_id=run_id, step=step, error=error)
-    raise WorkflowError(f"run {run_id} ended with status {status!r}")
+    raise WorkflowError(f"run {run_id} ended with status {status.status!r}")
 
 
 def _finished(client: Client, run_id: UUID) -> bool:
-    """Tell whether the run is no longer running (any status but 'started')."""
+    """Tell whether the run ended (completed, failed or cancelled)."""
     try:
-        return client.get_run(run_id)["status"] not in _LIVE
+        return client.get_run_status(run_id).status != _LIVE
     except Exception:  # the database is away: the loop reconnects, and we ask again later
         return False

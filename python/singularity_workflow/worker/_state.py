@@ -1,0 +1,230 @@
+"""What the threads of one engine share: the tasks in flight, the loop's connection, the counters.
+
+* :class:`InFlightTable` holds every claimed task between its claim and its flush. The loop
+  thread adds and removes entries, the lease thread marks those whose lease the database
+  refused (``abandoned``), and handler threads only wake the loop. One lock guards it.
+* :class:`LoopConnection` is the loop thread's one connection (claims and flushes): it is
+  re-opened after a loss with the package's one back-off policy, and tells the owner through
+  ``on_reconnect`` (notifications may have been missed meanwhile).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from singularity_workflow._client import ClaimedTask, Client
+from singularity_workflow._notify import Backoff
+
+__all__ = [
+    "EngineStats",
+    "InFlight",
+    "InFlightTable",
+    "LoopConnection",
+    "Result",
+    "Source",
+    "TaskKey",
+    "sqlstate",
+]
+
+log = logging.getLogger("singularity_workflow.worker")
+
+#: A task attempt: (task_id, attempt). Results and leases are keyed by it.
+TaskKey = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an engine claims from: a queue, and for the ``local`` queue the run it executes."""
+
+    queue: str
+    for_run_id: UUID | None = None
+
+
+@dataclass
+class InFlight:
+    """A claimed task between claim and flush, as the loop and the lease thread see it."""
+
+    task: ClaimedTask
+    lease_seconds: int
+    next_renewal: float
+    abandoned: bool = False
+    claimed_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Result:
+    """A finished handler's outcome, waiting for the next flush."""
+
+    task: ClaimedTask
+    ok: bool
+    value: Any  # the output when ok (serialised: a Jsonb), else the error text
+    # When a flush of this result met a row lock held by another session (lock_timeout), it is
+    # retried alone from retry_at on (monotonic), backing off, so it cannot stall the loop.
+    retry_at: float = 0.0
+    backoff: float = 0.0
+
+    @property
+    def key(self) -> TaskKey:
+        """The task attempt this result is of."""
+        return (self.task.task_id, self.task.attempt)
+
+
+@dataclass
+class EngineStats:
+    """Counters of what an engine did (for logs, tests and the CLI)."""
+
+    claimed: int = 0
+    completed: int = 0
+    failed: int = 0
+    stale: int = 0
+    abandoned: int = 0
+    reconnects: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """Return the SQLSTATE of ``exc`` (or of the psycopg error it wraps)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = getattr(seen, "sqlstate", None) or getattr(seen, "code", None)
+        if isinstance(code, str):
+            return code
+        seen = seen.__cause__
+    return None
+
+
+class InFlightTable:
+    """The claimed, not yet flushed tasks of one engine, and the events that wake its threads.
+
+    ``wake``: the loop thread has something to do (a result, a notification, a freed slot).
+    ``lease_wake``: a new task is in flight, or the engine stops.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.lease_wake = threading.Event()
+        self._entries: dict[TaskKey, InFlight] = {}
+
+    def __len__(self) -> int:
+        with self.lock:
+            return len(self._entries)
+
+    def add(self, entry: InFlight) -> None:
+        """Register a claimed task and let the lease thread schedule its renewal."""
+        with self.lock:
+            self._entries[(entry.task.task_id, entry.task.attempt)] = entry
+        self.lease_wake.set()
+
+    def get(self, key: TaskKey) -> InFlight | None:
+        """Return the entry of a task attempt (None once flushed)."""
+        with self.lock:
+            return self._entries.get(key)
+
+    def contains(self, key: TaskKey) -> bool:
+        """Tell whether a task attempt is still in flight."""
+        with self.lock:
+            return key in self._entries
+
+    def live(self) -> list[InFlight]:
+        """Return the entries whose lease is still ours."""
+        with self.lock:
+            return [e for e in self._entries.values() if not e.abandoned]
+
+    def abandon(self, entry: InFlight) -> bool:
+        """Mark ``entry`` as having lost its lease; False if it was flushed meanwhile."""
+        with self.lock:
+            still_here = (entry.task.task_id, entry.task.attempt) in self._entries
+            if still_here:
+                entry.abandoned = True
+            return still_here
+
+    def newest_claim(self, excluding: set[TaskKey]) -> float | None:
+        """Return when the newest in-flight task not in ``excluding`` was claimed (monotonic)."""
+        with self.lock:
+            return max((e.claimed_at for key, e in self._entries.items()
+                        if key not in excluding), default=None)
+
+    def free(self, concurrency: int) -> int:
+        """Return how many more tasks may be claimed under ``concurrency``."""
+        with self.lock:
+            return concurrency - len(self._entries)
+
+    def forget(self, keys: Iterable[TaskKey]) -> None:
+        """Remove flushed (or discarded) task attempts and wake the loop: slots are free."""
+        with self.lock:
+            for key in keys:
+                self._entries.pop(key, None)
+        self.wake.set()
+
+
+class LoopConnection:
+    """The loop thread's connection, re-opened with back-off after a loss.
+
+    ``get()`` returns the connection, or None while the back-off says wait (``retry_at`` is when
+    to try again). ``on_reconnect`` runs after each successful re-open.
+    """
+
+    def __init__(self, client: Client, worker_id: str, stats: EngineStats,
+                 on_reconnect: Callable[[], None]) -> None:
+        self._client = client
+        self._worker_id = worker_id
+        self._stats = stats
+        self._on_reconnect = on_reconnect
+        self._conn: psycopg.Connection[Any] | None = None
+        self._backoff = Backoff()
+        self.retry_at = 0.0
+
+    @property
+    def down(self) -> bool:
+        """True while there is no open connection."""
+        return self._conn is None
+
+    def open(self) -> None:
+        """Connect now; raise if the database cannot be reached (used at start)."""
+        self._conn = self._client.connect_dedicated()
+
+    def get(self) -> psycopg.Connection[Any] | None:
+        """Return the connection, reconnecting with exponential back-off when it was lost."""
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        now = time.monotonic()
+        if now < self.retry_at:
+            return None
+        try:
+            self._conn = self._client.connect_dedicated()
+        except Exception as exc:
+            self._conn = None
+            delay = self._backoff.next()
+            self.retry_at = now + delay
+            log.warning("worker %s: cannot reconnect (%s); retrying in %.1f s",
+                        self._worker_id, exc, delay)
+            return None
+        self._stats.reconnects += 1
+        log.info("worker %s: reconnected to the database", self._worker_id)
+        self._backoff.reset()
+        self._on_reconnect()
+        return self._conn
+
+    def lost(self, exc: BaseException) -> None:
+        """Close a connection that failed; the next :meth:`get` reconnects after the back-off."""
+        log.warning("worker %s: lost the database connection: %s", self._worker_id, exc)
+        self.close()
+        self.retry_at = time.monotonic() + self._backoff.next()
+
+    def close(self) -> None:
+        """Close the connection, if open."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # pragma: no cover - closing a broken connection
+                pass

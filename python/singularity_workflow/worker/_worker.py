@@ -1,0 +1,229 @@
+"""The public :class:`Worker`: serve queues until stopped, with a graceful shutdown.
+
+A Worker is an :class:`~singularity_workflow.worker._engine.Engine` over named queues that finds
+handlers in the process-wide registry, run in a thread of its own, plus what a process needs:
+signal handling (SIGTERM/SIGINT finish in-flight tasks, a second one stops at once), importing
+the modules that define workflows, and the engine's housekeeping call on every poll tick.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from types import FrameType
+from typing import Any
+
+from singularity_workflow._client import Client
+from singularity_workflow.worker._engine import Engine
+from singularity_workflow.worker._handlers import RegistryResolver
+from singularity_workflow.worker._state import EngineStats, Source
+
+__all__ = ["Worker", "default_worker_id", "import_modules"]
+
+log = logging.getLogger("singularity_workflow.worker")
+
+
+def default_worker_id() -> str:
+    """Return ``host:pid:random``: unique per process, and readable in ``tasks.worker_id``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def import_modules(modules: Iterable[str]) -> None:
+    """Import the modules that define workflows, so their handlers are registered here.
+
+    The current directory is put on ``sys.path`` first, as ``python -m`` would, so that
+    ``singularity-workflow worker -i my_app.flows`` finds the project it is started in.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    for name in modules:
+        importlib.import_module(name)
+
+
+class Worker:
+    """Serve one or more queues: claim tasks, run their handlers, report the results.
+
+    ``client_or_database`` is a :class:`Client`, or anything a Client accepts (a connection
+    string, a psycopg connection or pool; ``None`` = ``DATABASE_URL``). The worker opens three
+    dedicated connections of its own (claims and flushes, LISTEN, lease renewal), so a given
+    connection or pool is only used to find the server. ``resources`` are what this worker
+    offers (``("gpu",)``): it claims only tasks whose step needs a subset of them.
+    ``concurrency`` bounds the tasks held at once (sync and async together); ``batch_size``
+    (default: ``concurrency``) bounds one claim. ``imports`` are modules imported by
+    :meth:`run` so that their workflows' handlers are registered.
+
+    Behind pgbouncer in transaction mode: give a client that does not prepare statements
+    (``Client(bouncer_url, prepare_threshold=None)``, unless pgbouncer >= 1.21 has
+    ``max_prepared_statements``) and ``listen_database``, a connection string that reaches
+    PostgreSQL directly (or through a session-mode pool), for the LISTEN connection only.
+
+    Handlers are found in the workflow registry by (flow, step). A task whose handler is not
+    registered here fails with a clear error (and is retried, maybe by a worker that has it).
+    """
+
+    def __init__(
+        self,
+        client_or_database: Client | Any = None,
+        queues: Sequence[str] = ("default",),
+        *,
+        resources: Sequence[str] = (),
+        concurrency: int = 10,
+        batch_size: int | None = None,
+        poll_interval: float = 5.0,
+        lease_renew_fraction: float = 0.5,
+        worker_id: str | None = None,
+        shutdown_grace: float = 30.0,
+        imports: Sequence[str] = (),
+        listen_database: str | None = None,
+    ) -> None:
+        if isinstance(queues, str):
+            queues = (queues,)
+        if not queues:
+            raise ValueError("a worker needs at least one queue")
+        if "local" in queues:
+            raise ValueError("the 'local' queue is served by execute(), not by workers")
+        # A client the worker made itself is closed when it stops; one given to it is the
+        # caller's to close.
+        self._owns_client = not isinstance(client_or_database, Client)
+        self.client = (
+            client_or_database if isinstance(client_or_database, Client)
+            else Client(client_or_database)
+        )
+        self.queues = tuple(dict.fromkeys(queues))
+        self.resources = tuple(resources)
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.lease_renew_fraction = lease_renew_fraction
+        self.worker_id = worker_id or default_worker_id()
+        self.shutdown_grace = shutdown_grace
+        self.imports = tuple(imports)
+        self.listen_database = listen_database
+        self._stop = threading.Event()
+        self._hurry = threading.Event()  # second signal: do not wait for in-flight tasks
+        self._started = threading.Event()
+        self._engine: Engine | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def stats(self) -> EngineStats | None:
+        """What the worker did so far (None before it started)."""
+        return self._engine.stats if self._engine is not None else None
+
+    def stop(self, *, wait_for_tasks: bool = True) -> None:
+        """Stop claiming; let in-flight tasks finish within ``shutdown_grace``; end run()."""
+        if not wait_for_tasks:
+            self._hurry.set()
+        self._stop.set()
+        if self._engine is not None:
+            self._engine.wake()
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` or SIGTERM/SIGINT; return after the graceful shutdown.
+
+        In the main thread, SIGTERM and SIGINT start the shutdown (a second one skips the wait
+        for in-flight tasks). The loop itself runs in its own thread, so that a signal handler
+        never interrupts it half-way through a flush.
+        """
+        in_main = threading.current_thread() is threading.main_thread()
+        previous: dict[int, Any] = {}
+        if in_main:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            t = self.run_in_thread()
+            while t.is_alive():
+                t.join(0.2)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if self._error is not None:
+            raise self._error
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._stop.is_set():
+            log.warning("worker %s: second signal: stopping without waiting for tasks",
+                        self.worker_id)
+            self.stop(wait_for_tasks=False)
+        else:
+            log.info("worker %s: %s received: finishing in-flight tasks (up to %.0f s)",
+                     self.worker_id, signal.Signals(signum).name, self.shutdown_grace)
+            self.stop()
+
+    def run_in_thread(self) -> threading.Thread:
+        """Start serving in a daemon thread and return it once connected and listening."""
+        if self._thread is not None:
+            raise RuntimeError("this worker was already started")
+        import_modules(self.imports)
+        engine = Engine(
+            self.client,
+            [Source(q) for q in self.queues],
+            RegistryResolver(self.client),
+            resources=self.resources,
+            concurrency=self.concurrency,
+            batch_size=self.batch_size,
+            poll_interval=self.poll_interval,
+            lease_renew_fraction=self.lease_renew_fraction,
+            worker_id=self.worker_id,
+            listen_conninfo=self.listen_database,
+        )
+        engine.start()
+        self._engine = engine
+        self._thread = threading.Thread(target=self._serve, name=f"sw-worker-{self.worker_id}",
+                                        daemon=True)
+        self._thread.start()
+        self._started.set()
+        return self._thread
+
+    def _maintain(self) -> None:
+        """Run the engine's housekeeping (``workflow.maintain``) once per poll tick.
+
+        It cancels runs past their deadline and refreshes the hot tables' statistics when they
+        went stale (servers with autovacuum off, or bursts it has not caught up with). The
+        database does the work; every worker calling it means no cron job or reaper process is
+        needed. It is cheap when there is nothing to do and safe from many workers at once. A
+        failure here (database away) is logged and retried on the next tick; it never stops
+        the worker.
+        """
+        try:
+            result = self.client.maintain()
+        except Exception as exc:  # the loop's own reconnect logic reports outages
+            log.debug("worker %s: maintain failed: %s", self.worker_id, exc)
+            return
+        if result.get("cancelled_runs"):
+            log.info("worker %s: cancelled %d run(s) past their deadline",
+                     self.worker_id, result["cancelled_runs"])
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for a worker started with :meth:`run_in_thread` to end; True if it ended."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _serve(self) -> None:
+        engine = self._engine
+        assert engine is not None
+        log.info("worker %s: serving queues %s (resources %s, concurrency %d)", self.worker_id,
+                 ", ".join(self.queues), ", ".join(self.resources) or "none", self.concurrency)
+        try:
+            engine.run(until=self._stop.is_set, on_poll=self._maintain)
+            engine.drain(self.shutdown_grace, skip=self._hurry.is_set)
+        except BaseException as exc:
+            self._error = exc
+            log.exception("worker %s: stopped by an unexpected error", self.worker_id)
+        finally:
+            engine.close()
+            if self._owns_client:
+                self.client.close()
+            log.info("worker %s: stopped (%d completed, %d failed, %d stale)", self.worker_id,
+                     engine.stats.completed, engine.stats.failed, engine.stats.stale)
