@@ -85,7 +85,7 @@ begin
         end if;
     end if;
 
-    v_execution := coalesce(_normalize_step.step ->> 'execution', 'distributed');
+    v_execution := coalesce(_normalize_step.step ->> 'execution', 'local');
     if v_execution not in ('local', 'distributed') then
         raise exception 'step %: execution must be local or distributed, got %', v_slug, v_execution
             using errcode = 'WF010';
