@@ -138,7 +138,8 @@ def test_a_thousand_diamonds_from_eight_connections_enqueue_each_join_once(db_ur
         ).fetchall())
         assert statuses == {"completed": runs}, f"after {elapsed:.1f} s: {statuses}"
 
-        # Invariant 1: exactly one join task per run, and the join step was sized once.
+        # Invariant 1 (docs/architecture.md, "Invariants"): exactly one join task per run, and
+        # the join step was sized once.
         join_tasks = Counter(r[0] for r in conn.execute(
             "select run_id from workflow.tasks"
             " where step_slug = 'join' and run_id = any(%s::uuid[])",

@@ -1,14 +1,14 @@
 """Fuzzed input (hypothesis) through the SQL functions and the Python API.
 
-The contract under test (DESIGN invariant 6): bad input gets a documented error and changes
-nothing. Documented errors are a ``WorkflowError`` whose code is in the project's ``WF`` class, or,
-raised in Python before any SQL is sent, ``TypeError``/``ValueError`` for values that cannot be
-stored (NUL characters and NaN in JSON, text that is not a UUID). Raw SQL calls may also meet
-PostgreSQL's own input check of a parameter before any function runs: 22P05 for a NUL character
-in jsonb (``\u0000 cannot be converted to text``) and 54001 for JSON nested deeper than the
-server's stack allows (tens of thousands of levels): the server's documented refusals.
-Anything else (a psycopg error with another SQLSTATE, a RecursionError, a crash) fails the test.
-After every error the workflow tables and the queues must hash exactly as before.
+The contract under test (invariant 6 of docs/architecture.md): bad input gets a documented error and
+changes nothing. Documented errors are a ``WorkflowError`` whose code is in the project's ``WF``
+class, or, raised in Python before any SQL is sent, ``TypeError``/``ValueError`` for values that
+cannot be stored (NUL characters and NaN in JSON, text that is not a UUID). Raw SQL calls may also
+meet PostgreSQL's own input check of a parameter before any function runs: 22P05 for a NUL character
+in jsonb (``\u0000 cannot be converted to text``) and 54001 for JSON nested deeper than the server's
+stack allows (tens of thousands of levels): the server's documented refusals. Anything else (a
+psycopg error with another SQLSTATE, a RecursionError, a crash) fails the test. After every error
+the workflow tables and the queues must hash exactly as before.
 
 Size: ``max_examples`` is modest for ``make test`` and raised with ``SW_FUZZ_EXAMPLES`` (``make
 chaos`` runs 1,000 per property). Each property counts the cases it tried; the totals are

@@ -1,4 +1,4 @@
--- Invariant 2: a completion is accepted once. The first call records the output, completes
+-- Invariant 2 of docs/architecture.md: a completion is accepted once. The first call records the output, completes
 -- the step and deletes the task's message; a second call with the same token reports
 -- accepted = false and changes nothing.
 begin;
