@@ -3,7 +3,7 @@
 Everything an install does is rendered as ONE SQL script (``render_install_sql``) so that a DBA can
 review it and run it with ``psql -v ON_ERROR_STOP=1 -f install.sql``, and ``install`` runs that very
 script, so the two paths cannot drift. The script is safe to run again: a second run applies no
-migration and only reloads the functions (``create or replace``).
+migration, reloads the functions (``create or replace``) and reapplies the grants.
 
 Layout of the SQL directory (``sql_dir()``)::
 
@@ -15,6 +15,7 @@ Layout of the SQL directory (``sql_dir()``)::
 The installer leaves exactly the functions that have files: in the transaction that reloads them,
 it drops every function of schema ``workflow`` that no file (re)created, so a function whose file
 was removed, or the old overload of one whose signature changed, does not survive an upgrade.
+(Hence functions live in ``functions/`` only: one created by a migration would be dropped.)
 ``render_upgrade_sql`` renders what ``install`` runs on a database at a given release, for DBAs
 who review and apply it with psql.
 
