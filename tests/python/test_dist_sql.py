@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+from click.testing import CliRunner
 
 from singularity_workflow._install import releases, render_install_sql, render_upgrade_sql
+from singularity_workflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "sql" / "dist"
@@ -108,3 +110,13 @@ def test_the_upgrade_script_refuses_a_database_older_than_the_release(
     )
     assert result.returncode != 0
     assert f"upgrades a database at release {release}" in result.stderr
+
+
+def test_the_cli_prints_the_upgrade_script_and_refuses_an_unknown_release() -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["sql", "--upgrade-from", "0.1.0"])
+    assert result.exit_code == 0
+    assert result.output == (DIST / "upgrade-0.1.0.sql").read_text()
+    result = runner.invoke(main, ["sql", "--upgrade-from", "0.0.1"])
+    assert result.exit_code == 1
+    assert "unknown release '0.0.1'" in result.output
