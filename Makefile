@@ -10,7 +10,7 @@ PYTHON ?= python3
 # The stamp file makes `make venv` re-run pip only when the package definition changes.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-sql test-python lint sql bench clean demo
+.PHONY: help venv test test-sql test-python lint sql dist-sql bench clean demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -42,6 +42,17 @@ chaos: venv ## Long chaos suite (kills, outages, locks) and more fuzz cases; pri
 
 lint: ## ruff, mypy, sqlfluff and plpgsql_check; zero errors allowed
 	bash scripts/lint.sh
+
+# The committed scripts for DBAs (install, and upgrade from each release); a test fails when they
+# differ from what the installer renders now, so regenerate after changing anything under sql/.
+dist-sql: venv ## Regenerate sql/dist/install.sql and sql/dist/upgrade-<release>.sql
+	@mkdir -p sql/dist
+	$(VENV)/bin/singularity-workflow sql > sql/dist/install.sql
+	@for release in $$(ls sql/releases | sed 's/\.sql$$//'); do \
+		$(VENV)/bin/singularity-workflow sql --upgrade-from $$release > sql/dist/upgrade-$$release.sql; \
+		echo "wrote sql/dist/upgrade-$$release.sql"; \
+	done
+	@echo "wrote sql/dist/install.sql"
 
 sql: venv ## Write the whole install as one script: build/install.sql
 	@mkdir -p build

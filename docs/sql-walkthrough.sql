@@ -2,11 +2,13 @@
 -- Run it on a database where the schema is installed: psql -v ON_ERROR_STOP=1 -f docs/sql-walkthrough.sql
 -- (it uses a fixed run id, so run it once per database).
 
--- 1. Define a flow: fetch -> process -> save (steps run on queue "default" unless told otherwise).
+-- 1. Define a flow: fetch -> process -> save. Steps are local unless told otherwise (they run in
+--    the process that executes the run); here psql plays the worker, so they are distributed,
+--    on queue "default" as no queue is named.
 select workflow.create_flow('my_workflow');
-select workflow.add_step('my_workflow', 'fetch');
-select workflow.add_step('my_workflow', 'process', depends_on => array['fetch']);
-select workflow.add_step('my_workflow', 'save', depends_on => array['process']);
+select workflow.add_step('my_workflow', 'fetch', execution => 'distributed');
+select workflow.add_step('my_workflow', 'process', depends_on => array['fetch'], execution => 'distributed');
+select workflow.add_step('my_workflow', 'save', depends_on => array['process'], execution => 'distributed');
 
 -- 2. Start a run. Only the root step ("fetch") is enqueued.
 select workflow.start_flow('my_workflow', '{"user_id": 123}', run_id => '6f1c1f8e-0000-4000-8000-000000000001');

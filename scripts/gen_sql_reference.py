@@ -2,7 +2,7 @@
 
 Each function file starts with a comment block saying what the function does, who calls it, what it
 locks and in what order, the invariants it keeps, its errors and whether a repeat is safe
-(STYLE.md).
+(docs/architecture.md, "Changing a SQL function").
 This script lays those headers and the signatures out as one reference page, so the reference can
 never drift from the code: ``--check`` exits 1 when the committed page differs from what it would
 write (the test suite runs it).

@@ -75,7 +75,7 @@ from singularity_workflow._workflow import (
 )
 from singularity_workflow.worker import Worker
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "ChannelMessage",

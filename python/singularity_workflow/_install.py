@@ -3,12 +3,21 @@
 Everything an install does is rendered as ONE SQL script (``render_install_sql``) so that a DBA can
 review it and run it with ``psql -v ON_ERROR_STOP=1 -f install.sql``, and ``install`` runs that very
 script, so the two paths cannot drift. The script is safe to run again: a second run applies no
-migration and only reloads the functions (``create or replace``).
+migration, reloads the functions (``create or replace``) and reapplies the grants.
 
 Layout of the SQL directory (``sql_dir()``)::
 
     migrations/NNNN_name.sql   tables, types, indexes; forward-only, applied once each, in order
     functions/<name>.sql       one ``create or replace function`` each, reloaded on every install
+    grants.sql                 the roles' privileges, reapplied on every install after the functions
+    releases/<version>.sql     the install script of each release, as it was generated then
+
+The installer leaves exactly the functions that have files: in the transaction that reloads them,
+it drops every function of schema ``workflow`` that no file (re)created, so a function whose file
+was removed, or the old overload of one whose signature changed, does not survive an upgrade.
+(Hence functions live in ``functions/`` only: one created by a migration would be dropped.)
+``render_upgrade_sql`` renders what ``install`` runs on a database at a given release, for DBAs
+who review and apply it with psql.
 
 Concurrency: every transaction of the script first takes ``pg_advisory_xact_lock(LOCK_KEY)``, and
 ``install`` holds the same key as a session lock for its whole run (advisory locks are re-entrant
@@ -36,7 +45,9 @@ __all__ = [
     "install",
     "migrations",
     "pending_migrations",
+    "releases",
     "render_install_sql",
+    "render_upgrade_sql",
     "sql_dir",
 ]
 
@@ -154,7 +165,56 @@ def _render_functions(files: list[Path]) -> str:
     if sql_files:
         body += "-- pass 3: language sql functions again, now checked against the complete set\n"
         body += load(sql_files)
+    body += _DROP_STALE_FUNCTIONS
     return "-- functions\n" + _locked_transaction(body)
+
+
+# Every pg_proc row this transaction created or replaced carries its transaction id as xmin
+# (create or replace always rewrites the row), and age(xmin) is 0 exactly for those rows: the
+# others are functions no file defines any more (a removed file, or the old overload left behind
+# by a signature change). Functions that belong to an extension are not the installer's. A stale
+# function that something still depends on makes the drop, and so the whole transaction, fail:
+# nothing is dropped with cascade behind a DBA's back.
+_DROP_STALE_FUNCTIONS = """\
+-- drop the functions no file defines (removed files, old overloads), in the same transaction
+do $sw_drop_stale$
+declare
+    sw_function record;
+begin
+    for sw_function in
+        select p.oid, n.nspname, p.proname, p.prokind,
+            pg_catalog.pg_get_function_identity_arguments(p.oid) as arguments
+        from pg_catalog.pg_proc as p
+        join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
+        where n.nspname = 'workflow'
+            and pg_catalog.age(p.xmin) <> 0
+            and not exists (
+                select 1 from pg_catalog.pg_depend as d
+                where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                    and d.objid = p.oid and d.deptype = 'e'
+            )
+        order by p.proname, arguments
+    loop
+        raise notice 'dropping %.%(%): no function file defines it',
+            sw_function.nspname, sw_function.proname, sw_function.arguments;
+        execute format('drop %s %I.%I(%s)',
+            case sw_function.prokind
+                when 'a' then 'aggregate' when 'p' then 'procedure' else 'function' end,
+            sw_function.nspname, sw_function.proname, sw_function.arguments);
+    end loop;
+end
+$sw_drop_stale$;
+"""
+
+
+def _render_grants(directory: Path) -> str:
+    """Render ``grants.sql`` as its own transaction (empty when the directory has none)."""
+    path = directory / "grants.sql"
+    if not path.is_file():
+        return ""
+    body = path.read_text(encoding="utf-8").rstrip()
+    header = "-- grants.sql: the roles' privileges, reapplied on every install\n"
+    return header + _locked_transaction(body)
 
 
 def _literal(text: str) -> str:
@@ -279,6 +339,73 @@ def render_install_sql(include_pgmq: bool = True, *, sql_dir: Path | None = None
     files = function_files(directory)
     if files:
         parts.append(_render_functions(files))
+    grants = _render_grants(directory)
+    if grants:
+        parts.append(grants)
+    return "\n".join(parts)
+
+
+_RELEASE_MIGRATION = re.compile(r"^-- migration (?P<version>\d{4})_[a-z0-9_]+$", re.MULTILINE)
+
+
+def releases(directory: Path | None = None) -> dict[str, list[int]]:
+    """Map each release of ``releases/<version>.sql`` to the migration versions its script has."""
+    base = _resolve(directory) / "releases"
+    if not base.is_dir():
+        return {}
+    return {
+        path.stem: sorted(int(m["version"]) for m in _RELEASE_MIGRATION.finditer(path.read_text()))
+        for path in sorted(base.glob("*.sql"))
+    }
+
+
+def render_upgrade_sql(from_release: str, *, sql_dir: Path | None = None) -> str:
+    """Render what ``install`` runs on a database at ``from_release``, as one psql script.
+
+    That is: the migrations the release did not have, every function file, the drop of the
+    functions no file defines, and the grants. pgmq and the migrations the release already
+    carried are left out (the installer would skip them there), so a DBA reviews only what
+    changes. The script first refuses (WF010) a database that lacks one of the release's
+    migrations, i.e. one older than the release; running it twice is safe, as the install is.
+    """
+    directory = _resolve(sql_dir)
+    known = releases(directory)
+    if from_release not in known:
+        raise InstallError(
+            f"unknown release {from_release!r}: known are {', '.join(known) or 'none'}"
+        )
+    had = known[from_release]
+    # Two statements: the count is planned only when the table exists (PL/pgSQL plans lazily).
+    guard = f"""\
+do $sw_upgrade_guard$
+declare
+    sw_found bigint := 0;
+begin
+    if pg_catalog.to_regclass('workflow.schema_migrations') is not null then
+        select count(*) into sw_found from workflow.schema_migrations
+        where version = any (array[{", ".join(map(str, had))}]::integer[]);
+    end if;
+    if sw_found < {len(had)} then
+        raise exception 'this script upgrades a database at release {from_release} or later'
+            using errcode = 'WF010',
+                hint = 'Install a new database with install.sql (singularity-workflow sql).';
+    end if;
+end
+$sw_upgrade_guard$;"""
+    parts = [
+        f"-- singularity-workflow upgrade script from release {from_release}, generated by\n"
+        "-- singularity_workflow._install (singularity-workflow sql --upgrade-from "
+        f"{from_release}).\n"
+        "-- Run with: psql -v ON_ERROR_STOP=1 -f upgrade.sql   (running it again is safe)\n",
+        f"-- guard: the database is at release {from_release}\n" + _locked_transaction(guard),
+    ]
+    parts.extend(_render_migration(m) for m in migrations(directory) if m.version not in had)
+    files = function_files(directory)
+    if files:
+        parts.append(_render_functions(files))
+    grants = _render_grants(directory)
+    if grants:
+        parts.append(grants)
     return "\n".join(parts)
 
 

@@ -22,7 +22,7 @@ import psycopg
 from singularity_workflow import __version__
 from singularity_workflow._client import Client
 from singularity_workflow._errors import WorkflowError
-from singularity_workflow._install import InstallError, render_install_sql
+from singularity_workflow._install import InstallError, render_install_sql, render_upgrade_sql
 
 
 class CliError(click.ClickException):
@@ -111,9 +111,21 @@ def migrate(ctx: click.Context, database_url: str | None, dry_run: bool) -> None
 
 @main.command("sql")
 @click.option("--no-pgmq", is_flag=True, help="Leave out pgmq (when it is installed separately).")
-def sql_command(no_pgmq: bool) -> None:
+@click.option(
+    "--upgrade-from",
+    metavar="RELEASE",
+    default=None,
+    help="Print the upgrade of a database at RELEASE (e.g. 0.1.0) instead of a full install.",
+)
+def sql_command(no_pgmq: bool, upgrade_from: str | None) -> None:
     """Print the whole install as one SQL script for `psql -v ON_ERROR_STOP=1 -f`."""
-    click.echo(render_install_sql(include_pgmq=not no_pgmq), nl=False)
+    if upgrade_from is None:
+        click.echo(render_install_sql(include_pgmq=not no_pgmq), nl=False)
+        return
+    try:
+        click.echo(render_upgrade_sql(upgrade_from), nl=False)
+    except InstallError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

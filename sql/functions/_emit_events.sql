@@ -57,14 +57,9 @@ begin
         'run_id', e.run_id,
         'event', e.event,
         'step', e.step_slug,
-        'status', case e.event
-            when 'run_completed' then 'completed'
-            when 'run_failed' then 'failed'
-            when 'run_cancelled' then 'failed'
-            when 'run_paused' then 'paused'
-            when 'run_resumed' then 'started'
-            when 'run_started' then 'started'
-        end
+        -- The run status each event leaves (null for step events), from definition_rules():
+        -- an immutable call without arguments, a constant in the cached plan.
+        'status', workflow.definition_rules() -> 'event_statuses' ->> e.event
     )::text)
     from (
         select distinct on (x.run_id) x.event_id, x.run_id, x.step_slug, x.event

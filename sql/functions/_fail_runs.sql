@@ -1,16 +1,18 @@
 -- _fail_runs: fail runs because one of their steps failed, and leave nothing of them behind.
 --
--- Called by _fail_tasks_final (a task out of attempts) and _start_steps (a map over a
--- non-array), with parallel arrays (run, failing step, error). For each run still 'started':
--- the step and the run become 'failed' with the error, every other queued or started task of the
--- run becomes 'failed', and its queue message is deleted. Emits pg_notify on
--- workflow_run_<run_id> with {"run_id", "status": "failed", "error"}.
+-- Called by _fail_tasks_final (a task out of attempts: from fail_tasks, and from claim_tasks when
+-- an expired lease was the last attempt) and _start_steps (a map over a non-array), with
+-- parallel arrays (run, failing step, error). For each run still 'started': the step and the run
+-- become 'failed' with the error, every other queued or started task of the run becomes 'failed'
+-- (_sweep_runs), and its queue message is deleted. Records step_failed and run_failed events
+-- (_emit_events), which notify listeners. Not used by cancellation (_cancel_runs).
 -- Locks, in order: the failing steps' step_states (by run_id, step_slug), the runs FOR UPDATE (by
 -- run_id; this conflicts with the FOR KEY SHARE of claim_tasks, so claims that got the run first
 -- commit before we sweep, and later claims skip the run), then the run's live tasks FOR UPDATE
 -- SKIP LOCKED. A task skipped here is held by a completer or failer of the same run, which finds
 -- the run failed when it reaches the run row and cleans up its own task and message.
--- Invariant 4: after commit no live message or claimable task remains for the run.
+-- Invariant 4 (docs/architecture.md, "Invariants"): after commit no live message or claimable
+-- task remains for the run.
 create or replace function workflow._fail_runs(run_ids uuid[], step_slugs text[], errors text[], now timestamptz)
 returns void
 language plpgsql

@@ -1,8 +1,11 @@
 -- _normalize_step: validate one step description and fill in every default.
 --
--- The single owner of step defaults, used by add_step and register_flow, so a flow built step
--- by step and the same flow registered as JSON compare equal. Input keys: slug, depends_on,
--- type, map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources.
+-- Applies the step rules of definition_rules() (option names, types, executions, defaults,
+-- default queues, minimums), used by add_step and register_flow, so a flow built step by step
+-- and the same flow registered as JSON compare equal. Input keys: slug, depends_on, type,
+-- map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources. An
+-- omitted execution is local (on the reserved queue "local"); a distributed step that names no
+-- queue goes on queue "default".
 -- Returns an object with all of them; depends_on and resources sorted, so two descriptions of
 -- the same step are equal as jsonb. Dependencies are not resolved here (add_step does that).
 -- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency.
@@ -13,6 +16,9 @@ immutable
 set search_path = ''
 as $$
 declare
+    -- definition_rules() takes no arguments and is immutable: planned once, it is a constant.
+    v_rules jsonb := workflow.definition_rules();
+    v_defaults jsonb := v_rules -> 'step_defaults';
     v_unknown text[];
     v_slug text;
     v_deps text[];
@@ -33,12 +39,13 @@ begin
     end if;
     select array_agg(k order by k) into v_unknown
     from jsonb_object_keys(_normalize_step.step) as k
-    where k not in ('slug', 'depends_on', 'type', 'map_over', 'execution', 'queue', 'max_attempts',
-        'base_delay', 'timeout', 'start_delay', 'resources');
+    where not v_rules -> 'step_options' ? k;
     if v_unknown is not null then
         raise exception 'unknown step option(s): %', array_to_string(v_unknown, ', ')
             using errcode = 'WF010',
-                hint = 'Known options: slug, depends_on, type, map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources.';
+                hint = 'Known options: ' || (
+                    select string_agg(o, ', ') from jsonb_array_elements_text(v_rules -> 'step_options') as o
+                ) || '.';
     end if;
 
     -- PHASE 1: names
@@ -48,25 +55,25 @@ begin
     v_slug := _normalize_step.step ->> 'slug';
     perform workflow._validate_name('step', v_slug);
 
-    if jsonb_typeof(coalesce(_normalize_step.step -> 'depends_on', '[]')) <> 'array' then
+    if jsonb_typeof(coalesce(_normalize_step.step -> 'depends_on', v_defaults -> 'depends_on')) <> 'array' then
         raise exception 'depends_on of step % must be an array of step names', v_slug using errcode = 'WF010';
     end if;
     if exists (
-        select 1 from jsonb_array_elements(coalesce(_normalize_step.step -> 'depends_on', '[]')) as d
+        select 1 from jsonb_array_elements(coalesce(_normalize_step.step -> 'depends_on', v_defaults -> 'depends_on')) as d
         where jsonb_typeof(d) <> 'string'
     ) then
         raise exception 'depends_on of step % must contain only strings', v_slug using errcode = 'WF010';
     end if;
     select coalesce(array_agg(distinct d order by d), '{}') into v_deps
-    from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'depends_on', '[]')) as d;
+    from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'depends_on', v_defaults -> 'depends_on')) as d;
     perform workflow._validate_name('step', d) from unnest(v_deps) as d;
     if v_slug = any(v_deps) then
         raise exception 'step % depends on itself', v_slug using errcode = 'WF006';
     end if;
 
     -- PHASE 2: kind and placement
-    v_type := coalesce(_normalize_step.step ->> 'type', 'single');
-    if v_type not in ('single', 'map') then
+    v_type := coalesce(_normalize_step.step ->> 'type', v_defaults ->> 'type');
+    if not v_rules -> 'step_types' ? v_type then
         raise exception 'step %: type must be single or map, got %', v_slug, v_type using errcode = 'WF010';
     end if;
     v_map_over := _normalize_step.step ->> 'map_over';
@@ -85,14 +92,14 @@ begin
         end if;
     end if;
 
-    v_execution := coalesce(_normalize_step.step ->> 'execution', 'distributed');
-    if v_execution not in ('local', 'distributed') then
+    v_execution := coalesce(_normalize_step.step ->> 'execution', v_defaults ->> 'execution');
+    if not v_rules -> 'executions' ? v_execution then
         raise exception 'step %: execution must be local or distributed, got %', v_slug, v_execution
             using errcode = 'WF010';
     end if;
     -- Local steps all live on the reserved queue "local" and are claimed by the process that
     -- executes the run (claim_tasks with run_id), so a queue name on them has no meaning.
-    v_queue := coalesce(_normalize_step.step ->> 'queue', case when v_execution = 'local' then 'local' else 'default' end);
+    v_queue := coalesce(_normalize_step.step ->> 'queue', v_rules -> 'default_queues' ->> v_execution);
     perform workflow._validate_name('queue', v_queue);
     if v_execution = 'local' and v_queue <> 'local' then
         raise exception 'step % is local, so it cannot name queue %', v_slug, v_queue
@@ -102,23 +109,24 @@ begin
         raise exception 'queue name "local" is reserved for local steps' using errcode = 'WF010';
     end if;
 
-    if jsonb_typeof(coalesce(_normalize_step.step -> 'resources', '[]')) <> 'array' or exists (
-        select 1 from jsonb_array_elements(coalesce(_normalize_step.step -> 'resources', '[]')) as r
-        where jsonb_typeof(r) <> 'string' or r #>> '{}' !~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'
+    if jsonb_typeof(coalesce(_normalize_step.step -> 'resources', v_defaults -> 'resources')) <> 'array' or exists (
+        select 1 from jsonb_array_elements(coalesce(_normalize_step.step -> 'resources', v_defaults -> 'resources')) as r
+        where jsonb_typeof(r) <> 'string' or r #>> '{}' !~ (v_rules #>> '{names,resource,pattern}')
     ) then
         raise exception 'step %: resources must be an array of resource names', v_slug using errcode = 'WF010';
     end if;
     select coalesce(array_agg(distinct r order by r), '{}') into v_resources
-    from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'resources', '[]')) as r;
+    from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'resources', v_defaults -> 'resources')) as r;
 
     -- PHASE 3: numbers (name, default, minimum)
     for v_key, v_int, v_min in
-        select x.k, coalesce(_normalize_step.step -> x.k, x.dflt), x.lo
-        from (values ('max_attempts', '3'::jsonb, 1), ('base_delay', '1', 0), ('timeout', '60', 1), ('start_delay', '0', 0)) as x (k, dflt, lo)
+        select x.key, coalesce(_normalize_step.step -> x.key, v_defaults -> x.key), (x.value #>> '{}')::integer
+        from jsonb_each(v_rules -> 'step_minimums') as x
+        order by x.key
     loop
         if jsonb_typeof(v_int) <> 'number'
             or (v_int #>> '{}')::numeric <> trunc((v_int #>> '{}')::numeric)
-            or (v_int #>> '{}')::numeric not between v_min and 2147483647 then
+            or (v_int #>> '{}')::numeric not between v_min and (v_rules ->> 'integer_max')::numeric then
             raise exception 'step %: % must be an integer >= %, got %', v_slug, v_key, v_min, v_int
                 using errcode = 'WF010';
         end if;

@@ -1,11 +1,13 @@
 -- _start_steps: start steps whose dependencies are all complete: create their tasks and send
 -- one pgmq message per task.
 --
--- Called by start_flow (root steps) and _complete_steps (steps made ready), with parallel arrays
--- of (run, step); every run given must be live. A single step gets one task; a map step gets
--- one task per element of the array it maps over (its map_over dependency's output, or the run
--- input for a root map step). A map over an empty array completes at once with output [] and
--- the completion cascades. A map over a non-array fails the run.
+-- Called by start_flows (root steps of new runs; start_flow is its one-row form),
+-- retry_failed_workflow (the steps a retried run starts with) and _complete_steps (steps made
+-- ready), with parallel arrays of (run, step); every run given must be live. A single step gets
+-- one task; a map step gets one task per element of the array it maps over (its map_over
+-- dependency's output, or the run input for a root map step). A map over an empty array
+-- completes at once with output [] and the completion cascades. A map over a non-array fails
+-- the run.
 -- In a paused run the messages are parked (vt = infinity) until the run is resumed.
 -- Locks: the step_states rows it starts (already locked or new to the caller's transaction);
 -- inserts tasks and queue messages. Sends one pg_notify per queue that gained work with no

@@ -1,9 +1,10 @@
 -- _sweep_runs: terminate every live task of runs that just ended, and delete their messages.
 --
--- Called by _fail_runs (a step failed) and cancel_workflow_run / enforce_deadlines (through
--- _fail_runs), after the caller set the runs to 'failed' while holding their rows FOR UPDATE.
+-- Called by _fail_runs (a step failed) and _cancel_runs (cancel_workflow_run, enforce_deadlines),
+-- after the caller set the runs to 'failed' while holding their rows FOR UPDATE.
 -- Each queued or started task becomes 'failed' (its error says why, unless it had one) and its
--- queue message is deleted, so invariant 4 holds: no live message or claimable task remains.
+-- queue message is deleted, so invariant 4 (docs/architecture.md, "Invariants") holds: no live
+-- message or claimable task remains.
 -- Locks: the runs' live tasks FOR NO KEY UPDATE SKIP LOCKED, then their messages. A task skipped
 -- here is held by a completer or failer of the same run; that transaction reaches the run row
 -- after us, finds the run failed, and cleans up its own task and message.

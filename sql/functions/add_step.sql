@@ -1,8 +1,9 @@
 -- add_step: append a step to a flow that has no runs yet.
 --
 -- Called by psql users, FlowBuilder.add_step and register_flow. Options left null take the
--- defaults of _normalize_step (single, distributed on queue "default", 3 attempts, 1 s base
--- delay, 60 s lease, no start delay, no resources). Dependencies must already exist, so a
+-- defaults of _normalize_step (single, local on the reserved queue "local" (queue "default"
+-- for a distributed step that names none), 3 attempts, 1 s base delay, 60 s lease, no start
+-- delay, no resources). Dependencies must already exist, so a
 -- flow built one step at a time can never contain a cycle. Creates the step's pgmq queue if it
 -- does not exist (DDL, so definitions are not a hot path).
 -- Locks: the flows row (FOR UPDATE), serialising concurrent add_step calls on one flow.

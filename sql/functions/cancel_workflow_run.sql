@@ -4,7 +4,7 @@
 -- Called by psql users, clients and the CLI. Every queued task and its message is removed; tasks
 -- running on workers are told at their next lease renewal or completion, and their completions
 -- are then ignored. Cancelling a run that already ended is an error (WF013) unless force is true:
--- a completed run is then marked failed and cancelled (the seed's force semantics); cancelling a
+-- a completed run is then marked failed and cancelled (the Elixir library's force semantics); cancelling a
 -- cancelled run again changes nothing.
 -- Locks: the runs row FOR UPDATE (claims in flight commit first; later claims skip the run), then
 -- as _sweep_runs. Errors: WF011 unknown run, WF013 run already ended (without force).

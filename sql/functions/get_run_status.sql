@@ -1,8 +1,9 @@
 -- get_run_status: a run's progress and details as one JSON object.
 --
 -- Called by psql users, clients (get_run_status), the CLI and dashboards. Shape:
--- {"run_id", "flow_slug", "status": "completed"|"failed"|"in_progress" (the seed's three),
---  "state": "running"|"paused"|"completed"|"failed"|"cancelled", "total_steps", "completed_steps",
+-- {"run_id", "flow_slug", "status": "completed"|"failed"|"in_progress" (the Elixir library's
+--  three, see run_status),
+--  "state": "running"|"paused"|"completed"|"failed"|"cancelled" (see run_state), "total_steps", "completed_steps",
 --  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
@@ -20,12 +21,8 @@ begin
     select jsonb_build_object(
         'run_id', r.run_id,
         'flow_slug', r.flow_slug,
-        'status', case r.status when 'started' then 'in_progress' else r.status end,
-        'state', case
-            when r.cancelled_at is not null then 'cancelled'
-            when r.status = 'started' and r.paused_at is not null then 'paused'
-            when r.status = 'started' then 'running'
-            else r.status end,
+        'status', workflow.run_status(r.status),
+        'state', workflow.run_state(r.status, r.paused_at, r.cancelled_at),
         'total_steps', st.total,
         'completed_steps', st.done,
         'percentage', case when st.total = 0 then 0 else round(100.0 * st.done / st.total, 1) end,

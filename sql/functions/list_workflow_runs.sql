@@ -77,10 +77,7 @@ begin
 
     return query execute format($sql$
         select r.run_id, r.flow_slug, r.status,
-            case when r.cancelled_at is not null then 'cancelled'
-                 when r.status = 'started' and r.paused_at is not null then 'paused'
-                 when r.status = 'started' then 'running'
-                 else r.status end,
+            workflow.run_state(r.status, r.paused_at, r.cancelled_at),
             r.remaining_steps, r.error_message, r.retry_of,
             r.started_at, r.completed_at, r.failed_at, r.paused_at, r.cancelled_at
         from workflow.runs r

@@ -93,10 +93,8 @@ begin
     end if;
 
     -- PHASE 3: claim the slug. A concurrent registration of the same new flow waits here on the
-    -- unique key until the first commits, then compares instead of failing.
-    if v_timeout is not null and v_timeout < 1 then
-        raise exception 'flow timeout must be at least 1 second, got %', v_timeout using errcode = 'WF010';
-    end if;
+    -- unique key until the first commits, then compares instead of failing. (The timeout was
+    -- checked in the GUARD above.)
     insert into workflow.flows (flow_slug, timeout_seconds) values (v_slug, v_timeout)
     on conflict do nothing;
     if found then

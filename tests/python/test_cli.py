@@ -36,9 +36,11 @@ def registered(db_url: str) -> str:
                 "slug": slug,
                 "timeout": 900,
                 "steps": [
-                    {"slug": "fetch"},
-                    {"slug": "charge", "depends_on": ["fetch"], "queue": "payments"},
-                    {"slug": "each", "depends_on": ["fetch"], "type": "map", "resources": ["gpu"]},
+                    {"slug": "fetch", "execution": "distributed"},
+                    {"slug": "charge", "execution": "distributed", "depends_on": ["fetch"],
+                     "queue": "payments"},
+                    {"slug": "each", "execution": "distributed", "depends_on": ["fetch"],
+                     "type": "map", "resources": ["gpu"]},
                 ],
             }
         )

@@ -20,11 +20,12 @@ from singularity_workflow.cli import main
 FLOW = {
     "slug": "cli_lc",
     "steps": [
-        {"slug": "a", "queue": "cli_lc", "max_attempts": 1},
-        {"slug": "b", "depends_on": ["a"], "queue": "cli_lc"},
+        {"slug": "a", "execution": "distributed", "queue": "cli_lc", "max_attempts": 1},
+        {"slug": "b", "execution": "distributed", "depends_on": ["a"], "queue": "cli_lc"},
     ],
 }
-OTHER = {"slug": "cli_lc_other", "steps": [{"slug": "only", "queue": "cli_lc_other"}]}
+OTHER = {"slug": "cli_lc_other", "steps": [{"slug": "only", "execution": "distributed",
+                                            "queue": "cli_lc_other"}]}
 
 
 @pytest.fixture

@@ -94,9 +94,11 @@ def assert_no_errors(results: Sequence[DriverStats]) -> None:
 DIAMOND = {
     "slug": "diamond",
     "steps": [
-        {"slug": "a"},
-        *({"slug": f"b{i}", "depends_on": ["a"]} for i in range(1, WIDTH + 1)),
-        {"slug": "join", "depends_on": [f"b{i}" for i in range(1, WIDTH + 1)]},
+        {"slug": "a", "execution": "distributed"},
+        *({"slug": f"b{i}", "execution": "distributed", "depends_on": ["a"]}
+          for i in range(1, WIDTH + 1)),
+        {"slug": "join", "execution": "distributed",
+         "depends_on": [f"b{i}" for i in range(1, WIDTH + 1)]},
     ],
 }
 
@@ -136,7 +138,8 @@ def test_a_thousand_diamonds_from_eight_connections_enqueue_each_join_once(db_ur
         ).fetchall())
         assert statuses == {"completed": runs}, f"after {elapsed:.1f} s: {statuses}"
 
-        # Invariant 1: exactly one join task per run, and the join step was sized once.
+        # Invariant 1 (docs/architecture.md, "Invariants"): exactly one join task per run, and
+        # the join step was sized once.
         join_tasks = Counter(r[0] for r in conn.execute(
             "select run_id from workflow.tasks"
             " where step_slug = 'join' and run_id = any(%s::uuid[])",
@@ -239,7 +242,8 @@ def test_a_claim_whose_worker_is_killed_is_redelivered_after_its_lease_and_compl
 ) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         register(conn, {"slug": "crashy", "steps": [
-            {"slug": "only", "queue": "crash", "timeout": 1, "max_attempts": 3},
+            {"slug": "only", "execution": "distributed", "queue": "crash", "timeout": 1,
+             "max_attempts": 3},
         ]})
         (run_id,) = start_runs(conn, "crashy", [{"n": 7}])
 
@@ -280,8 +284,10 @@ def test_a_worker_killed_on_the_last_attempt_fails_the_run_at_the_next_claim(
 ) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         register(conn, {"slug": "crashy_once", "steps": [
-            {"slug": "only", "queue": "crash_once", "timeout": 1, "max_attempts": 1},
-            {"slug": "after", "depends_on": ["only"], "queue": "crash_once"},
+            {"slug": "only", "execution": "distributed", "queue": "crash_once", "timeout": 1,
+             "max_attempts": 1},
+            {"slug": "after", "execution": "distributed", "depends_on": ["only"],
+             "queue": "crash_once"},
         ]})
         (run_id,) = start_runs(conn, "crashy_once", [{}])
 
@@ -317,8 +323,10 @@ def test_concurrent_final_failures_fail_every_run_and_leave_nothing_behind(db_ur
     runs, width = 200, 20
     with psycopg.connect(db_url, autocommit=True) as conn:
         register(conn, {"slug": "all_fail", "steps": [
-            {"slug": "items", "type": "map", "queue": "fails", "max_attempts": 1},
-            {"slug": "after", "depends_on": ["items"], "queue": "fails"},
+            {"slug": "items", "execution": "distributed", "type": "map", "queue": "fails",
+             "max_attempts": 1},
+            {"slug": "after", "execution": "distributed", "depends_on": ["items"],
+             "queue": "fails"},
         ]})
         run_ids = start_runs(conn, "all_fail", [list(range(width))] * runs)
         assert scalar(conn, "select count(*) from pgmq.q_fails") == runs * width
@@ -374,7 +382,8 @@ def test_a_claim_passing_over_a_run_being_failed_does_not_hide_its_tasks_from_th
     """
     with psycopg.connect(db_url, autocommit=True) as conn:
         register(conn, {"slug": "swept", "steps": [
-            {"slug": "items", "type": "map", "queue": "swept", "max_attempts": 1},
+            {"slug": "items", "execution": "distributed", "type": "map", "queue": "swept",
+             "max_attempts": 1},
         ]})
         (run_id,) = start_runs(conn, "swept", [[0, 1]])
         (task0,) = claim(conn, "swept", 1)
@@ -427,10 +436,13 @@ def test_a_claim_passing_over_a_run_being_failed_does_not_hide_its_tasks_from_th
 MIXED = {
     "slug": "mixed",
     "steps": [
-        {"slug": "s1", "queue": "mixed", "max_attempts": 3, "base_delay": 0},
-        {"slug": "s2", "type": "map", "map_over": "s1", "depends_on": ["s1"], "queue": "mixed",
+        {"slug": "s1", "execution": "distributed", "queue": "mixed", "max_attempts": 3,
+         "base_delay": 0},
+        {"slug": "s2", "execution": "distributed", "type": "map", "map_over": "s1",
+         "depends_on": ["s1"], "queue": "mixed",
          "max_attempts": 3, "base_delay": 0},
-        {"slug": "s3", "depends_on": ["s2"], "queue": "mixed", "max_attempts": 3, "base_delay": 0},
+        {"slug": "s3", "execution": "distributed", "depends_on": ["s2"], "queue": "mixed",
+         "max_attempts": 3, "base_delay": 0},
     ],
 }
 MAP_WIDTH = 5

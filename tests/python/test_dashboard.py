@@ -43,14 +43,17 @@ SCRIPT = "<script>window.__pwned = 1</script>"
 FLOW = {
     "slug": "dash_flow",
     "steps": [
-        {"slug": "fetch", "queue": "dash_q", "max_attempts": 1},
-        {"slug": "each", "depends_on": ["fetch"], "type": "map", "map_over": "fetch",
+        {"slug": "fetch", "execution": "distributed", "queue": "dash_q", "max_attempts": 1},
+        {"slug": "each", "execution": "distributed", "depends_on": ["fetch"], "type": "map",
+         "map_over": "fetch",
          "queue": "dash_q"},
-        {"slug": "side", "depends_on": ["fetch"], "queue": "dash_q"},
-        {"slug": "join", "depends_on": ["each", "side"], "queue": "dash_q"},
+        {"slug": "side", "execution": "distributed", "depends_on": ["fetch"], "queue": "dash_q"},
+        {"slug": "join", "execution": "distributed", "depends_on": ["each", "side"],
+         "queue": "dash_q"},
     ],
 }
-OTHER = {"slug": "dash_other", "steps": [{"slug": "only", "queue": "dash_other"}]}
+OTHER = {"slug": "dash_other", "steps": [{"slug": "only", "execution": "distributed",
+                                          "queue": "dash_other"}]}
 LOCAL = "http://localhost"
 
 
@@ -124,7 +127,8 @@ def test_runs_list_shows_runs_counts_and_filters(web: TestClient, client: Client
 
 
 def test_runs_list_pages_by_keyset_through_every_run_once(web: TestClient, client: Client) -> None:
-    client.register_flow({"slug": "dash_paging", "steps": [{"slug": "s", "queue": "dash_pg"}]})
+    client.register_flow({"slug": "dash_paging", "steps": [
+        {"slug": "s", "execution": "distributed", "queue": "dash_pg"}]})
     made = {str(client.start_flow("dash_paging", {"i": i})) for i in range(60)}
     seen: list[str] = []
     url: str | None = "/runs?flow=dash_paging&limit=25"

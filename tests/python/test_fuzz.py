@@ -1,14 +1,14 @@
 """Fuzzed input (hypothesis) through the SQL functions and the Python API.
 
-The contract under test (DESIGN invariant 6): bad input gets a documented error and changes
-nothing. Documented errors are a ``WorkflowError`` whose code is in the project's ``WF`` class, or,
-raised in Python before any SQL is sent, ``TypeError``/``ValueError`` for values that cannot be
-stored (NUL characters and NaN in JSON, text that is not a UUID). Raw SQL calls may also meet
-PostgreSQL's own input check of a parameter before any function runs: 22P05 for a NUL character
-in jsonb (``\u0000 cannot be converted to text``) and 54001 for JSON nested deeper than the
-server's stack allows (tens of thousands of levels): the server's documented refusals.
-Anything else (a psycopg error with another SQLSTATE, a RecursionError, a crash) fails the test.
-After every error the workflow tables and the queues must hash exactly as before.
+The contract under test (invariant 6 of docs/architecture.md): bad input gets a documented error and
+changes nothing. Documented errors are a ``WorkflowError`` whose code is in the project's ``WF``
+class, or, raised in Python before any SQL is sent, ``TypeError``/``ValueError`` for values that
+cannot be stored (NUL characters and NaN in JSON, text that is not a UUID). Raw SQL calls may also
+meet PostgreSQL's own input check of a parameter before any function runs: 22P05 for a NUL character
+in jsonb (``\u0000 cannot be converted to text``) and 54001 for JSON nested deeper than the server's
+stack allows (tens of thousands of levels): the server's documented refusals. Anything else (a
+psycopg error with another SQLSTATE, a RecursionError, a crash) fails the test. After every error
+the workflow tables and the queues must hash exactly as before.
 
 Size: ``max_examples`` is modest for ``make test`` and raised with ``SW_FUZZ_EXAMPLES`` (``make
 chaos`` runs 1,000 per property). Each property counts the cases it tried; the totals are
@@ -195,12 +195,15 @@ def fuzz_db(db_url: str) -> Iterator[tuple[psycopg.Connection[Any], Client]]:
     """Give the module a database with a single-root flow, a root-map flow and one live run."""
     with psycopg.connect(db_url, autocommit=True) as conn, Client(db_url) as client:
         client.register_flow({"slug": "fz.single", "steps": [
-            {"slug": "a"}, {"slug": "b", "depends_on": ["a"]}]})
+            {"slug": "a", "execution": "distributed"},
+            {"slug": "b", "execution": "distributed", "depends_on": ["a"]}]})
         client.register_flow({"slug": "fz.map", "steps": [
-            {"slug": "each", "type": "map"}, {"slug": "all", "depends_on": ["each"]}]})
+            {"slug": "each", "execution": "distributed", "type": "map"},
+            {"slug": "all", "execution": "distributed", "depends_on": ["each"]}]})
         # Its own queue: other properties leave runs (some with inputs Python cannot decode,
         # see test_fuzz_deeply_nested_input_through_sql) on the default queue.
-        client.register_flow({"slug": "fz.out", "steps": [{"slug": "o", "queue": "fz_out"}]})
+        client.register_flow({"slug": "fz.out", "steps": [
+            {"slug": "o", "execution": "distributed", "queue": "fz_out"}]})
         client.start_flow("fz.single", {"x": 1})
         yield conn, client
     print("\nfuzz cases tried:", dict(TRIED), "total", sum(TRIED.values()))
@@ -370,7 +373,8 @@ def test_text_arguments_with_nul(db_url: str) -> None:
                  ['{"slug": "big", "timeout": 2147483648, "steps": [{"slug": "a"}]}'],
                  id="flow timeout 2**31: WF010 (was 22003)"),
     pytest.param("select workflow.register_flow(%s::jsonb)",
-                 ['{"slug": "q48", "steps": [{"slug": "a", "queue": "' + "q" * 48 + '"}]}'],
+                 ['{"slug": "q48", "steps": [{"slug": "a", "execution": "distributed", "queue": "'
+                  + "q" * 48 + '"}]}'],
                  id="48-character queue: WF001 (was pgmq's P0001)"),
     pytest.param("select workflow.send_with_notify(%s, '1')", ["x" * 43],
                  id="43-character channel: WF001 (was pgmq's P0001)"),

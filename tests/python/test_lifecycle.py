@@ -181,8 +181,8 @@ def test_get_run_status_is_typed_and_follows_the_run(client: Client) -> None:
         {
             "slug": "lc_status",
             "steps": [
-                {"slug": "a", "queue": "lc_idle"},
-                {"slug": "b", "depends_on": ["a"], "queue": "lc_idle"},
+                {"slug": "a", "execution": "distributed", "queue": "lc_idle"},
+                {"slug": "b", "execution": "distributed", "depends_on": ["a"], "queue": "lc_idle"},
             ],
         }
     )
@@ -224,8 +224,10 @@ def test_status_of_an_unknown_run_is_run_not_found(client: Client) -> None:
 
 
 def test_list_workflow_runs_filters_orders_and_whitelists(client: Client) -> None:
-    client.register_flow({"slug": "lc_list_a", "steps": [{"slug": "a", "queue": "lc_idle"}]})
-    client.register_flow({"slug": "lc_list_b", "steps": [{"slug": "a", "queue": "lc_idle"}]})
+    client.register_flow({"slug": "lc_list_a", "steps": [{"slug": "a", "execution": "distributed",
+                                                          "queue": "lc_idle"}]})
+    client.register_flow({"slug": "lc_list_b", "steps": [{"slug": "a", "execution": "distributed",
+                                                          "queue": "lc_idle"}]})
     a1 = client.start_flow("lc_list_a", {})
     b1 = client.start_flow("lc_list_b", {})
     a2 = client.start_flow("lc_list_a", {})
@@ -277,7 +279,8 @@ def test_module_functions_use_the_default_client(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(client_module, "_default", client)
-    client.register_flow({"slug": "lc_default", "steps": [{"slug": "a", "queue": "lc_idle"}]})
+    client.register_flow({"slug": "lc_default", "steps": [
+        {"slug": "a", "execution": "distributed", "queue": "lc_idle"}]})
     run_id = client.start_flow("lc_default", {})
     pause_workflow_run(run_id)
     pause_workflow_run(run_id)  # idempotent
@@ -297,7 +300,8 @@ def test_module_functions_use_the_default_client(
 
 
 def test_ended_runs_refuse_control_unless_forced(client: Client) -> None:
-    client.register_flow({"slug": "lc_ended", "steps": [{"slug": "a", "queue": "lc_ended"}]})
+    client.register_flow({"slug": "lc_ended", "steps": [{"slug": "a", "execution": "distributed",
+                                                         "queue": "lc_ended"}]})
     run_id = client.start_flow("lc_ended", {})
     [task] = client.claim_tasks("lc_ended")
     client.complete_tasks([(task.task_id, task.attempt, 1)])
@@ -556,7 +560,8 @@ def test_the_newest_first_listing_reads_an_index_on_20000_runs(db_url: str) -> N
     with psycopg.connect(db_url) as conn:  # one transaction, rolled back: the runs vanish
         conn.add_notice_handler(lambda d: plans.append(d.message_primary or ""))
         conn.execute(
-            """select workflow.register_flow('{"slug": "lc_many", "steps": [{"slug": "a"}]}')"""
+            """select workflow.register_flow('{"slug": "lc_many", "steps": [
+                {"slug": "a", "execution": "distributed"}]}')"""
         )
         conn.execute(
             "insert into workflow.runs (run_id, flow_slug, status, remaining_steps, input,"

@@ -432,8 +432,9 @@ FLOW_SLUG = "tests.messaging.events"
 FLOW: dict[str, Any] = {
     "slug": FLOW_SLUG,
     "steps": [
-        {"slug": "a", "queue": "msg_events"},
-        {"slug": "b", "depends_on": ["a"], "queue": "msg_events", "max_attempts": 1},
+        {"slug": "a", "execution": "distributed", "queue": "msg_events"},
+        {"slug": "b", "execution": "distributed", "depends_on": ["a"], "queue": "msg_events",
+         "max_attempts": 1},
     ],
 }
 

@@ -19,8 +19,10 @@ import pytest
 
 from singularity_workflow import Client
 
-FLOW = {"slug": "prune.chain", "steps": [{"slug": "a", "queue": "prune_q"},
-                                         {"slug": "b", "depends_on": ["a"], "queue": "prune_q"}]}
+FLOW = {"slug": "prune.chain", "steps": [{"slug": "a", "execution": "distributed",
+                                          "queue": "prune_q"},
+                                         {"slug": "b", "execution": "distributed",
+                                          "depends_on": ["a"], "queue": "prune_q"}]}
 
 
 def finish_runs(conn: psycopg.Connection[Any], n: int) -> list[Any]:

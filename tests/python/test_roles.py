@@ -101,7 +101,7 @@ def test_a_worker_role_runs_a_workflow_and_may_do_nothing_else(
         other = admin.start_flow(RoleFlow.slug, [5])
         refused = {
             "define a flow": lambda: worker_client.register_flow(
-                {"slug": "mine", "steps": [{"slug": "a"}]}),
+                {"slug": "mine", "steps": [{"slug": "a", "execution": "distributed"}]}),
             "start a run": lambda: worker_client.start_flow(RoleFlow.slug, [1]),
             "cancel a run": lambda: worker_client.cancel_workflow_run(other),
             "pause a run": lambda: worker_client.pause_workflow_run(other),

@@ -4,7 +4,7 @@
 -- several dependencies and no map_over, and malformed resource names.
 begin;
 \ir ../_helpers.psql
-select plan(14);
+select plan(15);
 
 select workflow.create_flow('f') \g /dev/null
 select workflow.add_step('f', 'a') \g /dev/null
@@ -13,7 +13,8 @@ select workflow.add_step('f', 'b') \g /dev/null
 select throws_ok($$select workflow.add_step('f', 'x', step_type => 'loop')$$, 'WF010', null, 'an unknown step type');
 select throws_ok($$select workflow.add_step('f', 'x', execution => 'remote')$$, 'WF010', null, 'an unknown execution');
 select throws_ok($$select workflow.add_step('f', 'x', execution => 'local', queue_name => 'fast')$$, 'WF010', null, 'a local step naming a queue');
-select throws_ok($$select workflow.add_step('f', 'x', queue_name => 'local')$$, 'WF010', null, 'a distributed step on the reserved queue local');
+select throws_ok($$select workflow.add_step('f', 'x', queue_name => 'fast')$$, 'WF010', null, 'a step naming a queue is local unless it says distributed');
+select throws_ok($$select workflow.add_step('f', 'x', execution => 'distributed', queue_name => 'local')$$, 'WF010', null, 'a distributed step on the reserved queue local');
 select throws_ok($$select workflow.add_step('f', 'x', max_attempts => 0)$$, 'WF010', null, 'max_attempts 0');
 select throws_ok($$select workflow.add_step('f', 'x', base_delay => -1)$$, 'WF010', null, 'a negative base delay');
 select throws_ok($$select workflow.add_step('f', 'x', start_delay => -1)$$, 'WF010', null, 'a negative start delay');

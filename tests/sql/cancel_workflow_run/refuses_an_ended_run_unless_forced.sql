@@ -4,7 +4,7 @@ begin;
 \ir ../_helpers.psql
 select plan(8);
 
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('one', now => sw_test.t0()) as done_run \gset
 select sw_test.drain('default') \g /dev/null
 select is((select status from workflow.runs where run_id = :'done_run'), 'completed', 'the run completed');

@@ -5,8 +5,8 @@ begin;
 select plan(4);
 
 select workflow.register_flow('{"slug": "m", "steps": [
-    {"slug": "cfg"}, {"slug": "src"},
-    {"slug": "each", "type": "map", "depends_on": ["cfg", "src"], "map_over": "src"}]}') \g /dev/null
+    {"slug": "cfg", "execution": "distributed"}, {"slug": "src", "execution": "distributed"},
+    {"slug": "each", "execution": "distributed", "type": "map", "depends_on": ["cfg", "src"], "map_over": "src"}]}') \g /dev/null
 select workflow.start_flow('m', '{"k": 1}') as run_id \gset
 select count(*) as claimed from workflow.claim_tasks('default', now => sw_test.t0()) \gset
 select ok(sw_test.complete(sw_test.task_id(:'run_id', 'cfg'), '{"mode": "fast"}'), 'cfg completes');

@@ -1,4 +1,4 @@
--- Invariant 3: a claimed task whose lease expires (its worker crashed) is claimable again as the
+-- Invariant 3 of docs/architecture.md: a claimed task whose lease expires (its worker crashed) is claimable again as the
 -- next attempt, with a new lease; the first worker's token is then stale, so its late
 -- completion is ignored and the second worker's is accepted.
 begin;

@@ -4,7 +4,7 @@ begin;
 \ir ../_helpers.psql
 select plan(5);
 
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('one') as run_id \gset
 select task_id as a from workflow.claim_tasks('default', now => sw_test.t0()) \gset
 

@@ -1,11 +1,11 @@
--- Invariant 2: a completion is accepted once. The first call records the output, completes
+-- Invariant 2 of docs/architecture.md: a completion is accepted once. The first call records the output, completes
 -- the step and deletes the task's message; a second call with the same token reports
 -- accepted = false and changes nothing.
 begin;
 \ir ../_helpers.psql
 select plan(9);
 
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('one') as run_id \gset
 select task_id as a, attempt from workflow.claim_tasks('default', now => sw_test.t0()) \gset
 

@@ -5,7 +5,7 @@ begin;
 \ir ../_helpers.psql
 select plan(8);
 
-select workflow.register_flow('{"slug": "rm", "steps": [{"slug": "each", "type": "map"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "rm", "steps": [{"slug": "each", "execution": "distributed", "type": "map"}]}') \g /dev/null
 select workflow.start_flow('rm', '["a", "b", "c"]') as run_id \gset
 select count(*) as n from workflow.claim_tasks('default', now => sw_test.t0()) \gset
 select sw_test.task_id(:'run_id', 'each', 0) as t0, sw_test.task_id(:'run_id', 'each', 1) as t1,

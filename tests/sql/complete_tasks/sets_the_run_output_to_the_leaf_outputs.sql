@@ -5,8 +5,8 @@ begin;
 select plan(3);
 
 select workflow.register_flow('{"slug": "leaves", "steps": [
-    {"slug": "a"}, {"slug": "b", "depends_on": ["a"]}, {"slug": "c", "depends_on": ["a"]},
-    {"slug": "m", "type": "map", "depends_on": ["a"]}]}') \g /dev/null
+    {"slug": "a", "execution": "distributed"}, {"slug": "b", "execution": "distributed", "depends_on": ["a"]}, {"slug": "c", "execution": "distributed", "depends_on": ["a"]},
+    {"slug": "m", "execution": "distributed", "type": "map", "depends_on": ["a"]}]}') \g /dev/null
 select workflow.start_flow('leaves') as run_id \gset
 
 create function pg_temp.out(step_slug text, task_index integer, input jsonb, item jsonb) returns jsonb

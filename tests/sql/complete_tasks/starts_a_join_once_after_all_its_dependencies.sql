@@ -1,4 +1,4 @@
--- Invariant 1 (within one transaction; the concurrent proof is in the Python stress tests): in
+-- Invariant 1 of docs/architecture.md (within one transaction; the concurrent proof is in the Python stress tests): in
 -- a -> b1..b10 -> join, the join starts only when the last of its 10 dependencies completes,
 -- and exactly once, whether they complete one by one or all in one batch. Its input carries
 -- all ten outputs.

@@ -6,12 +6,12 @@ begin;
 \ir ../_helpers.psql
 select plan(11);
 
-select workflow.register_flow('{"slug": "timed", "timeout": 100, "steps": [{"slug": "a"}, {"slug": "b", "depends_on": ["a"]}]}') \g /dev/null
+select workflow.register_flow('{"slug": "timed", "timeout": 100, "steps": [{"slug": "a", "execution": "distributed"}, {"slug": "b", "execution": "distributed", "depends_on": ["a"]}]}') \g /dev/null
 select sw_test.setup_flow('chain3') \g /dev/null
 select workflow.start_flow('timed', timeout_seconds => 10, now => sw_test.t0()) as short_run \gset
 select workflow.start_flow('timed', now => sw_test.t0()) as flow_default_run \gset
 select workflow.start_flow('chain3', now => sw_test.t0()) as no_deadline_run \gset
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('one', timeout_seconds => 5, now => sw_test.t0()) as done_run \gset
 -- the done run completes before its deadline; then every root task of the others is claimed, so
 -- step a of the short run is running on a worker when its deadline passes

@@ -6,7 +6,7 @@ begin;
 select plan(6);
 
 select workflow.register_flow('{"slug": "two", "steps": [
-    {"slug": "x"}, {"slug": "y"}, {"slug": "z", "queue": "other"}]}') \g /dev/null
+    {"slug": "x", "execution": "distributed"}, {"slug": "y", "execution": "distributed"}, {"slug": "z", "execution": "distributed", "queue": "other"}]}') \g /dev/null
 select workflow.start_flow('two') as run_id \gset
 select count(*) as n from workflow.claim_tasks('default', now => sw_test.t0()) \gset
 select count(*) as n from workflow.claim_tasks('other', now => sw_test.t0()) \gset

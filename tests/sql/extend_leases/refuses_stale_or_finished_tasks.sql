@@ -5,7 +5,7 @@ begin;
 \ir ../_helpers.psql
 select plan(9);
 
-select workflow.register_flow('{"slug": "f", "steps": [{"slug": "a"}, {"slug": "b"}, {"slug": "c"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "f", "steps": [{"slug": "a", "execution": "distributed"}, {"slug": "b", "execution": "distributed"}, {"slug": "c", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('f') as run_id \gset
 select count(*) as n from workflow.claim_tasks('default', now => sw_test.t0()) \gset
 select sw_test.task_id(:'run_id', 'a') as a, sw_test.task_id(:'run_id', 'b') as b, sw_test.task_id(:'run_id', 'c') as c \gset

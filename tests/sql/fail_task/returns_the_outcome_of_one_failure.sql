@@ -4,7 +4,7 @@ begin;
 \ir ../_helpers.psql
 select plan(4);
 
-select workflow.register_flow('{"slug": "two", "steps": [{"slug": "a", "max_attempts": 2, "base_delay": 0}]}') \g /dev/null
+select workflow.register_flow('{"slug": "two", "steps": [{"slug": "a", "execution": "distributed", "max_attempts": 2, "base_delay": 0}]}') \g /dev/null
 select workflow.start_flow('two') as run_id \gset
 select task_id as t from workflow.claim_tasks('default', now => sw_test.t0()) \gset
 

@@ -20,7 +20,7 @@ select results_eq(
     format($$values (-1::bigint, 'stale'), (%s::bigint, 'retry')$$, :t),
     'in a batch, an unknown id is stale and the current attempt retries');
 
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('one') as r2 \gset
 select task_id as c from workflow.claim_tasks('default', now => sw_test.at(1000)) where run_id = :'r2' \gset
 select ok(workflow.complete_task(:c, 1), 'another task completes');

@@ -32,13 +32,13 @@ select results_eq(
 select is(sw_test.live_work(:'run_id'), 0::bigint, 'nothing live is left for the run');
 
 -- A zero base delay retries at once; a huge one is capped at a day.
-select workflow.register_flow('{"slug": "now", "steps": [{"slug": "a", "base_delay": 0}]}') \g /dev/null
+select workflow.register_flow('{"slug": "now", "steps": [{"slug": "a", "execution": "distributed", "base_delay": 0}]}') \g /dev/null
 select workflow.start_flow('now') as r0 \gset
 select task_id as t0 from workflow.claim_tasks('default', now => sw_test.at(100)) \gset
 select is(workflow.fail_task(:t0, 1, 'x', sw_test.at(100)), 'retry', 'base_delay 0: retry');
 select is((select attempt from workflow.claim_tasks('default', now => sw_test.at(100))), 2, 'claimable at once');
 
-select workflow.register_flow('{"slug": "slow", "steps": [{"slug": "a", "base_delay": 1000000}]}') \g /dev/null
+select workflow.register_flow('{"slug": "slow", "steps": [{"slug": "a", "execution": "distributed", "base_delay": 1000000}]}') \g /dev/null
 select workflow.start_flow('slow') as r1 \gset
 select task_id as t1 from workflow.claim_tasks('default', for_run_id => :'r1', now => sw_test.at(200)) \gset
 select is(workflow.fail_task(:t1, 1, 'x', sw_test.at(200)), 'retry', 'a huge base delay: retry');

@@ -1,4 +1,4 @@
--- Invariant 4 on the failure path: when a run fails, every other queued or started task of it
+-- Invariant 4 of docs/architecture.md on the failure path: when a run fails, every other queued or started task of it
 -- becomes failed and its message is deleted, in every queue it uses, so nothing of the run can
 -- be claimed again. Other runs are untouched.
 begin;

@@ -5,7 +5,7 @@ begin;
 select plan(4);
 
 select workflow.create_flow('f', 120) \g /dev/null
-select workflow.add_step('f', 'a', queue_name => 'q1') \g /dev/null
+select workflow.add_step('f', 'a', execution => 'distributed', queue_name => 'q1') \g /dev/null
 select workflow.add_step('f', 'm', array['a'], 'map', max_attempts => 1) \g /dev/null
 
 select is(
@@ -13,8 +13,8 @@ select is(
     '{"slug": "f", "timeout": 120, "steps": [
         {"slug": "a", "depends_on": [], "type": "single", "map_over": null, "execution": "distributed",
          "queue": "q1", "resources": [], "max_attempts": 3, "base_delay": 1, "timeout": 60, "start_delay": 0},
-        {"slug": "m", "depends_on": ["a"], "type": "map", "map_over": "a", "execution": "distributed",
-         "queue": "default", "resources": [], "max_attempts": 1, "base_delay": 1, "timeout": 60, "start_delay": 0}]}'::jsonb,
+        {"slug": "m", "depends_on": ["a"], "type": "map", "map_over": "a", "execution": "local",
+         "queue": "local", "resources": [], "max_attempts": 1, "base_delay": 1, "timeout": 60, "start_delay": 0}]}'::jsonb,
     'the whole definition with defaults filled in'
 );
 select workflow.create_flow('empty') \g /dev/null

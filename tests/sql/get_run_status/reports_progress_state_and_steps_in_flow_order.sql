@@ -1,4 +1,4 @@
--- get_run_status reports the seed's three statuses (in_progress / completed / failed), the finer
+-- get_run_status reports the Elixir library's three statuses (in_progress / completed / failed), the finer
 -- state (running / paused / ...), step counts and percentage, and every step in flow order with
 -- its tasks, attempts and timings. An unknown run is WF011.
 begin;
@@ -32,7 +32,7 @@ select is(workflow.get_run_status(:'run_id') -> 'steps' -> 2 ->> 'status', 'crea
 select workflow.pause_workflow_run(:'run_id') \g /dev/null
 select is(
     (select array[s ->> 'status', s ->> 'state'] from workflow.get_run_status(:'run_id') as s),
-    array['in_progress', 'paused'], 'a paused run is in_progress in the seed''s terms, paused in state');
+    array['in_progress', 'paused'], 'a paused run is in_progress in the Elixir library''s terms, paused in state');
 select workflow.resume_workflow_run(:'run_id') \g /dev/null
 
 select is(sw_test.drain('default'), 2, 'b and c run');

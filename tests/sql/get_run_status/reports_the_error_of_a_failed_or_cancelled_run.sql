@@ -1,5 +1,5 @@
 -- A failed run reports the failed step and its error, in the run and in the step; a cancelled run
--- is 'failed' in the seed's terms, 'cancelled' in state, with the reason as its error and no
+-- is 'failed' in the Elixir library's terms, 'cancelled' in state, with the reason as its error and no
 -- failed step.
 begin;
 \ir ../_helpers.psql

@@ -6,7 +6,7 @@ begin;
 select plan(10);
 
 select sw_test.setup_flow('chain3') \g /dev/null
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "max_attempts": 1}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed", "max_attempts": 1}]}') \g /dev/null
 select workflow.start_flow('chain3', now => sw_test.at(1)) as running \gset
 select workflow.start_flow('chain3', now => sw_test.at(2)) as paused \gset
 select workflow.start_flow('one', now => sw_test.at(3)) as completed \gset

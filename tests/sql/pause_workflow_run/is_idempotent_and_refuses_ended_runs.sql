@@ -12,7 +12,7 @@ select is((select paused_at from workflow.runs where run_id = :'run_id'), sw_tes
 select is((select count(*) from workflow.events where run_id = :'run_id' and event = 'run_paused'), 1::bigint,
     'one run_paused event');
 
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('one', now => sw_test.t0()) as done_run \gset
 select count(*) from workflow.claim_tasks('default', 10, now => sw_test.t0()) \g /dev/null
 select workflow.complete_task(sw_test.task_id(:'done_run', 'a'), 1, '{}', sw_test.at(1)) \g /dev/null

@@ -6,7 +6,7 @@ begin;
 select plan(12);
 
 select sw_test.setup_flow('chain3') \g /dev/null
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "max_attempts": 1}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed", "max_attempts": 1}]}') \g /dev/null
 -- three completed runs (ending at t0+1 s), one failed (t0+2 s), one cancelled (t0+3 s), one live
 select workflow.start_flow('chain3', now => sw_test.t0()) from generate_series(1, 3) \g /dev/null
 select sw_test.drain('default', now => sw_test.at(1)) \g /dev/null

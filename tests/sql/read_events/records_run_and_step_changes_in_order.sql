@@ -14,7 +14,7 @@ select is(
     array['run_started', 'step_completed:a', 'step_completed:b', 'step_completed:c', 'run_completed'],
     'a completed chain: started, each step, completed');
 
-select workflow.register_flow('{"slug": "doomed", "steps": [{"slug": "only", "max_attempts": 1}]}') \g /dev/null
+select workflow.register_flow('{"slug": "doomed", "steps": [{"slug": "only", "execution": "distributed", "max_attempts": 1}]}') \g /dev/null
 select workflow.start_flow('doomed', now => sw_test.t0()) as bad_run \gset
 select task_id, attempt from workflow.claim_tasks('default', 10, for_run_id => :'bad_run', now => sw_test.at(1)) \gset
 select workflow.fail_task(:task_id, :attempt, 'boom', sw_test.at(2)) \g /dev/null

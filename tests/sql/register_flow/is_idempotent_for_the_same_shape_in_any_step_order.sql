@@ -8,9 +8,9 @@ select plan(7);
 
 select is(
     workflow.register_flow('{"slug": "f", "timeout": 300, "steps": [
-        {"slug": "c", "depends_on": ["b", "a"], "resources": ["ssd", "gpu"]},
-        {"slug": "b", "depends_on": ["a"], "type": "map"},
-        {"slug": "a"}]}'),
+        {"slug": "c", "execution": "distributed", "depends_on": ["b", "a"], "resources": ["ssd", "gpu"]},
+        {"slug": "b", "execution": "distributed", "depends_on": ["a"], "type": "map"},
+        {"slug": "a", "execution": "distributed"}]}'),
     'f', 'a first registration returns the slug'
 );
 select results_eq(
@@ -23,8 +23,8 @@ select is(
     workflow.register_flow('{"slug": "f", "timeout": 300, "steps": [
         {"slug": "a", "type": "single", "execution": "distributed", "queue": "default", "max_attempts": 3,
          "base_delay": 1, "timeout": 60, "start_delay": 0, "resources": [], "depends_on": []},
-        {"slug": "c", "depends_on": ["a", "b"], "resources": ["gpu", "ssd"]},
-        {"slug": "b", "depends_on": ["a"], "type": "map", "map_over": "a"}]}'),
+        {"slug": "c", "execution": "distributed", "depends_on": ["a", "b"], "resources": ["gpu", "ssd"]},
+        {"slug": "b", "execution": "distributed", "depends_on": ["a"], "type": "map", "map_over": "a"}]}'),
     'f', 'the same shape in another order, with defaults spelt out, is accepted'
 );
 select is(workflow.get_flow('f'), :'before'::jsonb, 'and changes nothing');

@@ -5,7 +5,7 @@ begin;
 \ir ../_helpers.psql
 select plan(3);
 
-select workflow.register_flow('{"slug": "long", "steps": [{"slug": "a", "timeout": 600}]}') \g /dev/null
+select workflow.register_flow('{"slug": "long", "steps": [{"slug": "a", "execution": "distributed", "timeout": 600}]}') \g /dev/null
 select workflow.start_flow('long') as run_id \gset
 select task_id as a, attempt from workflow.claim_tasks('default', 1, 'w1') \gset
 select workflow.pause_workflow_run(:'run_id') \g /dev/null

@@ -5,7 +5,7 @@ begin;
 \ir ../_helpers.psql
 select plan(6);
 
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('one', now => sw_test.t0()) as running \gset
 select throws_ok(format('select workflow.retry_failed_workflow(%L)', :'running'), 'WF013', null, 'a running run is WF013');
 select sw_test.drain('default') \g /dev/null

@@ -4,7 +4,7 @@ begin;
 \ir ../_helpers.psql
 select plan(5);
 
-select workflow.register_flow('{"slug": "ab", "steps": [{"slug": "a"}, {"slug": "b", "depends_on": ["a"], "max_attempts": 1}]}') \g /dev/null
+select workflow.register_flow('{"slug": "ab", "steps": [{"slug": "a", "execution": "distributed"}, {"slug": "b", "execution": "distributed", "depends_on": ["a"], "max_attempts": 1}]}') \g /dev/null
 select workflow.start_flow('ab', now => sw_test.t0()) as failed_run \gset
 select workflow.complete_task(t.task_id, t.attempt, '{}', sw_test.at(1)) from workflow.claim_tasks('default', now => sw_test.t0()) as t \g /dev/null
 select workflow.fail_task(t.task_id, t.attempt, 'nope', sw_test.at(2)) from workflow.claim_tasks('default', now => sw_test.at(2)) as t \g /dev/null

@@ -7,8 +7,8 @@ begin;
 select plan(10);
 
 select workflow.register_flow('{"slug": "branches", "steps": [
-    {"slug": "a"}, {"slug": "b", "depends_on": ["a"], "max_attempts": 1}, {"slug": "c", "depends_on": ["b"]},
-    {"slug": "d", "depends_on": ["a"]}, {"slug": "e", "depends_on": ["d"]}]}') \g /dev/null
+    {"slug": "a", "execution": "distributed"}, {"slug": "b", "execution": "distributed", "depends_on": ["a"], "max_attempts": 1}, {"slug": "c", "execution": "distributed", "depends_on": ["b"]},
+    {"slug": "d", "execution": "distributed", "depends_on": ["a"]}, {"slug": "e", "execution": "distributed", "depends_on": ["d"]}]}') \g /dev/null
 select workflow.start_flow('branches', '{"order": 7}', now => sw_test.t0()) as failed_run \gset
 select workflow.complete_task(t.task_id, t.attempt, '{"from": "a, first run"}', sw_test.at(1))
 from workflow.claim_tasks('default', now => sw_test.t0()) as t \g /dev/null

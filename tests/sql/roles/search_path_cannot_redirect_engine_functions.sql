@@ -26,7 +26,7 @@ select format('%I', 'x'::text) \g /dev/null
 select is((select count(*)::integer from evil.calls), 1, 'the trap fires for unqualified SQL');
 delete from evil.calls;
 
-select workflow.register_flow('{"slug": "sp", "steps": [{"slug": "a"}, {"slug": "b", "depends_on": ["a"]}]}') \g /dev/null
+select workflow.register_flow('{"slug": "sp", "steps": [{"slug": "a", "execution": "distributed"}, {"slug": "b", "execution": "distributed", "depends_on": ["a"]}]}') \g /dev/null
 select workflow.start_flow('sp', now => sw_test.t0()) as run \gset
 select sw_test.drain('default', now => sw_test.at(1)) \g /dev/null
 select workflow.send_with_notify('ch', '{"a": 1}') \g /dev/null

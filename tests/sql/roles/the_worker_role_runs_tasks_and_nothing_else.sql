@@ -6,8 +6,8 @@ begin;
 \ir ../_helpers.psql
 select plan(20);
 
-select workflow.register_flow('{"slug": "w", "steps": [{"slug": "a"}, {"slug": "m", "type": "map", "depends_on": ["a"], "map_over": "a"}, {"slug": "z", "depends_on": ["m"]}]}') \g /dev/null
-select workflow.register_flow('{"slug": "once", "steps": [{"slug": "x", "max_attempts": 1}]}') \g /dev/null
+select workflow.register_flow('{"slug": "w", "steps": [{"slug": "a", "execution": "distributed"}, {"slug": "m", "execution": "distributed", "type": "map", "depends_on": ["a"], "map_over": "a"}, {"slug": "z", "execution": "distributed", "depends_on": ["m"]}]}') \g /dev/null
+select workflow.register_flow('{"slug": "once", "steps": [{"slug": "x", "execution": "distributed", "max_attempts": 1}]}') \g /dev/null
 select workflow.start_flow('w', now => sw_test.t0()) as run \gset
 select workflow.start_flow('once', now => sw_test.t0()) as doomed \gset
 create schema app_private;
@@ -28,7 +28,7 @@ select is(workflow.fail_task(sw_test.task_id(:'doomed', 'x'), 1, 'boom', sw_test
 select is((select status from workflow.runs where run_id = :'doomed'), 'failed', 'which fails the run');
 select is((workflow.get_flow('w') ->> 'slug'), 'w', 'reads a flow''s shape');
 
-select throws_ok($$select workflow.register_flow('{"slug": "mine", "steps": [{"slug": "a"}]}')$$, '42501', null,
+select throws_ok($$select workflow.register_flow('{"slug": "mine", "steps": [{"slug": "a", "execution": "distributed"}]}')$$, '42501', null,
     'cannot define a flow');
 select throws_ok($$select workflow.add_step('w', 'extra')$$, '42501', null, 'cannot add a step');
 select throws_ok($$delete from workflow.flows$$, '42501', null, 'cannot delete flows');

@@ -1,0 +1,15 @@
+-- run_status: the status name clients see for a run's stored status.
+--
+-- The Elixir library's three statuses: the stored 'started' is reported as 'in_progress';
+-- 'completed' and 'failed' are themselves. Called by get_run_status and the dashboard's
+-- queries, per row. Sets no search_path so the planner can inline it (see run_state, whose
+-- reasons are the same).
+-- Locks nothing. Raises nothing. Immutable.
+create or replace function workflow.run_status(status text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select case when run_status.status operator(pg_catalog.=) 'started' then 'in_progress' else run_status.status end
+$$;
