@@ -10,9 +10,10 @@
 --   3. cancels runs past their deadline (enforce_deadlines).
 -- Cost when not due: one read of the single workflow.sweeps row (no lock, no write). When due:
 -- pg_try_advisory_xact_lock, so concurrent callers never wait for each other (the loser goes on
--- without sweeping), then the sweeps row is re-checked and moved under that lock. The work runs
--- in a subtransaction: a caller whose role lacks a privilege the sweep needs (a reader calling
--- get_run_status, a worker role that may not cancel) skips it instead of failing its own call.
+-- without sweeping), then the sweeps row is re-checked and moved under that lock. Each part runs
+-- in its own subtransaction (only when due): a caller whose role lacks a privilege a part needs
+-- (a reader calling get_run_status; workflow_worker, which may not cancel a run past its
+-- deadline) skips that part instead of failing its own call.
 -- A clock injected into the past or future of the last sweep counts as due, so tests and real
 -- time cannot lock each other out.
 -- Returns {"released_workers", "released_tasks", "failed_runs", "cancelled_runs"}, or null when it
@@ -44,8 +45,13 @@ begin
         if not found then
             return null;
         end if;
+    exception when insufficient_privilege then
+        -- A reader: it may not write anything the sweep writes.
+        return null;
+    end;
 
-        -- PHASE 1: dead workers release their leases, once
+    -- PHASE 1: dead workers release their leases, once; PHASE 2: runs whose owner is gone
+    begin
         with dead as (
             update workflow.workers w
             set released_at = _sweep.now
@@ -54,13 +60,16 @@ begin
         )
         select array_agg(dead.worker_id order by dead.worker_id) into v_dead from dead;
         v_released := workflow._release_workers(v_dead, _sweep.now);
-
-        -- PHASE 2: runs whose owner is gone; PHASE 3: deadlines
         v_failed := workflow._fail_dead_owners(_sweep.now);
+    exception when insufficient_privilege then
+        raise debug 'workflow._sweep: workers and owners skipped: %', sqlerrm;
+    end;
+    -- PHASE 3: deadlines (cancelling needs runs.cancelled_at, which workflow_worker may not
+    -- write: a worker role's sweep still releases dead workers' leases above)
+    begin
         v_cancelled := workflow.enforce_deadlines(_sweep.now);
     exception when insufficient_privilege then
-        raise debug 'workflow._sweep skipped: %', sqlerrm;
-        return null;
+        raise debug 'workflow._sweep: deadlines skipped: %', sqlerrm;
     end;
     return jsonb_build_object('released_workers', coalesce(cardinality(v_dead), 0), 'released_tasks', v_released,
         'failed_runs', v_failed, 'cancelled_runs', v_cancelled);

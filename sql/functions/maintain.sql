@@ -13,8 +13,8 @@
 --    exceed 20% of its size (min 500); with autovacuum on and keeping up, this rarely fires.
 -- Only one caller at a time does the work (transaction advisory lock, try-only): the others
 -- return at once. ANALYZE needs the tables' owner; for other roles it is skipped with a warning.
--- Returns {"cancelled_runs": n, "released_tasks": n, "failed_runs": n, "analyzed": [table, ...]}. Safe to call often (cheap when there is
--- nothing to do: one catalog query) and from many sessions.
+-- Returns {"cancelled_runs": n, "released_tasks": n, "failed_runs": n, "analyzed": [table, ...]}.
+-- Safe to call often (cheap when there is nothing to do: one catalog query) and from many sessions.
 create or replace function workflow.maintain(now timestamptz default clock_timestamp())
 returns jsonb
 language plpgsql

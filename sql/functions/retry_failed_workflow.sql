@@ -8,7 +8,8 @@
 -- The failed run itself is not changed. The new run's deadline comes from the flow's timeout.
 -- owner: the worker id of the process that will execute the new run's local steps (as start_flow).
 -- Locks: the failed run's row FOR KEY SHARE (it cannot be deleted meanwhile); inserts the new run.
--- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner. Not idempotent: each call starts a run.
+-- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner.
+-- Not idempotent: each call starts a run.
 create or replace function workflow.retry_failed_workflow(
     run_id uuid,
     skip_completed boolean default true,
