@@ -13,7 +13,8 @@
 -- without sweeping), then the sweeps row is re-checked and moved under that lock. Each part runs
 -- in its own subtransaction (only when due): a caller whose role lacks a privilege a part needs
 -- (a reader calling get_run_status; workflow_worker, which may not cancel a run past its
--- deadline) skips that part instead of failing its own call.
+-- deadline) skips that part instead of failing its own call; in a read-only transaction (or on a
+-- hot standby) the sweep does nothing.
 -- A clock injected into the past or future of the last sweep counts as due, so tests and real
 -- time cannot lock each other out.
 -- Returns {"released_workers", "released_tasks", "failed_runs", "cancelled_runs"}, or null when it
@@ -45,8 +46,9 @@ begin
         if not found then
             return null;
         end if;
-    exception when insufficient_privilege then
-        -- A reader: it may not write anything the sweep writes.
+    exception when insufficient_privilege or read_only_sql_transaction then
+        -- A reader, a read-only transaction or a hot standby: nothing the sweep writes may be
+        -- written here.
         return null;
     end;
 
