@@ -56,8 +56,6 @@ alter table workflow.runs add column owner_worker_id text;
 create index runs_owner_idx on workflow.runs (owner_worker_id)
 where owner_worker_id is not null and status = 'started';
 
-alter table workflow.workers set (autovacuum_vacuum_cost_delay = 0);
-alter table workflow.sweeps set (autovacuum_vacuum_cost_delay = 0, fillfactor = 50);
 
 drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestamptz);
 drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz);
