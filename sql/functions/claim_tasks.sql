@@ -104,7 +104,11 @@ begin
               -- The handler filter sits inside the locking scan, before the limit, so a head of
               -- messages this worker cannot serve never hides servable ones behind it. Two
               -- binary-searched jsonb lookups per message; messages sent before 0007 carry no
-              -- "flow" and take it from their run.
+              -- "flow" and take it from their run. Measured (pgbench, one client, 3 x 400
+              -- transactions of claim 10 + delete, handlers of 21 flows): 2.95 ms with the filter,
+              -- 2.84 ms without, inside the run-to-run spread of 2.5-3.4 ms. What it does cost is
+              -- a head of unservable visible messages, re-read by every claim of that worker:
+              -- 1000 of them took a claim to 6-10 ms (a few microseconds each).
               and ($5::jsonb is null or coalesce($5 -> coalesce(q.message ->> 'flow', (
                   select r.flow_slug from workflow.runs as r where r.run_id = (q.message ->> 'run_id')::uuid
               )) ? (q.message ->> 'step'), false))
