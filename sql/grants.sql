@@ -58,6 +58,10 @@ begin
     grant update (status, attempts_count, message_id, output, error_message, worker_id, queued_at, started_at,
         completed_at, failed_at) on workflow.tasks to workflow_worker;
     grant select, insert on workflow.events to workflow_worker;
+    -- A worker registers, heartbeats and deregisters itself; the engine's sweep, run from its
+    -- claims, writes the workers and the one sweeps row.
+    grant select, insert, update, delete on workflow.workers to workflow_worker;
+    grant select, update on workflow.sweeps to workflow_worker;
     grant select, insert, update, delete on all tables in schema pgmq to workflow_worker;
     grant usage, select on all sequences in schema pgmq to workflow_worker;
     alter default privileges in schema pgmq grant select, insert, update, delete on tables to workflow_worker;

@@ -1,7 +1,7 @@
 """The exceptions of singularity-workflow, and their mapping from the server's SQLSTATEs.
 
 The SQL core raises its errors with SQLSTATEs of one project class, ``WF`` (``WF001`` ...
-``WF017``, documented beside the functions). Each gets one Python class here, named after what
+``WF018``, documented beside the functions). Each gets one Python class here, named after what
 went wrong, so callers can catch ``FlowNotFound`` rather than compare strings; every instance
 still carries the SQLSTATE (``code``), the server's message and its hint, as the server sent them.
 
@@ -23,6 +23,7 @@ __all__ = [
     "DependencyCycle",
     "DuplicateStep",
     "EmptyFlow",
+    "ExtensionMissing",
     "FlowExists",
     "FlowInUse",
     "FlowNotFound",
@@ -193,6 +194,12 @@ class TaskGraphNotFound(WorkflowError):
     default_code = "WF017"
 
 
+class ExtensionMissing(WorkflowError):
+    """WF018: an optional PostgreSQL extension the call needs is not installed (pg_cron)."""
+
+    default_code = "WF018"
+
+
 class DefinitionError(WorkflowError):
     """A workflow definition is invalid; found in Python before anything reached the database.
 
@@ -268,6 +275,7 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         FlowExists,
         EmptyFlow,
         TaskGraphNotFound,
+        ExtensionMissing,
     )
     if cls.default_code is not None
 }

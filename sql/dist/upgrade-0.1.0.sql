@@ -61,11 +61,117 @@ end
 $sw_install$;
 commit;
 
+-- migration 0007_workers
+begin;
+select pg_advisory_xact_lock(91634357130068);
+do $sw_install$
+declare
+    sw_detail text;
+    sw_hint text;
+begin
+    insert into workflow.schema_migrations (version, name)
+    values (7, '0007_workers')
+    on conflict (version) do nothing;
+    if found then
+        execute $sw_migration_0007$
+-- 0007_workers: workers are rows; runs name the process that executes their local steps.
+--
+-- workers: one row per worker process (or psql session) that registered with register_worker.
+-- It is the one place the engine learns who can do what: claim_tasks filters a registered
+-- worker's claims by its handlers, get_run_status says which steps wait for a worker that does
+-- not exist, and the sweep (workflow._sweep, run from the engine's own calls) releases the
+-- leases of a worker whose heartbeat is older than its timeout at once, instead of at lease
+-- expiry. A worker is alive while stopped_at is null and heartbeat_at + heartbeat_timeout is in
+-- the future; released_at records that the sweep has released a dead worker's leases (so it does
+-- so once). Rows stay after death (list_workers(include_dead => true) shows them);
+-- register_worker with the same id makes the row live again.
+--
+-- handlers: the steps the worker can run, as {"<flow_slug>": ["<step_slug>", ...], ...}; null
+-- means "any step" (a psql user, or a worker that does not say). A JSON object keyed by flow
+-- because the claim's filter is then two binary-searched lookups per message (`h -> flow ?
+-- step`), whatever the number of flows a worker serves.
+--
+-- runs.owner_worker_id: the worker id of the process that executes the run's local steps
+-- (execute() registers itself and passes it to start_flow). When that owner is dead
+-- (deregistered, heartbeat older than its timeout, or never registered within the grace of
+-- runs_owner_grace below) the sweep fails the run naming the owner.
+--
+-- sweeps: one row, the time of the last throttled sweep (at most one per second per database).
+--
+-- The function signatures that gained parameters are dropped here so that the reload creates
+-- them afresh instead of adding an overload that would make every existing call ambiguous.
+
+create table workflow.workers (
+    worker_id text primary key,
+    host text,
+    pid integer,
+    -- Queues it claims from; null: not said (psql users).
+    queues text[],
+    resources text[] not null default '{}',
+    handlers jsonb,
+    version text,
+    started_at timestamptz not null default now(),
+    heartbeat_at timestamptz not null default now(),
+    heartbeat_timeout_seconds integer not null default 30,
+    stopped_at timestamptz,
+    released_at timestamptz,
+    constraint worker_id_is_valid check (worker_id ~ '^[A-Za-z0-9_.:@/-]{1,200}$'),
+    constraint heartbeat_timeout_is_positive check (heartbeat_timeout_seconds >= 1),
+    constraint handlers_is_an_object check (handlers is null or jsonb_typeof(handlers) = 'object')
+);
+
+create table workflow.sweeps (
+    sweep_id integer primary key default 1,
+    swept_at timestamptz not null default '-infinity',
+    constraint sweeps_has_one_row check (sweep_id = 1)
+);
+insert into workflow.sweeps (sweep_id) values (1);
+
+alter table workflow.runs add column owner_worker_id text;
+-- The sweep finds the live runs that have an owner without scanning the others.
+create index runs_owner_idx on workflow.runs (owner_worker_id)
+where owner_worker_id is not null and status = 'started';
+
+
+drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestamptz);
+drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz);
+drop function if exists workflow.retry_failed_workflow(uuid, boolean, boolean, timestamptz);
+drop function if exists workflow.fail_tasks(bigint[], integer[], text[], timestamptz);
+drop function if exists workflow.fail_task(bigint, integer, text, timestamptz);
+drop function if exists workflow.get_run_status(uuid);
+
+$sw_migration_0007$;
+    end if;
+exception when others then
+    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
+    raise exception using
+        errcode = sqlstate,
+        message = 'migration 0007_workers: ' || sqlerrm,
+        detail = sw_detail,
+        hint = sw_hint;
+end
+$sw_install$;
+commit;
+
 -- functions
 begin;
 select pg_advisory_xact_lock(91634357130068);
 -- pass 1: language sql functions, unchecked, so that every name exists
 set local check_function_bodies = off;
+
+-- functions/_worker_alive.sql
+-- _worker_alive: the one definition of a live worker: not stopped, not released by the sweep,
+-- and its last heartbeat younger than its heartbeat timeout at `now`.
+-- Called by list_workers, claim_tasks, get_run_status and _sweep. Pure; locks nothing.
+create or replace function workflow._worker_alive(w workflow.workers, now timestamptz)
+returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+    select _worker_alive.w.stopped_at is null and _worker_alive.w.released_at is null
+        and _worker_alive.w.heartbeat_at + make_interval(secs => _worker_alive.w.heartbeat_timeout_seconds) > _worker_alive.now;
+$$;
 
 -- functions/complete_task.sql
 -- complete_task: complete one claimed task (the psql-friendly form of complete_tasks).
@@ -169,12 +275,14 @@ $$;
 -- functions/fail_task.sql
 -- fail_task: report one failed attempt (the psql-friendly form of fail_tasks).
 --
--- Returns 'retry', 'failed' or 'stale' as fail_tasks does. Locks and invariants: fail_tasks.
+-- retryable => false: a permanent failure, the task fails at once without spending its
+-- remaining attempts. Returns 'retry', 'failed' or 'stale' as fail_tasks does. Locks and invariants: fail_tasks.
 create or replace function workflow.fail_task(
     task_id bigint,
     attempt integer,
     error text,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    retryable boolean default true
 )
 returns text
 language sql
@@ -182,8 +290,72 @@ set search_path = ''
 as $$
     select f.outcome
     from workflow.fail_tasks(
-        array[fail_task.task_id], array[fail_task.attempt], array[fail_task.error], fail_task.now
+        array[fail_task.task_id], array[fail_task.attempt], array[fail_task.error], fail_task.now,
+        array[fail_task.retryable]
     ) as f;
+$$;
+
+-- functions/heartbeat_worker.sql
+-- heartbeat_worker: tell the engine a registered worker is still alive.
+--
+-- Called by a worker more often than its heartbeat timeout (a third of it is a good period).
+-- Returns true when the worker is known and alive (its heartbeat moves to now); false when it is
+-- unknown, deregistered, or was already dead (its heartbeat is older than its timeout): then
+-- nothing changes, its leases are (or are about to be) released, and the worker must call
+-- register_worker again before it claims (claim_tasks gives a dead registered worker nothing).
+-- Locks: the worker's row. Errors: none. Safe to repeat.
+create or replace function workflow.heartbeat_worker(
+    worker_id text,
+    now timestamptz default clock_timestamp()
+)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    with beat as (
+        update workflow.workers w
+        set heartbeat_at = greatest(w.heartbeat_at, heartbeat_worker.now)
+        where w.worker_id = heartbeat_worker.worker_id
+          and workflow._worker_alive(w, heartbeat_worker.now)
+        returning 1
+    )
+    select exists (select 1 from beat);
+$$;
+
+-- functions/list_workers.sql
+-- list_workers: the registered workers, live ones only unless include_dead.
+--
+-- Called by the CLI (`workers`), the dashboard and psql users. alive is true while the worker
+-- has not stopped and its last heartbeat is younger than its timeout. Ordered by worker_id.
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow.list_workers(
+    include_dead boolean default false,
+    now timestamptz default clock_timestamp()
+)
+returns table (
+    worker_id text,
+    host text,
+    pid integer,
+    queues text[],
+    resources text[],
+    handlers jsonb,
+    version text,
+    started_at timestamptz,
+    heartbeat_at timestamptz,
+    heartbeat_timeout_seconds integer,
+    stopped_at timestamptz,
+    alive boolean
+)
+language sql
+stable
+set search_path = ''
+as $$
+    select w.worker_id, w.host, w.pid, w.queues, w.resources, w.handlers, w.version, w.started_at,
+        w.heartbeat_at, w.heartbeat_timeout_seconds, w.stopped_at, x.alive
+    from workflow.workers w
+    cross join lateral (select workflow._worker_alive(w, list_workers.now) as alive) as x
+    where x.alive or coalesce(list_workers.include_dead, false)
+    order by w.worker_id;
 $$;
 
 -- functions/run_state.sql
@@ -238,14 +410,16 @@ $$;
 -- root map step (that step maps over the input). A caller-supplied run_id makes the call
 -- idempotent: repeating it returns the same run without starting anything new. timeout_seconds
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
--- enforce_deadlines cancels it.
--- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010).
+-- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
+-- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
     run_id uuid default null,
     timeout_seconds integer default null,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    owner text default null
 )
 returns uuid
 language sql
@@ -257,7 +431,8 @@ as $$
         array[start_flow.input],
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
-        start_flow.now
+        start_flow.now,
+        start_flow.owner
     ) as s;
 $$;
 
@@ -524,6 +699,80 @@ begin
         order by x.run_id, x.event_id desc
     ) as e;
     perform pg_notify('workflow_run_events', '');
+end;
+$$;
+
+-- functions/_fail_dead_owners.sql
+-- _fail_dead_owners: fail live runs whose owner is gone while a local step is unfinished.
+--
+-- Called by _sweep. A run started with an owner (the worker id of the process executing its
+-- local steps) fails, with the error "owner <id> is gone (...)" on its first unfinished local
+-- step, when that owner is dead: deregistered, its heartbeat older than its timeout, or never
+-- registered within 30 seconds of the run's start (the grace lets a process start the run and
+-- register in either order). A run whose local steps are all completed no longer needs its
+-- owner and is left alone. At most max_runs runs per call, through runs_owner_idx.
+-- Locks: the failing steps' step_states, then the runs FOR UPDATE, both SKIP LOCKED (the common
+-- order; a run busy elsewhere is left for the next sweep), then as _fail_runs.
+-- Returns the number of runs failed. Errors: none. Safe to call concurrently and repeatedly.
+create or replace function workflow._fail_dead_owners(now timestamptz, max_runs integer default 100)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_runs uuid[];
+    v_steps text[];
+    v_errors text[];
+begin
+    with cand as (
+        select r.run_id, r.owner_worker_id,
+            case
+                when w.worker_id is null then 'never registered'
+                when w.stopped_at is not null then 'deregistered'
+                else 'no heartbeat since ' || w.heartbeat_at::text
+            end as why,
+            ls.step_slug
+        from workflow.runs r
+        left join workflow.workers w on w.worker_id = r.owner_worker_id
+        cross join lateral (
+            select ss.step_slug
+            from workflow.step_states ss
+            join workflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+            where ss.run_id = r.run_id and s.execution = 'local' and ss.status in ('created', 'started')
+            order by s.step_index
+            limit 1
+        ) as ls
+        where r.owner_worker_id is not null and r.status = 'started'
+          and (case when w.worker_id is null then r.started_at + interval '30 seconds' <= _fail_dead_owners.now
+                    else not workflow._worker_alive(w, _fail_dead_owners.now) end)
+        order by r.run_id
+        limit greatest(_fail_dead_owners.max_runs, 1)
+    ),
+    steps_locked as (
+        select ss.run_id, ss.step_slug
+        from workflow.step_states ss
+        join cand c on c.run_id = ss.run_id and c.step_slug = ss.step_slug
+        order by ss.run_id, ss.step_slug
+        for no key update of ss skip locked
+    ),
+    runs_locked as (
+        select r.run_id
+        from workflow.runs r
+        join steps_locked sl on sl.run_id = r.run_id
+        where r.status = 'started'
+        order by r.run_id
+        for update of r skip locked
+    )
+    select array_agg(c.run_id order by c.run_id), array_agg(c.step_slug order by c.run_id),
+        array_agg(format('owner %s is gone (%s): nobody can run local step %s', c.owner_worker_id, c.why, c.step_slug)
+            order by c.run_id)
+    into v_runs, v_steps, v_errors
+    from cand c join runs_locked rl on rl.run_id = c.run_id;
+    if v_runs is null then
+        return 0;
+    end if;
+    perform workflow._fail_runs(v_runs, v_steps, v_errors, _fail_dead_owners.now);
+    return cardinality(v_runs);
 end;
 $$;
 
@@ -810,6 +1059,56 @@ begin
 end;
 $$;
 
+-- functions/_release_workers.sql
+-- _release_workers: make the tasks held by the given (dead or stopped) workers claimable now.
+--
+-- Called by deregister_worker and _sweep. For every queue the engine's steps use (and 'local'),
+-- the messages still leased (vt in the future, not parked) whose task is 'started' with one of
+-- these worker ids get vt = now: the next claim takes them as the next attempt, or fails the
+-- task when its attempts are spent, exactly as after a lease expiry. Queue tables hold only live
+-- messages, so this reads little and needs no index on tasks.worker_id (which would make every
+-- claim's update of the task a non-HOT one). Sends one pg_notify per queue that got work back.
+-- Locks: the released messages' rows (a message being extended or completed by a zombie of the
+-- worker is waited for briefly; claimers never hold a leased message). Returns the number of
+-- tasks released. Errors: none. Safe to repeat (a released message is no longer leased).
+create or replace function workflow._release_workers(worker_ids text[], now timestamptz)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_queue text;
+    v_count integer;
+    v_total integer := 0;
+begin
+    if coalesce(cardinality(_release_workers.worker_ids), 0) = 0 then
+        return 0;
+    end if;
+    for v_queue in
+        select q.queue_name
+        from (select distinct s.queue_name from workflow.steps s union select 'local') as q
+        join pgmq.meta m on m.queue_name = q.queue_name
+        order by q.queue_name
+    loop
+        execute format($sql$
+            update pgmq.%1$I as q
+            set vt = $1
+            from workflow.tasks as t
+            where q.vt > $1 and q.vt < 'infinity'
+              and t.task_id = (q.message ->> 'task_id')::bigint
+              and t.status = 'started' and t.worker_id = any ($2)
+        $sql$, 'q_' || v_queue)
+        using _release_workers.now, _release_workers.worker_ids;
+        get diagnostics v_count = row_count;
+        if v_count > 0 then
+            perform pg_notify('workflow_q_' || v_queue, '');
+            v_total := v_total + v_count;
+        end if;
+    end loop;
+    return v_total;
+end;
+$$;
+
 -- functions/_set_run_visibility.sql
 -- _set_run_visibility: park or release the queued work of a run by moving its messages' vt.
 --
@@ -975,7 +1274,7 @@ begin
         select t.queue_name, st.start_delay_seconds as delay, ru.paused_at is not null as paused,
             array_agg(t.task_id order by t.task_id) as task_ids,
             array_agg(jsonb_build_object(
-                'task_id', t.task_id, 'run_id', t.run_id, 'step', t.step_slug, 'index', t.task_index,
+                'task_id', t.task_id, 'run_id', t.run_id, 'flow', ru.flow_slug, 'step', t.step_slug, 'index', t.task_index,
                 'timeout', st.timeout_seconds, 'max_attempts', st.max_attempts,
                 'resources', to_jsonb(st.required_resources)
             ) order by t.task_id) as msgs
@@ -1016,6 +1315,87 @@ begin
     if v_empty_runs is not null then
         perform workflow._complete_steps(v_empty_runs, v_empty_steps, _start_steps.now);
     end if;
+end;
+$$;
+
+-- functions/_sweep.sql
+-- _sweep: the engine's own housekeeping, cheap enough to run from its busiest calls.
+--
+-- Called by claim_tasks, start_flows and get_run_status (throttled: at most once per second per
+-- database) and by maintain (force => true: every call, still one sweeper at a time). So that
+-- nothing needs a worker, a reaper or pg_cron to end a run, it:
+--   1. marks dead workers (heartbeat older than their timeout) released and releases their
+--      leases at once (_release_workers): their tasks are claimable as the next attempt;
+--   2. fails live runs whose owner (the process executing their local steps) is gone, naming it,
+--      when a local step of the run is not finished (_fail_dead_owners);
+--   3. cancels runs past their deadline (enforce_deadlines).
+-- Cost when not due: one read of the single workflow.sweeps row (no lock, no write). When due:
+-- pg_try_advisory_xact_lock, so concurrent callers never wait for each other (the loser goes on
+-- without sweeping), then the sweeps row is re-checked and moved under that lock. Each part runs
+-- in its own subtransaction (only when due): a caller whose role lacks a privilege a part needs
+-- (a reader calling get_run_status; workflow_worker, which may not cancel a run past its
+-- deadline) skips that part instead of failing its own call; in a read-only transaction (or on a
+-- hot standby) the sweep does nothing.
+-- A clock injected into the past or future of the last sweep counts as due, so tests and real
+-- time cannot lock each other out.
+-- Returns {"released_workers", "released_tasks", "failed_runs", "cancelled_runs"}, or null when it
+-- did not run. Errors: none of its own. Safe to call concurrently and repeatedly.
+create or replace function workflow._sweep(now timestamptz, force boolean default false)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_last timestamptz;
+    v_dead text[];
+    v_released integer := 0;
+    v_failed integer := 0;
+    v_cancelled integer := 0;
+begin
+    select s.swept_at into v_last from workflow.sweeps s where s.sweep_id = 1;
+    if not coalesce(_sweep.force, false) and v_last <= _sweep.now and v_last > _sweep.now - interval '1 second' then
+        return null;
+    end if;
+    -- "SWSWEEP" in ASCII: one sweeper at a time, and nobody waits for it.
+    if not pg_try_advisory_xact_lock(x'53575357454550'::bigint) then
+        return null;
+    end if;
+    begin
+        update workflow.sweeps s set swept_at = _sweep.now
+        where s.sweep_id = 1
+          and (coalesce(_sweep.force, false) or not (s.swept_at <= _sweep.now and s.swept_at > _sweep.now - interval '1 second'));
+        if not found then
+            return null;
+        end if;
+    exception when insufficient_privilege or read_only_sql_transaction then
+        -- A reader, a read-only transaction or a hot standby: nothing the sweep writes may be
+        -- written here.
+        return null;
+    end;
+
+    -- PHASE 1: dead workers release their leases, once; PHASE 2: runs whose owner is gone
+    begin
+        with dead as (
+            update workflow.workers w
+            set released_at = _sweep.now
+            where w.released_at is null and not workflow._worker_alive(w, _sweep.now)
+            returning w.worker_id
+        )
+        select array_agg(dead.worker_id order by dead.worker_id) into v_dead from dead;
+        v_released := workflow._release_workers(v_dead, _sweep.now);
+        v_failed := workflow._fail_dead_owners(_sweep.now);
+    exception when insufficient_privilege then
+        raise debug 'workflow._sweep: workers and owners skipped: %', sqlerrm;
+    end;
+    -- PHASE 3: deadlines (cancelling needs runs.cancelled_at, which workflow_worker may not
+    -- write: a worker role's sweep still releases dead workers' leases above)
+    begin
+        v_cancelled := workflow.enforce_deadlines(_sweep.now);
+    exception when insufficient_privilege then
+        raise debug 'workflow._sweep: deadlines skipped: %', sqlerrm;
+    end;
+    return jsonb_build_object('released_workers', coalesce(cardinality(v_dead), 0), 'released_tasks', v_released,
+        'failed_runs', v_failed, 'cancelled_runs', v_cancelled);
 end;
 $$;
 
@@ -1367,6 +1747,10 @@ $$;
 -- passed over with all its tasks; a run whose key share we got makes that transaction wait for
 -- this claim to commit, so its sweep sees what we claimed. The rare exhausted-lease path then
 -- locks like fail_tasks.
+-- Workers: with the worker_id of a registered worker (register_worker), only tasks of the steps
+-- in its handlers are claimed, and a registered worker that is dead or stopped claims nothing. A
+-- worker_id that is not registered, or null, claims any step (psql users). Each call first runs
+-- the throttled sweep (_sweep: dead workers' leases, dead owners, deadlines).
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
 -- returns no rows (a worker may start before any flow that uses its queue is registered).
 create or replace function workflow.claim_tasks(
@@ -1405,6 +1789,8 @@ declare
     v_leases timestamptz[];
     v_exhausted bigint[];
     v_parked bigint;
+    v_handlers jsonb;
+    v_alive boolean;
 begin
     -- GUARD
     perform workflow._validate_name('queue', claim_tasks.queue_name);
@@ -1415,8 +1801,21 @@ begin
         raise exception 'claiming local tasks needs the run_id of the run being executed'
             using errcode = 'WF010', hint = 'Local steps are run by the process that executes the run.';
     end if;
+    -- Housekeeping first (throttled; see _sweep): a dead worker's messages released here are
+    -- claimable by this very call.
+    perform workflow._sweep(claim_tasks.now);
     if not exists (select 1 from pgmq.meta m where m.queue_name = claim_tasks.queue_name) then
         return;
+    end if;
+    -- A registered worker claims only what it has handlers for (null handlers: anything); a
+    -- registered worker that is dead or stopped claims nothing, since its leases are being
+    -- released (heartbeat_worker returns false and it must register again).
+    if claim_tasks.worker_id is not null then
+        select w.handlers, workflow._worker_alive(w, claim_tasks.now) into v_handlers, v_alive
+        from workflow.workers w where w.worker_id = claim_tasks.worker_id;
+        if v_alive is false then
+            return;
+        end if;
     end if;
 
     -- PHASE 1: lock and lease (see the header for why this is our own statement)
@@ -1427,6 +1826,17 @@ begin
             from pgmq.%1$I as q
             where q.vt <= $1
               and ($2::jsonb is null or coalesce(q.message -> 'resources', '[]'::jsonb) <@ $2)
+              -- The handler filter sits inside the locking scan, before the limit, so a head of
+              -- messages this worker cannot serve never hides servable ones behind it. Two
+              -- binary-searched jsonb lookups per message; messages sent before 0007 carry no
+              -- "flow" and take it from their run. Measured (pgbench, one client, 3 x 400
+              -- transactions of claim 10 + delete, handlers of 21 flows): 2.95 ms with the filter,
+              -- 2.84 ms without, inside the run-to-run spread of 2.5-3.4 ms. What it does cost is
+              -- a head of unservable visible messages, re-read by every claim of that worker:
+              -- 1000 of them took a claim to 6-10 ms (a few microseconds each).
+              and ($5::jsonb is null or coalesce($5 -> coalesce(q.message ->> 'flow', (
+                  select r.flow_slug from workflow.runs as r where r.run_id = (q.message ->> 'run_id')::uuid
+              )) ? (q.message ->> 'step'), false))
               and ($3::uuid is null or q.msg_id = any (array(
                   select t.message_id from workflow.tasks as t
                   where t.run_id = $3 and t.status in ('queued', 'started') and t.message_id is not null
@@ -1479,7 +1889,7 @@ begin
         from cand as c left join leased as l on l.msg_id = c.msg_id
     $sql$, 'q_' || claim_tasks.queue_name)
     into v_task_ids, v_msg_ids, v_leases, v_exhausted, v_parked
-    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty;
+    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers;
 
     -- PHASE 2: crashed attempts with no attempts left fail their step and run
     if v_parked > 0 then
@@ -1694,6 +2104,38 @@ begin
 end;
 $$;
 
+-- functions/deregister_worker.sql
+-- deregister_worker: a worker says it stops; its leases are released at once.
+--
+-- Called by a worker on shutdown (after it has reported what it finished) and by psql users.
+-- Marks the worker stopped and makes the messages of the tasks it still holds (status
+-- 'started', claimed with this worker id) visible now, so another worker claims them as the
+-- next attempt, exactly as after a lease expiry (or fails them when the attempts are spent).
+-- Runs whose local steps this worker owns fail at the next sweep (owner gone).
+-- Returns the number of tasks released. Locks: the worker's row, then the released messages
+-- (as _release_workers). Errors: none; an unknown id returns 0. Safe to repeat (0 the second time).
+create or replace function workflow.deregister_worker(
+    worker_id text,
+    now timestamptz default clock_timestamp()
+)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_found boolean;
+begin
+    update workflow.workers w
+    set stopped_at = coalesce(w.stopped_at, deregister_worker.now), released_at = deregister_worker.now
+    where w.worker_id = deregister_worker.worker_id and w.released_at is null
+    returning true into v_found;
+    if v_found is null then
+        return 0;
+    end if;
+    return workflow._release_workers(array[deregister_worker.worker_id], deregister_worker.now);
+end;
+$$;
+
 -- functions/enforce_deadlines.sql
 -- enforce_deadlines: cancel runs whose deadline has passed, with reason "deadline exceeded".
 --
@@ -1801,11 +2243,16 @@ $$;
 -- fail_tasks: report failed attempts of claimed tasks, in one transaction for the whole batch.
 --
 -- Called by workers (handler exceptions, non-JSON output) and by fail_task. Each element is
--- (task_id, attempt, error) with the attempt token from claim_tasks. Per task, the outcome:
---   'retry'  attempts remain: the task is queued again and its message becomes visible after
+-- (task_id, attempt, error[, retryable]) with the attempt token from claim_tasks; retryable
+-- (default true for every task; an array of the same length, null elements meaning true) false
+-- marks a permanent failure (a deterministic error: retrying cannot help), which fails the task
+-- at once without spending its remaining attempts. Per task, the outcome:
+--   'retry'  attempts remain and the failure is retryable: the task is queued again and its
+--            message becomes visible after
 --            base_delay * 2^(attempt-1) seconds (capped at one day; parked while the run is
 --            paused);
---   'failed' it was the last attempt: the task, its step and its run fail, and the rest of the
+--   'failed' it was the last attempt, or the failure is not retryable: the task, its step and
+--            its run fail, and the rest of the
 --            run is swept (no live message or claimable task stays behind);
 --   'stale'  the token does not match a started task: ignored, nothing changes.
 -- Locks, in order: the tasks (by task_id, FOR NO KEY UPDATE, matching tokens only), the final
@@ -1816,7 +2263,8 @@ create or replace function workflow.fail_tasks(
     task_ids bigint[],
     attempts integer[],
     errors text[],
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    retryable boolean[] default null
 )
 returns table (task_id bigint, outcome text)
 language plpgsql
@@ -1842,6 +2290,10 @@ begin
         or cardinality(fail_tasks.task_ids) is distinct from cardinality(fail_tasks.errors) then
         raise exception 'task_ids, attempts and errors must have the same length' using errcode = 'WF010';
     end if;
+    if fail_tasks.retryable is not null and cardinality(fail_tasks.retryable) <> cardinality(fail_tasks.task_ids) then
+        raise exception 'retryable has % entries for % tasks', cardinality(fail_tasks.retryable), cardinality(fail_tasks.task_ids)
+            using errcode = 'WF010';
+    end if;
     if (select count(distinct i) from unnest(fail_tasks.task_ids) as i) <> cardinality(fail_tasks.task_ids) then
         raise exception 'a task id appears twice in one batch' using errcode = 'WF010';
     end if;
@@ -1864,7 +2316,9 @@ begin
     perform 1 from workflow.step_states s
     where (s.run_id, s.step_slug) in (
         select t.run_id, t.step_slug from workflow.tasks t
-        where t.task_id = any(v_locked) and t.attempts_count >= t.max_attempts
+        join unnest(fail_tasks.task_ids) with ordinality as i (task_id, ord) on i.task_id = t.task_id
+        where t.task_id = any(v_locked)
+          and (t.attempts_count >= t.max_attempts or fail_tasks.retryable[i.ord] is false)
     )
     order by s.run_id, s.step_slug
     for no key update;
@@ -1878,10 +2332,10 @@ begin
         with upd as (
             update workflow.tasks t
             set status = 'queued', error_message = x.error, worker_id = null
-            from unnest(fail_tasks.task_ids, fail_tasks.errors) as x (task_id, error),
+            from unnest(fail_tasks.task_ids, fail_tasks.errors) with ordinality as x (task_id, error, ord),
                 workflow.runs r, workflow.step_states ss, workflow.steps st
             where t.task_id = x.task_id and t.task_id = any(v_locked)
-              and t.attempts_count < t.max_attempts
+              and t.attempts_count < t.max_attempts and fail_tasks.retryable[x.ord] is not false
               and r.run_id = t.run_id and (r.status = 'started') is true
               and ss.run_id = t.run_id and ss.step_slug = t.step_slug
               and st.flow_slug = ss.flow_slug and st.step_slug = t.step_slug
@@ -1974,17 +2428,23 @@ $$;
 --  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
---             "completed_at", "failed_at", "error"}, ... in flow order]}
--- Locks nothing. Errors: WF011 unknown run. Read-only.
-create or replace function workflow.get_run_status(run_id uuid)
+--             "completed_at", "failed_at", "error", "waiting_for_worker"}, ... in flow order],
+--  "owner": the worker id executing its local steps (or null)}
+-- waiting_for_worker is true for a started step with tasks left when no live registered worker
+-- can take them: for a distributed step, none whose queues (null: any), handlers (null: any)
+-- and resources cover it; for a local step, the run's owner is not alive. Only registered
+-- workers count (register_worker), so with unregistered workers it reads true.
+-- Runs the throttled sweep first (_sweep), so a dead owner or a passed deadline shows at once.
+-- Locks nothing of its own. Errors: WF011 unknown run.
+create or replace function workflow.get_run_status(run_id uuid, now timestamptz default clock_timestamp())
 returns jsonb
 language plpgsql
-stable
 set search_path = ''
 as $$
 declare
     v_result jsonb;
 begin
+    perform workflow._sweep(get_run_status.now);
     select jsonb_build_object(
         'run_id', r.run_id,
         'flow_slug', r.flow_slug,
@@ -2004,6 +2464,7 @@ begin
         'paused_at', r.paused_at,
         'cancelled_at', r.cancelled_at,
         'deadline_at', r.deadline_at,
+        'owner', r.owner_worker_id,
         'steps', st.steps
     ) into v_result
     from workflow.runs r
@@ -2020,7 +2481,18 @@ begin
                 'started_at', ss.started_at,
                 'completed_at', ss.completed_at,
                 'failed_at', ss.failed_at,
-                'error', ss.error_message
+                'error', ss.error_message,
+                'waiting_for_worker', ss.status = 'started' and ss.remaining_tasks > 0 and r.status = 'started'
+                    and case when s.execution = 'local' then not coalesce((
+                        select workflow._worker_alive(w, get_run_status.now)
+                        from workflow.workers w where w.worker_id = r.owner_worker_id), false)
+                    else not exists (
+                        select 1 from workflow.workers w
+                        where workflow._worker_alive(w, get_run_status.now)
+                          and (w.queues is null or s.queue_name = any(w.queues))
+                          and (w.handlers is null or coalesce(w.handlers -> r.flow_slug ? s.step_slug, false))
+                          and s.required_resources <@ w.resources)
+                    end
             ) order by s.step_index), '[]'::jsonb) as steps
         from workflow.step_states ss
         join workflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
@@ -2168,7 +2640,10 @@ $$;
 -- functions/maintain.sql
 -- maintain: the engine's periodic housekeeping, run by every worker on its polling cycle.
 --
--- 1. Cancels runs past their deadline (enforce_deadlines).
+-- 1. Runs the engine's sweep unthrottled (_sweep with force): dead workers' leases are
+--    released, runs whose owner is gone fail, runs past their deadline are cancelled
+--    (enforce_deadlines). The engine's own calls run the same sweep at most once a second, so
+--    maintain is no longer needed for any of these; it stays for callers that want them now.
 -- 2. Refreshes the statistics of the hot tables (runs, step_states, tasks, events) when they are
 --    stale. The state-machine functions use generic plans, made from the statistics of the
 --    moment and remade after each ANALYZE. Where autovacuum is off, or lags behind a burst, plans
@@ -2178,8 +2653,8 @@ $$;
 --    exceed 20% of its size (min 500); with autovacuum on and keeping up, this rarely fires.
 -- Only one caller at a time does the work (transaction advisory lock, try-only): the others
 -- return at once. ANALYZE needs the tables' owner; for other roles it is skipped with a warning.
--- Returns {"cancelled_runs": n, "analyzed": [table, ...]}. Safe to call often (cheap when there is
--- nothing to do: one catalog query) and from many sessions.
+-- Returns {"cancelled_runs": n, "released_tasks": n, "failed_runs": n, "analyzed": [table, ...]}.
+-- Safe to call often (cheap when there is nothing to do: one catalog query) and from many sessions.
 create or replace function workflow.maintain(now timestamptz default clock_timestamp())
 returns jsonb
 language plpgsql
@@ -2189,11 +2664,23 @@ declare
     v_cancelled integer;
     v_table text;
     v_analyzed text[] := '{}'::text[];
+    v_sweep jsonb;
+    v_counts jsonb;
 begin
-    v_cancelled := workflow.enforce_deadlines(maintain.now);
+    v_sweep := workflow._sweep(maintain.now, true);
+    if v_sweep is null then
+        -- Another session is sweeping: deadlines are still ours to enforce (SKIP LOCKED).
+        v_cancelled := workflow.enforce_deadlines(maintain.now);
+        v_sweep := '{}'::jsonb;
+    else
+        v_cancelled := (v_sweep ->> 'cancelled_runs')::integer;
+    end if;
+    v_counts := jsonb_build_object('cancelled_runs', v_cancelled,
+        'released_tasks', coalesce((v_sweep ->> 'released_tasks')::integer, 0),
+        'failed_runs', coalesce((v_sweep ->> 'failed_runs')::integer, 0));
     -- "SWMAINT" in ASCII: one maintainer at a time; the others skip the statistics part.
     if not pg_try_advisory_xact_lock(x'53574d41494e54'::bigint) then
-        return jsonb_build_object('cancelled_runs', v_cancelled, 'analyzed', '[]'::jsonb);
+        return v_counts || jsonb_build_object('analyzed', '[]'::jsonb);
     end if;
     for v_table in
         select s.relname
@@ -2209,7 +2696,7 @@ begin
         execute format('analyze workflow.%I', v_table);
         v_analyzed := v_analyzed || v_table;
     end loop;
-    return jsonb_build_object('cancelled_runs', v_cancelled, 'analyzed', to_jsonb(v_analyzed));
+    return v_counts || jsonb_build_object('analyzed', to_jsonb(v_analyzed));
 end;
 $$;
 
@@ -2671,6 +3158,78 @@ begin
 end;
 $$;
 
+-- functions/register_worker.sql
+-- register_worker: make a worker known to the engine, or refresh what it says about itself.
+--
+-- Called by a worker process when it starts (and by execute(), which registers the process that
+-- runs a run's local steps), or by psql users. An upsert on worker_id: a repeated call updates
+-- host, pid, queues, resources, handlers, version and the heartbeat timeout, and makes a worker
+-- that had stopped or died live again (started_at is then reset: it is a new life of that id).
+-- handlers is {"<flow_slug>": ["<step_slug>", ...]}: the steps the worker can run; claim_tasks
+-- with this worker_id then claims only those steps' tasks. null means any step.
+-- A worker is alive while it heartbeats (heartbeat_worker) more often than
+-- heartbeat_timeout_seconds; after that the engine's sweep releases its leases at once.
+-- Locks: the worker's row (insert or update). Errors: WF001 malformed worker id, WF010 a timeout
+-- below 1 s or handlers that are not {"flow": ["step", ...]}. Safe to repeat.
+create or replace function workflow.register_worker(
+    worker_id text,
+    host text default null,
+    pid integer default null,
+    queues text[] default null,
+    resources text[] default '{}',
+    handlers jsonb default null,
+    version text default null,
+    heartbeat_timeout_seconds integer default 30,
+    now timestamptz default clock_timestamp()
+)
+returns workflow.workers
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_row workflow.workers;
+begin
+    -- GUARD
+    if register_worker.worker_id is null or register_worker.worker_id !~ '^[A-Za-z0-9_.:@/-]{1,200}$' then
+        raise exception 'invalid worker id %', coalesce(quote_literal(register_worker.worker_id), 'null')
+            using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
+    end if;
+    if register_worker.heartbeat_timeout_seconds is null or register_worker.heartbeat_timeout_seconds < 1 then
+        raise exception 'heartbeat timeout must be at least 1 second, got %', register_worker.heartbeat_timeout_seconds
+            using errcode = 'WF010';
+    end if;
+    if register_worker.handlers is not null and (
+        jsonb_typeof(register_worker.handlers) <> 'object'
+        or exists (
+            select 1 from jsonb_each(register_worker.handlers) as h (flow, steps)
+            where jsonb_typeof(h.steps) <> 'array'
+               or exists (select 1 from jsonb_array_elements(h.steps) as e where jsonb_typeof(e) <> 'string')
+        )
+    ) then
+        raise exception 'handlers must be {"<flow_slug>": ["<step_slug>", ...]}, got %', register_worker.handlers
+            using errcode = 'WF010';
+    end if;
+
+    insert into workflow.workers as w (worker_id, host, pid, queues, resources, handlers, version, started_at,
+        heartbeat_at, heartbeat_timeout_seconds)
+    values (register_worker.worker_id, register_worker.host, register_worker.pid, register_worker.queues,
+        coalesce(register_worker.resources, '{}'), register_worker.handlers, register_worker.version,
+        register_worker.now, register_worker.now, register_worker.heartbeat_timeout_seconds)
+    on conflict on constraint workers_pkey do update
+    set host = excluded.host, pid = excluded.pid, queues = excluded.queues, resources = excluded.resources,
+        handlers = excluded.handlers, version = excluded.version,
+        heartbeat_timeout_seconds = excluded.heartbeat_timeout_seconds,
+        heartbeat_at = excluded.heartbeat_at,
+        -- A new life of the id when the old one had ended; a live worker keeps its start.
+        started_at = case when w.released_at is not null or w.stopped_at is not null then excluded.started_at
+                          else w.started_at end,
+        stopped_at = null,
+        released_at = null
+    returning * into v_row;
+    return v_row;
+end;
+$$;
+
 -- functions/resume_workflow_run.sql
 -- resume_workflow_run: let a paused run continue where it stopped.
 --
@@ -2716,13 +3275,16 @@ $$;
 -- again and its dependents start from that output: only the failed step, its descendants and any
 -- step that had not finished run. reset_all (or skip_completed => false) runs everything again.
 -- The failed run itself is not changed. The new run's deadline comes from the flow's timeout.
+-- owner: the worker id of the process that will execute the new run's local steps (as start_flow).
 -- Locks: the failed run's row FOR KEY SHARE (it cannot be deleted meanwhile); inserts the new run.
--- Errors: WF011 unknown run, WF013 the run has not failed. Not idempotent: each call starts a run.
+-- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner.
+-- Not idempotent: each call starts a run.
 create or replace function workflow.retry_failed_workflow(
     run_id uuid,
     skip_completed boolean default true,
     reset_all boolean default false,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    owner text default null
 )
 returns uuid
 language plpgsql
@@ -2734,6 +3296,10 @@ declare
     v_skip boolean := coalesce(retry_failed_workflow.skip_completed, true) and not coalesce(retry_failed_workflow.reset_all, false);
     v_remaining integer;
 begin
+    if retry_failed_workflow.owner is not null and retry_failed_workflow.owner !~ '^[A-Za-z0-9_.:@/-]{1,200}$' then
+        raise exception 'invalid owner worker id %', quote_literal(retry_failed_workflow.owner)
+            using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
+    end if;
     select r.run_id, r.flow_slug, r.status, r.input into v_old
     from workflow.runs r where r.run_id = retry_failed_workflow.run_id
     for key share;
@@ -2751,9 +3317,9 @@ begin
     left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
     where s.flow_slug = v_old.flow_slug;
 
-    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of)
+    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of, owner_worker_id)
     select v_new, v_old.flow_slug, v_remaining, v_old.input, retry_failed_workflow.now,
-        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id
+        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id, retry_failed_workflow.owner
     from workflow.flows f where f.flow_slug = v_old.flow_slug;
 
     -- PHASE 2: step states: carried over (completed, with output) or waiting on the dependencies
@@ -2803,6 +3369,65 @@ begin
 end;
 $$;
 
+-- functions/schedule_maintenance.sql
+-- schedule_maintenance: run workflow.maintain() on a schedule with pg_cron, where it is installed.
+--
+-- Optional, never required: the engine's own calls (claim_tasks, start_flow, get_run_status)
+-- already sweep dead workers, dead owners and deadlines at most once a second. A schedule adds
+-- that housekeeping (and maintain's statistics refresh) when nothing calls the engine at all.
+-- Called by a DBA or the installer's user, once; a repeat with the same job_name replaces the
+-- schedule (pg_cron's cron.schedule_in_database keeps one job per name). every is turned into a
+-- pg_cron schedule: 1-59 seconds ('N seconds', pg_cron 1.5+), whole minutes 1-59 ('*/N * * * *'),
+-- whole hours 1-23 ('0 */N * * *') or one day ('0 0 * * *'). The job runs in this database.
+-- Returns pg_cron's job id. Locks: what cron.schedule_in_database locks (its job table).
+-- Errors: WF018 pg_cron is not installed in this database (the hint says how, and that it is
+-- optional); WF010 an interval none of the forms above can express. Safe to repeat.
+create or replace function workflow.schedule_maintenance(
+    every interval default '1 minute',
+    job_name text default 'workflow_maintain'
+)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_secs numeric := extract(epoch from schedule_maintenance.every);
+    v_schedule text;
+    v_job bigint;
+begin
+    -- GUARD: pg_cron present (its function, not only its catalogue row, so any install counts)
+    if not exists (
+        select 1 from pg_catalog.pg_proc p
+        join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = 'cron' and p.proname = 'schedule_in_database'
+    ) then
+        raise exception 'pg_cron is not installed in database %', current_database()
+            using errcode = 'WF018',
+            hint = 'pg_cron is optional: the engine sweeps itself in its own calls. To add it: install '
+                'the package (Debian: postgresql-15-cron), add pg_cron to shared_preload_libraries, '
+                'set cron.database_name, restart, then create extension pg_cron.';
+    end if;
+    v_schedule := case
+        when v_secs >= 1 and v_secs < 60 and v_secs = trunc(v_secs) then format('%s seconds', v_secs::bigint)
+        when v_secs >= 60 and v_secs < 3600 and v_secs % 60 = 0 then format('*/%s * * * *', (v_secs / 60)::bigint)
+        when v_secs >= 3600 and v_secs < 86400 and v_secs % 3600 = 0 then format('0 */%s * * *', (v_secs / 3600)::bigint)
+        when v_secs = 86400 then '0 0 * * *'
+    end;
+    if v_schedule is null then
+        raise exception 'cannot schedule maintenance every %', schedule_maintenance.every
+            using errcode = 'WF010',
+            hint = 'Use 1-59 seconds, whole minutes below an hour, whole hours below a day, or 1 day.';
+    end if;
+    -- Dynamic, and composed: the cron schema exists only where pg_cron does, so the statement
+    -- cannot be checked (by plpgsql_check) or planned before this guard has passed.
+    execute format('select %I.schedule_in_database($1, $2, $3, $4)', 'cron')
+    into v_job
+    using coalesce(schedule_maintenance.job_name, 'workflow_maintain'), v_schedule,
+        'select workflow.maintain()', current_database();
+    return v_job;
+end;
+$$;
+
 -- functions/send_with_notify.sql
 -- send_with_notify: persist a message on a channel and notify its listeners, atomically.
 --
@@ -2835,7 +3460,11 @@ $$;
 -- Called by start_flow (a batch of one), by clients enqueuing many runs at once and by psql users.
 -- inputs[i] is run i's input: a JSON object, or an array when the flow has a root map step.
 -- run_ids (optional, same length) makes the call idempotent per run: a run id that already exists
--- for this flow is returned with created = false and nothing new is started for it. Returns one row
+-- for this flow with the same input is returned with created = false and nothing new is started
+-- for it; with a different input the call is refused (WF012) and nothing changes. owner names the
+-- worker id of the process that executes the runs' local steps (execute() passes its own); when
+-- that owner dies, the runs fail (see _fail_dead_owners). Runs the throttled sweep first (_sweep).
+-- Returns one row
 -- per input, in input order: (run_id, created). Set-based throughout: one insert of runs, one of
 -- step states, one _start_steps for the root steps of every new run, so the per-run cost is a
 -- fraction of separate start_flow calls.
@@ -2845,13 +3474,15 @@ $$;
 -- dependencies; root steps start in this transaction; run_started events are recorded.
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow. On error nothing is created.
+-- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
     inputs jsonb[],
     run_ids uuid[] default null,
     timeout_seconds integer default null,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    owner text default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -2874,7 +3505,12 @@ declare
     v_created uuid[];
     v_conflict record;
 begin
-    -- GUARD: the flow, the arrays, the inputs' JSON types
+    perform workflow._sweep(start_flows.now);
+    -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
+    if start_flows.owner is not null and start_flows.owner !~ '^[A-Za-z0-9_.:@/-]{1,200}$' then
+        raise exception 'invalid owner worker id %', quote_literal(start_flows.owner)
+            using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
+    end if;
     select f.timeout_seconds into v_timeout from workflow.flows f where f.flow_slug = start_flows.flow_slug;
     if not found then
         raise exception 'flow % does not exist', start_flows.flow_slug using errcode = 'WF002';
@@ -2921,9 +3557,10 @@ begin
         order by x.ord
     );
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at)
+        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id)
         select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
-            start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout))
+            start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
+            start_flows.owner
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id
@@ -2937,6 +3574,18 @@ begin
         limit 1;
         if found then
             raise exception 'run % already exists for flow %', v_conflict.run_id, v_conflict.flow_slug using errcode = 'WF012';
+        end if;
+        -- Same id, same flow, another input: not a repeat of the same request.
+        select x.run_id, x.ord into v_conflict
+        from unnest(v_ids, start_flows.inputs) with ordinality as x (run_id, input, ord)
+        join workflow.runs r on r.run_id = x.run_id
+        where not x.run_id = any(coalesce(v_created, '{}'::uuid[])) and r.input is distinct from x.input
+        order by x.ord
+        limit 1;
+        if found then
+            raise exception 'run % already exists with another input (input %)', v_conflict.run_id, v_conflict.ord
+                using errcode = 'WF012',
+                hint = 'Repeat a start with the same input to get the same run, or use a new run id.';
         end if;
     end if;
 
@@ -3117,6 +3766,20 @@ end;
 $$;
 
 -- pass 3: language sql functions again, now checked against the complete set
+-- functions/_worker_alive.sql
+-- _worker_alive: the one definition of a live worker: not stopped, not released by the sweep,
+-- and its last heartbeat younger than its heartbeat timeout at `now`.
+-- Called by list_workers, claim_tasks, get_run_status and _sweep. Pure; locks nothing.
+create or replace function workflow._worker_alive(w workflow.workers, now timestamptz)
+returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+    select _worker_alive.w.stopped_at is null and _worker_alive.w.released_at is null
+        and _worker_alive.w.heartbeat_at + make_interval(secs => _worker_alive.w.heartbeat_timeout_seconds) > _worker_alive.now;
+$$;
+
 -- functions/complete_task.sql
 -- complete_task: complete one claimed task (the psql-friendly form of complete_tasks).
 --
@@ -3219,12 +3882,14 @@ $$;
 -- functions/fail_task.sql
 -- fail_task: report one failed attempt (the psql-friendly form of fail_tasks).
 --
--- Returns 'retry', 'failed' or 'stale' as fail_tasks does. Locks and invariants: fail_tasks.
+-- retryable => false: a permanent failure, the task fails at once without spending its
+-- remaining attempts. Returns 'retry', 'failed' or 'stale' as fail_tasks does. Locks and invariants: fail_tasks.
 create or replace function workflow.fail_task(
     task_id bigint,
     attempt integer,
     error text,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    retryable boolean default true
 )
 returns text
 language sql
@@ -3232,8 +3897,72 @@ set search_path = ''
 as $$
     select f.outcome
     from workflow.fail_tasks(
-        array[fail_task.task_id], array[fail_task.attempt], array[fail_task.error], fail_task.now
+        array[fail_task.task_id], array[fail_task.attempt], array[fail_task.error], fail_task.now,
+        array[fail_task.retryable]
     ) as f;
+$$;
+
+-- functions/heartbeat_worker.sql
+-- heartbeat_worker: tell the engine a registered worker is still alive.
+--
+-- Called by a worker more often than its heartbeat timeout (a third of it is a good period).
+-- Returns true when the worker is known and alive (its heartbeat moves to now); false when it is
+-- unknown, deregistered, or was already dead (its heartbeat is older than its timeout): then
+-- nothing changes, its leases are (or are about to be) released, and the worker must call
+-- register_worker again before it claims (claim_tasks gives a dead registered worker nothing).
+-- Locks: the worker's row. Errors: none. Safe to repeat.
+create or replace function workflow.heartbeat_worker(
+    worker_id text,
+    now timestamptz default clock_timestamp()
+)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    with beat as (
+        update workflow.workers w
+        set heartbeat_at = greatest(w.heartbeat_at, heartbeat_worker.now)
+        where w.worker_id = heartbeat_worker.worker_id
+          and workflow._worker_alive(w, heartbeat_worker.now)
+        returning 1
+    )
+    select exists (select 1 from beat);
+$$;
+
+-- functions/list_workers.sql
+-- list_workers: the registered workers, live ones only unless include_dead.
+--
+-- Called by the CLI (`workers`), the dashboard and psql users. alive is true while the worker
+-- has not stopped and its last heartbeat is younger than its timeout. Ordered by worker_id.
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow.list_workers(
+    include_dead boolean default false,
+    now timestamptz default clock_timestamp()
+)
+returns table (
+    worker_id text,
+    host text,
+    pid integer,
+    queues text[],
+    resources text[],
+    handlers jsonb,
+    version text,
+    started_at timestamptz,
+    heartbeat_at timestamptz,
+    heartbeat_timeout_seconds integer,
+    stopped_at timestamptz,
+    alive boolean
+)
+language sql
+stable
+set search_path = ''
+as $$
+    select w.worker_id, w.host, w.pid, w.queues, w.resources, w.handlers, w.version, w.started_at,
+        w.heartbeat_at, w.heartbeat_timeout_seconds, w.stopped_at, x.alive
+    from workflow.workers w
+    cross join lateral (select workflow._worker_alive(w, list_workers.now) as alive) as x
+    where x.alive or coalesce(list_workers.include_dead, false)
+    order by w.worker_id;
 $$;
 
 -- functions/run_state.sql
@@ -3288,14 +4017,16 @@ $$;
 -- root map step (that step maps over the input). A caller-supplied run_id makes the call
 -- idempotent: repeating it returns the same run without starting anything new. timeout_seconds
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
--- enforce_deadlines cancels it.
--- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010).
+-- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
+-- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
     run_id uuid default null,
     timeout_seconds integer default null,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    owner text default null
 )
 returns uuid
 language sql
@@ -3307,7 +4038,8 @@ as $$
         array[start_flow.input],
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
-        start_flow.now
+        start_flow.now,
+        start_flow.owner
     ) as s;
 $$;
 
@@ -3404,6 +4136,10 @@ begin
     grant update (status, attempts_count, message_id, output, error_message, worker_id, queued_at, started_at,
         completed_at, failed_at) on workflow.tasks to workflow_worker;
     grant select, insert on workflow.events to workflow_worker;
+    -- A worker registers, heartbeats and deregisters itself; the engine's sweep, run from its
+    -- claims, writes the workers and the one sweeps row.
+    grant select, insert, update, delete on workflow.workers to workflow_worker;
+    grant select, update on workflow.sweeps to workflow_worker;
     grant select, insert, update, delete on all tables in schema pgmq to workflow_worker;
     grant usage, select on all sequences in schema pgmq to workflow_worker;
     alter default privileges in schema pgmq grant select, insert, update, delete on tables to workflow_worker;

@@ -110,7 +110,7 @@ begin
         select t.queue_name, st.start_delay_seconds as delay, ru.paused_at is not null as paused,
             array_agg(t.task_id order by t.task_id) as task_ids,
             array_agg(jsonb_build_object(
-                'task_id', t.task_id, 'run_id', t.run_id, 'step', t.step_slug, 'index', t.task_index,
+                'task_id', t.task_id, 'run_id', t.run_id, 'flow', ru.flow_slug, 'step', t.step_slug, 'index', t.task_index,
                 'timeout', st.timeout_seconds, 'max_attempts', st.max_attempts,
                 'resources', to_jsonb(st.required_resources)
             ) order by t.task_id) as msgs

@@ -1,11 +1,13 @@
 -- fail_task: report one failed attempt (the psql-friendly form of fail_tasks).
 --
--- Returns 'retry', 'failed' or 'stale' as fail_tasks does. Locks and invariants: fail_tasks.
+-- retryable => false: a permanent failure, the task fails at once without spending its
+-- remaining attempts. Returns 'retry', 'failed' or 'stale' as fail_tasks does. Locks and invariants: fail_tasks.
 create or replace function workflow.fail_task(
     task_id bigint,
     attempt integer,
     error text,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    retryable boolean default true
 )
 returns text
 language sql
@@ -13,6 +15,7 @@ set search_path = ''
 as $$
     select f.outcome
     from workflow.fail_tasks(
-        array[fail_task.task_id], array[fail_task.attempt], array[fail_task.error], fail_task.now
+        array[fail_task.task_id], array[fail_task.attempt], array[fail_task.error], fail_task.now,
+        array[fail_task.retryable]
     ) as f;
 $$;

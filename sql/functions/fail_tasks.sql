@@ -1,11 +1,16 @@
 -- fail_tasks: report failed attempts of claimed tasks, in one transaction for the whole batch.
 --
 -- Called by workers (handler exceptions, non-JSON output) and by fail_task. Each element is
--- (task_id, attempt, error) with the attempt token from claim_tasks. Per task, the outcome:
---   'retry'  attempts remain: the task is queued again and its message becomes visible after
+-- (task_id, attempt, error[, retryable]) with the attempt token from claim_tasks; retryable
+-- (default true for every task; an array of the same length, null elements meaning true) false
+-- marks a permanent failure (a deterministic error: retrying cannot help), which fails the task
+-- at once without spending its remaining attempts. Per task, the outcome:
+--   'retry'  attempts remain and the failure is retryable: the task is queued again and its
+--            message becomes visible after
 --            base_delay * 2^(attempt-1) seconds (capped at one day; parked while the run is
 --            paused);
---   'failed' it was the last attempt: the task, its step and its run fail, and the rest of the
+--   'failed' it was the last attempt, or the failure is not retryable: the task, its step and
+--            its run fail, and the rest of the
 --            run is swept (no live message or claimable task stays behind);
 --   'stale'  the token does not match a started task: ignored, nothing changes.
 -- Locks, in order: the tasks (by task_id, FOR NO KEY UPDATE, matching tokens only), the final
@@ -16,7 +21,8 @@ create or replace function workflow.fail_tasks(
     task_ids bigint[],
     attempts integer[],
     errors text[],
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    retryable boolean[] default null
 )
 returns table (task_id bigint, outcome text)
 language plpgsql
@@ -42,6 +48,10 @@ begin
         or cardinality(fail_tasks.task_ids) is distinct from cardinality(fail_tasks.errors) then
         raise exception 'task_ids, attempts and errors must have the same length' using errcode = 'WF010';
     end if;
+    if fail_tasks.retryable is not null and cardinality(fail_tasks.retryable) <> cardinality(fail_tasks.task_ids) then
+        raise exception 'retryable has % entries for % tasks', cardinality(fail_tasks.retryable), cardinality(fail_tasks.task_ids)
+            using errcode = 'WF010';
+    end if;
     if (select count(distinct i) from unnest(fail_tasks.task_ids) as i) <> cardinality(fail_tasks.task_ids) then
         raise exception 'a task id appears twice in one batch' using errcode = 'WF010';
     end if;
@@ -64,7 +74,9 @@ begin
     perform 1 from workflow.step_states s
     where (s.run_id, s.step_slug) in (
         select t.run_id, t.step_slug from workflow.tasks t
-        where t.task_id = any(v_locked) and t.attempts_count >= t.max_attempts
+        join unnest(fail_tasks.task_ids) with ordinality as i (task_id, ord) on i.task_id = t.task_id
+        where t.task_id = any(v_locked)
+          and (t.attempts_count >= t.max_attempts or fail_tasks.retryable[i.ord] is false)
     )
     order by s.run_id, s.step_slug
     for no key update;
@@ -78,10 +90,10 @@ begin
         with upd as (
             update workflow.tasks t
             set status = 'queued', error_message = x.error, worker_id = null
-            from unnest(fail_tasks.task_ids, fail_tasks.errors) as x (task_id, error),
+            from unnest(fail_tasks.task_ids, fail_tasks.errors) with ordinality as x (task_id, error, ord),
                 workflow.runs r, workflow.step_states ss, workflow.steps st
             where t.task_id = x.task_id and t.task_id = any(v_locked)
-              and t.attempts_count < t.max_attempts
+              and t.attempts_count < t.max_attempts and fail_tasks.retryable[x.ord] is not false
               and r.run_id = t.run_id and (r.status = 'started') is true
               and ss.run_id = t.run_id and ss.step_slug = t.step_slug
               and st.flow_slug = ss.flow_slug and st.step_slug = t.step_slug

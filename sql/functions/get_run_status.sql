@@ -7,17 +7,23 @@
 --  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
---             "completed_at", "failed_at", "error"}, ... in flow order]}
--- Locks nothing. Errors: WF011 unknown run. Read-only.
-create or replace function workflow.get_run_status(run_id uuid)
+--             "completed_at", "failed_at", "error", "waiting_for_worker"}, ... in flow order],
+--  "owner": the worker id executing its local steps (or null)}
+-- waiting_for_worker is true for a started step with tasks left when no live registered worker
+-- can take them: for a distributed step, none whose queues (null: any), handlers (null: any)
+-- and resources cover it; for a local step, the run's owner is not alive. Only registered
+-- workers count (register_worker), so with unregistered workers it reads true.
+-- Runs the throttled sweep first (_sweep), so a dead owner or a passed deadline shows at once.
+-- Locks nothing of its own. Errors: WF011 unknown run.
+create or replace function workflow.get_run_status(run_id uuid, now timestamptz default clock_timestamp())
 returns jsonb
 language plpgsql
-stable
 set search_path = ''
 as $$
 declare
     v_result jsonb;
 begin
+    perform workflow._sweep(get_run_status.now);
     select jsonb_build_object(
         'run_id', r.run_id,
         'flow_slug', r.flow_slug,
@@ -37,6 +43,7 @@ begin
         'paused_at', r.paused_at,
         'cancelled_at', r.cancelled_at,
         'deadline_at', r.deadline_at,
+        'owner', r.owner_worker_id,
         'steps', st.steps
     ) into v_result
     from workflow.runs r
@@ -53,7 +60,18 @@ begin
                 'started_at', ss.started_at,
                 'completed_at', ss.completed_at,
                 'failed_at', ss.failed_at,
-                'error', ss.error_message
+                'error', ss.error_message,
+                'waiting_for_worker', ss.status = 'started' and ss.remaining_tasks > 0 and r.status = 'started'
+                    and case when s.execution = 'local' then not coalesce((
+                        select workflow._worker_alive(w, get_run_status.now)
+                        from workflow.workers w where w.worker_id = r.owner_worker_id), false)
+                    else not exists (
+                        select 1 from workflow.workers w
+                        where workflow._worker_alive(w, get_run_status.now)
+                          and (w.queues is null or s.queue_name = any(w.queues))
+                          and (w.handlers is null or coalesce(w.handlers -> r.flow_slug ? s.step_slug, false))
+                          and s.required_resources <@ w.resources)
+                    end
             ) order by s.step_index), '[]'::jsonb) as steps
         from workflow.step_states ss
         join workflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug

@@ -6,13 +6,16 @@
 -- again and its dependents start from that output: only the failed step, its descendants and any
 -- step that had not finished run. reset_all (or skip_completed => false) runs everything again.
 -- The failed run itself is not changed. The new run's deadline comes from the flow's timeout.
+-- owner: the worker id of the process that will execute the new run's local steps (as start_flow).
 -- Locks: the failed run's row FOR KEY SHARE (it cannot be deleted meanwhile); inserts the new run.
--- Errors: WF011 unknown run, WF013 the run has not failed. Not idempotent: each call starts a run.
+-- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner.
+-- Not idempotent: each call starts a run.
 create or replace function workflow.retry_failed_workflow(
     run_id uuid,
     skip_completed boolean default true,
     reset_all boolean default false,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    owner text default null
 )
 returns uuid
 language plpgsql
@@ -24,6 +27,10 @@ declare
     v_skip boolean := coalesce(retry_failed_workflow.skip_completed, true) and not coalesce(retry_failed_workflow.reset_all, false);
     v_remaining integer;
 begin
+    if retry_failed_workflow.owner is not null and retry_failed_workflow.owner !~ '^[A-Za-z0-9_.:@/-]{1,200}$' then
+        raise exception 'invalid owner worker id %', quote_literal(retry_failed_workflow.owner)
+            using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
+    end if;
     select r.run_id, r.flow_slug, r.status, r.input into v_old
     from workflow.runs r where r.run_id = retry_failed_workflow.run_id
     for key share;
@@ -41,9 +48,9 @@ begin
     left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
     where s.flow_slug = v_old.flow_slug;
 
-    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of)
+    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of, owner_worker_id)
     select v_new, v_old.flow_slug, v_remaining, v_old.input, retry_failed_workflow.now,
-        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id
+        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id, retry_failed_workflow.owner
     from workflow.flows f where f.flow_slug = v_old.flow_slug;
 
     -- PHASE 2: step states: carried over (completed, with output) or waiting on the dependencies

@@ -5,14 +5,16 @@
 -- root map step (that step maps over the input). A caller-supplied run_id makes the call
 -- idempotent: repeating it returns the same run without starting anything new. timeout_seconds
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
--- enforce_deadlines cancels it.
--- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010).
+-- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
+-- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
     run_id uuid default null,
     timeout_seconds integer default null,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    owner text default null
 )
 returns uuid
 language sql
@@ -24,6 +26,7 @@ as $$
         array[start_flow.input],
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
-        start_flow.now
+        start_flow.now,
+        start_flow.owner
     ) as s;
 $$;

@@ -3,7 +3,11 @@
 -- Called by start_flow (a batch of one), by clients enqueuing many runs at once and by psql users.
 -- inputs[i] is run i's input: a JSON object, or an array when the flow has a root map step.
 -- run_ids (optional, same length) makes the call idempotent per run: a run id that already exists
--- for this flow is returned with created = false and nothing new is started for it. Returns one row
+-- for this flow with the same input is returned with created = false and nothing new is started
+-- for it; with a different input the call is refused (WF012) and nothing changes. owner names the
+-- worker id of the process that executes the runs' local steps (execute() passes its own); when
+-- that owner dies, the runs fail (see _fail_dead_owners). Runs the throttled sweep first (_sweep).
+-- Returns one row
 -- per input, in input order: (run_id, created). Set-based throughout: one insert of runs, one of
 -- step states, one _start_steps for the root steps of every new run, so the per-run cost is a
 -- fraction of separate start_flow calls.
@@ -13,13 +17,15 @@
 -- dependencies; root steps start in this transaction; run_started events are recorded.
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow. On error nothing is created.
+-- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
     inputs jsonb[],
     run_ids uuid[] default null,
     timeout_seconds integer default null,
-    now timestamptz default clock_timestamp()
+    now timestamptz default clock_timestamp(),
+    owner text default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -42,7 +48,12 @@ declare
     v_created uuid[];
     v_conflict record;
 begin
-    -- GUARD: the flow, the arrays, the inputs' JSON types
+    perform workflow._sweep(start_flows.now);
+    -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
+    if start_flows.owner is not null and start_flows.owner !~ '^[A-Za-z0-9_.:@/-]{1,200}$' then
+        raise exception 'invalid owner worker id %', quote_literal(start_flows.owner)
+            using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
+    end if;
     select f.timeout_seconds into v_timeout from workflow.flows f where f.flow_slug = start_flows.flow_slug;
     if not found then
         raise exception 'flow % does not exist', start_flows.flow_slug using errcode = 'WF002';
@@ -89,9 +100,10 @@ begin
         order by x.ord
     );
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at)
+        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id)
         select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
-            start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout))
+            start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
+            start_flows.owner
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id
@@ -105,6 +117,18 @@ begin
         limit 1;
         if found then
             raise exception 'run % already exists for flow %', v_conflict.run_id, v_conflict.flow_slug using errcode = 'WF012';
+        end if;
+        -- Same id, same flow, another input: not a repeat of the same request.
+        select x.run_id, x.ord into v_conflict
+        from unnest(v_ids, start_flows.inputs) with ordinality as x (run_id, input, ord)
+        join workflow.runs r on r.run_id = x.run_id
+        where not x.run_id = any(coalesce(v_created, '{}'::uuid[])) and r.input is distinct from x.input
+        order by x.ord
+        limit 1;
+        if found then
+            raise exception 'run % already exists with another input (input %)', v_conflict.run_id, v_conflict.ord
+                using errcode = 'WF012',
+                hint = 'Repeat a start with the same input to get the same run, or use a new run id.';
         end if;
     end if;
 

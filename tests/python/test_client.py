@@ -148,6 +148,9 @@ def test_a_run_id_of_another_flow_is_a_conflict(client: Client) -> None:
     assert client.start_flow("tests.conflict_a", {}, run_id=run_id) == run_id  # idempotent
     with pytest.raises(RunIdConflict):
         client.start_flow("tests.conflict_b", {}, run_id=run_id)
+    with pytest.raises(RunIdConflict) as err:  # same flow, another input: not a repeat
+        client.start_flow("tests.conflict_a", {"other": 1}, run_id=run_id)
+    assert err.value.code == "WF012"
 
 
 def test_start_flows_starts_a_batch_in_order_idempotently_and_all_or_nothing(
@@ -168,8 +171,11 @@ def test_start_flows_starts_a_batch_in_order_idempotently_and_all_or_nothing(
         ).fetchone()
     assert {r: i["i"] for r, i in inputs} == {ids[0]: 0, ids[1]: 1, ids[2]: 2}
     assert roots == (3,)  # each run's root step was enqueued, once
-    # A repeat with the same run id starts nothing new for it.
-    assert client.start_flows("tests.batch", [{"i": 9}], run_ids=[known]) == [known]
+    # A repeat with the same run id and input starts nothing new for it; another input under
+    # that id is a conflict.
+    assert client.start_flows("tests.batch", [{"i": 1}], run_ids=[known]) == [known]
+    with pytest.raises(RunIdConflict):
+        client.start_flows("tests.batch", [{"i": 9}], run_ids=[known])
     # One bad input fails the whole batch, naming its position, and stores nothing.
     with pytest.raises(InvalidInput) as err:
         client.start_flows("tests.batch", [{"i": 3}, ["not", "an", "object"]])
