@@ -36,16 +36,13 @@ from singularity_workflow._worker import (
     def_resolver,
     default_worker_id,
 )
-from singularity_workflow._workflow import workflow_def
+from singularity_workflow.definitions import workflow_def
 
 __all__ = ["RunResult", "execute", "execute_async", "execute_dynamic"]
 
 #: How often the waiter checks the run's status when no notification came (a lost
 #: notification then costs at most this much latency) and re-checks the local queue.
 _POLL_SECONDS = 1.0
-#: Run statuses that are not an end (``paused`` is never a status, only a state, but the run
-#: notification carries it while the run is paused, and a paused run may resume).
-_LIVE = frozenset({"started", "paused"})
 #: Statuses the run's notification carries when it ends.
 _ENDED = frozenset({"completed", "failed", "cancelled"})
 
@@ -189,36 +186,36 @@ def _execute_run(
         engine.run(until=ended.is_set, deadline=time.monotonic() + timeout, on_poll=on_poll)
     finally:
         engine.close()
-    run = client.get_run(run_id)
-    if run["status"] in _LIVE:
+    run = client.get_run_status(run_id)
+    if not run.finished:
         # The wait timed out. End the run now rather than when the database deadline (rounded
         # up to whole seconds) is next enforced, so nothing of it runs after the caller gave up.
         try:
             client.cancel_workflow_run(run_id, reason="deadline exceeded")
         except WorkflowError:  # it ended meanwhile; report how
             pass
-        run = client.get_run(run_id)
-        if run["status"] == "failed" and run.get("cancelled_at") is not None:
+        run = client.get_run_status(run_id)
+        if run.status == "failed" and run.cancelled:
             raise RunTimeout(
                 run_id=run_id,
-                completed_steps=run["completed_steps"],
-                total_steps=run["total_steps"],
+                completed_steps=run.completed_steps,
+                total_steps=run.total_steps,
                 hint="The run was cancelled (reason: deadline exceeded); see"
                 f" `singularity-workflow status {run_id}`.",
             )
-    status = run["status"]
-    if status == "failed" and run.get("cancelled_at") is not None:
+    status = run.status
+    if status == "failed" and run.cancelled:
         raise RunFailed(
-            f"run {run_id} was cancelled: {run.get('error_message') or 'cancelled'}",
+            f"run {run_id} was cancelled: {run.error or 'cancelled'}",
             run_id=run_id,
-            step=run.get("failed_step"),
-            error=run.get("error_message") or "cancelled",
+            step=run.failed_step,
+            error=run.error or "cancelled",
         )
     if status == "completed":
-        return RunResult(run_id, run["output"])
+        return RunResult(run_id, run.output)
     if status == "failed":
-        step = run.get("failed_step")
-        error = run.get("error_message")
+        step = run.failed_step
+        error = run.error
         # The server words it "step X failed: <the handler's error>"; RunFailed's own message
         # names the step, so keep `error` as the handler's text ("ValueError: ...").
         prefix = f"step {step} failed: "
@@ -229,8 +226,8 @@ def _execute_run(
 
 
 def _finished(client: Client, run_id: UUID) -> bool:
-    """Tell whether the run is no longer running (any status but 'started')."""
+    """Tell whether the run is no longer running (completed, failed or cancelled)."""
     try:
-        return client.get_run(run_id)["status"] not in _LIVE
+        return client.get_run_status(run_id).finished
     except Exception:  # the database is away: the loop reconnects, and we ask again later
         return False

@@ -57,7 +57,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from singularity_workflow._client import ClaimedTask, Client, UndecodableJson, to_jsonb
-from singularity_workflow._workflow import WorkflowDef, find_handler, registry
+from singularity_workflow.definitions import WorkflowDef, find_handler, registry
 
 log = logging.getLogger("singularity_workflow.worker")
 

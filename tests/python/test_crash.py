@@ -104,15 +104,15 @@ def test_tasks_of_a_killed_worker_are_completed_once_by_another(
 
             run = None
             deadline = time.monotonic() + 30
-            while run is None or run["status"] == "started":
+            while run is None or run.status == "in_progress":
                 assert time.monotonic() < deadline, f"the run did not finish: {run}"
                 assert rescuer.poll() is None, rescuer.communicate()[0]
                 time.sleep(0.1)
-                run = client.get_run(run_id)
+                run = client.get_run_status(run_id)
             # Not before the leases lapsed (2 s at most after the last renewal).
             assert time.monotonic() - killed_at > 0.5
-            assert run["status"] == "completed"
-            assert run["output"] == {"total": sum(i * 10 for i in range(ITEMS))}
+            assert run.status == "completed"
+            assert run.output == {"total": sum(i * 10 for i in range(ITEMS))}
 
             rows = tasks(conn, run_id)
             work = [r for r in rows if r[0] == "work"]

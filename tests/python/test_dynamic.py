@@ -38,7 +38,7 @@ from singularity_workflow import (
     WorkflowError,
     execute_dynamic,
 )
-from singularity_workflow._workflow import find_handler
+from singularity_workflow.definitions import find_handler
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -220,7 +220,7 @@ def test_runs_like_a_code_defined_workflow_sync_async_and_map(
         client=client, timeout=30,
     )
     assert result.output == {"save": {"saved": [0, 10, 20]}}
-    assert client.get_run(result.run_id)["status"] == "completed"
+    assert client.get_run_status(result.run_id).status == "completed"
 
 
 def test_retries_apply_to_dynamic_steps(builder: FlowBuilder, client: Client) -> None:

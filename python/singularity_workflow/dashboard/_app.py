@@ -51,7 +51,8 @@ from starlette.templating import Jinja2Templates
 
 from singularity_workflow._client import Client
 from singularity_workflow._errors import InvalidState, RunNotFound, WorkflowError
-from singularity_workflow._lifecycle import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
+from singularity_workflow._types import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
+from singularity_workflow.dashboard import _queries as queries
 from singularity_workflow.dashboard._dag import Layout, display_state, layout_flow
 from singularity_workflow.dashboard._live import RUNS_TOPIC, LiveHub, run_topic
 
@@ -357,21 +358,21 @@ class Dashboard:
         limit = limit if limit in PAGE_SIZES else 50
         before, after = _cursor(q.get("before")), _cursor(q.get("after"))
         # One extra row tells whether a further page exists in the direction of travel.
-        runs = self.client.dashboard_runs(state, flow, limit=limit + 1, before=before, after=after)
+        runs = queries.runs(self.client, state, flow, limit=limit + 1, before=before, after=after)
         if after is not None and before is None:
             has_newer = len(runs) > limit
             runs = runs[-limit:] if has_newer else runs
             has_older = True
             if not has_newer and len(runs) < limit:
                 # Fewer than a page newer than the cursor: show the newest page instead.
-                runs = self.client.dashboard_runs(state, flow, limit=limit + 1)
+                runs = queries.runs(self.client, state, flow, limit=limit + 1)
                 has_older = len(runs) > limit
                 runs = runs[:limit]
         else:
             has_older = len(runs) > limit
             runs = runs[:limit]
             has_newer = before is not None
-        counts = self.client.dashboard_run_counts(flow, cap=COUNT_CAP)
+        counts = queries.run_counts(self.client, flow, cap=COUNT_CAP)
         filters = {"state": state or "", "flow": flow or "", "limit": str(limit)}
 
         def link(**extra: str) -> str:
@@ -445,7 +446,7 @@ class Dashboard:
         if run_id is None:
             return self.error(request, 404, "not a run id", "/runs")
         step = await asyncio.to_thread(
-            self.client.dashboard_step, run_id, slug, limit=limit + 1, offset=offset
+            queries.step, self.client, run_id, slug, limit=limit + 1, offset=offset
         )
         if step is None:
             return self.error(request, 404, f"run {run_id} has no step {slug}", "/runs")
@@ -508,8 +509,8 @@ class Dashboard:
     # -- queues and channels -----------------------------------------------------------------------
 
     def _queues_context(self) -> dict[str, Any]:
-        return {"queues": self.client.dashboard_queues(),
-                "workers": self.client.dashboard_workers(),
+        return {"queues": queries.queues(self.client),
+                "workers": queries.workers(self.client),
                 "now": _when(datetime.now(UTC))}
 
     async def queues_page(self, request: Request) -> Response:
@@ -529,7 +530,7 @@ class Dashboard:
             if _is_channel(wanted):
                 return RedirectResponse(f"/channels/{wanted}", status_code=303)
             return self.error(request, 404, "not a channel name", "/channels")
-        channels = await asyncio.to_thread(self.client.dashboard_channels)
+        channels = await asyncio.to_thread(queries.channels, self.client)
         return self.render(request, "channels.html", {"channels": channels})
 
     async def channel_page(self, request: Request) -> Response:

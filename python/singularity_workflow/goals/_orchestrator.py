@@ -1,6 +1,6 @@
 """Goal-driven orchestration (HTDAG): goal -> decomposer -> stored task graph -> flow -> run.
 
-A *decomposer* (see :mod:`singularity_workflow.decomposers`) turns a goal into task dicts
+A *decomposer* (see :mod:`singularity_workflow.goals.decomposers`) turns a goal into task dicts
 ``{"id", "description", "depends_on": [...], "subtasks": [...]}``: rules, or an LLM. The
 :class:`Orchestrator` checks what it returned, flattens it, stores it as a task graph
 (``workflow.task_graphs``) so it can be previewed and approved, and runs it as a flow whose steps
@@ -42,7 +42,6 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-from singularity_workflow._builder import MissingStepFunctions, execute_dynamic
 from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import (
     InvalidOption,
@@ -52,7 +51,8 @@ from singularity_workflow._errors import (
     WorkflowError,
 )
 from singularity_workflow._executor import RunResult
-from singularity_workflow._workflow import _STEP_NAME
+from singularity_workflow.definitions import STEP_NAME
+from singularity_workflow.definitions.builder import MissingStepFunctions, execute_dynamic
 
 __all__ = [
     "DecompositionError",
@@ -182,7 +182,7 @@ def _check_node(raw: Any, where: str) -> dict[str, Any]:
             f"a task of {where} has no string id: {dict(raw)!r}",
             hint="Every task needs an id such as 'analyze'.",
         )
-    if not _STEP_NAME.match(task_id) or task_id == "run":
+    if not STEP_NAME.match(task_id) or task_id == "run":
         raise DecompositionError(
             f"task id {task_id!r} of {where} is not a valid step name",
             code="WF001",
@@ -281,7 +281,7 @@ class _Decomposition:
     def _prefixed(prefix: str, task_id: str) -> str:
         """Return ``prefix__task_id`` (checked as a step name later, like any id)."""
         name = f"{prefix}__{task_id}"
-        if not _STEP_NAME.match(name):
+        if not STEP_NAME.match(name):
             raise DecompositionError(
                 f"subtask {task_id!r} of complex task {prefix!r} would get the id {name!r},"
                 " which is longer than a step name may be (63 characters)",

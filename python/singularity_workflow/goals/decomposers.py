@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, Protocol, runtime_checkable
 
-from singularity_workflow._htdag import DecompositionError, DecompositionTimeout
+from singularity_workflow.goals._orchestrator import DecompositionError, DecompositionTimeout
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -153,7 +153,7 @@ GENERIC_TASKS: Final[list[dict[str, Any]]] = [
 ]
 
 #: The example rule-based decomposer; on the command line:
-#: ``--decomposer singularity_workflow.decomposers:rule_based_decomposer``.
+#: ``--decomposer singularity_workflow.goals.decomposers:rule_based_decomposer``.
 rule_based_decomposer = RuleBasedDecomposer(SOFTWARE_RULES, default=GENERIC_TASKS)
 
 
