@@ -40,7 +40,7 @@ chaos: venv ## Long chaos suite (kills, outages, locks) and more fuzz cases; pri
 		SW_FUZZ_EXAMPLES=$${SW_FUZZ_EXAMPLES:-1000} \
 		$(VENV)/bin/python -m pytest -q -s -p no:cacheprovider tests/python/test_fuzz.py
 
-lint: ## ruff, mypy, sqlfluff and plpgsql_check; zero errors allowed
+lint: ## ruff, mypy, the Python layering contract, sqlfluff and plpgsql_check; zero errors allowed
 	bash scripts/lint.sh
 
 sql: venv ## Write the whole install as one script: build/install.sql
