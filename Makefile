@@ -10,7 +10,7 @@ PYTHON ?= python3
 # The stamp file makes `make venv` re-run pip only when the package definition changes.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-sql test-python lint sql bench clean demo
+.PHONY: help venv test test-sql test-python test-unit lint sql bench clean demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -31,6 +31,9 @@ test-sql: ## pgTAP tests (tests/sql) with pg_prove in a throwaway database
 
 test-python: ## pytest (tests/python) against a throwaway template database
 	bash scripts/test.sh python
+
+test-unit: venv ## pytest's unit tests only (marker `unit`): no database server, a few seconds
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -m unit tests/python
 
 .PHONY: chaos
 chaos: venv ## Long chaos suite (kills, outages, locks) and more fuzz cases; prints CHAOS figures

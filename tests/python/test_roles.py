@@ -18,11 +18,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import admin_url
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from singularity_workflow import Client, Worker, Workflow, step
+from tests.fixtures import admin_url
 
 
 class RoleFlow(Workflow):

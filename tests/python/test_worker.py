@@ -25,6 +25,7 @@ from click.testing import CliRunner
 
 from singularity_workflow import Client, Worker, Workflow, register_handlers, step
 from singularity_workflow.cli import main
+from tests.fixtures import import_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -354,14 +355,8 @@ def worker_process(db_url: str, module_dir: Path, *args: str) -> subprocess.Pope
 
 def load_module(path: Path, name: str, source: str) -> Any:
     """Write ``source`` as module ``name`` in ``path`` and import it here too."""
-    import importlib
-
     (path / f"{name}.py").write_text(textwrap.dedent(source))
-    sys.path.insert(0, str(path))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(path))
+    return import_file(path / f"{name}.py")
 
 
 def test_sigterm_lets_the_in_flight_task_finish_then_exits_0(
