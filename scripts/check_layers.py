@@ -30,7 +30,7 @@ PACKAGE = "singularity_workflow"
 #: Lowest layer first: (layer name, module patterns relative to the package). First match wins.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Value types and errors: import nothing of this package.
-    ("values", ("_types", "_errors")),
+    ("values", ("_types", "_errors", "_names")),
     # Pure Python below the database layer: message types, definitions and their rules, the
     # installer's file reader.
     ("model", ("_messages", "definitions", "definitions._*", "_install")),

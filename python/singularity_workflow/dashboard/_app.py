@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -51,6 +50,7 @@ from starlette.templating import Jinja2Templates
 
 from singularity_workflow._client import Client
 from singularity_workflow._errors import InvalidState, RunNotFound, WorkflowError
+from singularity_workflow._names import CHANNEL_NAME, RESERVED_CHANNEL_PREFIXES
 from singularity_workflow._types import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
 from singularity_workflow.dashboard import _queries as queries
 from singularity_workflow.dashboard._dag import Layout, display_state, layout_flow
@@ -78,7 +78,6 @@ RUN_POLL: Final = 1.0
 KEEPALIVE: Final = 15.0
 #: The runs list's streams wake at most this often (a page of runs is heavier than a run).
 LIST_INTERVAL: Final = 1.0
-_CHANNEL: Final = re.compile(r"[a-z_][a-z0-9_]{0,41}")
 #: The word the run page shows after an action ("paused" ...), by action.
 _DONE: Final = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 #: Largest action form body read (a cancel reason is cut at 1,000 characters anyway).
@@ -675,7 +674,7 @@ def _sse(events: AsyncIterator[str]) -> Response:
 
 def _is_channel(name: str) -> bool:
     """Tell whether ``name`` is a messaging channel name (reserved prefixes refused)."""
-    return bool(_CHANNEL.fullmatch(name)) and not name.startswith(("workflow_q_", "workflow_run_"))
+    return bool(CHANNEL_NAME.fullmatch(name)) and not name.startswith(RESERVED_CHANNEL_PREFIXES)
 
 
 def _parse_uuid(text: str) -> UUID | None:

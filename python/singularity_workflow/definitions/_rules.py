@@ -1,6 +1,7 @@
 """The rules of a definition, each written once: name patterns, step options, their defaults.
 
-The database is the authority (``workflow._validate_name``, ``workflow._normalize_step`` and the
+The name patterns are ``_names``' (re-exported here for the definitions' checks). The database
+is the authority (``workflow._validate_name``, ``workflow._normalize_step`` and the
 CHECK constraints of the definition tables). These are the same rules in Python, so that a
 workflow written in code fails when its class statement runs, before any connection is made,
 with the SQLSTATE the server would have used. Every Python check of a definition takes its
@@ -9,9 +10,10 @@ pattern, option set and defaults from here: the decorator, the list form and ``F
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final
+
+from singularity_workflow._names import FLOW_NAME, QUEUE_NAME, RESOURCE_NAME, STEP_NAME
 
 __all__ = [
     "FLOW_NAME",
@@ -25,11 +27,6 @@ __all__ = [
     "resource_list",
 ]
 
-# The server's name rules (workflow._validate_name and _normalize_step), checked here first.
-FLOW_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
-STEP_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-QUEUE_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,46}$")
-RESOURCE_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
 #: The largest value an ``integer`` column holds (attempts, delays, timeouts).
 INT_MAX: Final = 2_147_483_647
 
