@@ -87,7 +87,7 @@ HIERARCHY = [
 
 
 def test_depending_on_a_parent_means_depending_on_all_its_leaves() -> None:
-    from singularity_workflow.goals._orchestrator import _Decomposition
+    from singularity_workflow.goals._graph import Decomposition as _Decomposition
 
     nodes = _Decomposition(lambda g: [], 3, 5.0).build(HIERARCHY, 0, "goal", "")
     flat = by_id(flatten_tasks(nodes))

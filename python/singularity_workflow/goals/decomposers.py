@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, Protocol, runtime_checkable
 
-from singularity_workflow.goals._orchestrator import DecompositionError, DecompositionTimeout
+from singularity_workflow.goals._graph import DecompositionError, DecompositionTimeout
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
