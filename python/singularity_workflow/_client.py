@@ -90,9 +90,9 @@ class Client:
         """Close the connection this client opened (if any); it reopens on the next call."""
         self._db.close()
 
-    def run(self, op: Operation[T], *, conn: psycopg.Connection[Any] | None = None) -> T:
+    def call(self, op: Operation[T], *, conn: psycopg.Connection[Any] | None = None) -> T:
         """Execute one operation object (see ``_operations``) on ``conn`` or a lent connection."""
-        return self._db.run(op, conn)
+        return self._db.call(op, conn)
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -153,19 +153,19 @@ class Client:
             wdef = workflow_def(definition)
             body = wdef.definition()
             registry[wdef.slug] = wdef
-        return self.run(definitions.register_flow(body))
+        return self.call(definitions.register_flow(body))
 
     def get_flow(self, slug: str) -> dict[str, Any]:
         """Return a flow's definition as JSON (the form register_flow takes); FlowNotFound."""
-        return self.run(definitions.get_flow(slug))
+        return self.call(definitions.get_flow(slug))
 
     def list_flows(self) -> list[dict[str, Any]]:
         """Return every flow: ``slug``, ``steps`` (count), ``timeout``, ``created_at``."""
-        return self.run(definitions.list_flows())
+        return self.call(definitions.list_flows())
 
     def create_flow(self, name: str, timeout: int | None = None) -> str:
         """Create an empty flow (``workflow.create_flow``); return its slug."""
-        return self.run(definitions.create_flow(name, timeout))
+        return self.call(definitions.create_flow(name, timeout))
 
     def add_step(
         self,
@@ -187,7 +187,7 @@ class Client:
 
         Options left None take the server's defaults.
         """
-        return self.run(
+        return self.call(
             definitions.add_step(
                 flow_slug,
                 step_slug,
@@ -208,21 +208,21 @@ class Client:
 
     def store_task_graph(self, goal: str, tasks: Any, hierarchy: Any = None) -> UUID:
         """Validate and store a decomposed goal's task graph; return its id."""
-        return self.run(task_graphs.store_task_graph(goal, tasks, hierarchy))
+        return self.call(task_graphs.store_task_graph(goal, tasks, hierarchy))
 
     def get_task_graph(self, graph_id: UUID) -> dict[str, Any]:
         """Return a stored task graph (``workflow.get_task_graph``); TaskGraphNotFound."""
-        return self.run(task_graphs.get_task_graph(graph_id))
+        return self.call(task_graphs.get_task_graph(graph_id))
 
     def approve_task_graph(self, graph_id: UUID) -> None:
         """Approve a stored task graph for execution (idempotent); TaskGraphNotFound."""
-        self.run(task_graphs.approve_task_graph(graph_id))
+        self.call(task_graphs.approve_task_graph(graph_id))
 
     def record_task_graph_run(
         self, graph_id: UUID, flow_slug: str, run_id: UUID | None = None
     ) -> None:
         """Record the flow (and run) a graph executes as; InvalidState if it is not approved."""
-        self.run(task_graphs.record_task_graph_run(graph_id, flow_slug, run_id))
+        self.call(task_graphs.record_task_graph_run(graph_id, flow_slug, run_id))
 
     # -- runs and their lifecycle --------------------------------------------------------------
 
@@ -241,7 +241,7 @@ class Client:
         ``timeout_seconds`` sets the run's deadline (default: the flow's timeout, if any); past
         it ``enforce_deadlines`` cancels the run with the reason ``deadline exceeded``.
         """
-        return self.run(
+        return self.call(
             runs.start_flow(flow_slug, input, run_id=run_id, timeout_seconds=timeout_seconds)
         )
 
@@ -260,7 +260,7 @@ class Client:
         calls. ``run_ids`` (same length, entries may be None) makes each run idempotent as in
         ``start_flow``. All or nothing: an invalid input fails the whole batch.
         """
-        return self.run(
+        return self.call(
             runs.start_flows(flow_slug, inputs, run_ids=run_ids, timeout_seconds=timeout_seconds)
         )
 
@@ -269,7 +269,7 @@ class Client:
 
         The one status path (``workflow.get_run_status``). RunNotFound (WF011).
         """
-        return self.run(runs.get_run_status(run_id))
+        return self.call(runs.get_run_status(run_id))
 
     def list_workflow_runs(
         self,
@@ -290,7 +290,7 @@ class Client:
         Anything else raises InvalidOption (WF010): names are whitelisted by the database and
         never become SQL text.
         """
-        return self.run(
+        return self.call(
             runs.list_workflow_runs(
                 status, workflow_slug, limit=limit, offset=offset, order_by=order_by
             )
@@ -309,14 +309,14 @@ class Client:
         InvalidState (WF013) if the run already ended, unless ``force`` (a completed run is then
         marked cancelled too); cancelling a cancelled run again changes nothing. RunNotFound.
         """
-        self.run(runs.cancel_workflow_run(run_id, reason, force=force))
+        self.call(runs.cancel_workflow_run(run_id, reason, force=force))
 
     def pause_workflow_run(self, run_id: UUID | str) -> None:
         """Pause a run: nothing new of it is claimed; running tasks finish and count.
 
         Idempotent. InvalidState (WF013) if the run already ended; RunNotFound.
         """
-        self.run(runs.pause_workflow_run(run_id))
+        self.call(runs.pause_workflow_run(run_id))
 
     def resume_workflow_run(self, run_id: UUID | str) -> None:
         """Resume a paused run: its held work becomes claimable and workers are woken.
@@ -324,7 +324,7 @@ class Client:
         Idempotent (resuming a running run changes nothing). InvalidState (WF013) if the run
         already ended; RunNotFound.
         """
-        self.run(runs.resume_workflow_run(run_id))
+        self.call(runs.resume_workflow_run(run_id))
 
     def retry_failed_workflow(
         self,
@@ -340,7 +340,7 @@ class Client:
         outputs: only the failed step, its descendants and unfinished steps run again.
         InvalidState (WF013) if the run has not failed; RunNotFound.
         """
-        return self.run(
+        return self.call(
             runs.retry_failed_workflow(run_id, skip_completed=skip_completed, reset_all=reset_all)
         )
 
@@ -350,7 +350,7 @@ class Client:
         Returns how many were cancelled. Safe to call from many processes at once; workers
         call it on their polling cycle.
         """
-        return self.run(runs.enforce_deadlines(max_runs=max_runs))
+        return self.call(runs.enforce_deadlines(max_runs=max_runs))
 
     def maintain(self) -> dict[str, Any]:
         """Run the engine's housekeeping once: cancel overdue runs, refresh stale statistics.
@@ -358,7 +358,7 @@ class Client:
         Workers call it on every polling tick (see ``workflow.maintain``); returns
         ``{"cancelled_runs": n, "analyzed": [tables]}``.
         """
-        return self.run(runs.maintain())
+        return self.call(runs.maintain())
 
     # -- the worker's hot path: one statement each, no per-row queries --------------------------
 
@@ -381,7 +381,7 @@ class Client:
         op = tasks.claim_tasks(
             queue, qty, worker_id=worker_id, resources=resources, for_run_id=for_run_id
         )
-        return self.run(op, conn=conn)
+        return self.call(op, conn=conn)
 
     def complete_tasks(
         self,
@@ -397,7 +397,7 @@ class Client:
         """
         if not items:
             return {}
-        return self.run(tasks.complete_tasks(items), conn=conn)
+        return self.call(tasks.complete_tasks(items), conn=conn)
 
     def fail_tasks(
         self,
@@ -412,7 +412,7 @@ class Client:
         """
         if not items:
             return {}
-        return self.run(tasks.fail_tasks(items), conn=conn)
+        return self.call(tasks.fail_tasks(items), conn=conn)
 
     def extend_leases(
         self,
@@ -427,7 +427,7 @@ class Client:
         """
         if not items:
             return {}
-        return self.run(tasks.extend_leases(items, seconds), conn=conn)
+        return self.call(tasks.extend_leases(items, seconds), conn=conn)
 
     # -- messaging -----------------------------------------------------------------------------
     # Listening is in _listen: LISTEN is session state, so it needs a dedicated connection,
@@ -442,14 +442,14 @@ class Client:
         InvalidName (WF001) for a bad or reserved channel name; TypeError (before any SQL) for a
         value JSON cannot hold.
         """
-        return self.run(messaging.send_with_notify(channel, message), conn=conn)
+        return self.call(messaging.send_with_notify(channel, message), conn=conn)
 
     def notify_only(self, channel: str, payload: str = "") -> None:
         """NOTIFY ``channel`` with ``payload`` without storing anything (missed if not listening).
 
         PayloadTooLarge (WF014) for a payload of 8,000 bytes or more; InvalidName (WF001).
         """
-        self.run(messaging.notify_only(channel, payload))
+        self.call(messaging.notify_only(channel, payload))
 
     def read_channel(
         self,
@@ -463,11 +463,11 @@ class Client:
 
         In id order, acknowledged ones included (flagged); empty for a channel never used.
         """
-        return self.run(messaging.read_channel(channel, after_id, limit), conn=conn)
+        return self.call(messaging.read_channel(channel, after_id, limit), conn=conn)
 
     def ack_message(self, channel: str, message_id: int) -> bool:
         """Acknowledge (archive) a message; False if it was not live (unknown or already acked)."""
-        return self.run(messaging.ack_message(channel, message_id))
+        return self.call(messaging.ack_message(channel, message_id))
 
     def read_events(
         self,
@@ -481,7 +481,7 @@ class Client:
 
         ``run_id`` restricts them to one run. See ``WorkflowEvent`` for the event names.
         """
-        return self.run(messaging.read_events(after_id, run_id, limit), conn=conn)
+        return self.call(messaging.read_events(after_id, run_id, limit), conn=conn)
 
     def last_message_id(self, channel: str, *, conn: psycopg.Connection[Any] | None = None) -> int:
         """Return the highest committed message id of ``channel`` (0 if none, or never used).
@@ -489,11 +489,11 @@ class Client:
         A listener starts from here when told not to replay: later ids are new to it
         (``workflow.channel_last_id``: the channel's queue and archive).
         """
-        return self.run(messaging.last_message_id(channel), conn=conn)
+        return self.call(messaging.last_message_id(channel), conn=conn)
 
     def last_event_id(self, *, conn: psycopg.Connection[Any] | None = None) -> int:
         """Return the highest committed event id (0 if none): where a live-only listener starts."""
-        return self.run(messaging.last_event_id(), conn=conn)
+        return self.call(messaging.last_event_id(), conn=conn)
 
 
 _default: Client | None = None

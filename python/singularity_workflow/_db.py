@@ -271,7 +271,7 @@ class Connector:
                         # Lost connection: drop it so the next call reconnects.
                         self._own = None
 
-    def run(self, op: Operation[T], conn: psycopg.Connection[Any] | None = None) -> T:
+    def call(self, op: Operation[T], conn: psycopg.Connection[Any] | None = None) -> T:
         """Execute ``op`` on ``conn`` (the worker's own connection) or on a lent connection."""
         if conn is not None:
             return execute(conn, op)

@@ -192,7 +192,7 @@ def test_an_unknown_wf_code_maps_to_the_base_class_and_others_are_left_alone(con
     assert error_from_psycopg(other.value) is None
     client = Client(conn)
     with pytest.raises(psycopg.errors.UndefinedTable):
-        client.run(Operation("select * from no_such_table", [], no_result))
+        client.call(Operation("select * from no_such_table", [], no_result))
 
 
 def test_errors_survive_pickling_with_their_code_and_hint(client: Client) -> None:
@@ -233,18 +233,18 @@ def test_without_a_database_the_client_reads_database_url_at_first_use(
 
 
 def test_a_client_over_a_connection_string_reuses_one_connection(client: Client) -> None:
-    pids = {client.run(Operation("select pg_backend_pid()", [], first_value)) for _ in range(3)}
+    pids = {client.call(Operation("select pg_backend_pid()", [], first_value)) for _ in range(3)}
     assert len(pids) == 1
     with client.connection() as conn:
         conn.close()  # a lost connection is replaced on the next call
-    assert client.run(Operation("select 1", [], list)) == [(1,)]
+    assert client.call(Operation("select 1", [], list)) == [(1,)]
 
 
 def test_a_client_over_an_autocommit_connection_uses_it(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         client = Client(conn)
         pid = conn.info.backend_pid
-        assert client.run(Operation("select pg_backend_pid()", [], list)) == [(pid,)]
+        assert client.call(Operation("select pg_backend_pid()", [], list)) == [(pid,)]
         assert "dbname=" in (client.conninfo or "")
         with psycopg.connect(client.conninfo or "") as other:
             assert other.info.dbname == conn.info.dbname

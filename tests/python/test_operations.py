@@ -37,7 +37,7 @@ def test_one_operation_object_runs_on_a_sync_and_an_async_connection(db_url: str
             return status, [t.step_slug for t in claimed]
 
     from_async, claimed = asyncio.run(run_async())
-    from_sync = client.run(status_op)  # the same object, executed again, synchronously
+    from_sync = client.call(status_op)  # the same object, executed again, synchronously
     assert isinstance(from_async, RunStatus) and from_async.run_id == run_id
     assert (from_async.status, from_async.total_steps) == ("in_progress", 1)
     assert (from_sync.run_id, from_sync.status) == (run_id, "in_progress")

@@ -5,7 +5,7 @@ runs (offset paging reads and throws away every row it skips, which a million-ru
 afford), bounded counts, one step's output and tasks, queue metrics and recently seen workers.
 They only read; the dashboard's actions go through the client's lifecycle methods, like the
 CLI's. Each query is an ``_db.Operation`` (SQL, parameters, decoding), executed through
-``Client.run``, so an async client could run the same objects.
+``Client.call``, so an async client could execute the same objects.
 
 The run state (running / paused / completed / failed / cancelled) is derived from the stored
 status and the pause/cancel timestamps. The CASE that derives it is written once here
@@ -167,7 +167,7 @@ def runs(
     ``(flow_slug, started_at)``), so its cost does not grow with the page's depth.
     ValueError for an unknown ``state`` or a ``limit`` outside 1-1000.
     """
-    return client.run(runs_op(state, flow_slug, limit=limit, before=before, after=after))
+    return client.call(runs_op(state, flow_slug, limit=limit, before=before, after=after))
 
 
 def run_counts(
@@ -189,7 +189,7 @@ def run_counts(
                 counts[whole] = cap + 1
         return counts
 
-    return client.run(Operation(_COUNTS, {"flow": flow_slug, "cap": cap + 1}, decode))
+    return client.call(Operation(_COUNTS, {"flow": flow_slug, "cap": cap + 1}, decode))
 
 
 def step(
@@ -212,10 +212,10 @@ def step(
 
     # Both reads on one lent connection, as one call.
     with client.connection() as conn:
-        found = client.run(Operation(_STEP, [rid, step_slug], one_step), conn=conn)
+        found = client.call(Operation(_STEP, [rid, step_slug], one_step), conn=conn)
         if found is None:
             return None
-        found["tasks"] = client.run(
+        found["tasks"] = client.call(
             Operation(_TASKS, [rid, step_slug, offset, limit], task_rows), conn=conn
         )
     return found
@@ -243,7 +243,7 @@ def queues(client: Client) -> list[dict[str, Any]]:
             })
         return out
 
-    return client.run(Operation(_QUEUES, [], decode))
+    return client.call(Operation(_QUEUES, [], decode))
 
 
 def workers(
@@ -261,7 +261,7 @@ def workers(
     def decode(rows: Rows) -> list[dict[str, Any]]:
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    return client.run(Operation(_WORKERS, {"window": window_seconds, "scan": scan}, decode))
+    return client.call(Operation(_WORKERS, {"window": window_seconds, "scan": scan}, decode))
 
 
 def channels(client: Client) -> list[dict[str, Any]]:
@@ -270,4 +270,4 @@ def channels(client: Client) -> list[dict[str, Any]]:
     def decode(rows: Rows) -> list[dict[str, Any]]:
         return [{"channel": c, "created_at": t} for c, t in rows]
 
-    return client.run(Operation(_CHANNELS, [], decode))
+    return client.call(Operation(_CHANNELS, [], decode))
