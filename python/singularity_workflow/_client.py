@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -45,9 +45,7 @@ from singularity_workflow._types import (
     UndecodableJson,
     WorkflowRun,
 )
-
-if TYPE_CHECKING:
-    from singularity_workflow.definitions import WorkflowDef
+from singularity_workflow.definitions import WorkflowDef, registry, workflow_def
 
 # ClaimedTask, UndecodableJson and to_jsonb are re-exported: the worker takes them from here.
 __all__ = [
@@ -146,10 +144,6 @@ class Client:
         if isinstance(definition, Mapping):
             body: Mapping[str, Any] = definition
         else:
-            # The definitions layer is pure Python below this one; imported here so that
-            # importing the client does not import every definition helper.
-            from singularity_workflow.definitions import registry, workflow_def
-
             wdef = workflow_def(definition)
             body = wdef.definition()
             registry[wdef.slug] = wdef
