@@ -127,7 +127,7 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def _task_list(raw: Any, where: str) -> list[Any]:
-    """Accept a list of tasks, ``{"tasks": [...]}`` or the seed's ``("ok", [...])``."""
+    """Accept a list of tasks, ``{"tasks": [...]}`` or the Elixir library's ``("ok", [...])``."""
     if isinstance(raw, tuple) and len(raw) == 2 and raw[0] in ("ok", "error"):
         if raw[0] == "error":
             raise DecompositionError(f"the decomposer reported an error for {where}: {raw[1]}")

@@ -304,7 +304,7 @@ def _uuid(value: UUID | str) -> UUID:
 
 
 class WorkflowComposer:
-    """The one-call wrapper of the seed: goal in, result out (``compose_from_goal``).
+    """The Elixir library's one-call wrapper: goal in, result out (``compose_from_goal``).
 
     Takes the same arguments as :class:`Orchestrator` and delegates to it.
     """

@@ -13,7 +13,8 @@ an ``async def``, resolves to) a list of task dicts::
   ``depends_on``: ids of other tasks (depending on a task with subtasks means depending on all
   of them); ``subtasks``: tasks nested under this one; ``complex: true``: ask the decomposer
   again with this task's description (up to ``max_depth``). Any other key is kept on the task.
-* ``{"tasks": [...]}`` and the seed's ``("ok", [...])`` / ``("error", reason)`` are accepted too.
+* ``{"tasks": [...]}`` and the Elixir library's ``("ok", [...])`` / ``("error", reason)`` are
+  accepted too.
 * Raise an exception to report failure; the orchestrator wraps it with the goal it was for.
 
 Here: :class:`RuleBasedDecomposer` (regular expressions to task templates) with an example rule
