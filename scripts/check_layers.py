@@ -10,7 +10,9 @@ part, say) is covered the day it is added. Also refused:
   private *modules* such as ``singularity_workflow._client`` are fine, that is how the package
   is laid out);
 * importing ``singularity_workflow.cli`` from anywhere but the CLI itself and ``__main__``;
-* importing anything but ``__version__`` from the package root, which re-exports the top.
+* importing anything but ``__version__`` from the package root, which re-exports the top;
+* an import cycle, even within one layer (modules that need each other are one module, or
+  share a lower one).
 
 Every import counts, at module level or inside a function (a lazy import is still a
 dependency). Usage: ``check_layers.py [package directory]``; exit status 1 lists each violation.
@@ -135,9 +137,45 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> Iterator[tuple[int
             yield node.lineno, target, [a.name for a in node.names]
 
 
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Return one cycle (a list of modules, first repeated last) per strongly connected group."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        # Tarjan's algorithm; the package has a few dozen modules, so recursion is fine.
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return [[*g, g[0]] for g in groups]
+
+
 def check(package_dir: Path) -> list[Violation]:
     """Return every violation of the rules in the package at ``package_dir``."""
     found: list[Violation] = []
+    # Module -> modules it imports (the root package left out: importing its __version__ is
+    # allowed from anywhere and would close a loop with everything the root re-exports).
+    edges: dict[str, set[str]] = {}
     for path in sorted(package_dir.rglob("*.py")):
         module = module_name(package_dir, path)
         own = layer_of(module)
@@ -158,6 +196,8 @@ def check(package_dir: Path) -> list[Violation]:
                 else:
                     targets.append((target, name))
             for imported, name in targets:
+                if imported and module and imported != module:
+                    edges.setdefault(module, set()).add(imported)
                 if imported == "":
                     if module and name != "__version__":
                         found.append(Violation(path, line, (
@@ -182,6 +222,8 @@ def check(package_dir: Path) -> list[Violation]:
                     found.append(Violation(path, line, (
                         f"{module} (layer {LAYERS[own][0]}) imports {imported}"
                         f" (layer {LAYERS[theirs][0]}, higher)")))
+    for cycle in _cycles(edges):
+        found.append(Violation(package_dir, 1, "import cycle: " + " -> ".join(cycle)))
     return found
 
 

@@ -73,3 +73,11 @@ def test_a_module_without_a_layer_fails_until_it_is_placed(tmp_path: Path) -> No
     package = write_package(tmp_path, {"_newcomer.py": "", "worker/_claims.py": ""})
     messages = check(package)
     assert messages == ["module '_newcomer' has no layer: add it to LAYERS here"]
+
+
+def test_an_import_cycle_is_refused_even_within_one_layer(tmp_path: Path) -> None:
+    package = write_package(tmp_path, {
+        "_listen.py": "from singularity_workflow._worker import Worker\n",
+        "_worker.py": "def f():\n    from singularity_workflow._listen import Listener\n",
+    })
+    assert check(package) == ["import cycle: _listen -> _worker -> _listen"]
