@@ -10,7 +10,7 @@ PYTHON ?= python3
 # The stamp file makes `make venv` re-run pip only when the package definition changes.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-sql test-python lint sql dist-sql bench clean demo
+.PHONY: help venv test test-sql test-python test-unit lint sql dist-sql bench clean demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -32,6 +32,9 @@ test-sql: ## pgTAP tests (tests/sql) with pg_prove in a throwaway database
 test-python: ## pytest (tests/python) against a throwaway template database
 	bash scripts/test.sh python
 
+test-unit: venv ## pytest's unit tests only (marker `unit`): no database server, a few seconds
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -m unit tests/python
+
 .PHONY: chaos
 chaos: venv ## Long chaos suite (kills, outages, locks) and more fuzz cases; prints CHAOS figures
 	SW_TEST_ADMIN_URL="$${DATABASE_URL:-postgresql://root@127.0.0.1:5432/postgres}" \
@@ -40,7 +43,7 @@ chaos: venv ## Long chaos suite (kills, outages, locks) and more fuzz cases; pri
 		SW_FUZZ_EXAMPLES=$${SW_FUZZ_EXAMPLES:-1000} \
 		$(VENV)/bin/python -m pytest -q -s -p no:cacheprovider tests/python/test_fuzz.py
 
-lint: ## ruff, mypy, sqlfluff and plpgsql_check; zero errors allowed
+lint: ## ruff, mypy, the Python layering contract, sqlfluff and plpgsql_check; zero errors allowed
 	bash scripts/lint.sh
 
 # The committed scripts for DBAs (install, and upgrade from each release); a test fails when they

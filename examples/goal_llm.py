@@ -25,7 +25,7 @@ import sys
 from typing import Any
 
 from singularity_workflow import Client, Orchestrator
-from singularity_workflow.decomposers import FakeChatServer, OpenAIChatDecomposer
+from singularity_workflow.goals.decomposers import FakeChatServer, OpenAIChatDecomposer
 
 
 def do_task(task: dict[str, Any], input: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 r"""Goal-driven orchestration with a rule-based decomposer: plan, preview, approve, execute.
 
-The decomposer (``singularity_workflow.decomposers.rule_based_decomposer``) matches the goal
+The decomposer (``singularity_workflow.goals.decomposers.rule_based_decomposer``) matches the goal
 against regular expressions and returns a task template; its ``implement`` task is marked
 complex, so the orchestrator asks the decomposer again for its subtasks. The graph is stored
 and printed as a tree before it runs; the run executes every task in this process: ``test`` with
@@ -14,7 +14,7 @@ LLM agent would do the work)::
 The same from the shell, with a human approving in between::
 
     singularity-workflow goal plan "Build user authentication" \\
-        --decomposer singularity_workflow.decomposers:rule_based_decomposer
+        --decomposer singularity_workflow.goals.decomposers:rule_based_decomposer
     singularity-workflow goal approve <graph id>
     singularity-workflow goal run <graph id> --steps examples.goal_rules:STEP_FUNCTIONS \\
         --fallback examples.goal_rules:do_task
@@ -28,7 +28,7 @@ import sys
 from typing import Any
 
 from singularity_workflow import Client, Orchestrator
-from singularity_workflow.decomposers import rule_based_decomposer
+from singularity_workflow.goals.decomposers import rule_based_decomposer
 
 
 def do_task(task: dict[str, Any], input: dict[str, Any]) -> dict[str, Any]:

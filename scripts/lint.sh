@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lint everything: ruff and mypy over the Python, sqlfluff over sql/, and plpgsql_check over every
-# PL/pgSQL function of schema `workflow` in a freshly installed throwaway database.
+# Lint everything: ruff, mypy and the layering contract (scripts/check_layers.py) over the Python,
+# sqlfluff over sql/, and plpgsql_check over every PL/pgSQL function of schema `workflow` in a
+# freshly installed throwaway database.
 #
 # Why two SQL linters: sqlfluff reads the statements of the files but sees a function body as one
 # dollar-quoted string; plpgsql_check compiles each installed body against the real tables and
@@ -25,6 +26,9 @@ run_check() {
 # One config for both trees: tests/python has no pyproject.toml of its own.
 run_check ruff "$VENV/bin/ruff" check --config python/pyproject.toml python tests/python
 run_check mypy "$VENV/bin/mypy" --config-file python/pyproject.toml python/singularity_workflow python/hatch_build.py
+# The layering contract: imports point down the Python layers, no module imports another's
+# private name, nothing imports the CLI (docs/architecture.md, "Python layers").
+run_check layers "$VENV/bin/python" scripts/check_layers.py
 if [ -n "$(find sql -name '*.sql' 2>/dev/null | head -1)" ]; then
     run_check sqlfluff "$VENV/bin/sqlfluff" lint sql --disable-progress-bar
 else

@@ -94,7 +94,7 @@ run_pytest() {
     local has_tests=0 rc=0
     [ -n "$(find tests/python -name 'test_*.py' 2>/dev/null | head -1)" ] && has_tests=1
     say "pytest: tests/python"
-    # conftest.py creates (and drops) its own template and per-module databases from this
+    # tests/fixtures.py creates (and drops) its own template and per-module databases from this
     # admin connection.
     SW_TEST_ADMIN_URL="$DATABASE_URL" "$VENV/bin/python" -m pytest -q tests/python || rc=$?
     if [ "$rc" -eq 0 ]; then

@@ -8,8 +8,7 @@ Module-level functions that need a database (``execute``, ``get_run_status``,
 ``client=``.
 """
 
-from singularity_workflow._builder import FlowBuilder, MissingStepFunctions, execute_dynamic
-from singularity_workflow._client import ClaimedTask, Client
+from singularity_workflow._client import Client
 from singularity_workflow._errors import (
     DefinitionError,
     DependencyCycle,
@@ -33,18 +32,8 @@ from singularity_workflow._errors import (
     UnknownDependency,
     WorkflowError,
 )
-from singularity_workflow._htdag import (
-    DecompositionError,
-    DecompositionTimeout,
-    Orchestrator,
-    TaskGraph,
-    WorkflowComposer,
-)
 from singularity_workflow._install import install, render_install_sql
 from singularity_workflow._lifecycle import (
-    RunStatus,
-    StepStatus,
-    WorkflowRun,
     cancel_workflow_run,
     enforce_deadlines,
     get_run_status,
@@ -65,13 +54,26 @@ from singularity_workflow._listen import (
 )
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
 from singularity_workflow._run import RunResult, execute, execute_async
-from singularity_workflow._workflow import (
+from singularity_workflow._types import ClaimedTask, RunStatus, StepStatus, WorkflowRun
+from singularity_workflow.definitions import (
     StepDef,
     Workflow,
     WorkflowDef,
     register_handlers,
     step,
     workflow_def,
+)
+from singularity_workflow.definitions.builder import (
+    FlowBuilder,
+    MissingStepFunctions,
+    execute_dynamic,
+)
+from singularity_workflow.goals import (
+    DecompositionError,
+    DecompositionTimeout,
+    Orchestrator,
+    TaskGraph,
+    WorkflowComposer,
 )
 from singularity_workflow.worker import Worker
 

@@ -60,11 +60,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from singularity_workflow._client import Client
-from singularity_workflow._lifecycle import RunStatus
 from singularity_workflow._listen import listen
 from singularity_workflow._messages import WorkflowEvent
 from singularity_workflow._run import RunResult, execute
-from singularity_workflow._workflow import workflow_def
+from singularity_workflow._types import RunStatus
+from singularity_workflow.definitions import workflow_def
 from singularity_workflow.worker import Worker
 
 __all__ = ["DemoPipeline", "demo_command", "find_database", "run_demo"]

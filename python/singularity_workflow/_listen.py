@@ -58,6 +58,7 @@ from singularity_workflow._messages import (
     Notification,
     WorkflowEvent,
 )
+from singularity_workflow._names import CHANNEL_NAME, QUEUE_NAME, RESERVED_CHANNEL_PREFIXES
 from singularity_workflow._notify import RECONNECT, Notifier, is_connection_error
 
 __all__ = [
@@ -84,9 +85,8 @@ PAGE: Final = 1000
 #: Ids remembered for de-duplication beyond what the cursor's floor covers.
 _RECENT_IDS: Final = 10_000
 
-_APP_CHANNEL: Final = re.compile(r"[a-z_][a-z0-9_]{0,41}")
-_QUEUE: Final = re.compile(r"[a-z_][a-z0-9_]{0,46}")
-_QUEUE_PREFIX: Final = "workflow_q_"
+#: The prefix of a queue's wake-up channel (the first of the engine's reserved prefixes).
+_QUEUE_PREFIX: Final = RESERVED_CHANNEL_PREFIXES[0]
 
 
 class _Kind(enum.Enum):
@@ -111,9 +111,9 @@ def _classify(channel: str) -> tuple[_Kind, UUID | None]:
         if run_id is not None and str(run_id) == text:
             return _Kind.RUN, run_id
     elif channel.startswith(_QUEUE_PREFIX):
-        if _QUEUE.fullmatch(channel[len(_QUEUE_PREFIX) :]):
+        if QUEUE_NAME.fullmatch(channel[len(_QUEUE_PREFIX) :]):
             return _Kind.RAW, None
-    elif _APP_CHANNEL.fullmatch(channel):
+    elif CHANNEL_NAME.fullmatch(channel):
         return _Kind.APP, None
     raise InvalidName(
         f"invalid channel name: {channel!r}",

@@ -27,8 +27,8 @@ from uuid import UUID, uuid4
 
 from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import RunFailed, RunTimeout, WorkflowError
-from singularity_workflow._lifecycle import RunStatus
-from singularity_workflow._workflow import workflow_def
+from singularity_workflow._types import RunStatus
+from singularity_workflow.definitions import workflow_def
 from singularity_workflow.worker import (
     Engine,
     HandlerNotFound,

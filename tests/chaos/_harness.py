@@ -37,6 +37,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from tests.fixtures import import_file
+
 REPO = Path(__file__).resolve().parents[2]
 QUEUE = "chaos_q"
 
@@ -189,11 +191,10 @@ def write_flows(directory: Path) -> None:
 
 def import_flows(directory: Path) -> Any:
     """Import the flows module in this process (to register flows and call execute)."""
-    if str(directory) not in sys.path:
-        sys.path.insert(0, str(directory))
-    import chaos_flows  # type: ignore[import-not-found]
-
-    return chaos_flows
+    loaded = sys.modules.get("chaos_flows")
+    if loaded is not None and Path(loaded.__file__ or "").parent == directory:
+        return loaded
+    return import_file(directory / "chaos_flows.py")
 
 
 @dataclass

@@ -16,7 +16,10 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from _harness import (
+from psycopg.types.json import Jsonb
+
+from singularity_workflow import Client, execute
+from tests.chaos._harness import (
     QUEUE,
     Audit,
     WorkerPool,
@@ -30,9 +33,6 @@ from _harness import (
     wait_for_runs,
     write_flows,
 )
-from psycopg.types.json import Jsonb
-
-from singularity_workflow import Client, execute
 
 
 def _setup(db_url: str, directory: Path) -> Any:
@@ -311,7 +311,7 @@ def lock_holders(db_url: str, directory: Path, *, tasks: int, in_flight: bool,
 
 
 def _one(run_id: UUID) -> Any:
-    from _harness import Load
+    from tests.chaos._harness import Load
 
     return Load(runs={run_id: ("chaos.gate", {})})
 
@@ -391,7 +391,7 @@ def blocking_handlers(db_url: str, directory: Path, *, seconds: float = 7.0) -> 
 
 
 def _blocking(run_id: UUID) -> Any:
-    from _harness import Load
+    from tests.chaos._harness import Load
 
     return Load(runs={run_id: ("chaos.blocking", {})})
 

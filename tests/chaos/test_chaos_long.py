@@ -18,7 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from _scenarios import blocking_handlers, kill_storm, lock_holders, outages
+
+from tests.chaos._scenarios import blocking_handlers, kill_storm, lock_holders, outages
 
 pytestmark = pytest.mark.timeout(900)
 

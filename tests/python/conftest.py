@@ -1,131 +1,19 @@
-"""Shared pytest fixtures: real PostgreSQL databases, cloned from a migrated template.
+"""Fixtures of tests/python: the shared ones of ``tests.fixtures`` (databases, markers)."""
 
-Installing the schema (pgmq's ~2,000 lines plus ours) costs about a second; cloning a database
-from a template is a file copy and costs far less. So the session installs once into a template
-database, and each test module gets its own clone: modules never see each other's rows, and a
-module that needs a pristine database for every test can use ``fresh_database`` instead.
+from tests.fixtures import (
+    conn,
+    db_url,
+    fresh_database,
+    pytest_collection_modifyitems,
+    pytest_configure,
+    template_database,
+)
 
-The server comes from ``SW_TEST_ADMIN_URL`` or ``DATABASE_URL`` (an admin connection that may
-create databases); every database made here is named ``sw_*_<random>`` and dropped afterwards.
-"""
-
-from __future__ import annotations
-
-import os
-import secrets
-from collections.abc import Callable, Iterator
-
-import psycopg
-import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
-
-from singularity_workflow import install
-
-DEFAULT_ADMIN_URL = "postgresql://root@127.0.0.1:5432/postgres"
-DEFAULT_TIMEOUT_SECONDS = 120
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register our markers and give every test a default timeout.
-
-    Done here rather than in an ini file so that any way of running pytest on this folder
-    (``make test-python``, ``pytest tests/python`` from anywhere) gets the same settings. A hung
-    lock or a lost notification then fails one test after 120 s instead of hanging the run.
-    """
-    config.addinivalue_line("markers", "slow: takes more than a few seconds (builds, processes)")
-    if config.getoption("timeout", None) is None and not config.getini("timeout"):
-        config.option.timeout = DEFAULT_TIMEOUT_SECONDS
-
-
-def admin_url() -> str:
-    """Return the admin connection string used to create and drop test databases."""
-    return (
-        os.environ.get("SW_TEST_ADMIN_URL") or os.environ.get("DATABASE_URL") or DEFAULT_ADMIN_URL
-    )
-
-
-def database_url(name: str) -> str:
-    """Return a connection string for database ``name`` on the admin connection's server."""
-    return make_conninfo(admin_url(), dbname=name)
-
-
-def create_database(prefix: str, template: str | None = None) -> str:
-    """Create an empty (or, with ``template``, cloned) database ``<prefix>_<random>``."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    query = sql.SQL("create database {}").format(sql.Identifier(name))
-    if template is not None:
-        query = sql.SQL("{} template {}").format(query, sql.Identifier(template))
-    with psycopg.connect(admin_url(), autocommit=True) as admin:
-        admin.execute(query)
-    return name
-
-
-def drop_database(name: str) -> None:
-    """Drop database ``name``, first ending any session a test or a worker left connected."""
-    with psycopg.connect(admin_url(), autocommit=True) as admin:
-        admin.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(name)))
-        admin.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity"
-            " where datname = %s and pid <> pg_backend_pid()",
-            [name],
-        )
-        admin.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-
-
-@pytest.fixture(scope="session")
-def template_database() -> Iterator[str]:
-    """Create a database with the schema installed and mark it as a template; yield its name."""
-    try:
-        with psycopg.connect(admin_url(), autocommit=True, connect_timeout=5):
-            pass
-    except psycopg.OperationalError as exc:
-        pytest.exit(f"cannot reach PostgreSQL at {admin_url()!r}: {exc}", returncode=2)
-    name = create_database("sw_tpl")
-    try:
-        install(database_url(name))
-        with psycopg.connect(admin_url(), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("alter database {} is_template true").format(sql.Identifier(name))
-            )
-        yield name
-    finally:
-        drop_database(name)
-
-
-@pytest.fixture(scope="module")
-def db_url(template_database: str) -> Iterator[str]:
-    """Give each test module its own database cloned from the migrated template."""
-    name = create_database("sw_test", template=template_database)
-    try:
-        yield database_url(name)
-    finally:
-        drop_database(name)
-
-
-@pytest.fixture
-def conn(db_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    """Yield an autocommit connection to the module's database, closed after the test."""
-    with psycopg.connect(db_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def fresh_database() -> Iterator[Callable[[], str]]:
-    """Return a factory of empty databases (no schema at all), all dropped after the test.
-
-    For tests of the installer itself, which must start from nothing.
-    """
-    made: list[str] = []
-
-    def make() -> str:
-        made.append(create_database("sw_fresh"))
-        return database_url(made[-1])
-
-    try:
-        yield make
-    finally:
-        for name in made:
-            drop_database(name)
+__all__ = [
+    "conn",
+    "db_url",
+    "fresh_database",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "template_database",
+]

@@ -8,14 +8,11 @@ kill" is established from the tables). The figures are printed for ``pytest -s``
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
-
-from _scenarios import blocking_handlers, kill_storm, lock_holders, outages  # noqa: E402
+from tests.chaos._scenarios import blocking_handlers, kill_storm, lock_holders, outages
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -34,6 +34,7 @@ from singularity_workflow import (
     WorkflowError,
     step,
 )
+from singularity_workflow._db import Operation, first_value, no_result
 from singularity_workflow._errors import error_from_psycopg
 
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=1"
@@ -99,7 +100,7 @@ ERROR_CASES: list[tuple[str, Any, type[WorkflowError], str, str | None]] = [
     ),
     ("bad qty", lambda c: c.claim_tasks("default", 0), InvalidOption, "WF010", None),
     ("no steps", _bad_register([]), EmptyFlow, "WF016", None),
-    ("run not found", lambda c: c.get_run(uuid.uuid4()), RunNotFound, "WF011", None),
+    ("run not found", lambda c: c.get_run_status(uuid.uuid4()), RunNotFound, "WF011", None),
 ]
 
 
@@ -197,7 +198,7 @@ def test_an_unknown_wf_code_maps_to_the_base_class_and_others_are_left_alone(con
     assert error_from_psycopg(other.value) is None
     client = Client(conn)
     with pytest.raises(psycopg.errors.UndefinedTable):
-        client._fetchall("select * from no_such_table", [])
+        client.call(Operation("select * from no_such_table", [], no_result))
 
 
 def test_errors_survive_pickling_with_their_code_and_hint(client: Client) -> None:
@@ -238,18 +239,18 @@ def test_without_a_database_the_client_reads_database_url_at_first_use(
 
 
 def test_a_client_over_a_connection_string_reuses_one_connection(client: Client) -> None:
-    pids = {client._fetchall("select pg_backend_pid()", [])[0][0] for _ in range(3)}
+    pids = {client.call(Operation("select pg_backend_pid()", [], first_value)) for _ in range(3)}
     assert len(pids) == 1
     with client.connection() as conn:
         conn.close()  # a lost connection is replaced on the next call
-    assert client._fetchall("select 1", []) == [(1,)]
+    assert client.call(Operation("select 1", [], list)) == [(1,)]
 
 
 def test_a_client_over_an_autocommit_connection_uses_it(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         client = Client(conn)
         pid = conn.info.backend_pid
-        assert client._fetchall("select pg_backend_pid()", []) == [(pid,)]
+        assert client.call(Operation("select pg_backend_pid()", [], list)) == [(pid,)]
         assert "dbname=" in (client.conninfo or "")
         with psycopg.connect(client.conninfo or "") as other:
             assert other.info.dbname == conn.info.dbname
@@ -284,7 +285,7 @@ def test_a_client_over_a_pool_borrows_connections(db_url: str) -> None:
         client.register_flow(three_steps("tests.pool", "q_pool"))
         assert client.get_flow("tests.pool")["slug"] == "tests.pool"
         run_id = client.start_flow("tests.pool", {"n": 1})
-        assert client.get_run(run_id)["status"] == "started"
+        assert client.get_run_status(run_id).status == "in_progress"
         with psycopg.connect(client.conninfo or "") as other:
             assert other.execute(
                 "select 1 from workflow.runs where run_id = %s", [run_id]
@@ -345,10 +346,10 @@ def test_a_three_step_flow_round_trip_through_claim_and_complete(client: Client)
     assert client.complete_tasks([(fetch.task_id, fetch.attempt, {"data": "y"})]) == {
         fetch.task_id: False
     }
-    progress = client.get_run(run_id)
-    assert (progress["completed_steps"], progress["total_steps"]) == (1, 3)
-    assert progress["percentage"] == 33.3
-    assert [s["status"] for s in progress["steps"]] == ["completed", "started", "created"]
+    progress = client.get_run_status(run_id)
+    assert (progress.completed_steps, progress.total_steps) == (1, 3)
+    assert progress.percentage == 33.3
+    assert [s.status for s in progress.steps] == ["completed", "started", "created"]
 
     (process,) = client.claim_tasks("q_round_trip")
     assert process.input == {"run": {"user_id": 123}, "fetch": {"data": "x"}}
@@ -357,11 +358,11 @@ def test_a_three_step_flow_round_trip_through_claim_and_complete(client: Client)
     assert save.input["process"] == {"result": "X"}
     client.complete_tasks([(save.task_id, save.attempt, {"saved": True})])
 
-    done = client.get_run(run_id)
-    assert done["status"] == "completed"
-    assert done["completed_at"] is not None
-    assert (done["completed_steps"], done["percentage"]) == (3, 100.0)
-    assert done["output"] == {"save": {"saved": True}}
+    done = client.get_run_status(run_id)
+    assert done.status == "completed"
+    assert done.completed_at is not None
+    assert (done.completed_steps, done.percentage) == (3, 100.0)
+    assert done.output == {"save": {"saved": True}}
 
 
 def test_map_tasks_carry_their_item(client: Client) -> None:
@@ -378,7 +379,7 @@ def test_map_tasks_carry_their_item(client: Client) -> None:
     assert [(t.task_index, t.item) for t in tasks] == [(0, "a"), (1, "b"), (2, "c")]
     result = client.complete_tasks([(t.task_id, t.attempt, t.item.upper()) for t in tasks])
     assert all(result.values()) and len(result) == 3
-    assert client.get_run(run_id)["output"] == {"each": ["A", "B", "C"]}
+    assert client.get_run_status(run_id).output == {"each": ["A", "B", "C"]}
 
 
 def test_fail_tasks_retries_then_fails_the_run_and_ignores_stale_reports(client: Client) -> None:
@@ -393,11 +394,11 @@ def test_fail_tasks_retries_then_fails_the_run_and_ignores_stale_reports(client:
     assert client.complete_tasks([(first.task_id, 1, {})]) == {first.task_id: False}
     assert client.fail_tasks([(second.task_id, 2, "boom\x00 2")]) == {second.task_id: "failed"}
 
-    run = client.get_run(run_id)
-    assert run["status"] == "failed"
-    assert run["failed_step"] == "fetch"
-    assert "boom" in run["error_message"]
-    assert run["steps"][0]["status"] == "failed"
+    run = client.get_run_status(run_id)
+    assert run.status == "failed"
+    assert run.failed_step == "fetch"
+    assert run.error is not None and "boom" in run.error
+    assert run.steps[0].status == "failed"
     assert client.claim_tasks("q_failing") == []
 
 

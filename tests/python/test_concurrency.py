@@ -27,9 +27,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from _drive import DriverStats, Outcome, Task, claim, complete, drive, errors_of, fail
 from psycopg import sql
 from psycopg.types.json import Jsonb
+
+from tests.python._drive import DriverStats, Outcome, Task, claim, complete, drive, errors_of, fail
 
 DRIVERS = 8
 BATCH = 50

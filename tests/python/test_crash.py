@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from singularity_workflow import Client
+from tests.fixtures import import_file
 
 REPO = Path(__file__).resolve().parents[2]
 ITEMS = 4
@@ -77,13 +78,8 @@ def test_tasks_of_a_killed_worker_are_completed_once_by_another(
 ) -> None:
     (tmp_path / "crash_flows.py").write_text(textwrap.dedent(FLOWS))
     client = Client(db_url)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import crash_flows  # type: ignore[import-not-found]
-
-        client.register_flow(crash_flows.CrashFlow)
-    finally:
-        sys.path.remove(str(tmp_path))
+    crash_flows = import_file(tmp_path / "crash_flows.py")
+    client.register_flow(crash_flows.CrashFlow)
     run_id = client.start_flow("test_crash.flow", list(range(ITEMS)))
 
     victim = start_worker(db_url, tmp_path, "victim", sleep=60)
@@ -104,15 +100,15 @@ def test_tasks_of_a_killed_worker_are_completed_once_by_another(
 
             run = None
             deadline = time.monotonic() + 30
-            while run is None or run["status"] == "started":
+            while run is None or run.status == "in_progress":
                 assert time.monotonic() < deadline, f"the run did not finish: {run}"
                 assert rescuer.poll() is None, rescuer.communicate()[0]
                 time.sleep(0.1)
-                run = client.get_run(run_id)
+                run = client.get_run_status(run_id)
             # Not before the leases lapsed (2 s at most after the last renewal).
             assert time.monotonic() - killed_at > 0.5
-            assert run["status"] == "completed"
-            assert run["output"] == {"total": sum(i * 10 for i in range(ITEMS))}
+            assert run.status == "completed"
+            assert run.output == {"total": sum(i * 10 for i in range(ITEMS))}
 
             rows = tasks(conn, run_id)
             work = [r for r in rows if r[0] == "work"]

@@ -35,6 +35,7 @@ with warnings.catch_warnings():
 from singularity_workflow import Client
 from singularity_workflow.cli import main
 from singularity_workflow.dashboard import UnsafeBind, check_bind, create_app, is_loopback
+from singularity_workflow.dashboard import _queries as queries
 from singularity_workflow.dashboard._dag import display_state, layout_flow
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
@@ -518,17 +519,17 @@ def test_keyset_paging_stays_fast_on_a_million_runs(db_url: str, client: Client)
     timings = {}
     for label, state, flow in (("all", None, None), ("completed", "completed", None),
                                ("flow", None, "dash_flow")):
-        client.dashboard_runs(state, flow, limit=51, before=tuple(oldest))  # warm
+        queries.runs(client, state, flow, limit=51, before=tuple(oldest))  # warm
         t0 = time.perf_counter()
-        page = client.dashboard_runs(state, flow, limit=51, before=tuple(oldest))
+        page = queries.runs(client, state, flow, limit=51, before=tuple(oldest))
         timings[label] = time.perf_counter() - t0
         assert page and all((r.started_at, r.run_id) < tuple(oldest) for r in page)
     # A page at the far end is an index range scan: milliseconds, where offset paging (or a
     # scan of the table) reads the million rows first.
     assert max(timings.values()) < 0.05, timings
-    client.dashboard_run_counts()  # warm
+    queries.run_counts(client)  # warm
     t0 = time.perf_counter()
-    counts = client.dashboard_run_counts()
+    counts = queries.run_counts(client)
     elapsed = time.perf_counter() - t0
     assert counts["completed"] == 10_001 and counts["running"] == 10_001  # capped
     assert elapsed < 0.3, elapsed

@@ -29,7 +29,7 @@ from singularity_workflow.dashboard import create_app
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-from test_dashboard import SCRIPT, serving  # noqa: E402  (after the importorskip)
+from tests.python.test_dashboard import SCRIPT, serving  # noqa: E402  (after the importorskip)
 
 CHROMIUM = os.environ.get("SW_CHROMIUM", "/usr/bin/chromium")
 #: The launch flags this machine's closed network needs (no background connections at all).

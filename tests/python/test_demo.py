@@ -23,10 +23,13 @@ from uuid import UUID
 import click
 import psycopg
 import pytest
-from conftest import admin_url, database_url, drop_database
 from psycopg import sql
 
 from singularity_workflow import _demo
+from tests.fixtures import admin_url, database_url, drop_database
+
+# Every test here reaches the server itself (the demo picks its own database).
+pytestmark = pytest.mark.database
 
 ENTRY = Path(sys.executable).with_name("singularity-workflow")
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

@@ -41,7 +41,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import create_database, database_url, drop_database
+
+from tests.fixtures import create_database, database_url, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_FILES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])

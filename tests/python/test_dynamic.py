@@ -38,7 +38,7 @@ from singularity_workflow import (
     WorkflowError,
     execute_dynamic,
 )
-from singularity_workflow._workflow import find_handler
+from singularity_workflow.definitions import find_handler
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -220,7 +220,7 @@ def test_runs_like_a_code_defined_workflow_sync_async_and_map(
         client=client, timeout=30,
     )
     assert result.output == {"save": {"saved": [0, 10, 20]}}
-    assert client.get_run(result.run_id)["status"] == "completed"
+    assert client.get_run_status(result.run_id).status == "completed"
 
 
 def test_retries_apply_to_dynamic_steps(builder: FlowBuilder, client: Client) -> None:
@@ -355,3 +355,13 @@ def test_dynamic_flow_example_runs_locally_and_with_a_worker_process(db_url: str
     assert worker.returncode == 0, out
     # The two map tasks of `score` ran in the worker process, found by the flow's name.
     assert "2 completed" in out, out
+
+
+def test_add_step_names_the_flow_flow_slug_or_workflow_id(builder: FlowBuilder) -> None:
+    flow = builder.create_flow(new_name())
+    builder.add_step(flow_slug=flow, step_name="fetch")
+    builder.add_step(workflow_id=flow, step_name="save", depends_on=["fetch"])
+    builder.add_step(flow, "notify", ["save"])
+    assert [s["slug"] for s in builder.get_flow(flow)["steps"]] == ["fetch", "save", "notify"]
+    with pytest.raises(TypeError, match="not both"):
+        builder.add_step(flow, "again", workflow_id=flow)

@@ -68,9 +68,9 @@ def test_execute_returns_the_output_of_the_seed_workflow(client: Client) -> None
     result = execute(MyWorkflow, {"user_id": 123}, client=client, timeout=20)
     assert isinstance(result, RunResult)
     assert result.output == {"save": {"saved": True, "what": "RECORDS OF USER 123"}}
-    run = client.get_run(result.run_id)
-    assert run["status"] == "completed"
-    assert run["completed_steps"] == 3
+    run = client.get_run_status(result.run_id)
+    assert run.status == "completed"
+    assert run.completed_steps == 3
 
 
 def test_independent_local_steps_run_in_parallel(client: Client) -> None:
@@ -117,8 +117,8 @@ def test_map_steps_run_one_task_per_element(client: Client) -> None:
 
     result = execute(Mapping, {"n": 5}, client=client, timeout=20)
     assert result.output == {"total": 30}
-    squares = client.get_run(result.run_id)
-    assert [s["initial_tasks"] for s in squares["steps"]] == [1, 5, 1]
+    squares = client.get_run_status(result.run_id)
+    assert [s.tasks for s in squares.steps] == [1, 5, 1]
 
 
 def test_async_handlers_run_on_an_event_loop_concurrently(client: Client) -> None:
@@ -229,9 +229,9 @@ def test_a_step_that_keeps_failing_raises_run_failed(client: Client) -> None:
     assert err.step == "second"
     assert err.error is not None and err.error.startswith("ValueError: the disk is full")
     assert "Traceback" in err.error
-    run = client.get_run(err.run_id)
-    assert run["status"] == "failed"
-    assert run["failed_step"] == "second"
+    run = client.get_run_status(err.run_id)
+    assert run.status == "failed"
+    assert run.failed_step == "second"
 
 
 def test_a_run_that_outlives_the_timeout_raises_run_timeout(client: Client) -> None:
@@ -263,9 +263,9 @@ def test_a_run_that_outlives_the_timeout_raises_run_timeout(client: Client) -> N
     err = caught.value
     assert (err.completed_steps, err.total_steps) == (1, 3)
     assert str(err.run_id) in str(err)
-    run = client.get_run(err.run_id)  # the timed-out run is cancelled, its work swept
-    assert (run["status"], run["error_message"]) == ("failed", "deadline exceeded")
-    assert run["cancelled_at"] is not None
+    run = client.get_run_status(err.run_id)  # the timed-out run is cancelled, its work swept
+    assert (run.status, run.error) == ("failed", "deadline exceeded")
+    assert run.cancelled_at is not None
     with client.connection() as conn:
         live = conn.execute(
             "select count(*) from workflow.tasks"

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import admin_url, drop_database
+
+from tests.fixtures import admin_url, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

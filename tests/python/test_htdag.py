@@ -31,9 +31,9 @@ from singularity_workflow import (
     Worker,
     WorkflowComposer,
 )
-from singularity_workflow._htdag import flatten_tasks, graph_flow_slug
 from singularity_workflow.cli import main as cli_main
-from singularity_workflow.decomposers import (
+from singularity_workflow.goals import flatten_tasks, graph_flow_slug
+from singularity_workflow.goals.decomposers import (
     FakeChatServer,
     OpenAIChatDecomposer,
     RuleBasedDecomposer,
@@ -87,7 +87,7 @@ HIERARCHY = [
 
 
 def test_depending_on_a_parent_means_depending_on_all_its_leaves() -> None:
-    from singularity_workflow._htdag import _Decomposition
+    from singularity_workflow.goals._graph import Decomposition as _Decomposition
 
     nodes = _Decomposition(lambda g: [], 3, 5.0).build(HIERARCHY, 0, "goal", "")
     flat = by_id(flatten_tasks(nodes))
@@ -277,8 +277,8 @@ def test_preview_then_approve_then_execute(orch: Orchestrator, client: Client) -
     after = orch.get_graph(graph.graph_id)
     assert after.flow_slug == graph_flow_slug(graph.graph_id)
     assert after.last_run_id == result.run_id
-    run = client.get_run(result.run_id)
-    assert run["input"] == {"goal": "Build user authentication",
+    run = client.get_run_status(result.run_id)
+    assert run.input == {"goal": "Build user authentication",
                             "graph_id": str(graph.graph_id), "user": 7}
 
     again = orch.execute_graph(graph.graph_id, steps, fallback=agent)  # a graph can run again
@@ -479,7 +479,7 @@ def test_goal_cli_plan_approve_run(db_url: str, tmp_path: Path,
     runner = CliRunner()
     base = ["--database-url", db_url, "goal"]
     planned = runner.invoke(cli_main, [*base, "plan", "Write a poem", "--decomposer",
-                                       "singularity_workflow.decomposers:rule_based_decomposer"])
+                                       "singularity_workflow.goals.decomposers:rule_based_decomposer"])
     assert planned.exit_code == 0, planned.output
     assert "├── research: Find out what is needed for: Write a poem" in planned.output
     graph_id = planned.output.split("graph ", 1)[1].split(" ", 1)[0]

@@ -172,8 +172,8 @@ def test_a_worker_behind_pgbouncer_in_transaction_mode_completes_workflows(
         results = {}
         for run_id in runs:
             while True:
-                run = direct.get_run(run_id)
-                if run["status"] != "started":
+                run = direct.get_run_status(run_id).to_dict()
+                if run["status"] != "in_progress":
                     results[run_id] = run
                     break
                 assert time.monotonic() < deadline, f"run {run_id} did not finish: {run}"

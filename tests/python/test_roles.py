@@ -18,11 +18,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import admin_url
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from singularity_workflow import Client, Worker, Workflow, step
+from tests.fixtures import admin_url
 
 
 class RoleFlow(Workflow):
@@ -94,7 +94,7 @@ def test_a_worker_role_runs_a_workflow_and_may_do_nothing_else(
             worker.stop()
             assert worker.join(10)
         assert status.status == "completed"
-        assert admin.get_run(run_id)["output"] == {"total": 12}
+        assert admin.get_run_status(run_id).output == {"total": 12}
         assert worker.stats is not None and worker.stats.completed == 4
         assert [r.run_id for r in reader.list_workflow_runs()] == [run_id]
 

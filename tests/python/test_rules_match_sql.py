@@ -16,9 +16,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from singularity_workflow import _builder, _listen, _messages, _workflow
+from singularity_workflow import _messages, _names
 from singularity_workflow._errors import DefinitionError
-from singularity_workflow.dashboard import _app
+from singularity_workflow.dashboard import _app, _queries
+from singularity_workflow.definitions import StepDef, _model, _rules
 
 # Python's step options are the SQL ones with the map step spelt differently: ``map`` (True or
 # the step it maps over) stands for SQL's ``type`` plus ``map_over``; the slug is the name the
@@ -37,9 +38,9 @@ def rules(db_url: str) -> dict[str, Any]:
     return result
 
 
-def build(options: dict[str, Any], name: str = "a") -> _workflow.StepDef:
+def build(options: dict[str, Any], name: str = "a") -> StepDef:
     """Validate one step as the decorator and the list form do (nothing is registered)."""
-    return _workflow._build_step("tests.rules", name, lambda x: x, options, lambda _: None)
+    return _model.build_step("tests.rules", name, lambda x: x, options, lambda _: None)
 
 
 def body(pattern: re.Pattern[str] | str) -> str:
@@ -50,23 +51,23 @@ def body(pattern: re.Pattern[str] | str) -> str:
 
 def test_name_patterns_equal_the_sql_ones(rules: dict[str, Any]) -> None:
     names = rules["names"]
-    assert body(_workflow._FLOW_NAME) == body(names["flow"]["pattern"])
-    assert body(_workflow._STEP_NAME) == body(names["step"]["pattern"])
-    assert body(_workflow._QUEUE_NAME) == body(names["queue"]["pattern"])
-    assert body(_workflow._RESOURCE_NAME) == body(names["resource"]["pattern"])
-    assert body(_listen._QUEUE) == body(names["queue"]["pattern"])
-    assert body(_listen._APP_CHANNEL) == body(names["channel"]["pattern"])
-    assert body(_app._CHANNEL) == body(names["channel"]["pattern"])
+    assert body(_names.FLOW_NAME) == body(names["flow"]["pattern"])
+    assert body(_names.STEP_NAME) == body(names["step"]["pattern"])
+    assert body(_names.QUEUE_NAME) == body(names["queue"]["pattern"])
+    assert body(_names.RESOURCE_NAME) == body(names["resource"]["pattern"])
+    assert body(_names.QUEUE_NAME) == body(names["queue"]["pattern"])
+    assert body(_names.CHANNEL_NAME) == body(names["channel"]["pattern"])
+    assert body(_names.CHANNEL_NAME) == body(names["channel"]["pattern"])
 
 
 def test_length_limits_and_reserved_names_hold_in_python(rules: dict[str, Any]) -> None:
     names = rules["names"]
     for kind, pattern in [
-        ("flow", _workflow._FLOW_NAME),
-        ("step", _workflow._STEP_NAME),
-        ("queue", _workflow._QUEUE_NAME),
-        ("resource", _workflow._RESOURCE_NAME),
-        ("channel", _listen._APP_CHANNEL),
+        ("flow", _names.FLOW_NAME),
+        ("step", _names.STEP_NAME),
+        ("queue", _names.QUEUE_NAME),
+        ("resource", _names.RESOURCE_NAME),
+        ("channel", _names.CHANNEL_NAME),
     ]:
         limit = names[kind]["max_length"]
         assert re.fullmatch(body(pattern), "a" * limit), f"{kind}: {limit} characters refused"
@@ -75,7 +76,7 @@ def test_length_limits_and_reserved_names_hold_in_python(rules: dict[str, Any]) 
     with pytest.raises(DefinitionError):
         build({}, name="run")
     prefixes = tuple(names["channel"]["reserved_prefixes"])
-    assert prefixes == (_listen._QUEUE_PREFIX, _messages.RUN_CHANNEL_PREFIX)
+    assert prefixes == _names.RESERVED_CHANNEL_PREFIXES
     assert _app._is_channel("x")
     for prefix in prefixes:
         assert not _app._is_channel(prefix + "x"), prefix
@@ -84,14 +85,14 @@ def test_length_limits_and_reserved_names_hold_in_python(rules: dict[str, Any]) 
 def test_step_option_names_equal_the_sql_ones(rules: dict[str, Any]) -> None:
     sql_options = set(rules["step_options"])
     expected = (sql_options - SQL_ONLY_OPTIONS) | PYTHON_ONLY_OPTIONS
-    assert set(_workflow._OPTION_NAMES) == expected
+    assert set(_rules.OPTION_NAMES) == expected
     # FlowBuilder.add_step takes depends_on positionally, so its option set lacks only that.
-    assert set(_builder._STEP_OPTIONS) == expected - {"depends_on"}
+    assert set(_rules.STEP_OPTIONS) == expected - {"depends_on"}
 
 
 def test_step_defaults_equal_the_sql_ones(rules: dict[str, Any]) -> None:
     sql = rules["step_defaults"]
-    py = _workflow._DEFAULTS
+    py = _rules.STEP_DEFAULTS
     assert py["execution"] == sql["execution"]
     assert list(py["depends_on"]) == sql["depends_on"]
     assert list(py["resources"]) == sql["resources"]
@@ -104,7 +105,7 @@ def test_step_defaults_equal_the_sql_ones(rules: dict[str, Any]) -> None:
     for execution, queue in rules["default_queues"].items():
         assert build({"execution": execution}).queue == queue, execution
     assert build({}).execution == sql["execution"]
-    assert _workflow.StepDef.__dataclass_fields__["execution"].default == sql["execution"]
+    assert StepDef.__dataclass_fields__["execution"].default == sql["execution"]
 
 
 def test_step_minimums_and_maximum_equal_the_sql_ones(rules: dict[str, Any]) -> None:
@@ -124,3 +125,33 @@ def test_event_statuses_equal_the_sql_ones(rules: dict[str, Any]) -> None:
 
 def test_dashboard_run_states_equal_the_sql_ones(rules: dict[str, Any]) -> None:
     assert list(_app.STATES) == rules["run_states"]
+
+
+def test_dashboard_state_filters_select_what_run_state_names(db_url: str) -> None:
+    # Every reachable combination of stored status and pause/cancel marks, filtered by each
+    # dashboard predicate and named by workflow.run_state: both must pick the same rows. A
+    # cancelled run is always 'failed' (_cancel_runs sets both in one update), so cancelled_at
+    # appears only beside that status.
+    combos = (
+        "select * from (values ('started'), ('completed'), ('failed')) as s (status)"
+        " cross join (values (null::timestamptz), (now())) as p (paused_at)"
+        " cross join (values (null::timestamptz), (now())) as c (cancelled_at)"
+        " where c.cancelled_at is null or s.status = 'failed'"
+    )
+    with psycopg.connect(db_url) as conn:
+        for state, predicate in _queries.RUN_STATE_FILTERS.items():
+            if state is None:
+                continue
+            picked = conn.execute(
+                f"select r.status, r.paused_at is null, r.cancelled_at is null"  # noqa: S608
+                f" from ({combos}) as r where {predicate} order by 1, 2, 3"
+            ).fetchall()
+            named = conn.execute(
+                f"select r.status, r.paused_at is null, r.cancelled_at is null"  # noqa: S608
+                f" from ({combos}) as r"
+                " where workflow.run_state(r.status, r.paused_at, r.cancelled_at) = %s"
+                " order by 1, 2, 3",
+                (state,),
+            ).fetchall()
+            assert picked == named, state
+            assert picked, f"no combination is {state}"

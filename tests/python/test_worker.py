@@ -25,6 +25,7 @@ from click.testing import CliRunner
 
 from singularity_workflow import Client, Worker, Workflow, register_handlers, step
 from singularity_workflow.cli import main
+from tests.fixtures import import_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,14 +56,14 @@ def serve(db_url: str) -> Iterator[Any]:
 
 
 def wait_run(client: Client, run_id: UUID, timeout: float = 10) -> dict[str, Any]:
-    """Poll the run until it is no longer started (or fail after ``timeout`` seconds)."""
+    """Poll the run until it is no longer in progress (or fail after ``timeout`` seconds)."""
     deadline = time.monotonic() + timeout
     while True:
-        run = client.get_run(run_id)
-        if run["status"] != "started":
+        run = client.get_run_status(run_id).to_dict()
+        if run["status"] != "in_progress":
             return run
         if time.monotonic() > deadline:
-            pytest.fail(f"run {run_id} still started after {timeout} s: {run}")
+            pytest.fail(f"run {run_id} still in progress after {timeout} s: {run}")
         time.sleep(0.02)
 
 
@@ -354,14 +355,8 @@ def worker_process(db_url: str, module_dir: Path, *args: str) -> subprocess.Pope
 
 def load_module(path: Path, name: str, source: str) -> Any:
     """Write ``source`` as module ``name`` in ``path`` and import it here too."""
-    import importlib
-
     (path / f"{name}.py").write_text(textwrap.dedent(source))
-    sys.path.insert(0, str(path))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(path))
+    return import_file(path / f"{name}.py")
 
 
 def test_sigterm_lets_the_in_flight_task_finish_then_exits_0(
@@ -387,7 +382,7 @@ def test_sigterm_lets_the_in_flight_task_finish_then_exits_0(
     assert "SIGTERM received" in out
     [task] = task_rows(db_url, run_id)
     assert (task["status"], task["attempts_count"]) == ("completed", 1)
-    assert client.get_run(run_id)["output"] == {"one_second": "finished"}
+    assert client.get_run_status(run_id).output == {"one_second": "finished"}
 
 
 # ---- the commands, through click's runner ---------------------------------------------------
@@ -434,8 +429,8 @@ def test_run_without_wait_prints_the_run_id_and_returns(client: Client, db_url: 
         main, ["--database-url", db_url, "run", CliFlow.slug, "--input", '{"n": 1}']
     )
     assert result.exit_code == 0, result.output
-    run = client.get_run(UUID(result.stdout.strip()))
-    assert run["status"] == "started"
+    run = client.get_run_status(UUID(result.stdout.strip()))
+    assert run.status == "in_progress"
 
 
 def test_run_wait_reports_a_failed_run_with_exit_status_1(

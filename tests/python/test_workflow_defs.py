@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from singularity_workflow import Client, DefinitionError, Workflow, WorkflowError, step
-from singularity_workflow._workflow import (
+from singularity_workflow.definitions import (
     WorkflowDef,
     find_handler,
     register_handlers,

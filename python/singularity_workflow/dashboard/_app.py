@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -51,7 +50,9 @@ from starlette.templating import Jinja2Templates
 
 from singularity_workflow._client import Client
 from singularity_workflow._errors import InvalidState, RunNotFound, WorkflowError
-from singularity_workflow._lifecycle import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
+from singularity_workflow._names import CHANNEL_NAME, RESERVED_CHANNEL_PREFIXES
+from singularity_workflow._types import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
+from singularity_workflow.dashboard import _queries as queries
 from singularity_workflow.dashboard._dag import Layout, display_state, layout_flow
 from singularity_workflow.dashboard._live import RUNS_TOPIC, LiveHub, run_topic
 
@@ -77,7 +78,6 @@ RUN_POLL: Final = 1.0
 KEEPALIVE: Final = 15.0
 #: The runs list's streams wake at most this often (a page of runs is heavier than a run).
 LIST_INTERVAL: Final = 1.0
-_CHANNEL: Final = re.compile(r"[a-z_][a-z0-9_]{0,41}")
 #: The word the run page shows after an action ("paused" ...), by action.
 _DONE: Final = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 #: Largest action form body read (a cancel reason is cut at 1,000 characters anyway).
@@ -357,21 +357,21 @@ class Dashboard:
         limit = limit if limit in PAGE_SIZES else 50
         before, after = _cursor(q.get("before")), _cursor(q.get("after"))
         # One extra row tells whether a further page exists in the direction of travel.
-        runs = self.client.dashboard_runs(state, flow, limit=limit + 1, before=before, after=after)
+        runs = queries.runs(self.client, state, flow, limit=limit + 1, before=before, after=after)
         if after is not None and before is None:
             has_newer = len(runs) > limit
             runs = runs[-limit:] if has_newer else runs
             has_older = True
             if not has_newer and len(runs) < limit:
                 # Fewer than a page newer than the cursor: show the newest page instead.
-                runs = self.client.dashboard_runs(state, flow, limit=limit + 1)
+                runs = queries.runs(self.client, state, flow, limit=limit + 1)
                 has_older = len(runs) > limit
                 runs = runs[:limit]
         else:
             has_older = len(runs) > limit
             runs = runs[:limit]
             has_newer = before is not None
-        counts = self.client.dashboard_run_counts(flow, cap=COUNT_CAP)
+        counts = queries.run_counts(self.client, flow, cap=COUNT_CAP)
         filters = {"state": state or "", "flow": flow or "", "limit": str(limit)}
 
         def link(**extra: str) -> str:
@@ -445,7 +445,7 @@ class Dashboard:
         if run_id is None:
             return self.error(request, 404, "not a run id", "/runs")
         step = await asyncio.to_thread(
-            self.client.dashboard_step, run_id, slug, limit=limit + 1, offset=offset
+            queries.step, self.client, run_id, slug, limit=limit + 1, offset=offset
         )
         if step is None:
             return self.error(request, 404, f"run {run_id} has no step {slug}", "/runs")
@@ -508,8 +508,8 @@ class Dashboard:
     # -- queues and channels -----------------------------------------------------------------------
 
     def _queues_context(self) -> dict[str, Any]:
-        return {"queues": self.client.dashboard_queues(),
-                "workers": self.client.dashboard_workers(),
+        return {"queues": queries.queues(self.client),
+                "workers": queries.workers(self.client),
                 "now": _when(datetime.now(UTC))}
 
     async def queues_page(self, request: Request) -> Response:
@@ -529,7 +529,7 @@ class Dashboard:
             if _is_channel(wanted):
                 return RedirectResponse(f"/channels/{wanted}", status_code=303)
             return self.error(request, 404, "not a channel name", "/channels")
-        channels = await asyncio.to_thread(self.client.dashboard_channels)
+        channels = await asyncio.to_thread(queries.channels, self.client)
         return self.render(request, "channels.html", {"channels": channels})
 
     async def channel_page(self, request: Request) -> Response:
@@ -674,7 +674,7 @@ def _sse(events: AsyncIterator[str]) -> Response:
 
 def _is_channel(name: str) -> bool:
     """Tell whether ``name`` is a messaging channel name (reserved prefixes refused)."""
-    return bool(_CHANNEL.fullmatch(name)) and not name.startswith(("workflow_q_", "workflow_run_"))
+    return bool(CHANNEL_NAME.fullmatch(name)) and not name.startswith(RESERVED_CHANNEL_PREFIXES)
 
 
 def _parse_uuid(text: str) -> UUID | None:

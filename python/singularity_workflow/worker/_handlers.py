@@ -18,7 +18,7 @@ from typing import Any, Final
 from psycopg.types.json import Jsonb
 
 from singularity_workflow._client import ClaimedTask, Client, to_jsonb
-from singularity_workflow._workflow import WorkflowDef, find_handler, registry
+from singularity_workflow.definitions import WorkflowDef, find_handler, registry
 
 __all__ = [
     "HandlerNotFound",

@@ -1,7 +1,7 @@
-"""CLI commands for running things: ``worker``, ``run`` and ``status``.
+"""CLI commands for running things: ``worker`` and ``run``.
 
-Added to the ``singularity-workflow`` group by ``cli.py``. They take their :class:`Client` from
-the click context (the group puts one there), or else build one over ``DATABASE_URL``. Errors
+Added to the ``singularity-workflow`` group by ``cli/__init__.py``. They take their :class:`Client`
+from the click context (the group puts one there), or else build one over ``DATABASE_URL``. Errors
 (WorkflowError, psycopg errors, ClickException) are left to the group, which shows them as one
 ``error:`` line with exit status 1.
 """
@@ -19,20 +19,11 @@ import click
 
 from singularity_workflow._client import Client
 from singularity_workflow._notify import Notifier
+from singularity_workflow._types import RunStatus
+from singularity_workflow.cli._base import client_of, dump
 from singularity_workflow.worker import Worker, import_modules
 
-__all__ = ["run_command", "status_command", "worker_command"]
-
-
-def _client(ctx: click.Context) -> Client:
-    """Return the client the group set up (in ``ctx.obj``), or one over DATABASE_URL."""
-    found = ctx.find_object(Client)
-    return found if found is not None else Client()
-
-
-def _dump(value: Any) -> str:
-    """Render JSON for people and scripts alike (timestamps and ids as strings)."""
-    return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+__all__ = ["run_command", "worker_command"]
 
 
 @click.command("worker")
@@ -80,7 +71,7 @@ def worker_command(
     except ImportError as exc:
         raise click.ClickException(f"cannot import a workflow module: {exc}") from exc
     Worker(
-        _client(ctx),
+        client_of(ctx),
         queues,
         resources=resources,
         concurrency=concurrency,
@@ -109,7 +100,7 @@ def run_command(ctx: click.Context, flow: str, input_json: str, wait: bool,
         data = json.loads(input_json)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--input") from exc
-    client = _client(ctx)
+    client = client_of(ctx)
     if not wait:
         click.echo(str(client.start_flow(flow, data)))
         return
@@ -134,35 +125,24 @@ def _run_and_wait(client: Client, flow: str, data: Any, timeout: float) -> None:
                 if status.completed_steps > shown:
                     bar.update(status.completed_steps - shown)
                     shown = status.completed_steps
-                if status.status != "in_progress" or time.monotonic() >= deadline:
+                if status.finished or time.monotonic() >= deadline:
                     break
                 # Sleep until the run's next notification, or half a second for the bar.
                 notifier.receive(min(0.5, max(0.0, deadline - time.monotonic())), stop_after=1)
                 status = client.get_run_status(run_id)
-    _report_end({"status": status.status, "output": status.output,
-                 "failed_step": status.failed_step, "error_message": status.error,
-                 "completed_steps": status.completed_steps, "total_steps": status.total_steps},
-                run_id)
+    _report_end(status, run_id)
 
 
-def _report_end(run: dict[str, Any], run_id: UUID) -> None:
-    if run["status"] == "completed":
-        click.echo(_dump(run["output"]))
+def _report_end(run: RunStatus, run_id: UUID) -> None:
+    if run.status == "completed":
+        click.echo(dump(run.output))
         return
-    if run["status"] == "failed":
+    if run.status == "failed":
         raise click.ClickException(
-            f"run {run_id} failed in step {run.get('failed_step')}: {run.get('error_message')}"
+            f"run {run_id} failed in step {run.failed_step}: {run.error}"
         )
     raise click.ClickException(
-        f"run {run_id} still {run['status']} after the timeout"
-        f" ({run['completed_steps']} of {run['total_steps']} steps completed); it goes on:"
+        f"run {run_id} still {run.state} after the timeout"
+        f" ({run.completed_steps} of {run.total_steps} steps completed); it goes on:"
         f" `singularity-workflow status {run_id}`"
     )
-
-
-@click.command("status")
-@click.argument("run_id", type=click.UUID)
-@click.pass_context
-def status_command(ctx: click.Context, run_id: UUID) -> None:
-    """Print a run's status as JSON: the run, its steps, and completed/total steps."""
-    click.echo(_dump(_client(ctx).get_run(run_id)))

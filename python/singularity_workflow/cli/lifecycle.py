@@ -1,6 +1,6 @@
 """CLI commands that watch and control runs: status, runs, cancel, pause, resume, retry.
 
-Added to the ``singularity-workflow`` group by ``cli.py``. Each is one call of the client's
+Added to the ``singularity-workflow`` group by ``cli/__init__.py``. Each is one call of the client's
 lifecycle methods (one SQL function each), so what the command line can do is exactly what
 ``psql`` and the Python API can do. Errors (RunNotFound, InvalidState, InvalidOption ...) are
 left to the group, which shows them as one ``error: ... (SQLSTATE WFnnn)`` line, exit status 1.
@@ -19,8 +19,8 @@ from uuid import UUID
 
 import click
 
-from singularity_workflow._client import Client
-from singularity_workflow._lifecycle import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
+from singularity_workflow._types import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
+from singularity_workflow.cli._base import client_of, table
 
 __all__ = [
     "LIFECYCLE_COMMANDS",
@@ -36,11 +36,6 @@ __all__ = [
 _ERROR_WIDTH = 60
 
 
-def _client(ctx: click.Context) -> Client:
-    """Return the client the group set up (in ``ctx.obj``), or one over DATABASE_URL."""
-    found = ctx.find_object(Client)
-    return found if found is not None else Client()
-
 
 def _when(value: Any) -> str | None:
     """Format a timestamp for a table cell (seconds precision), None as is."""
@@ -53,14 +48,6 @@ def _short(text: str | None, width: int = _ERROR_WIDTH) -> str | None:
         return None
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def _render_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    """Render a table the way the group's other commands do (``flows``)."""
-    # Imported here: cli.py imports this module while it is being initialised.
-    from singularity_workflow.cli import _table
-
-    return _table(headers, rows)
 
 
 def _status_text(status: RunStatus) -> str:
@@ -96,7 +83,7 @@ def _status_text(status: RunStatus) -> str:
         for s in status.steps
     ]
     headers = ("step", "type", "status", "tasks", "attempts", "started_at", "ended_at", "error")
-    return "\n".join(lines) + "\n\n" + _render_table(headers, rows)
+    return "\n".join(lines) + "\n\n" + table(headers, rows)
 
 
 @click.command("status")
@@ -111,7 +98,7 @@ def status_command(ctx: click.Context, run_id: UUID, as_text: bool) -> None:
     The JSON has "status" (completed, failed or in_progress) and "state" (running, paused,
     completed, failed or cancelled).
     """
-    status = _client(ctx).get_run_status(run_id)
+    status = client_of(ctx).get_run_status(run_id)
     if as_text:
         click.echo(_status_text(status))
     else:
@@ -132,7 +119,7 @@ def _runs_table(runs: list[WorkflowRun]) -> str:
         for r in runs
     ]
     headers = ("run_id", "flow", "state", "steps_left", "started_at", "ended_at", "error")
-    return _render_table(headers, rows)
+    return table(headers, rows)
 
 
 @click.command("runs")
@@ -166,7 +153,7 @@ def runs_command(
     as_json: bool,
 ) -> None:
     """List runs, newest first: filter by status and flow, order, page."""
-    runs = _client(ctx).list_workflow_runs(
+    runs = client_of(ctx).list_workflow_runs(
         status,
         flow_slug,
         limit=limit,
@@ -193,7 +180,7 @@ def cancel_command(ctx: click.Context, run_id: UUID, reason: str, force: bool) -
 
     Cancelling a run that already ended is an error unless --force.
     """
-    _client(ctx).cancel_workflow_run(run_id, reason, force=force)
+    client_of(ctx).cancel_workflow_run(run_id, reason, force=force)
     click.echo(f"run {run_id} cancelled: {reason}")
 
 
@@ -202,7 +189,7 @@ def cancel_command(ctx: click.Context, run_id: UUID, reason: str, force: bool) -
 @click.pass_context
 def pause_command(ctx: click.Context, run_id: UUID) -> None:
     """Pause a run: nothing new of it is claimed; running tasks finish. Safe to repeat."""
-    _client(ctx).pause_workflow_run(run_id)
+    client_of(ctx).pause_workflow_run(run_id)
     click.echo(f"run {run_id} paused")
 
 
@@ -211,7 +198,7 @@ def pause_command(ctx: click.Context, run_id: UUID) -> None:
 @click.pass_context
 def resume_command(ctx: click.Context, run_id: UUID) -> None:
     """Resume a paused run: its held work becomes claimable again. Safe to repeat."""
-    _client(ctx).resume_workflow_run(run_id)
+    client_of(ctx).resume_workflow_run(run_id)
     click.echo(f"run {run_id} resumed")
 
 
@@ -225,7 +212,7 @@ def retry_command(ctx: click.Context, run_id: UUID, reset_all: bool) -> None:
     Steps that completed in the failed run keep their outputs and are not run again, unless
     --reset-all.
     """
-    new_run = _client(ctx).retry_failed_workflow(run_id, reset_all=reset_all)
+    new_run = client_of(ctx).retry_failed_workflow(run_id, reset_all=reset_all)
     click.echo(str(new_run))
 
 

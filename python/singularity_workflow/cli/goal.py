@@ -23,17 +23,12 @@ from uuid import UUID
 
 import click
 
-from singularity_workflow._client import Client
-from singularity_workflow._htdag import Orchestrator, TaskGraph
+from singularity_workflow.cli._base import client_of
+from singularity_workflow.goals import Orchestrator, TaskGraph
 from singularity_workflow.worker import import_modules
 
 __all__ = ["goal_group"]
 
-
-def _client(ctx: click.Context) -> Client:
-    """Return the client the group set up (in ``ctx.obj``), or one over DATABASE_URL."""
-    found = ctx.find_object(Client)
-    return found if found is not None else Client()
 
 
 def load_object(reference: str, option: str) -> Any:
@@ -85,7 +80,7 @@ def plan_command(ctx: click.Context, goal: str, decomposer_ref: str, max_depth: 
     decomposer = load_object(decomposer_ref, "--decomposer")
     if not callable(decomposer):
         raise click.BadParameter(f"{decomposer_ref} is not callable", param_hint="--decomposer")
-    graph = Orchestrator(_client(ctx)).decompose_goal(
+    graph = Orchestrator(client_of(ctx)).decompose_goal(
         goal, decomposer, max_depth=max_depth, timeout=timeout
     )
     _show(graph, as_json)
@@ -100,7 +95,7 @@ def plan_command(ctx: click.Context, goal: str, decomposer_ref: str, max_depth: 
 @click.pass_context
 def show_command(ctx: click.Context, graph_id: UUID, as_json: bool) -> None:
     """Print a stored task graph (tree, or JSON with the flattened tasks)."""
-    _show(Orchestrator(_client(ctx)).get_graph(graph_id), as_json)
+    _show(Orchestrator(client_of(ctx)).get_graph(graph_id), as_json)
 
 
 @goal_group.command("approve")
@@ -108,7 +103,7 @@ def show_command(ctx: click.Context, graph_id: UUID, as_json: bool) -> None:
 @click.pass_context
 def approve_command(ctx: click.Context, graph_id: UUID) -> None:
     """Approve a stored task graph for execution (safe to repeat)."""
-    graph = Orchestrator(_client(ctx)).approve(graph_id)
+    graph = Orchestrator(client_of(ctx)).approve(graph_id)
     assert graph.approved_at is not None
     click.echo(f"graph {graph.graph_id} approved at {graph.approved_at.isoformat(' ', 'seconds')}")
 
@@ -143,7 +138,7 @@ def run_command(ctx: click.Context, graph_id: UUID, steps_ref: str | None,
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--input") from exc
     if not isinstance(extra, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--input")
-    result = Orchestrator(_client(ctx)).execute_graph(
+    result = Orchestrator(client_of(ctx)).execute_graph(
         graph_id, steps, fallback=fallback, input=extra, timeout=timeout
     )
     click.echo(f"run {result.run_id} completed", err=True)

@@ -1,9 +1,9 @@
 """CLI commands for messaging: ``send``, ``listen`` and ``notify``.
 
-Added to the ``singularity-workflow`` group by ``cli.py``; they take their :class:`Client` from the
-click context. ``listen`` prints one JSON object per line (a notification with its message, or a
-workflow event) until interrupted, so its output can be piped into ``jq`` or another program;
-Ctrl-C and SIGTERM end it with exit status 0, as the normal way to stop it.
+Added to the ``singularity-workflow`` group by ``cli/__init__.py``; they take their :class:`Client`
+from the click context. ``listen`` prints one JSON object per line (a notification with its
+message, or a workflow event) until interrupted, so its output can be piped into ``jq`` or another
+program; Ctrl-C and SIGTERM end it with exit status 0, as the normal way to stop it.
 """
 
 from __future__ import annotations
@@ -16,16 +16,11 @@ from typing import Any
 
 import click
 
-from singularity_workflow._client import Client
 from singularity_workflow._listen import Listener
+from singularity_workflow.cli._base import client_of
 
 __all__ = ["listen_command", "notify_command", "send_command"]
 
-
-def _client(ctx: click.Context) -> Client:
-    """Return the client the group set up (in ``ctx.obj``), or one over DATABASE_URL."""
-    found = ctx.find_object(Client)
-    return found if found is not None else Client()
 
 
 @click.command("send")
@@ -38,7 +33,7 @@ def send_command(ctx: click.Context, channel: str, message: str) -> None:
         value = json.loads(message)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="JSON") from exc
-    click.echo(_client(ctx).send_with_notify(channel, value))
+    click.echo(client_of(ctx).send_with_notify(channel, value))
 
 
 @click.command("notify")
@@ -47,7 +42,7 @@ def send_command(ctx: click.Context, channel: str, message: str) -> None:
 @click.pass_context
 def notify_command(ctx: click.Context, channel: str, payload: str) -> None:
     """Send PAYLOAD to CHANNEL's listeners without storing it (under 8,000 bytes)."""
-    _client(ctx).notify_only(channel, payload)
+    client_of(ctx).notify_only(channel, payload)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -72,7 +67,7 @@ def listen_command(
     engine's workflow_run_events and workflow_run_<run id> print their events. A dropped
     connection is re-established and what was missed is printed, once.
     """
-    client = _client(ctx)
+    client = client_of(ctx)
     previous: Any = None
     in_main = threading.current_thread() is threading.main_thread()
     listener = Listener(channels, client=client, replay_from=replay_from)

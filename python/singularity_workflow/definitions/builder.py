@@ -32,7 +32,7 @@ serves; a step it has no handler for fails with a clear error and is retried els
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import (
@@ -41,23 +41,10 @@ from singularity_workflow._errors import (
 )
 from singularity_workflow._run import RunResult
 from singularity_workflow._run import execute_dynamic as _run_dynamic
-from singularity_workflow._workflow import register_handlers
+from singularity_workflow.definitions._model import register_handlers
+from singularity_workflow.definitions._rules import STEP_DEFAULTS, STEP_OPTIONS, resource_list
 
 __all__ = ["FlowBuilder", "MissingStepFunctions", "execute_dynamic"]
-
-#: The options ``add_step`` accepts besides ``depends_on``: those of ``@step``.
-_STEP_OPTIONS: Final = frozenset(
-    {
-        "execution",
-        "queue",
-        "resources",
-        "max_attempts",
-        "timeout",
-        "base_delay",
-        "start_delay",
-        "map",
-    }
-)
 
 
 class MissingStepFunctions(InvalidOption):
@@ -71,29 +58,8 @@ class MissingStepFunctions(InvalidOption):
         self.missing = tuple(missing)
 
 
-def _resources(value: Any) -> list[str] | None:
-    """Accept resources as names, ``{"gpu": True}`` or ``[("gpu", True)]``; the server checks names.
-
-    Anything else is passed through unchanged for the server to reject as WF010.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        return [k for k, wanted in value.items() if wanted]
-    names: list[str] = []
-    for entry in value:
-        if isinstance(entry, tuple) and len(entry) == 2:
-            if entry[1]:
-                names.append(entry[0])
-        else:
-            names.append(entry)
-    return names
-
-
 class FlowBuilder:
-    """Build flows in the database one step at a time (the seed's ``FlowBuilder``).
+    """Build flows in the database one step at a time (the Elixir library's ``FlowBuilder``).
 
     ``client``: the :class:`Client` to use (default: the process-wide one over DATABASE_URL).
     Each call is one statement of its own, committed at once: the flow exists from
@@ -121,12 +87,17 @@ class FlowBuilder:
 
     def add_step(
         self,
-        workflow_id: str,
-        step_name: str,
+        flow_slug: str | None = None,
+        step_name: str | None = None,
         depends_on: Iterable[str] = (),
+        *,
+        workflow_id: str | None = None,
         **options: Any,
     ) -> dict[str, Any]:
-        """Append step ``step_name`` to flow ``workflow_id``; return it as stored (normalised).
+        """Append step ``step_name`` to flow ``flow_slug``; return it as stored (normalised).
+
+        ``workflow_id=`` (the Elixir library's name of the first argument) is accepted in place
+        of ``flow_slug``; both name the flow, the id ``create_flow`` returned.
 
         ``depends_on``: names of steps already in the flow. ``options``: those of ``@step``
         (execution, queue, resources, max_attempts, timeout, base_delay, start_delay, map).
@@ -135,11 +106,17 @@ class FlowBuilder:
         Errors (nothing is stored when one is raised): FlowNotFound, UnknownDependency,
         DuplicateStep, SelfDependency, InvalidName, InvalidOption, FlowInUse.
         """
-        unknown = sorted(set(options) - _STEP_OPTIONS)
+        if workflow_id is not None:
+            if flow_slug is not None:
+                raise TypeError("add_step() takes flow_slug or workflow_id, not both")
+            flow_slug = workflow_id
+        if flow_slug is None or step_name is None:
+            raise TypeError("add_step() needs the flow (flow_slug) and the step's name")
+        unknown = sorted(set(options) - STEP_OPTIONS)
         if unknown:
             raise InvalidOption(
                 f"step {step_name}: unknown option(s) {', '.join(unknown)}",
-                hint="Known options: " + ", ".join(sorted(_STEP_OPTIONS)) + ".",
+                hint="Known options: " + ", ".join(sorted(STEP_OPTIONS)) + ".",
             )
         if isinstance(depends_on, str):
             depends_on = [depends_on]
@@ -154,9 +131,11 @@ class FlowBuilder:
                 deps.append(mapping)  # mapping over a step implies depending on it
         elif mapping not in (False, None):
             raise InvalidOption(f"step {step_name}: map must be True, False or a step name")
-        execution = options.get("execution", "local")  # the default of code-defined steps
+        # The default of code-defined steps, so a flow means the same however it was built.
+        execution = options.get("execution", STEP_DEFAULTS["execution"])
+        resources = options.get("resources")
         return self.client.add_step(
-            workflow_id,
+            flow_slug,
             step_name,
             deps,
             step_type=step_type,
@@ -167,7 +146,7 @@ class FlowBuilder:
             base_delay=options.get("base_delay"),
             timeout=options.get("timeout"),
             start_delay=options.get("start_delay"),
-            resources=_resources(options.get("resources")),
+            resources=None if resources is None else resource_list(resources),
         )
 
     def get_flow(self, workflow_id: str) -> dict[str, Any]:

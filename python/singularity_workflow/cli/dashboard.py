@@ -1,6 +1,6 @@
 """CLI command ``dashboard``: serve the web dashboard (runs, DAG progress, actions, queues).
 
-Added to the ``singularity-workflow`` group by ``cli.py``. It needs the ``dashboard`` extra
+Added to the ``singularity-workflow`` group by ``cli/__init__.py``. It needs the ``dashboard`` extra
 (Starlette, uvicorn, Jinja2); without it the command says how to install it instead of failing
 with an import error. It binds to 127.0.0.1 by default and refuses any other address unless the
 dashboard has a ``--token`` or is ``--read-only``, since whoever reaches it could cancel runs.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from singularity_workflow._client import Client
+from singularity_workflow.cli._base import client_of
 
 __all__ = ["dashboard_command"]
 
@@ -40,9 +40,7 @@ def dashboard_command(ctx: click.Context, host: str, port: int, token: str | Non
         config = check_bind(host, token=token, read_only=read_only)
     except UnsafeBind as exc:
         raise click.UsageError(str(exc)) from exc
-    found = ctx.find_object(Client)
-    client = found if found is not None else Client()
-    conninfo = client.conninfo
+    conninfo = client_of(ctx).conninfo
     if conninfo is None:
         raise click.ClickException("no database given: pass --database-url or set DATABASE_URL")
     app = create_app(conninfo, config)

@@ -13,7 +13,8 @@ an ``async def``, resolves to) a list of task dicts::
   ``depends_on``: ids of other tasks (depending on a task with subtasks means depending on all
   of them); ``subtasks``: tasks nested under this one; ``complex: true``: ask the decomposer
   again with this task's description (up to ``max_depth``). Any other key is kept on the task.
-* ``{"tasks": [...]}`` and the seed's ``("ok", [...])`` / ``("error", reason)`` are accepted too.
+* ``{"tasks": [...]}`` and the Elixir library's ``("ok", [...])`` / ``("error", reason)`` are
+  accepted too.
 * Raise an exception to report failure; the orchestrator wraps it with the goal it was for.
 
 Here: :class:`RuleBasedDecomposer` (regular expressions to task templates) with an example rule
@@ -35,7 +36,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, Protocol, runtime_checkable
 
-from singularity_workflow._htdag import DecompositionError, DecompositionTimeout
+from singularity_workflow.goals._graph import DecompositionError, DecompositionTimeout
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -153,7 +154,7 @@ GENERIC_TASKS: Final[list[dict[str, Any]]] = [
 ]
 
 #: The example rule-based decomposer; on the command line:
-#: ``--decomposer singularity_workflow.decomposers:rule_based_decomposer``.
+#: ``--decomposer singularity_workflow.goals.decomposers:rule_based_decomposer``.
 rule_based_decomposer = RuleBasedDecomposer(SOFTWARE_RULES, default=GENERIC_TASKS)
 
 

@@ -1,0 +1,159 @@
+"""Operations on runs: start them, read their status, list, cancel, pause, resume, retry.
+
+One status path: a run's status is ``workflow.get_run_status`` (decoded as ``RunStatus``);
+nothing here reads the ``runs`` table directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+from uuid import UUID
+
+from singularity_workflow._db import Operation, Rows, clean_text, first_value, no_result, to_jsonb
+from singularity_workflow._types import (
+    DEFAULT_CANCEL_REASON,
+    OrderBy,
+    RunStatus,
+    WorkflowRun,
+    order_by_args,
+    run_uuid,
+)
+
+__all__ = [
+    "cancel_workflow_run",
+    "enforce_deadlines",
+    "get_run_status",
+    "list_workflow_runs",
+    "maintain",
+    "pause_workflow_run",
+    "resume_workflow_run",
+    "retry_failed_workflow",
+    "start_flow",
+    "start_flows",
+]
+
+# Named arguments, in the order of list_workflow_runs' columns (WorkflowRun unpacks them).
+_LIST_RUNS: Final = (
+    "select run_id, flow_slug, status, state, remaining_steps, error_message, retry_of,"
+    " started_at, completed_at, failed_at, paused_at, cancelled_at"
+    " from workflow.list_workflow_runs(status_filter => %s, workflow_slug => %s,"
+    " limit_rows => %s, offset_rows => %s, order_by => %s, order_dir => %s)"
+)
+
+
+def _run_status(rows: Rows) -> RunStatus:
+    """Decode ``workflow.get_run_status``'s JSON."""
+    return RunStatus.from_json(rows[0][0])
+
+
+def _workflow_runs(rows: Rows) -> list[WorkflowRun]:
+    """Decode ``workflow.list_workflow_runs`` rows (column order = field order)."""
+    return [WorkflowRun(*row) for row in rows]
+
+
+def _run_ids(rows: Rows) -> list[UUID]:
+    """Decode one run id per row."""
+    return [row[0] for row in rows]
+
+
+def start_flow(
+    flow_slug: str, input: Any, *, run_id: UUID | None = None, timeout_seconds: int | None = None
+) -> Operation[UUID]:
+    """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id."""
+    return Operation(
+        "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
+        " timeout_seconds => %s)",
+        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds],
+        first_value,
+    )
+
+
+def start_flows(
+    flow_slug: str,
+    inputs: Sequence[Any],
+    *,
+    run_ids: Sequence[UUID | None] | None = None,
+    timeout_seconds: int | None = None,
+) -> Operation[list[UUID]]:
+    """Start one run per input in one call (``workflow.start_flows``); decodes the ids in order."""
+    return Operation(
+        "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
+        " run_ids => %s::uuid[], timeout_seconds => %s)",
+        [
+            flow_slug,
+            [to_jsonb(value, "run input") for value in inputs],
+            None if run_ids is None else list(run_ids),
+            timeout_seconds,
+        ],
+        _run_ids,
+    )
+
+
+def get_run_status(run_id: UUID | str) -> Operation[RunStatus]:
+    """Read a run's progress, steps, timings and error (``workflow.get_run_status``)."""
+    return Operation("select workflow.get_run_status(%s)", [run_uuid(run_id)], _run_status)
+
+
+def list_workflow_runs(
+    status: str | None = None,
+    workflow_slug: str | None = None,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    order_by: OrderBy = ("desc", "inserted_at"),
+) -> Operation[list[WorkflowRun]]:
+    """List runs filtered, ordered and paged (``workflow.list_workflow_runs``)."""
+    column, direction = order_by_args(order_by)
+    return Operation(
+        _LIST_RUNS, [status, workflow_slug, limit, offset, column, direction], _workflow_runs
+    )
+
+
+def cancel_workflow_run(
+    run_id: UUID | str, reason: str = DEFAULT_CANCEL_REASON, *, force: bool = False
+) -> Operation[None]:
+    """Cancel a run (``workflow.cancel_workflow_run``)."""
+    return Operation(
+        "select workflow.cancel_workflow_run(run_id => %s, reason => %s, force => %s)",
+        [run_uuid(run_id), clean_text(reason), force],
+        no_result,
+    )
+
+
+def pause_workflow_run(run_id: UUID | str) -> Operation[None]:
+    """Pause a run (``workflow.pause_workflow_run``, idempotent)."""
+    return Operation(
+        "select workflow.pause_workflow_run(run_id => %s)", [run_uuid(run_id)], no_result
+    )
+
+
+def resume_workflow_run(run_id: UUID | str) -> Operation[None]:
+    """Resume a paused run (``workflow.resume_workflow_run``, idempotent)."""
+    return Operation(
+        "select workflow.resume_workflow_run(run_id => %s)", [run_uuid(run_id)], no_result
+    )
+
+
+def retry_failed_workflow(
+    run_id: UUID | str, *, skip_completed: bool = True, reset_all: bool = False
+) -> Operation[UUID]:
+    """Retry a failed run as a new run (``workflow.retry_failed_workflow``); decodes its id."""
+    return Operation(
+        "select workflow.retry_failed_workflow(run_id => %s, skip_completed => %s,"
+        " reset_all => %s)",
+        [run_uuid(run_id), skip_completed, reset_all],
+        first_value,
+    )
+
+
+def enforce_deadlines(*, max_runs: int = 100) -> Operation[int]:
+    """Cancel runs past their deadline (``workflow.enforce_deadlines``); decodes how many."""
+    return Operation(
+        "select workflow.enforce_deadlines(max_runs => %s)", [max_runs], first_value
+    )
+
+
+def maintain() -> Operation[dict[str, Any]]:
+    """Run the engine's housekeeping once (``workflow.maintain``); decodes its report."""
+    return Operation("select workflow.maintain()", [], first_value)

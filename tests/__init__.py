@@ -1,0 +1,1 @@
+"""The test suite: pgTAP in tests/sql, pytest in tests/python and tests/chaos."""
