@@ -1,4 +1,4 @@
-"""The seed's three-step workflow (fetch -> process -> save), run with ``execute``.
+"""The Elixir library's three-step workflow (fetch -> process -> save), run with ``execute``.
 
 Every step is local (the default): this process runs them, one after the other, as the
 dependencies allow, and ``execute`` returns once the run is over. The run's state lives in
@@ -23,7 +23,7 @@ from singularity_workflow import Client, execute
 
 
 class MyWorkflow:
-    """The seed's list form: ``__workflow_steps__`` returns (name, function, options)."""
+    """The Elixir library's list form: ``__workflow_steps__`` returns (name, function, options)."""
 
     # An explicit flow name: the default (module + class name) would differ between
     # ``python examples/my_workflow.py`` (module __main__) and an import of this module.

@@ -625,7 +625,7 @@ def unlisten(listener: Listener) -> None:
     listener.close()
 
 
-# -- module-level forms over the default client (DATABASE_URL), as the seed calls them ----------
+# -- module-level forms over the default client (DATABASE_URL), named as in the Elixir library --
 
 
 def send_with_notify(channel: str, message: Any, *, client: Client | None = None) -> int:

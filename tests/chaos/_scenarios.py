@@ -80,7 +80,7 @@ class KillFigures:
 
 
 def kill_storm(db_url: str, directory: Path, *, tasks: int, kills: int, workers: int = 3,
-               seed: int = 1, timeout: float = 120) -> KillFigures:
+               rng_seed: int = 1, timeout: float = 120) -> KillFigures:
     """Run ``tasks`` tasks on ``workers`` processes and SIGKILL one ``kills`` times.
 
     Kills are spread over the load by progress (kill j once j/(kills+1) of the tasks completed),
@@ -90,7 +90,7 @@ def kill_storm(db_url: str, directory: Path, *, tasks: int, kills: int, workers:
     _setup(db_url, directory)
     log = directory / "executions.log"
     pool = WorkerPool(db_url, directory, log)
-    rng = random.Random(seed)
+    rng = random.Random(rng_seed)
     orphans: list[tuple[int, int]] = []
     started = time.monotonic()
     deadline = started + timeout

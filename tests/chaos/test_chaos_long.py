@@ -30,7 +30,7 @@ def report(name: str, figures: object) -> None:
 
 
 def test_fifty_kills_during_ten_thousand_tasks(db_url: str, tmp_path: Path) -> None:
-    figures = kill_storm(db_url, tmp_path, tasks=10_000, kills=50, workers=4, seed=7, timeout=600)
+    figures = kill_storm(db_url, tmp_path, tasks=10_000, kills=50, workers=4, rng_seed=7, timeout=600)
     report("kills", figures)
     assert figures.audit.lost == 0 and figures.audit.double_completions == 0
     assert figures.orphans >= figures.kills // 2

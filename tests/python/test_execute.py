@@ -36,7 +36,7 @@ def client(db_url: str) -> Iterator[Client]:
 
 
 class MyWorkflow:
-    """The seed's example, in its list form: fetch -> process -> save, all local."""
+    """The Elixir library's example, in its list form: fetch -> process -> save, all local."""
 
     __workflow_slug__ = "test_execute.my_workflow"
 

@@ -151,7 +151,7 @@ BAD_GRAPHS: list[tuple[str, Any, str, str]] = [
      "WF005", "own subtask"),
     ("too deep", [{"id": "a", "subtasks": [{"id": "b", "subtasks": [{"id": "c", "subtasks": [
         {"id": "d"}]}]}]}], "WF010", "max_depth is 3"),
-    ("seed error tuple", ("error", "quota exceeded"), "WF010", "quota exceeded"),
+    ("Elixir error tuple", ("error", "quota exceeded"), "WF010", "quota exceeded"),
 ]
 
 

@@ -243,7 +243,7 @@ def test_list_workflow_runs_filters_orders_and_whitelists(client: Client) -> Non
             workflow_slug="lc_list_a", order_by=("asc", "inserted_at")
         )
     ] == [a1, a2]
-    # The seed's tuple, written either way round, or a column alone.
+    # The Elixir library's tuple, written either way round, or a column alone.
     assert [
         r.run_id
         for r in client.list_workflow_runs(

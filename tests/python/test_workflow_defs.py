@@ -1,4 +1,4 @@
-"""Workflow definitions: the @step decorator, the seed's list form, and validation before the DB.
+"""Workflow definitions: @step, the Elixir library's list form, and validation before the DB.
 
 Most tests here need no database: a definition is checked in Python first. The ones that do
 register definitions check that what Python sends is what the server stores, and that the
@@ -28,11 +28,11 @@ from singularity_workflow.definitions import (
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=1"
 
 
-# -- the seed's example, in both forms ---------------------------------------------------------
+# -- the Elixir library's example, in both forms -----------------------------------------------
 
 
 class SeedWorkflow:
-    """The seed's MyWorkflow: fetch -> process -> save, in the __workflow_steps__ list form."""
+    """The Elixir library's MyWorkflow (fetch -> process -> save) in the list form."""
 
     @staticmethod
     def __workflow_steps__() -> list[tuple[str, Callable[[Any], Any], dict[str, Any]]]:
@@ -159,7 +159,7 @@ def test_the_seed_list_form_keeps_order_and_calls_functions_as_given() -> None:
     wdef = workflow_def(SeedWorkflow)
     assert [s.name for s in wdef.steps] == ["fetch", "process", "save"]
     assert [s.depends_on for s in wdef.steps] == [(), ("fetch",), ("process",)]
-    # The seed's default execution is local.
+    # The Elixir library's default execution is local.
     assert {s.execution for s in wdef.steps} == {"local"}
     out = wdef.handler("fetch")({"run": {"user_id": 123}})
     assert out == {"data": "user 123"}
