@@ -47,6 +47,8 @@ _POLL_SECONDS = 1.0
 #: The ``get_run_status`` status of a run that has not ended (running or paused: a paused run
 #: may resume).
 _LIVE = "in_progress"
+#: The reason a run is cancelled with when its deadline passes (enforce_deadlines' own words).
+_DEADLINE_REASON = "deadline exceeded"
 #: Statuses the run's notification carries when it ends.
 _ENDED = frozenset({"completed", "failed", "cancelled"})
 
@@ -195,18 +197,21 @@ def _execute_run(
         # The wait timed out. End the run now rather than when the database deadline (rounded
         # up to whole seconds) is next enforced, so nothing of it runs after the caller gave up.
         try:
-            client.cancel_workflow_run(run_id, reason="deadline exceeded")
+            client.cancel_workflow_run(run_id, reason=_DEADLINE_REASON)
         except WorkflowError:  # it ended meanwhile; report how
             pass
         status = client.get_run_status(run_id)
-        if status.state == "cancelled":
-            raise RunTimeout(
-                run_id=run_id,
-                completed_steps=status.completed_steps,
-                total_steps=status.total_steps,
-                hint="The run was cancelled (reason: deadline exceeded); see"
-                f" `singularity-workflow status {run_id}`.",
-            )
+    # Cancelled for its deadline, by us just now or already by the engine's own sweep (claims
+    # and status reads enforce deadlines, so it may end the run a moment before this wait does):
+    # either way the caller's timeout ran out.
+    if status.state == "cancelled" and status.error == _DEADLINE_REASON:
+        raise RunTimeout(
+            run_id=run_id,
+            completed_steps=status.completed_steps,
+            total_steps=status.total_steps,
+            hint=f"The run was cancelled (reason: {_DEADLINE_REASON}); see"
+            f" `singularity-workflow status {run_id}`.",
+        )
     return _outcome(run_id, status)
 
 
