@@ -194,6 +194,14 @@ class AsyncClient(AsyncClientBase):
         """
         return cast("RunStatus", await self._replay(Client.get_run_status, run_id))
 
+    async def get_step_outputs(self, run_id: UUID | str) -> dict[str, Any]:
+        """Return every completed step's output by step slug (a map step's: the array).
+
+        ``get_run_status`` carries only the run's output (its leaf steps'); this reads the inner
+        steps too (``workflow.get_step_outputs``). RunNotFound (WF011).
+        """
+        return cast("dict[str, Any]", await self._replay(Client.get_step_outputs, run_id))
+
     async def list_workflow_runs(
         self,
         status: str | None = None,

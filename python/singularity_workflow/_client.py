@@ -280,6 +280,14 @@ class Client:
         """
         return self.call(runs.get_run_status(run_id))
 
+    def get_step_outputs(self, run_id: UUID | str) -> dict[str, Any]:
+        """Return every completed step's output by step slug (a map step's: the array).
+
+        ``get_run_status`` carries only the run's output (its leaf steps'); this reads the inner
+        steps too (``workflow.get_step_outputs``). RunNotFound (WF011).
+        """
+        return self.call(runs.get_step_outputs(run_id))
+
     def list_workflow_runs(
         self,
         status: str | None = None,

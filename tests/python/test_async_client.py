@@ -158,6 +158,7 @@ async def _scenario(call: Call, prefix: str) -> list[Any]:
     out.append(list((await call("complete_tasks", [(first.task_id, first.attempt, {"ok": 1})]
                      )).values()))
     out.append(await call("complete_tasks", []))
+    out.append(await call("get_step_outputs", run))
     second = by_run[runs[0]]
     out.append(list((await call("fail_tasks", [(second.task_id, second.attempt, "boom")]
                      )).values()))
