@@ -6,6 +6,7 @@ Also the module-level ``*_async`` forms, ``start_flow`` (a workflow or a slug) a
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
 import subprocess
@@ -296,3 +297,14 @@ def test_wait_for_run_raises_run_timeout_and_leaves_the_run(client: Client) -> N
                 await sw.wait_for_run_async(run_id, timeout=0.3, client=aio)
 
     asyncio.run(scenario())
+
+
+def test_the_generator_refuses_a_method_that_uses_the_result_of_its_call() -> None:
+    from tests.fixtures import import_file
+
+    gen = import_file(ROOT / "scripts" / "gen_async_client.py")
+    ok = ast.parse("def f(self, x):\n    return self.call(op(x))\n").body[0]
+    assert "await self._replay(Client.f, x)" in gen._method(ok)
+    bad = ast.parse("def g(self):\n    return self.call(op())['key']\n").body[0]
+    with pytest.raises(SystemExit, match=r"Client\.g: the result of self\.call"):
+        gen._method(bad)
