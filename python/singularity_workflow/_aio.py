@@ -24,7 +24,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -104,7 +104,7 @@ class AsyncClientBase:
         kind = "DATABASE_URL" if self.database is None else type(self.database).__name__
         return f"<AsyncClient {kind}{' closed' if self._closed else ''}>"
 
-    async def __aenter__(self) -> AsyncClientBase:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
