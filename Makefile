@@ -10,7 +10,7 @@ PYTHON ?= python3
 # The stamp file makes `make venv` re-run pip only when the package definition changes.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-sql test-python test-unit lint sql dist-sql bench clean demo
+.PHONY: help venv test test-sql test-python test-unit lint sql dist-sql gen-async bench clean demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -56,6 +56,11 @@ dist-sql: venv ## Regenerate sql/dist/install.sql and sql/dist/upgrade-<release>
 		echo "wrote sql/dist/upgrade-$$release.sql"; \
 	done
 	@echo "wrote sql/dist/install.sql"
+
+# AsyncClient is generated from Client (scripts/gen_async_client.py); a test fails when the
+# committed file differs, so regenerate after changing Client or a module-level function.
+gen-async: venv ## Regenerate python/singularity_workflow/_async_client.py from _client.py
+	$(VENV)/bin/python scripts/gen_async_client.py
 
 sql: venv ## Write the whole install as one script: build/install.sql
 	@mkdir -p build

@@ -42,6 +42,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("operations", ("_operations", "_operations.*")),
     # The client facade.
     ("client", ("_client",)),
+    # The async client: its base (async connections, the replay) and the generated facade.
+    ("async client", ("_aio", "_async_client")),
     # What runs on the client: lifecycle functions, listening, the worker, start-and-wait,
     # the builder of dynamic flows, messaging.
     (
@@ -53,6 +55,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "worker",
             "worker.*",
             "_run",
+            "_start",
             "messaging",
             "messaging.*",
             "definitions.builder",
@@ -60,6 +63,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     # Applications of the engine.
     ("apps", ("goals", "goals.*", "_demo")),
+    # The pytest plugin for users' tests: provisions databases, drives workers.
+    ("testing", ("testing",)),
     # User interfaces.
     ("interfaces", ("dashboard", "dashboard.*", "cli", "cli.*")),
     # The package root and ``python -m``.

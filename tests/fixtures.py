@@ -7,15 +7,16 @@ from a template is a file copy and costs far less. So the session installs once 
 database, and each test module gets its own clone: modules never see each other's rows, and a
 module that needs a pristine database for every test can use ``fresh_database`` instead.
 
-The server comes from ``SW_TEST_ADMIN_URL`` or ``DATABASE_URL`` (an admin connection that may
-create databases); every database made here is named ``sw_*_<random>`` and dropped afterwards.
+The server comes from ``SW_TEST_DATABASE_URL``, ``SW_TEST_ADMIN_URL`` or ``DATABASE_URL`` (an
+admin connection that may create databases), else 127.0.0.1:5432; every database made here is
+named ``sw_*_<random>`` and dropped afterwards. Making, cloning and dropping them is the code of
+the users' pytest plugin, ``singularity_workflow.testing``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import secrets
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,10 +24,8 @@ from types import ModuleType
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
-from singularity_workflow import install
+from singularity_workflow import testing
 
 DEFAULT_ADMIN_URL = "postgresql://root@127.0.0.1:5432/postgres"
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -91,40 +90,34 @@ def import_file(path: Path) -> ModuleType:
 
 
 def admin_url() -> str:
-    """Return the admin connection string used to create and drop test databases."""
-    return (
-        os.environ.get("SW_TEST_ADMIN_URL") or os.environ.get("DATABASE_URL") or DEFAULT_ADMIN_URL
-    )
+    """Return the admin connection string used to create and drop test databases.
+
+    The suite always has a server (127.0.0.1:5432 by default); the plugin's container and
+    embedded backends are for users' suites.
+    """
+    for name in testing.URL_VARIABLES:
+        if os.environ.get(name):
+            return os.environ[name]
+    return DEFAULT_ADMIN_URL
+
+
+# The databases are made by the same code as users' tests get from the pytest plugin
+# (singularity_workflow.testing); these wrappers only bind the suite's server.
 
 
 def database_url(name: str) -> str:
     """Return a connection string for database ``name`` on the admin connection's server."""
-    return make_conninfo(admin_url(), dbname=name)
+    return testing.database_url(admin_url(), name)
 
 
 def create_database(prefix: str, template: str | None = None) -> str:
     """Create an empty (or, with ``template``, cloned) database ``<prefix>_<random>``."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    query = sql.SQL("create database {}").format(sql.Identifier(name))
-    if template is not None:
-        query = sql.SQL("{} template {}").format(query, sql.Identifier(template))
-    with psycopg.connect(admin_url(), autocommit=True) as admin:
-        admin.execute(query)
-    return name
+    return testing.create_database(admin_url(), prefix, template)
 
 
 def drop_database(name: str) -> None:
     """Drop database ``name``, first ending any session a test or a worker left connected."""
-    with psycopg.connect(admin_url(), autocommit=True) as admin:
-        admin.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(name)))
-        admin.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity"
-            " where datname = %s and pid <> pg_backend_pid()",
-            [name],
-        )
-        admin.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+    testing.drop_database(admin_url(), name)
 
 
 @pytest.fixture(scope="session")
@@ -135,13 +128,8 @@ def template_database() -> Iterator[str]:
             pass
     except psycopg.OperationalError as exc:
         pytest.exit(f"cannot reach PostgreSQL at {admin_url()!r}: {exc}", returncode=2)
-    name = create_database("sw_tpl")
+    name = testing.make_template(admin_url())
     try:
-        install(database_url(name))
-        with psycopg.connect(admin_url(), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("alter database {} is_template true").format(sql.Identifier(name))
-            )
         yield name
     finally:
         drop_database(name)
@@ -150,11 +138,8 @@ def template_database() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def db_url(template_database: str) -> Iterator[str]:
     """Give each test module its own database cloned from the migrated template."""
-    name = create_database("sw_test", template=template_database)
-    try:
-        yield database_url(name)
-    finally:
-        drop_database(name)
+    with testing.clone_database(admin_url(), template_database) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,9 +5,28 @@ surface is what ``__all__`` lists; modules whose names start with ``_`` are priv
 
 Module-level functions that need a database (``execute``, ``get_run_status``,
 ``cancel_workflow_run`` ...) use a default ``Client()`` over ``DATABASE_URL`` unless given
-``client=``.
+``client=``. Each has an ``<name>_async`` form over an :class:`AsyncClient` (the running event
+loop's default one unless given ``client=``): ``get_run_status_async``, ``start_flow_async`` ...
 """
 
+from singularity_workflow._aio import ClientClosed, WrongEventLoop
+from singularity_workflow._async_client import (
+    AsyncClient,
+    ack_message_async,
+    cancel_workflow_run_async,
+    enforce_deadlines_async,
+    get_run_status_async,
+    list_workflow_runs_async,
+    notify_only_async,
+    pause_workflow_run_async,
+    read_channel_async,
+    read_events_async,
+    resume_workflow_run_async,
+    retry_failed_workflow_async,
+    send_with_notify_async,
+    start_flow_async,
+    start_flows_async,
+)
 from singularity_workflow._client import Client
 from singularity_workflow._errors import (
     DefinitionError,
@@ -54,6 +73,7 @@ from singularity_workflow._listen import (
 )
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
 from singularity_workflow._run import RunResult, execute, execute_async
+from singularity_workflow._start import start_flow, start_flows, wait_for_run, wait_for_run_async
 from singularity_workflow._types import ClaimedTask, RunStatus, StepStatus, WorkflowRun
 from singularity_workflow.definitions import (
     StepDef,
@@ -80,6 +100,27 @@ from singularity_workflow.worker import Worker
 __version__ = "0.2.0.dev0"
 
 __all__ = [
+    "AsyncClient",
+    "ClientClosed",
+    "WrongEventLoop",
+    "ack_message_async",
+    "cancel_workflow_run_async",
+    "enforce_deadlines_async",
+    "get_run_status_async",
+    "list_workflow_runs_async",
+    "notify_only_async",
+    "pause_workflow_run_async",
+    "read_channel_async",
+    "read_events_async",
+    "resume_workflow_run_async",
+    "retry_failed_workflow_async",
+    "send_with_notify_async",
+    "start_flow",
+    "start_flow_async",
+    "start_flows",
+    "start_flows_async",
+    "wait_for_run",
+    "wait_for_run_async",
     "ChannelMessage",
     "ClaimedTask",
     "Client",

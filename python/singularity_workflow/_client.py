@@ -222,26 +222,31 @@ class Client:
 
     def start_flow(
         self,
-        flow_slug: str,
+        flow_slug: str | WorkflowDef | type | object,
         input: Any,
         *,
         run_id: UUID | None = None,
         timeout_seconds: int | None = None,
     ) -> UUID:
-        """Start a run of ``flow_slug`` with ``input``; return its run id.
+        """Start a run of ``flow_slug`` with ``input``; return its run id, without waiting.
+
+        ``flow_slug`` is a registered flow's slug (used as is) or a workflow (a ``Workflow``
+        subclass, ``WorkflowDef`` or ``__workflow_steps__`` class), validated and registered
+        first as :meth:`register_flow` does. Its steps run on workers serving their queues.
 
         ``input`` must be a JSON object (an array if the flow's root step maps over it). With
         ``run_id`` the call is idempotent: repeating it returns the same run.
         ``timeout_seconds`` sets the run's deadline (default: the flow's timeout, if any); past
         it ``enforce_deadlines`` cancels the run with the reason ``deadline exceeded``.
         """
+        slug = self._flow_slug(flow_slug)
         return self.call(
-            runs.start_flow(flow_slug, input, run_id=run_id, timeout_seconds=timeout_seconds)
+            runs.start_flow(slug, input, run_id=run_id, timeout_seconds=timeout_seconds)
         )
 
     def start_flows(
         self,
-        flow_slug: str,
+        flow_slug: str | WorkflowDef | type | object,
         inputs: Sequence[Any],
         *,
         run_ids: Sequence[UUID | None] | None = None,
@@ -252,11 +257,21 @@ class Client:
         The batch form of :meth:`start_flow` (``workflow.start_flows``): one transaction and a
         few set-based statements for the whole batch, several times faster per run than separate
         calls. ``run_ids`` (same length, entries may be None) makes each run idempotent as in
-        ``start_flow``. All or nothing: an invalid input fails the whole batch.
+        ``start_flow``. All or nothing: an invalid input fails the whole batch. ``flow_slug``
+        is a slug or a workflow, as in :meth:`start_flow`.
         """
+        slug = self._flow_slug(flow_slug)
         return self.call(
-            runs.start_flows(flow_slug, inputs, run_ids=run_ids, timeout_seconds=timeout_seconds)
+            runs.start_flows(slug, inputs, run_ids=run_ids, timeout_seconds=timeout_seconds)
         )
+
+    def _flow_slug(self, workflow: str | WorkflowDef | type | object) -> str:
+        """Return a slug as is; validate and register a workflow first and return its slug."""
+        if isinstance(workflow, str):
+            return workflow
+        wdef = workflow_def(workflow)
+        self.register_flow(wdef)
+        return wdef.slug
 
     def get_run_status(self, run_id: UUID | str) -> RunStatus:
         """Return a run's progress, per-step states, timings, input, output and error.
@@ -264,6 +279,14 @@ class Client:
         The one status path (``workflow.get_run_status``). RunNotFound (WF011).
         """
         return self.call(runs.get_run_status(run_id))
+
+    def get_step_outputs(self, run_id: UUID | str) -> dict[str, Any]:
+        """Return every completed step's output by step slug (a map step's: the array).
+
+        ``get_run_status`` carries only the run's output (its leaf steps'); this reads the inner
+        steps too (``workflow.get_step_outputs``). RunNotFound (WF011).
+        """
+        return self.call(runs.get_step_outputs(run_id))
 
     def list_workflow_runs(
         self,

@@ -35,7 +35,7 @@ from typing import Any, Final, Generic, NoReturn, TypeVar
 import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from singularity_workflow._errors import WorkflowError, error_from_psycopg
 
@@ -49,6 +49,7 @@ __all__ = [
     "execute_async",
     "first_value",
     "no_result",
+    "pool_conninfo",
     "raise_mapped",
     "to_jsonb",
 ]
@@ -167,7 +168,7 @@ def clean_text(text: str) -> str:
 # --- connections -------------------------------------------------------------------------------
 
 
-def _pool_conninfo(pool: ConnectionPool[Any]) -> str:
+def pool_conninfo(pool: ConnectionPool[Any] | AsyncConnectionPool[Any]) -> str:
     """Rebuild a connection string from a pool's ``conninfo`` and libpq keyword arguments."""
     conninfo: Any = pool.conninfo
     if callable(conninfo):
@@ -220,7 +221,7 @@ class Connector:
         if isinstance(database, str):
             return database
         if isinstance(database, ConnectionPool):
-            return _pool_conninfo(database)
+            return pool_conninfo(database)
         info = database.info
         password = info.password
         return make_conninfo(info.dsn, password=password) if password else info.dsn

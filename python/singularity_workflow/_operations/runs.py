@@ -24,6 +24,7 @@ __all__ = [
     "cancel_workflow_run",
     "enforce_deadlines",
     "get_run_status",
+    "get_step_outputs",
     "list_workflow_runs",
     "maintain",
     "pause_workflow_run",
@@ -93,6 +94,11 @@ def start_flows(
 def get_run_status(run_id: UUID | str) -> Operation[RunStatus]:
     """Read a run's progress, steps, timings and error (``workflow.get_run_status``)."""
     return Operation("select workflow.get_run_status(%s)", [run_uuid(run_id)], _run_status)
+
+
+def get_step_outputs(run_id: UUID | str) -> Operation[dict[str, Any]]:
+    """Read every completed step's output by slug (``workflow.get_step_outputs``)."""
+    return Operation("select workflow.get_step_outputs(%s)", [run_uuid(run_id)], first_value)
 
 
 def list_workflow_runs(
