@@ -27,6 +27,7 @@ from singularity_workflow._errors import (
     RunIdConflict,
     RunNotFound,
     RunTimeout,
+    SchemaNotInstalled,
     SelfDependency,
     TaskGraphNotFound,
     UnknownDependency,
@@ -54,7 +55,7 @@ from singularity_workflow._listen import (
 )
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
 from singularity_workflow._run import RunResult, execute, execute_async
-from singularity_workflow._types import ClaimedTask, RunStatus, StepStatus, WorkflowRun
+from singularity_workflow._types import ClaimedTask, RunStatus, StepStatus, WorkerInfo, WorkflowRun
 from singularity_workflow.definitions import (
     StepDef,
     Workflow,
@@ -109,6 +110,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "RunTimeout",
+    "SchemaNotInstalled",
     "SelfDependency",
     "StepDef",
     "TaskGraph",
@@ -121,6 +123,7 @@ __all__ = [
     "WorkflowDef",
     "WorkflowError",
     "WorkflowEvent",
+    "WorkerInfo",
     "WorkflowRun",
     "__version__",
     "ack_message",

@@ -36,13 +36,21 @@ from psycopg_pool import ConnectionPool
 from singularity_workflow import _install
 from singularity_workflow._db import Connector, Database, Operation, raise_mapped, to_jsonb
 from singularity_workflow._messages import ChannelMessage, WorkflowEvent
-from singularity_workflow._operations import definitions, messaging, runs, task_graphs, tasks
+from singularity_workflow._operations import (
+    definitions,
+    messaging,
+    runs,
+    task_graphs,
+    tasks,
+    workers,
+)
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
     OrderBy,
     RunStatus,
     UndecodableJson,
+    WorkerInfo,
     WorkflowRun,
 )
 from singularity_workflow.definitions import WorkflowDef, registry, workflow_def
@@ -422,6 +430,16 @@ class Client:
         if not items:
             return {}
         return self.call(tasks.extend_leases(items, seconds), conn=conn)
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def list_workers(self, *, include_dead: bool = False) -> list[WorkerInfo]:
+        """Return the live registered workers by id (``include_dead``: every registered one).
+
+        A worker is live while it has not stopped and its last heartbeat is younger than its
+        heartbeat timeout (``workflow.list_workers``).
+        """
+        return self.call(workers.list_workers(include_dead=include_dead))
 
     # -- messaging -----------------------------------------------------------------------------
     # Listening is in _listen: LISTEN is session state, so it needs a dedicated connection,

@@ -60,6 +60,7 @@ from singularity_workflow._messages import (
 )
 from singularity_workflow._names import CHANNEL_NAME, QUEUE_NAME, RESERVED_CHANNEL_PREFIXES
 from singularity_workflow._notify import RECONNECT, Notifier, is_connection_error
+from singularity_workflow._operations._args import given
 
 __all__ = [
     "Listener",
@@ -622,6 +623,11 @@ def listen(
 
 def unlisten(listener: Listener) -> None:
     """Stop ``listener`` and close its connection (the same as ``listener.close()``)."""
+    if not isinstance(listener, Listener):
+        # unlisten("channel") is the slip: a channel is left by closing the listener on it.
+        raise TypeError(
+            f"listener must be the Listener that listen() returned, not {given(listener)}"
+        )
     listener.close()
 
 

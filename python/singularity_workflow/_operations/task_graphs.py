@@ -6,12 +6,14 @@ from typing import Any
 from uuid import UUID
 
 from singularity_workflow._db import Operation, first_value, no_result, to_jsonb
+from singularity_workflow._operations._args import need_text
 
 __all__ = ["approve_task_graph", "get_task_graph", "record_task_graph_run", "store_task_graph"]
 
 
 def store_task_graph(goal: str, tasks: Any, hierarchy: Any = None) -> Operation[UUID]:
     """Validate and store a decomposed goal's task graph; decodes its id."""
+    need_text(goal, "goal")
     return Operation(
         "select workflow.store_task_graph(goal => %s, tasks => %s, hierarchy => %s)",
         [
