@@ -83,6 +83,8 @@ _DONE: Final = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 #: Largest action form body read (a cancel reason is cut at 1,000 characters anyway).
 MAX_FORM: Final = 16_384
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+#: Shown beside a step whose tasks no live registered worker can take (get_run_status).
+WAITING_FOR_WORKER: Final = "waiting for a worker that can run this step"
 _CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -314,6 +316,8 @@ class Dashboard:
                 "ended": _when(ended),
                 "duration": _duration(_seconds(s.started_at, ended, now)),
                 "error": s.error or "",
+                # The run page shows it beside the state; empty while a worker can take it.
+                "waiting": WAITING_FOR_WORKER if s.waiting_for_worker else "",
             })
         return {
             "run_id": str(status.run_id),
@@ -513,7 +517,7 @@ class Dashboard:
                 "now": _when(datetime.now(UTC))}
 
     async def queues_page(self, request: Request) -> Response:
-        """GET /queues: depth, invisible and oldest age per queue; workers seen recently."""
+        """GET /queues: depth, invisible and oldest age per queue; the live registered workers."""
         ctx = await asyncio.to_thread(self._queues_context)
         return self.render(request, "queues.html", ctx)
 
