@@ -44,6 +44,7 @@ from singularity_workflow._operations import (
     tasks,
     workers,
 )
+from singularity_workflow._operations._args import need_workflow
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
@@ -152,6 +153,7 @@ class Client:
         if isinstance(definition, Mapping):
             body: Mapping[str, Any] = definition
         else:
+            need_workflow(definition, "definition")
             wdef = workflow_def(definition)
             body = wdef.definition()
             registry[wdef.slug] = wdef

@@ -60,7 +60,7 @@ from singularity_workflow._messages import (
 )
 from singularity_workflow._names import CHANNEL_NAME, QUEUE_NAME, RESERVED_CHANNEL_PREFIXES
 from singularity_workflow._notify import RECONNECT, Notifier, is_connection_error
-from singularity_workflow._operations._args import given
+from singularity_workflow._operations._args import given, need_text
 
 __all__ = [
     "Listener",
@@ -101,6 +101,7 @@ class _Kind(enum.Enum):
 
 def _classify(channel: str) -> tuple[_Kind, UUID | None]:
     """Return the kind of ``channel`` (and its run id); InvalidName (WF001) if it is not valid."""
+    need_text(channel, "channel")
     if channel == EVENTS_CHANNEL:
         return _Kind.EVENTS, None
     if channel.startswith(RUN_CHANNEL_PREFIX):

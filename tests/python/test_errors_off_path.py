@@ -27,7 +27,7 @@ from singularity_workflow import (
 )
 from singularity_workflow._db import Operation, first_value
 from singularity_workflow._errors import error_from_psycopg
-from singularity_workflow._listen import notify_only, send_with_notify, unlisten
+from singularity_workflow._listen import listen, notify_only, send_with_notify, unlisten
 from singularity_workflow._operations import definitions, messaging, runs
 from singularity_workflow.cli import main
 
@@ -63,6 +63,11 @@ class Tiny(Workflow):
         (lambda c: c.get_flow(None), ["slug", "a str", "NoneType"]),
         (lambda c: c.list_workflow_runs(limit="10"), ["limit", "an int"]),
         (lambda c: c.ack_message("ch", True), ["message_id", "an int", "bool True"]),
+        (lambda c: listen(123, client=c), ["channel", "a str", "int 123"]),
+        (lambda c: c.register_flow(123), ["definition", "Workflow subclass", "int 123"]),
+        (lambda c: c.pause_workflow_run(7), ["run_id", "UUID", "int 7"]),
+        (lambda c: c.get_task_graph(None), ["graph_id", "UUID", "NoneType"]),
+        (lambda c: c.list_workers(include_dead="yes"), ["include_dead", "a bool"]),
     ],
 )
 def test_a_wrong_type_to_a_public_function_is_a_type_error_naming_the_argument(
