@@ -103,7 +103,8 @@ def status_command(ctx: click.Context, run_id: UUID, as_text: bool) -> None:
     """Print a run's status: state, progress, per-step states, timings and error.
 
     The JSON has "status" (completed, failed or in_progress) and "state" (running, paused,
-    completed, failed or cancelled).
+    completed, failed or cancelled); a step with "waiting_for_worker": true has tasks that no
+    live registered worker can run (they stay queued until one starts).
     """
     status = client_of(ctx).get_run_status(run_id)
     if as_text:
