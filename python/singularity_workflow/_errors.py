@@ -218,8 +218,9 @@ class ExtensionMissing(WorkflowError):
 class SchemaNotInstalled(WorkflowError):
     """The database has no ``workflow`` schema: ``singularity-workflow migrate`` installs it.
 
-    ``code`` is PostgreSQL's SQLSTATE (``3F000`` invalid_schema_name); ``database`` names the
-    database. The CLI shows it as one ``error:`` line; a worker exits with status 3.
+    ``code`` is PostgreSQL's SQLSTATE (``3F000`` invalid_schema_name, or ``42P01`` for a read of
+    one of its tables); ``database`` names the database. The CLI shows it as one ``error:``
+    line; a worker exits with status 3.
     """
 
     def __init__(self, database: str | None = None, *, code: str | None = "3F000") -> None:
@@ -348,10 +349,20 @@ def python_hint(code: str, hint: str | None) -> str | None:
 
 
 def _schema_missing(exc: psycopg.Error) -> bool:
-    """Tell whether ``exc`` says the ``workflow`` schema does not exist."""
-    if exc.sqlstate != "3F000":  # invalid_schema_name
-        return False
-    return '"workflow"' in (exc.diag.message_primary or str(exc))
+    """Tell whether ``exc`` says the ``workflow`` schema (or one of its tables) does not exist.
+
+    A call of ``workflow.f()`` in a database without the schema is 3F000 (invalid_schema_name);
+    a read of ``workflow.t`` there is 42P01 (undefined_table), as is a table missing from a
+    schema that was never fully installed. Undefined *functions* (42883) are not counted: a
+    wrong argument type gives that too.
+    """
+    message = exc.diag.message_primary or str(exc)
+    if exc.sqlstate == "3F000":
+        # pgmq is installed with the schema (migrate installs both), so its absence is the same.
+        return '"workflow"' in message or '"pgmq"' in message
+    if exc.sqlstate == "42P01":
+        return 'relation "workflow.' in message
+    return False
 
 
 def error_from_psycopg(exc: BaseException, database: str | None = None) -> WorkflowError | None:

@@ -591,3 +591,15 @@ def test_the_run_page_says_which_step_waits_for_a_worker(web: TestClient, client
     finally:
         client.call(Operation("select workflow.deregister_worker('w-serves-dash')", [], no_result))
         client.cancel_workflow_run(run_id)
+
+
+def test_a_database_without_the_schema_is_a_page_that_says_run_migrate(
+    fresh_database: Any,
+) -> None:
+    url = fresh_database()
+    with TestClient(create_app(url), base_url="http://localhost") as browser:
+        for path in ("/runs", "/queues"):
+            page = browser.get(path)
+            assert page.status_code == 503, (path, page.status_code)
+            assert "the workflow schema is not installed in database" in page.text
+            assert "singularity-workflow migrate" in page.text

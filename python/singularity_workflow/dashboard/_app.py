@@ -49,7 +49,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from singularity_workflow._client import Client
-from singularity_workflow._errors import InvalidState, RunNotFound, WorkflowError
+from singularity_workflow._errors import (
+    InvalidState,
+    RunNotFound,
+    SchemaNotInstalled,
+    WorkflowError,
+)
 from singularity_workflow._names import CHANNEL_NAME, RESERVED_CHANNEL_PREFIXES
 from singularity_workflow._types import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
 from singularity_workflow.dashboard import _queries as queries
@@ -758,7 +763,13 @@ def create_app(database: str | Client | None = None,
         Route("/healthz", dash.healthz),
         Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def schema_missing(request: Request, exc: Exception) -> Response:
+        # A database without the schema: say how to install it rather than a bare 500.
+        return dash.error(request, 503, exc.describe() if isinstance(exc, WorkflowError)
+                          else str(exc))
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={SchemaNotInstalled: schema_missing})
     app.state.dashboard = dash
     app.add_middleware(_Guard, config=config)
     return app
