@@ -46,6 +46,7 @@ from singularity_workflow._errors import (
     RunIdConflict,
     RunNotFound,
     RunTimeout,
+    SchemaNotInstalled,
     SelfDependency,
     TaskGraphNotFound,
     UnknownDependency,
@@ -74,7 +75,7 @@ from singularity_workflow._listen import (
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
 from singularity_workflow._run import RunResult, execute, execute_async
 from singularity_workflow._start import start_flow, start_flows, wait_for_run, wait_for_run_async
-from singularity_workflow._types import ClaimedTask, RunStatus, StepStatus, WorkflowRun
+from singularity_workflow._types import ClaimedTask, RunStatus, StepStatus, WorkerInfo, WorkflowRun
 from singularity_workflow.definitions import (
     StepDef,
     Workflow,
@@ -150,6 +151,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "RunTimeout",
+    "SchemaNotInstalled",
     "SelfDependency",
     "StepDef",
     "TaskGraph",
@@ -162,6 +164,7 @@ __all__ = [
     "WorkflowDef",
     "WorkflowError",
     "WorkflowEvent",
+    "WorkerInfo",
     "WorkflowRun",
     "__version__",
     "ack_message",

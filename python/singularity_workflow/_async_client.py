@@ -21,6 +21,7 @@ from singularity_workflow._types import (
     ClaimedTask,
     OrderBy,
     RunStatus,
+    WorkerInfo,
     WorkflowRun,
 )
 from singularity_workflow.definitions import WorkflowDef
@@ -364,6 +365,16 @@ class AsyncClient(AsyncClientBase):
         """
         return cast(
             "dict[int, bool]", await self._replay(Client.extend_leases, items, seconds, conn=conn)
+        )
+
+    async def list_workers(self, *, include_dead: bool = False) -> list[WorkerInfo]:
+        """Return the live registered workers by id (``include_dead``: every registered one).
+
+        A worker is live while it has not stopped and its last heartbeat is younger than its
+        heartbeat timeout (``workflow.list_workers``).
+        """
+        return cast(
+            "list[WorkerInfo]", await self._replay(Client.list_workers, include_dead=include_dead)
         )
 
     async def send_with_notify(

@@ -36,13 +36,22 @@ from psycopg_pool import ConnectionPool
 from singularity_workflow import _install
 from singularity_workflow._db import Connector, Database, Operation, raise_mapped, to_jsonb
 from singularity_workflow._messages import ChannelMessage, WorkflowEvent
-from singularity_workflow._operations import definitions, messaging, runs, task_graphs, tasks
+from singularity_workflow._operations import (
+    definitions,
+    messaging,
+    runs,
+    task_graphs,
+    tasks,
+    workers,
+)
+from singularity_workflow._operations._args import given, is_data, need_workflow
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
     OrderBy,
     RunStatus,
     UndecodableJson,
+    WorkerInfo,
     WorkflowRun,
 )
 from singularity_workflow.definitions import WorkflowDef, registry, workflow_def
@@ -144,6 +153,7 @@ class Client:
         if isinstance(definition, Mapping):
             body: Mapping[str, Any] = definition
         else:
+            need_workflow(definition, "definition")
             wdef = workflow_def(definition)
             body = wdef.definition()
             registry[wdef.slug] = wdef
@@ -269,6 +279,11 @@ class Client:
         """Return a slug as is; validate and register a workflow first and return its slug."""
         if isinstance(workflow, str):
             return workflow
+        if is_data(workflow):
+            raise TypeError(
+                "flow_slug must be a str (a flow's slug) or a Workflow subclass or instance,"
+                f" not {given(workflow)}"
+            )
         wdef = workflow_def(workflow)
         self.register_flow(wdef)
         return wdef.slug
@@ -445,6 +460,16 @@ class Client:
         if not items:
             return {}
         return self.call(tasks.extend_leases(items, seconds), conn=conn)
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def list_workers(self, *, include_dead: bool = False) -> list[WorkerInfo]:
+        """Return the live registered workers by id (``include_dead``: every registered one).
+
+        A worker is live while it has not stopped and its last heartbeat is younger than its
+        heartbeat timeout (``workflow.list_workers``).
+        """
+        return self.call(workers.list_workers(include_dead=include_dead))
 
     # -- messaging -----------------------------------------------------------------------------
     # Listening is in _listen: LISTEN is session state, so it needs a dedicated connection,

@@ -97,7 +97,7 @@ def execute(conn: psycopg.Connection[Any], op: Operation[T]) -> T:
     try:
         rows = conn.execute(op.query, op.params).fetchall()
     except psycopg.Error as exc:
-        raise_mapped(exc)
+        raise_mapped(exc, conn)
     return op.decode(rows)
 
 
@@ -107,18 +107,26 @@ async def execute_async(conn: psycopg.AsyncConnection[Any], op: Operation[T]) ->
         cur = await conn.execute(op.query, op.params)
         rows = await cur.fetchall()
     except psycopg.Error as exc:
-        raise_mapped(exc)
+        raise_mapped(exc, conn)
     return op.decode(rows)
 
 
-def raise_mapped(exc: psycopg.Error) -> NoReturn:
-    """Re-raise ``exc`` as its WorkflowError subclass when it has a WF SQLSTATE, else as is.
+def raise_mapped(
+    exc: psycopg.Error,
+    conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any] | None = None,
+) -> NoReturn:
+    """Re-raise ``exc`` as its WorkflowError subclass when ``_errors`` maps it, else as is.
+
+    ``conn`` (the connection the error came from) names the database in SchemaNotInstalled.
 
     One exception: psycopg refuses text containing NUL before anything is sent (a DataError
     without SQLSTATE, since PostgreSQL text cannot hold NUL); that is bad input from the caller,
     so it becomes a ValueError, as a NUL in JSON is a TypeError in ``to_jsonb``.
     """
-    mapped = error_from_psycopg(exc)
+    database = None
+    if conn is not None and not conn.closed:
+        database = f"database {conn.info.dbname!r}"
+    mapped = error_from_psycopg(exc, database)
     if mapped is not None:
         raise mapped from exc
     if isinstance(exc, psycopg.DataError) and exc.sqlstate is None and "NUL" in str(exc):

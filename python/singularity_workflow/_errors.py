@@ -37,6 +37,7 @@ __all__ = [
     "RunIdConflict",
     "RunNotFound",
     "RunTimeout",
+    "SchemaNotInstalled",
     "SelfDependency",
     "TaskGraphNotFound",
     "UnknownDependency",
@@ -58,18 +59,27 @@ class WorkflowError(Exception):
     """Base class of every error this package raises on purpose.
 
     ``code`` is the SQLSTATE (``"WF002"``...) or None for errors that have none; ``message`` is the
-    server's primary message (or ours); ``hint`` is the server's hint, when it gave one. ``str()``
-    is the message alone; ``describe()`` adds the code and the hint for people.
+    server's primary message (or ours); ``hint`` is the hint worded for Python (see
+    ``python_hint``; the server's own wording stays in ``sql_hint``). ``str()`` is the message
+    and, on a second line, the hint, so a traceback shows both; ``describe()`` adds the code.
     """
 
     #: The SQLSTATE of this class of error; instances may carry a different one (DefinitionError).
     default_code: str | None = None
 
-    def __init__(self, message: str, *, code: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        hint: str | None = None,
+        sql_hint: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code: str | None = code if code is not None else self.default_code
         self.hint = hint
+        self.sql_hint = sql_hint if sql_hint is not None else hint
 
     def describe(self) -> str:
         """Return ``message (SQLSTATE code)`` plus the hint on a second line, for humans."""
@@ -81,7 +91,7 @@ class WorkflowError(Exception):
         return text
 
     def __str__(self) -> str:
-        return self.message
+        return f"{self.message}\nhint: {self.hint}" if self.hint else self.message
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, code={self.code!r}, hint={self.hint!r})"
@@ -171,7 +181,12 @@ class InvalidState(WorkflowError):
 
 
 class PayloadTooLarge(WorkflowError):
-    """WF014: a payload exceeds a size limit (for example NOTIFY's 8000 bytes)."""
+    """WF014: a payload exceeds a size limit (for example NOTIFY's 8000 bytes).
+
+    Also raised for PostgreSQL's own limits on a value (SQLSTATE 54000, program_limit_exceeded,
+    for example a jsonb value over 255 MiB); ``code`` is then ``54000`` and the hint names the
+    limit (docs/errors.md lists them).
+    """
 
     default_code = "WF014"
 
@@ -198,6 +213,25 @@ class ExtensionMissing(WorkflowError):
     """WF018: an optional PostgreSQL extension the call needs is not installed (pg_cron)."""
 
     default_code = "WF018"
+
+
+class SchemaNotInstalled(WorkflowError):
+    """The database has no ``workflow`` schema: ``singularity-workflow migrate`` installs it.
+
+    ``code`` is PostgreSQL's SQLSTATE (``3F000`` invalid_schema_name, or ``42P01`` for a read of
+    one of its tables); ``database`` names the database. The CLI shows it as one ``error:``
+    line; a worker exits with status 3.
+    """
+
+    def __init__(self, database: str | None = None, *, code: str | None = "3F000") -> None:
+        where = f" in {database}" if database else ""
+        super().__init__(
+            f"the workflow schema is not installed{where}: run `singularity-workflow migrate`",
+            code=code,
+            hint="`singularity-workflow migrate` (or Client.install()) installs it; see"
+            " docs/operations.md",
+        )
+        self.database = database
 
 
 class DefinitionError(WorkflowError):
@@ -286,17 +320,79 @@ def error_class_for(code: str | None) -> type[WorkflowError]:
     return _BY_CODE.get(code or "", WorkflowError)
 
 
-def error_from_psycopg(exc: BaseException) -> WorkflowError | None:
-    """Translate a psycopg error raised with a ``WF`` SQLSTATE; None for any other error.
+#: Hints the SQL functions word for SQL callers, reworded for Python, keyed by (SQLSTATE, the
+#: server's hint). The SQL stays as it is (psql users read it there); a hint not listed is
+#: shown as the server sent it, which is right for every hint that names no SQL syntax.
+_PYTHON_HINTS: dict[tuple[str, str], str] = {
+    ("WF013", "Pass force => true to mark it cancelled anyway."): (
+        "Pass force=True (cancel_workflow_run(run_id, force=True)) to mark it cancelled anyway."
+    ),
+    ("WF010", "For example workflow.prune(interval '7 days')."): (
+        "Pass a positive interval, for example `select workflow.prune(interval '7 days')`."
+    ),
+}
 
-    Other errors (connection loss, deadlocks, constraint violations) are not the engine's
-    documented errors and are left to propagate as psycopg raised them.
+#: PostgreSQL's limits that SQLSTATE 54000 (program_limit_exceeded) reports for a value the
+#: engine stores, by a word of the server's message; docs/errors.md lists the same numbers.
+_VALUE_LIMITS: tuple[tuple[str, str], ...] = (
+    ("jsonb", "a jsonb value holds at most 268435455 bytes (255 MiB) of data"),
+    ("string", "a jsonb string holds at most 268435455 bytes (255 MiB)"),
+)
+_FIELD_LIMIT = "PostgreSQL stores at most 1 GB in one field (a jsonb value: 255 MiB)"
+
+
+def python_hint(code: str, hint: str | None) -> str | None:
+    """Return the Python wording of the server's ``hint`` for ``code`` (the hint itself if none)."""
+    if hint is None:
+        return None
+    return _PYTHON_HINTS.get((code, hint), hint)
+
+
+def _schema_missing(exc: psycopg.Error) -> bool:
+    """Tell whether ``exc`` says the ``workflow`` schema (or one of its tables) does not exist.
+
+    A call of ``workflow.f()`` in a database without the schema is 3F000 (invalid_schema_name);
+    a read of ``workflow.t`` there is 42P01 (undefined_table), as is a table missing from a
+    schema that was never fully installed. Undefined *functions* (42883) are not counted: a
+    wrong argument type gives that too.
+    """
+    message = exc.diag.message_primary or str(exc)
+    if exc.sqlstate == "3F000":
+        # pgmq is installed with the schema (migrate installs both), so its absence is the same.
+        return '"workflow"' in message or '"pgmq"' in message
+    if exc.sqlstate == "42P01":
+        return 'relation "workflow.' in message
+    return False
+
+
+def error_from_psycopg(exc: BaseException, database: str | None = None) -> WorkflowError | None:
+    """Translate a psycopg error this package documents; None for any other error.
+
+    Translated: a ``WF`` SQLSTATE (its class, hint worded for Python), a missing ``workflow``
+    schema (:class:`SchemaNotInstalled`, naming ``database``) and a value over one of
+    PostgreSQL's limits (54000: :class:`PayloadTooLarge` with the limit). Other errors
+    (connection loss, deadlocks, constraint violations) are not the engine's documented errors
+    and are left to propagate as psycopg raised them.
     """
     if not isinstance(exc, psycopg.Error):
         return None
     code = exc.sqlstate
-    if code is None or not code.startswith("WF"):
+    if code is None:
         return None
     diag = exc.diag
     message = diag.message_primary or str(exc)
-    return error_class_for(code)(message, code=code, hint=diag.message_hint)
+    if code.startswith("WF"):
+        sql_hint = diag.message_hint
+        return error_class_for(code)(
+            message, code=code, hint=python_hint(code, sql_hint), sql_hint=sql_hint
+        )
+    if _schema_missing(exc):
+        return SchemaNotInstalled(database, code=code)
+    if code == "54000":  # program_limit_exceeded
+        limit = next((text for word, text in _VALUE_LIMITS if word in message), _FIELD_LIMIT)
+        return PayloadTooLarge(
+            message,
+            code=code,
+            hint=f"{limit}; store large data elsewhere (a file, an object store) and pass its key",
+        )
+    return None

@@ -60,6 +60,7 @@ from singularity_workflow._messages import (
 )
 from singularity_workflow._names import CHANNEL_NAME, QUEUE_NAME, RESERVED_CHANNEL_PREFIXES
 from singularity_workflow._notify import RECONNECT, Notifier, is_connection_error
+from singularity_workflow._operations._args import given, need_text
 
 __all__ = [
     "Listener",
@@ -100,6 +101,7 @@ class _Kind(enum.Enum):
 
 def _classify(channel: str) -> tuple[_Kind, UUID | None]:
     """Return the kind of ``channel`` (and its run id); InvalidName (WF001) if it is not valid."""
+    need_text(channel, "channel")
     if channel == EVENTS_CHANNEL:
         return _Kind.EVENTS, None
     if channel.startswith(RUN_CHANNEL_PREFIX):
@@ -622,6 +624,11 @@ def listen(
 
 def unlisten(listener: Listener) -> None:
     """Stop ``listener`` and close its connection (the same as ``listener.close()``)."""
+    if not isinstance(listener, Listener):
+        # unlisten("channel") is the slip: a channel is left by closing the listener on it.
+        raise TypeError(
+            f"listener must be the Listener that listen() returned, not {given(listener)}"
+        )
     listener.close()
 
 

@@ -20,13 +20,19 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
 from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import RunFailed, RunTimeout, WorkflowError
+from singularity_workflow._operations._args import (
+    need_functions,
+    need_text,
+    need_wait,
+    need_workflow,
+)
 from singularity_workflow._types import RunStatus
 from singularity_workflow.definitions import workflow_def
 from singularity_workflow.worker import (
@@ -55,10 +61,19 @@ _ENDED = frozenset({"completed", "failed", "cancelled"})
 
 @dataclass(frozen=True)
 class RunResult:
-    """A completed run: its id and its output (the outputs of its leaf steps, by step name)."""
+    """A completed run: its id and its output (the outputs of its leaf steps, by step name).
+
+    Unpacks as ``output, run_id = execute(...)``, the order of the Elixir library's
+    ``{:ok, result, run_id}``; ``.output`` and ``.run_id`` name the same two values.
+    """
 
     run_id: UUID
     output: Any
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield ``output`` then ``run_id``, so the result unpacks as ``(output, run_id)``."""
+        yield self.output
+        yield self.run_id
 
 
 def execute(
@@ -84,6 +99,8 @@ def execute(
     cancelled even if this process dies while waiting (workers enforce deadlines on every poll).
     A cancelled run (by anyone) raises :class:`RunFailed`.
     """
+    need_workflow(workflow)
+    need_wait(timeout, concurrency)
     client = client if client is not None else default_client()
     defn = workflow_def(workflow)
     client.register_flow(defn)
@@ -126,6 +143,9 @@ def execute_dynamic(
     left out: their workers provide them). The flow's shape (map steps, timeouts) is read with
     ``get_flow``. Same waiting, errors and timeout semantics as :func:`execute`.
     """
+    need_text(flow_slug, "flow_slug")
+    need_functions(step_functions, "step_functions")
+    need_wait(timeout, concurrency)
     client = client if client is not None else default_client()
     flow = client.get_flow(flow_slug)
     steps = {s["slug"]: s for s in flow.get("steps", [])}

@@ -95,6 +95,9 @@ class StepStatus:
     ``status`` is ``created`` (waiting on dependencies), ``started``, ``completed`` or
     ``failed``; ``tasks`` is the number of tasks (None before the step started; a map step has
     one per element), ``attempts`` the highest attempt count of its tasks.
+    ``waiting_for_worker`` is True while the step has tasks left that no live registered worker
+    can take (no worker serves its queue with its handler and resources; for a local step: the
+    process executing the run is gone). The tasks stay queued and run once such a worker comes.
     """
 
     step: str
@@ -107,6 +110,7 @@ class StepStatus:
     completed_at: datetime | None
     failed_at: datetime | None
     error: str | None
+    waiting_for_worker: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StepStatus:
@@ -122,6 +126,7 @@ class StepStatus:
             completed_at=_timestamp(data.get("completed_at")),
             failed_at=_timestamp(data.get("failed_at")),
             error=data.get("error"),
+            waiting_for_worker=bool(data.get("waiting_for_worker")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -221,6 +226,11 @@ class RunStatus:
             "deadline_at": self.deadline_at,
         }
 
+    @property
+    def waiting_for_worker(self) -> list[str]:
+        """The steps (in flow order) whose tasks wait for a worker that can run them."""
+        return [s.step for s in self.steps if s.waiting_for_worker]
+
     def step(self, name: str) -> StepStatus:
         """Return the status of step ``name``; KeyError if the flow has no such step."""
         for s in self.steps:
@@ -230,6 +240,60 @@ class RunStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (the shape ``workflow.get_run_status`` returns)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """One registered worker, as ``workflow.list_workers`` reports it.
+
+    ``queues`` and ``resources`` are what it serves; ``handlers`` the steps it can run, as
+    ``{flow_slug: [step_slug, ...]}`` (None: it runs any step of its queues); ``alive`` is
+    False once it stopped or its last heartbeat is older than ``heartbeat_timeout_seconds``.
+    """
+
+    worker_id: str
+    host: str | None
+    pid: int | None
+    queues: tuple[str, ...] | None
+    resources: tuple[str, ...]
+    handlers: Any
+    version: str | None
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    heartbeat_timeout_seconds: int | None
+    stopped_at: datetime | None
+    alive: bool
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> WorkerInfo:
+        """Build from one row of ``list_workers`` (columns in field order)."""
+        (worker_id, host, pid, queues, resources, handlers, version, started_at, heartbeat_at,
+         timeout, stopped_at, alive) = row
+        return cls(
+            worker_id=worker_id,
+            host=host,
+            pid=pid,
+            queues=None if queues is None else tuple(queues),
+            resources=tuple(resources or ()),
+            handlers=handlers,
+            version=version,
+            started_at=started_at,
+            heartbeat_at=heartbeat_at,
+            heartbeat_timeout_seconds=timeout,
+            stopped_at=stopped_at,
+            alive=bool(alive),
+        )
+
+    @property
+    def handler_count(self) -> int | None:
+        """How many steps it has handlers for (None: it did not say, so any step of its queues)."""
+        if not isinstance(self.handlers, dict):
+            return None
+        return sum(len(steps) for steps in self.handlers.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form (the columns of ``workflow.list_workers``)."""
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
 
 
@@ -303,6 +367,18 @@ class ClaimedTask:
     lease_expires_at: datetime
 
 
-def run_uuid(run_id: UUID | str) -> UUID:
-    """Accept a run id as a UUID or its text; ValueError for text that is not a UUID."""
-    return run_id if isinstance(run_id, UUID) else UUID(str(run_id))
+def run_uuid(run_id: UUID | str, name: str = "run_id") -> UUID:
+    """Accept a run id as a UUID or its text; TypeError or ValueError naming ``name`` otherwise.
+
+    TypeError for another type (None included), ValueError for text that is not a UUID.
+    """
+    if isinstance(run_id, UUID):
+        return run_id
+    if not isinstance(run_id, str):
+        raise TypeError(
+            f"{name} must be a UUID or its text, not {type(run_id).__name__} {run_id!r:.60}"
+        )
+    try:
+        return UUID(run_id)
+    except ValueError:
+        raise ValueError(f"{name} must be a UUID or its text, not {run_id!r:.60}") from None

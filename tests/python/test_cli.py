@@ -7,14 +7,17 @@ Most tests use click's CliRunner (in process, stdout and stderr apart); one runs
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from singularity_workflow import Client
+from singularity_workflow._db import Operation, no_result
 from singularity_workflow.cli import main
 
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=1"
@@ -211,3 +214,66 @@ def test_status_takes_the_database_url_after_the_command(
     result = runner.invoke(main, ["status", "--database-url", db_url, str(run_id)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["run_id"] == str(run_id)
+
+
+#: RST markup that click would print as is: ``literals``, :class:`roles`, directives.
+RST = re.compile(r"``|:(?:class|func|meth|data|attr|mod|exc|ref):`|^\s*\.\. \w+::", re.MULTILINE)
+
+
+def _command_paths(command: click.Command, path: list[str]) -> list[list[str]]:
+    """Every command of the tree under ``command``, as the words that name it."""
+    found = [path]
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            found += _command_paths(sub, [*path, name])
+    return found
+
+
+def test_no_help_text_shows_raw_rst(runner: CliRunner) -> None:
+    paths = _command_paths(main, [])
+    assert ["workers"] in paths and len(paths) > 15
+    for path in paths:
+        shown = runner.invoke(main, [*path, "--help"])
+        assert shown.exit_code == 0, (path, shown.output)
+        assert not RST.search(shown.stdout), (path, RST.findall(shown.stdout))
+
+
+def test_workers_lists_the_live_workers_and_with_all_the_dead_ones(
+    runner: CliRunner, db_url: str
+) -> None:
+    with Client(db_url) as client:
+        for worker_id, handlers in (("w-live", '{"f": ["a", "b"]}'), ("w-gone", None)):
+            client.call(Operation(
+                "select workflow.register_worker(worker_id => %s, host => 'box', pid => 42,"
+                " queues => array['q1', 'q2'], resources => array['gpu'], handlers => %s,"
+                " version => '9.9')", [worker_id, handlers], no_result))
+        client.call(Operation("select workflow.deregister_worker('w-gone')", [], no_result))
+        try:
+            live = runner.invoke(main, ["workers", "--database-url", db_url])
+            assert live.exit_code == 0, live.output
+            header, *rows = live.stdout.splitlines()
+            assert header.split() == ["worker", "host", "pid", "queues", "resources", "handlers",
+                                      "version", "last_heartbeat", "alive"]
+            assert [r.split()[:7] for r in rows] == [
+                ["w-live", "box", "42", "q1,q2", "gpu", "2", "9.9"]
+            ]
+            assert rows[0].split()[-1] == "yes"
+            every = runner.invoke(main, ["workers", "--all", "--json", "--database-url", db_url])
+            shown = {w["worker_id"]: w["alive"] for w in json.loads(every.stdout)}
+            assert shown == {"w-gone": False, "w-live": True}
+        finally:
+            client.call(Operation("select workflow.deregister_worker('w-live')", [], no_result))
+    assert runner.invoke(main, ["workers", "--database-url", db_url]).stdout == "no live workers\n"
+
+
+def test_run_wait_shows_steps_done_and_the_running_steps(
+    runner: CliRunner, db_url: str, registered: str
+) -> None:
+    # Nothing serves the flow: the wait times out, and its progress says what runs and waits.
+    result = runner.invoke(
+        main, ["run", registered, "--wait", "--timeout", "1", "--database-url", db_url]
+    )
+    assert result.exit_code == 1
+    assert "progress: 0/3 steps done; running: fetch; waiting for a worker: fetch" in (
+        result.stderr
+    )

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from singularity_workflow import Client
+from singularity_workflow._db import Operation, no_result
 from singularity_workflow.cli import main
 
 FLOW = {
@@ -256,3 +257,44 @@ def test_the_lifecycle_commands_are_listed(cli: Any) -> None:
     listed = cli("--help").stdout
     for command in ("status", "runs", "cancel", "pause", "resume", "retry"):
         assert f"\n  {command} " in listed
+
+
+def test_a_second_cancel_prints_the_reason_that_is_stored(client: Client, cli: Any) -> None:
+    run_id = client.start_flow("cli_lc", {})
+    first = cli("cancel", str(run_id), "--reason", "first")
+    assert first.stdout == f"run {run_id} cancelled: first\n"
+    again = cli("cancel", str(run_id), "--reason", "second")
+    assert again.exit_code == 0, again.output
+    # The first reason is kept (cancelling a cancelled run changes nothing): say so.
+    assert again.stdout == f"run {run_id} cancelled: first\n"
+    assert client.get_run_status(run_id).error == "first"
+
+
+def test_cancel_of_an_ended_run_hints_at_the_option_not_sql(client: Client, cli: Any) -> None:
+    run_id = client.start_flow("cli_lc_other", {})
+    [task] = client.claim_tasks("cli_lc_other", 100, for_run_id=run_id)
+    client.complete_tasks([(task.task_id, task.attempt, {})])
+    refused = cli("cancel", str(run_id))
+    assert refused.exit_code == 1
+    assert "hint: Pass --force to mark it cancelled anyway." in refused.stderr
+    assert "=>" not in refused.stderr
+
+
+def test_status_says_which_steps_wait_for_a_worker(client: Client, cli: Any, db_url: str) -> None:
+    run_id = client.start_flow("cli_lc", {})
+    # No registered worker serves the queue: step a waits for one.
+    data = json.loads(cli("status", str(run_id)).stdout)
+    assert [s["waiting_for_worker"] for s in data["steps"]] == [True, False]
+    assert client.get_run_status(run_id).waiting_for_worker == ["a"]
+    text = cli("status", "--text", str(run_id)).stdout
+    assert "waiting:  for a worker that can run a " in text
+    with Client(db_url) as other:
+        other.call(Operation(
+            "select workflow.register_worker(worker_id => 'w-cli', queues => array['cli_lc'])",
+            [], no_result))
+        try:
+            assert client.get_run_status(run_id).waiting_for_worker == []
+            assert "waiting:" not in cli("status", "--text", str(run_id)).stdout
+        finally:
+            other.call(Operation("select workflow.deregister_worker('w-cli')", [], no_result))
+    client.cancel_workflow_run(run_id)

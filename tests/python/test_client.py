@@ -115,7 +115,10 @@ def test_wf_sqlstates_become_typed_exceptions(
     with pytest.raises(cls) as err:
         call(client)
     assert err.value.code == code
-    assert err.value.message and str(err.value) == err.value.message
+    assert err.value.message
+    # str() carries the hint too, so a traceback shows it.
+    shown = err.value.message + (f"\nhint: {err.value.hint}" if err.value.hint else "")
+    assert str(err.value) == shown
     if hint is None:
         assert err.value.hint is None
     else:

@@ -33,6 +33,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from singularity_workflow import Client
+from singularity_workflow._db import Operation, no_result
 from singularity_workflow.cli import main
 from singularity_workflow.dashboard import UnsafeBind, check_bind, create_app, is_loopback
 from singularity_workflow.dashboard import _queries as queries
@@ -219,10 +220,10 @@ def test_layout_places_steps_by_dependency_depth() -> None:
 
 def test_queues_and_channels_pages(web: TestClient, client: Client) -> None:
     run_id = client.start_flow("dash_other", {"q": 1})
-    client.claim_tasks("dash_other", 1, worker_id="w-queues")
+    client.claim_tasks("dash_other", 1, worker_id="w-claims")
     client.send_with_notify("dash_chat", {"text": "hello"})
     queues = web.get("/queues").text
-    assert 'data-queue="dash_other"' in queues and "w-queues" in queues
+    assert 'data-queue="dash_other"' in queues
     assert "wfch_" not in queues  # channel queues are on the channels page
     assert "dash_chat" in web.get("/channels").text
     channel = web.get("/channels/dash_chat").text
@@ -544,3 +545,61 @@ def test_channels_form_opens_a_channel(web: TestClient) -> None:
     r = web.get("/channels", params={"name": "dash_form"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/channels/dash_form"
     assert web.get("/channels", params={"name": "<x>"}).status_code == 404
+
+
+# ----- workers and steps that wait for one ------------------------------------------------------
+
+
+def _register(client: Client, worker_id: str, queues: list[str], host: str = "box") -> None:
+    client.call(Operation(
+        "select workflow.register_worker(worker_id => %s, host => %s, pid => 7, queues => %s,"
+        " handlers => %s, version => '1.2.3')",
+        [worker_id, host, queues, '{"dash_other": ["only"]}'], no_result))
+
+
+def test_the_queues_page_lists_the_live_registered_workers(
+    web: TestClient, client: Client
+) -> None:
+    _register(client, "w-live-dash", ["dash_other"], host="<b>host</b>")
+    _register(client, "w-dead-dash", ["dash_other"])
+    client.call(Operation("select workflow.deregister_worker('w-dead-dash')", [], no_result))
+    # A worker that only claimed (never registered) is not a live worker.
+    client.claim_tasks("dash_other", 1, worker_id="w-unregistered")
+    try:
+        for path in ("/queues", "/queues/live"):
+            page = web.get(path).text
+            assert 'data-worker="w-live-dash"' in page and "1.2.3" in page
+            assert "w-dead-dash" not in page and "w-unregistered" not in page
+            assert "&lt;b&gt;host&lt;/b&gt;" in page and "<b>host" not in page
+    finally:
+        client.call(Operation("select workflow.deregister_worker('w-live-dash')", [], no_result))
+    assert "No live worker is registered" in web.get("/queues").text
+
+
+def test_the_run_page_says_which_step_waits_for_a_worker(web: TestClient, client: Client) -> None:
+    run_id = client.start_flow("dash_other", {"wait": 1})
+    page = web.get(f"/runs/{run_id}").text
+    assert "waiting for a worker that can run this step" in page
+    snapshot = web.get(f"/runs/{run_id}/status.json").json()
+    assert [s["waiting"] for s in snapshot["steps"]] == [
+        "waiting for a worker that can run this step"
+    ]
+    _register(client, "w-serves-dash", ["dash_other"])
+    try:
+        snapshot = web.get(f"/runs/{run_id}/status.json").json()
+        assert [s["waiting"] for s in snapshot["steps"]] == [""]
+    finally:
+        client.call(Operation("select workflow.deregister_worker('w-serves-dash')", [], no_result))
+        client.cancel_workflow_run(run_id)
+
+
+def test_a_database_without_the_schema_is_a_page_that_says_run_migrate(
+    fresh_database: Any,
+) -> None:
+    url = fresh_database()
+    with TestClient(create_app(url), base_url="http://localhost") as browser:
+        for path in ("/runs", "/queues"):
+            page = browser.get(path)
+            assert page.status_code == 503, (path, page.status_code)
+            assert "the workflow schema is not installed in database" in page.text
+            assert "singularity-workflow migrate" in page.text

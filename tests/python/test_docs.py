@@ -56,3 +56,34 @@ def test_sql_reference_is_generated_from_the_current_headers() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_channel_name_rule_in_the_messaging_docs_is_the_engines() -> None:
+    from singularity_workflow._names import CHANNEL_NAME
+
+    text = (ROOT / "docs" / "messaging.md").read_text()
+    stated = re.search(r"Channel names match `([^`]+)`", text)
+    assert stated is not None
+    assert stated.group(1) == CHANNEL_NAME.pattern
+    longest = int(re.search(r"\{0,(\d+)\}", CHANNEL_NAME.pattern).group(1)) + 1  # type: ignore[union-attr]
+    assert f"1 to {longest} characters" in text
+
+
+def test_the_dashboard_extra_has_what_its_documented_example_imports() -> None:
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "python" / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    names = {re.split(r"[<>=\[ ]", dep, maxsplit=1)[0] for dep in extras["dashboard"]}
+    example = (ROOT / "docs" / "dashboard.md").read_text()
+    # Starlette's TestClient, which the embedding example uses, needs httpx.
+    assert "from starlette.testclient import TestClient" in example
+    assert {"starlette", "httpx"} <= names
+
+
+def test_the_api_mapping_words_the_worker_serving_both_workflow_forms_as_true() -> None:
+    text = (ROOT / "docs" / "api-mapping.md").read_text()
+    assert "process would)" not in text
+    assert "`__workflow_steps__`, and claims only the steps it has handlers for" in text
+    assert "output, run_id = result" in text

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from singularity_workflow._db import Operation, Rows, first_value, to_jsonb
+from singularity_workflow._operations._args import need_int, need_text, need_type
 
 __all__ = ["add_step", "create_flow", "get_flow", "list_flows", "register_flow"]
 
@@ -37,6 +38,7 @@ def _flows(rows: Rows) -> list[dict[str, Any]]:
 
 def register_flow(definition: Mapping[str, Any]) -> Operation[str]:
     """Register a flow from its JSON definition (``workflow.register_flow``); decodes its slug."""
+    need_type(definition, "definition", Mapping, "a dict (the flow's JSON definition)")
     return Operation(
         "select workflow.register_flow(%s)", [to_jsonb(dict(definition), "flow definition")], _text
     )
@@ -44,6 +46,7 @@ def register_flow(definition: Mapping[str, Any]) -> Operation[str]:
 
 def get_flow(slug: str) -> Operation[dict[str, Any]]:
     """Read a flow's definition as JSON (``workflow.get_flow``)."""
+    need_text(slug, "slug")
     return Operation("select workflow.get_flow(%s)", [slug], first_value)
 
 
@@ -54,6 +57,8 @@ def list_flows() -> Operation[list[dict[str, Any]]]:
 
 def create_flow(name: str, timeout: int | None = None) -> Operation[str]:
     """Create an empty flow (``workflow.create_flow``); decodes its slug."""
+    need_text(name, "name")
+    need_int(timeout, "timeout", optional=True)
     return Operation("select workflow.create_flow(%s, %s)", [name, timeout], _text)
 
 
@@ -73,6 +78,10 @@ def add_step(
     resources: Sequence[str] | None = None,
 ) -> Operation[dict[str, Any]]:
     """Append a step to a flow (``workflow.add_step``); decodes the step as normalised."""
+    need_text(flow_slug, "flow_slug")
+    need_text(step_slug, "step_slug")
+    # A str is a Sequence too: add_step("f", "b", "a") would depend on steps "a".
+    need_type(depends_on, "depends_on", (list, tuple), "a list of step slugs")
     return Operation(
         _ADD_STEP,
         [

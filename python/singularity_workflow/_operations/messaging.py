@@ -10,6 +10,7 @@ from uuid import UUID
 
 from singularity_workflow._db import Operation, Rows, first_value, no_result, to_jsonb
 from singularity_workflow._messages import ChannelMessage, WorkflowEvent
+from singularity_workflow._operations._args import need_int, need_text
 from singularity_workflow._types import run_uuid
 
 __all__ = [
@@ -35,6 +36,7 @@ def _events(rows: Rows) -> list[WorkflowEvent]:
 
 def send_with_notify(channel: str, message: Any) -> Operation[int]:
     """Persist ``message`` on ``channel`` and notify listeners; decodes its id."""
+    need_text(channel, "channel")
     return Operation(
         "select workflow.send_with_notify(%s, %s)",
         [channel, to_jsonb(message, "message")],
@@ -44,6 +46,13 @@ def send_with_notify(channel: str, message: Any) -> Operation[int]:
 
 def notify_only(channel: str, payload: str = "") -> Operation[None]:
     """NOTIFY ``channel`` with ``payload`` without storing anything."""
+    need_text(channel, "channel")
+    if not isinstance(payload, str):
+        # The common slip is a dict: NOTIFY carries text only; persisted JSON is send_with_notify.
+        raise TypeError(
+            f"payload must be a str (NOTIFY carries text), not {type(payload).__name__};"
+            " send JSON with send_with_notify, or pass json.dumps(value)"
+        )
     return Operation("select workflow.notify_only(%s, %s)", [channel, payload], no_result)
 
 
@@ -51,6 +60,9 @@ def read_channel(
     channel: str, after_id: int = 0, limit: int = 100
 ) -> Operation[list[ChannelMessage]]:
     """Read up to ``limit`` messages of ``channel`` after ``after_id`` (``read_channel``)."""
+    need_text(channel, "channel")
+    need_int(after_id, "after_id")
+    need_int(limit, "limit")
 
     def decode(rows: Rows) -> list[ChannelMessage]:
         return [ChannelMessage(channel, *row) for row in rows]
@@ -65,6 +77,8 @@ def read_channel(
 
 def ack_message(channel: str, message_id: int) -> Operation[bool]:
     """Acknowledge (archive) a message; decodes whether it was live."""
+    need_text(channel, "channel")
+    need_int(message_id, "message_id")
     return Operation("select workflow.ack_message(%s, %s)", [channel, message_id], first_value)
 
 
@@ -72,6 +86,8 @@ def read_events(
     after_id: int = 0, run_id: UUID | str | None = None, limit: int = 100
 ) -> Operation[list[WorkflowEvent]]:
     """Read up to ``limit`` engine events after ``after_id`` (``workflow.read_events``)."""
+    need_int(after_id, "after_id")
+    need_int(limit, "limit")
     rid = None if run_id is None else run_uuid(run_id)
     return Operation(
         "select event_id, created_at, run_id, flow_slug, step_slug, event"
@@ -83,6 +99,7 @@ def read_events(
 
 def last_message_id(channel: str) -> Operation[int]:
     """Read the highest committed message id of ``channel`` (``workflow.channel_last_id``)."""
+    need_text(channel, "channel")
     return Operation("select workflow.channel_last_id(%s)", [channel], _int)
 
 

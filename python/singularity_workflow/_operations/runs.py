@@ -11,6 +11,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from singularity_workflow._db import Operation, Rows, clean_text, first_value, no_result, to_jsonb
+from singularity_workflow._operations._args import need_bool, need_int, need_text, need_type
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     OrderBy,
@@ -62,10 +63,13 @@ def start_flow(
     flow_slug: str, input: Any, *, run_id: UUID | None = None, timeout_seconds: int | None = None
 ) -> Operation[UUID]:
     """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id."""
+    need_text(flow_slug, "flow_slug")
+    rid = None if run_id is None else run_uuid(run_id)
+    need_int(timeout_seconds, "timeout_seconds", optional=True)
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
         " timeout_seconds => %s)",
-        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds],
+        [flow_slug, to_jsonb(input, "run input"), rid, timeout_seconds],
         first_value,
     )
 
@@ -78,13 +82,19 @@ def start_flows(
     timeout_seconds: int | None = None,
 ) -> Operation[list[UUID]]:
     """Start one run per input in one call (``workflow.start_flows``); decodes the ids in order."""
+    need_text(flow_slug, "flow_slug")
+    # A dict or a string is a Sequence-like slip for one input: the batch is a list of inputs.
+    need_type(inputs, "inputs", (list, tuple), "a list of run inputs")
+    need_int(timeout_seconds, "timeout_seconds", optional=True)
     return Operation(
         "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
         " run_ids => %s::uuid[], timeout_seconds => %s)",
         [
             flow_slug,
             [to_jsonb(value, "run input") for value in inputs],
-            None if run_ids is None else list(run_ids),
+            None
+            if run_ids is None
+            else [None if r is None else run_uuid(r, "run_ids[]") for r in run_ids],
             timeout_seconds,
         ],
         _run_ids,
@@ -110,6 +120,10 @@ def list_workflow_runs(
     order_by: OrderBy = ("desc", "inserted_at"),
 ) -> Operation[list[WorkflowRun]]:
     """List runs filtered, ordered and paged (``workflow.list_workflow_runs``)."""
+    need_text(status, "status", optional=True)
+    need_text(workflow_slug, "workflow_slug", optional=True)
+    need_int(limit, "limit")
+    need_int(offset, "offset")
     column, direction = order_by_args(order_by)
     return Operation(
         _LIST_RUNS, [status, workflow_slug, limit, offset, column, direction], _workflow_runs
@@ -120,6 +134,8 @@ def cancel_workflow_run(
     run_id: UUID | str, reason: str = DEFAULT_CANCEL_REASON, *, force: bool = False
 ) -> Operation[None]:
     """Cancel a run (``workflow.cancel_workflow_run``)."""
+    need_text(reason, "reason")
+    need_bool(force, "force")
     return Operation(
         "select workflow.cancel_workflow_run(run_id => %s, reason => %s, force => %s)",
         [run_uuid(run_id), clean_text(reason), force],
@@ -145,6 +161,8 @@ def retry_failed_workflow(
     run_id: UUID | str, *, skip_completed: bool = True, reset_all: bool = False
 ) -> Operation[UUID]:
     """Retry a failed run as a new run (``workflow.retry_failed_workflow``); decodes its id."""
+    need_bool(skip_completed, "skip_completed")
+    need_bool(reset_all, "reset_all")
     return Operation(
         "select workflow.retry_failed_workflow(run_id => %s, skip_completed => %s,"
         " reset_all => %s)",
@@ -155,6 +173,7 @@ def retry_failed_workflow(
 
 def enforce_deadlines(*, max_runs: int = 100) -> Operation[int]:
     """Cancel runs past their deadline (``workflow.enforce_deadlines``); decodes how many."""
+    need_int(max_runs, "max_runs")
     return Operation(
         "select workflow.enforce_deadlines(max_runs => %s)", [max_runs], first_value
     )

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import click
 
+from singularity_workflow._errors import InvalidState
 from singularity_workflow._types import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
 from singularity_workflow.cli._base import client_of, table
 
@@ -69,6 +70,12 @@ def _status_text(status: RunStatus) -> str:
     if status.error is not None:
         where = f" (step {status.failed_step})" if status.failed_step else ""
         lines.append(f"error{where}: {status.error}")
+    if status.waiting_for_worker:
+        lines.append(
+            "waiting:  for a worker that can run "
+            + ", ".join(status.waiting_for_worker)
+            + " (no live worker serves its queue with its handler and resources)"
+        )
     rows = [
         (
             s.step,
@@ -96,7 +103,8 @@ def status_command(ctx: click.Context, run_id: UUID, as_text: bool) -> None:
     """Print a run's status: state, progress, per-step states, timings and error.
 
     The JSON has "status" (completed, failed or in_progress) and "state" (running, paused,
-    completed, failed or cancelled).
+    completed, failed or cancelled); a step with "waiting_for_worker": true has tasks that no
+    live registered worker can run (they stay queued until one starts).
     """
     status = client_of(ctx).get_run_status(run_id)
     if as_text:
@@ -180,8 +188,17 @@ def cancel_command(ctx: click.Context, run_id: UUID, reason: str, force: bool) -
 
     Cancelling a run that already ended is an error unless --force.
     """
-    client_of(ctx).cancel_workflow_run(run_id, reason, force=force)
-    click.echo(f"run {run_id} cancelled: {reason}")
+    client = client_of(ctx)
+    try:
+        client.cancel_workflow_run(run_id, reason, force=force)
+    except InvalidState as exc:
+        if exc.sql_hint and "force" in exc.sql_hint:
+            # The hint in this command's words: the option, not Python's force=True.
+            exc.hint = "Pass --force to mark it cancelled anyway."
+        raise
+    # Cancelling a cancelled run keeps its first reason: print what is stored, not the argument.
+    stored = client.get_run_status(run_id).error
+    click.echo(f"run {run_id} cancelled: {stored if stored is not None else reason}")
 
 
 @click.command("pause")

@@ -1,13 +1,19 @@
-"""CLI commands for running things: ``worker`` and ``run``.
+"""CLI commands for running things: ``worker``, ``workers`` and ``run``.
 
 Added to the ``singularity-workflow`` group by ``cli/__init__.py``. They take their :class:`Client`
 from the click context (the group puts one there), or else build one over ``DATABASE_URL``. Errors
 (WorkflowError, psycopg errors, ClickException) are left to the group, which shows them as one
 ``error:`` line with exit status 1.
+
+The ``worker`` command's exit statuses (docs/operations.md lists them for supervisors): 0 after
+a clean stop, 1 for an error it reports (a module that cannot be imported, a database it cannot
+reach), 2 for bad command-line usage, and :data:`EXIT_SCHEMA_MISSING` (3) when the database has
+no workflow schema, which restarting will not fix.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -18,12 +24,22 @@ from uuid import UUID, uuid4
 import click
 
 from singularity_workflow._client import Client
+from singularity_workflow._errors import SchemaNotInstalled
 from singularity_workflow._notify import Notifier
 from singularity_workflow._types import RunStatus
-from singularity_workflow.cli._base import client_of, dump
+from singularity_workflow.cli._base import client_of, dump, table
 from singularity_workflow.worker import Worker, import_modules
 
-__all__ = ["run_command", "worker_command"]
+__all__ = [
+    "EXIT_SCHEMA_MISSING",
+    "progress_text",
+    "run_command",
+    "worker_command",
+    "workers_command",
+]
+
+#: The worker's exit status when the database has no workflow schema (run the migrations).
+EXIT_SCHEMA_MISSING = 3
 
 
 @click.command("worker")
@@ -70,8 +86,16 @@ def worker_command(
         import_modules(imports + modules)
     except ImportError as exc:
         raise click.ClickException(f"cannot import a workflow module: {exc}") from exc
+    client = client_of(ctx)
+    try:
+        # One cheap read before anything starts: a database without the schema is a setup
+        # mistake that a restart cannot fix, so it gets its own exit status, not a traceback.
+        client.list_workers()
+    except SchemaNotInstalled as exc:
+        click.echo(f"error: {exc.describe()}", err=True)
+        ctx.exit(EXIT_SCHEMA_MISSING)
     Worker(
-        client_of(ctx),
+        client,
         queues,
         resources=resources,
         concurrency=concurrency,
@@ -79,6 +103,43 @@ def worker_command(
         worker_id=worker_id,
         shutdown_grace=shutdown_grace,
     ).run()
+
+
+@click.command("workers")
+@click.option("--all", "include_dead", is_flag=True,
+              help="Also list stopped workers and those whose heartbeat lapsed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def workers_command(ctx: click.Context, include_dead: bool, as_json: bool) -> None:
+    """List the registered workers that are alive (with --all: every registered one).
+
+    A worker is alive while it heartbeats; one that stops heartbeating drops off this list and
+    its tasks are released at once.
+    """
+    found = client_of(ctx).list_workers(include_dead=include_dead)
+    if as_json:
+        click.echo(dump([w.to_dict() for w in found]))
+        return
+    if not found:
+        click.echo("no live workers" if not include_dead else "no workers registered")
+        return
+    rows = [
+        (
+            w.worker_id,
+            w.host,
+            w.pid,
+            ",".join(w.queues) if w.queues is not None else "any",
+            ",".join(w.resources) or None,
+            "any" if w.handler_count is None else w.handler_count,
+            w.version,
+            None if w.heartbeat_at is None else w.heartbeat_at.isoformat(" ", "seconds"),
+            "yes" if w.alive else "no",
+        )
+        for w in found
+    ]
+    headers = ("worker", "host", "pid", "queues", "resources", "handlers", "version",
+               "last_heartbeat", "alive")
+    click.echo(table(headers, rows))
 
 
 @click.command("run")
@@ -94,7 +155,7 @@ def run_command(ctx: click.Context, flow: str, input_json: str, wait: bool,
     """Start a run of FLOW and print its run id (with --wait: its output JSON).
 
     Only distributed steps can progress without a process executing the run: a flow with
-    local steps needs ``execute()`` in the application instead.
+    local steps needs execute() in the application instead.
     """
     try:
         data = json.loads(input_json)
@@ -107,8 +168,23 @@ def run_command(ctx: click.Context, flow: str, input_json: str, wait: bool,
     _run_and_wait(client, flow, data, timeout)
 
 
+def progress_text(status: RunStatus) -> str:
+    """Say how far a run is: ``2/5 steps done; running: fetch, parse`` (and who waits)."""
+    text = f"{status.completed_steps}/{status.total_steps} steps done"
+    running = [s.step for s in status.steps if s.status == "started"]
+    if running:
+        text += "; running: " + ", ".join(running)
+    if status.waiting_for_worker:
+        text += "; waiting for a worker: " + ", ".join(status.waiting_for_worker)
+    return text
+
+
 def _run_and_wait(client: Client, flow: str, data: Any, timeout: float) -> None:
-    """Start a run, show a progress bar of its steps until it ends, print its output."""
+    """Start a run, show its progress until it ends, print its output.
+
+    On a terminal: a bar of the steps done with the running steps' names beside it. Otherwise
+    (a pipe, a log): one line each time the progress changes, which a bar cannot give there.
+    """
     run_id = uuid4()
     # LISTEN before the start, so even a run that ends at once is not missed; the notifier
     # reconnects if the connection drops, and the status read below never depends on it.
@@ -118,13 +194,20 @@ def _run_and_wait(client: Client, flow: str, data: Any, timeout: float) -> None:
         click.echo(f"run {run_id} started", err=True)
         deadline = time.monotonic() + timeout
         status = client.get_run_status(run_id)
-        with click.progressbar(length=max(status.total_steps, 1), label="steps",
-                               file=sys.stderr, show_pos=True) as bar:
+        tty = sys.stderr.isatty()
+        with click.progressbar(length=max(status.total_steps, 1), label="steps done",
+                               file=sys.stderr if tty else io.StringIO(), show_pos=True,
+                               item_show_func=lambda item: item) as bar:
             shown = 0
+            line = ""
             while True:
-                if status.completed_steps > shown:
-                    bar.update(status.completed_steps - shown)
-                    shown = status.completed_steps
+                text = progress_text(status)
+                running = text.partition("; ")[2] or None
+                bar.update(max(0, status.completed_steps - shown), current_item=running)
+                shown = max(shown, status.completed_steps)
+                if not tty and text != line:
+                    click.echo(f"progress: {text}", err=True)
+                line = text
                 if status.finished or time.monotonic() >= deadline:
                     break
                 # Sleep until the run's next notification, or half a second for the bar.

@@ -49,7 +49,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from singularity_workflow._client import Client
-from singularity_workflow._errors import InvalidState, RunNotFound, WorkflowError
+from singularity_workflow._errors import (
+    InvalidState,
+    RunNotFound,
+    SchemaNotInstalled,
+    WorkflowError,
+)
 from singularity_workflow._names import CHANNEL_NAME, RESERVED_CHANNEL_PREFIXES
 from singularity_workflow._types import DEFAULT_CANCEL_REASON, RunStatus, WorkflowRun
 from singularity_workflow.dashboard import _queries as queries
@@ -83,6 +88,8 @@ _DONE: Final = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 #: Largest action form body read (a cancel reason is cut at 1,000 characters anyway).
 MAX_FORM: Final = 16_384
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+#: Shown beside a step whose tasks no live registered worker can take (get_run_status).
+WAITING_FOR_WORKER: Final = "waiting for a worker that can run this step"
 _CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -314,6 +321,8 @@ class Dashboard:
                 "ended": _when(ended),
                 "duration": _duration(_seconds(s.started_at, ended, now)),
                 "error": s.error or "",
+                # The run page shows it beside the state; empty while a worker can take it.
+                "waiting": WAITING_FOR_WORKER if s.waiting_for_worker else "",
             })
         return {
             "run_id": str(status.run_id),
@@ -513,7 +522,7 @@ class Dashboard:
                 "now": _when(datetime.now(UTC))}
 
     async def queues_page(self, request: Request) -> Response:
-        """GET /queues: depth, invisible and oldest age per queue; workers seen recently."""
+        """GET /queues: depth, invisible and oldest age per queue; the live registered workers."""
         ctx = await asyncio.to_thread(self._queues_context)
         return self.render(request, "queues.html", ctx)
 
@@ -754,7 +763,13 @@ def create_app(database: str | Client | None = None,
         Route("/healthz", dash.healthz),
         Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def schema_missing(request: Request, exc: Exception) -> Response:
+        # A database without the schema: say how to install it rather than a bare 500.
+        return dash.error(request, 503, exc.describe() if isinstance(exc, WorkflowError)
+                          else str(exc))
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={SchemaNotInstalled: schema_missing})
     app.state.dashboard = dash
     app.add_middleware(_Guard, config=config)
     return app

@@ -2,7 +2,8 @@
 
 These are the dashboard's own reads that no ``workflow.*`` function answers: keyset paging of
 runs (offset paging reads and throws away every row it skips, which a million-run table cannot
-afford), bounded counts, one step's output and tasks, queue metrics and recently seen workers.
+afford), bounded counts, one step's output and tasks, queue metrics; the live workers are the
+client's ``list_workers``, the same read as the CLI's ``workers`` command.
 They only read; the dashboard's actions go through the client's lifecycle methods, like the
 CLI's. Each query is an ``_db.Operation`` (SQL, parameters, decoding), executed through
 ``Client.call``, so an async client could execute the same objects.
@@ -27,7 +28,7 @@ from psycopg import sql
 
 from singularity_workflow._client import Client
 from singularity_workflow._db import Operation, Rows
-from singularity_workflow._types import WorkflowRun, run_uuid
+from singularity_workflow._types import WorkerInfo, WorkflowRun, run_uuid
 
 __all__ = [
     "RUN_STATE_FILTERS",
@@ -100,14 +101,6 @@ _QUEUES: Final = (
     "select to_jsonb(m) from pgmq.metrics_all() m"
     " where m.queue_name not in (select queue_name from workflow.channels)"
     " order by m.queue_name"
-)
-_WORKERS: Final = (
-    "select t.worker_id, max(t.started_at), count(*) filter (where t.status = 'started'),"
-    " count(*) from (select worker_id, started_at, status from workflow.tasks"
-    "  order by task_id desc limit %(scan)s) t"
-    " where t.worker_id is not null"
-    " and t.started_at > now() - make_interval(secs => %(window)s)"
-    " group by t.worker_id order by max(t.started_at) desc"
 )
 _CHANNELS: Final = "select channel, created_at from workflow.channels order by channel"
 
@@ -245,22 +238,9 @@ def queues(client: Client) -> list[dict[str, Any]]:
     return client.call(Operation(_QUEUES, [], decode))
 
 
-def workers(
-    client: Client, *, window_seconds: int = 300, scan: int = 20_000
-) -> list[dict[str, Any]]:
-    """Return the workers that claimed a task in the last ``window_seconds``, latest first.
-
-    Keys: ``worker_id``, ``last_claim``, ``running`` (tasks it holds now), ``claimed``
-    (tasks it claimed in the window). Only the newest ``scan`` tasks are read (a backward
-    scan of the task key), so the cost is bounded on a large table; a worker that only
-    retries old tasks can be missed.
-    """
-    keys = ("worker_id", "last_claim", "running", "claimed")
-
-    def decode(rows: Rows) -> list[dict[str, Any]]:
-        return [dict(zip(keys, row, strict=True)) for row in rows]
-
-    return client.call(Operation(_WORKERS, {"window": window_seconds, "scan": scan}, decode))
+def workers(client: Client) -> list[WorkerInfo]:
+    """Return the live registered workers, by id (``workflow.list_workers``, as the CLI's)."""
+    return client.list_workers()
 
 
 def channels(client: Client) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from singularity_workflow._errors import (
     EmptyFlow,
     InvalidOption,
 )
+from singularity_workflow._operations._args import need_text, need_type, need_wait
 from singularity_workflow._run import RunResult
 from singularity_workflow._run import execute_dynamic as _run_dynamic
 from singularity_workflow.definitions._model import register_handlers
@@ -175,6 +176,9 @@ def execute_dynamic(
     Returns :class:`RunResult`; raises FlowNotFound, EmptyFlow, MissingStepFunctions,
     RunFailed, RunTimeout like ``execute``.
     """
+    need_text(workflow_id, "workflow_id")
+    need_type(step_functions, "step_functions", Mapping, "a dict of step slug to function")
+    need_wait(timeout, concurrency)
     client = client if client is not None else default_client()
     flow = client.get_flow(workflow_id)
     names = [s["slug"] for s in flow["steps"]]

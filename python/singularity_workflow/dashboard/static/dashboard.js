@@ -70,7 +70,7 @@
       if (row) {
         const cell = (f) => row.querySelector('[data-field="' + f + '"]');
         setState(cell("state"), s.state);
-        for (const f of ["state", "tasks", "attempts", "started", "ended", "duration"]) setText(cell(f), s[f]);
+        for (const f of ["state", "tasks", "attempts", "started", "ended", "duration", "waiting"]) setText(cell(f), s[f]);
         setText(cell("error"), s.error.split("\n")[0].slice(0, 80));
       }
     }
