@@ -2876,6 +2876,84 @@ end
 $sw_install$;
 commit;
 
+-- migration 0009_flow_control
+begin;
+select pg_advisory_xact_lock(91634357130068);
+do $sw_install$
+declare
+    sw_detail text;
+    sw_hint text;
+begin
+    insert into workflow.schema_migrations (version, name)
+    values (9, '0009_flow_control')
+    on conflict (version) do nothing;
+    if found then
+        execute $sw_migration_0009$
+-- 0009_flow_control: concurrency limits decided inside the claim.
+--
+-- concurrency_limits: at most max_running tasks started and not finished at once, per scope:
+--   queue  name = a queue name: all tasks of that queue, across all workers
+--   flow   name = a flow slug: all tasks of that flow's runs
+--   step   name = '<flow_slug>.<step_slug>': the tasks of that one step
+--   key    name = a flow slug, key_path = a path into the run input: per distinct key of that
+--          flow's runs (the key given at start, runs.concurrency_key, or else the text at
+--          key_path in the input; a run whose input lacks the path has the key '' , so runs
+--          without a key share one allowance instead of escaping the limit).
+-- Written by set_concurrency_limit / remove_concurrency_limit; read by claim_tasks (a change is
+-- seen by the next claim) and list_limits.
+--
+-- concurrency_slots: one row per task a limited claim started, under each (limit, key) it
+-- counts against. A row is live while its task's status is 'started'; a completed, failed or
+-- cancelled task, or a pruned one, no longer counts, whatever path ended it, so no path has to
+-- free a slot: the claim counts live rows and deletes dead ones of the keys it holds. A task
+-- whose lease expired (crashed or released worker) still counts until it is claimed again (it
+-- keeps its row) or fails for good. No foreign key to tasks: pruning must not pay for it, and a
+-- row whose task is gone is dead by the same rule.
+--
+-- runs.concurrency_key: the key given at start (start_flow(..., concurrency_key =>)); null
+-- means "take it from the input by the key limit's path".
+--
+-- The start signatures that gained a parameter are dropped so that the reload creates them
+-- afresh instead of adding an overload that would make every existing call ambiguous.
+
+create table workflow.concurrency_limits (
+    limit_id integer generated always as identity primary key,
+    scope text not null,
+    name text not null,
+    max_running integer not null,
+    key_path text[],
+    updated_at timestamptz not null default now(),
+    constraint concurrency_limit_is_unique unique (scope, name),
+    constraint concurrency_scope_is_known check (scope in ('queue', 'flow', 'step', 'key')),
+    constraint max_running_is_positive check (max_running >= 1),
+    constraint key_path_only_on_key check ((scope = 'key') = (key_path is not null))
+);
+
+create table workflow.concurrency_slots (
+    limit_id integer not null references workflow.concurrency_limits (limit_id) on delete cascade,
+    key text not null,
+    task_id bigint not null,
+    primary key (limit_id, key, task_id)
+);
+
+alter table workflow.runs add column concurrency_key text;
+
+drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestamptz, text);
+drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz, text);
+
+$sw_migration_0009$;
+    end if;
+exception when others then
+    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
+    raise exception using
+        errcode = sqlstate,
+        message = 'migration 0009_flow_control: ' || sqlerrm,
+        detail = sw_detail,
+        hint = sw_hint;
+end
+$sw_install$;
+commit;
+
 -- functions
 begin;
 select pg_advisory_xact_lock(91634357130068);
@@ -3045,6 +3123,39 @@ as $$
     select exists (select 1 from beat);
 $$;
 
+-- functions/list_limits.sql
+-- list_limits: the concurrency limits and their current use.
+--
+-- Called by the CLI (`limits list`), the dashboard's queues page and psql users. One row per
+-- limit and key in use: in_use counts the tasks started and not finished that hold a slot of it
+-- (so a limit lowered below its use shows in_use > max_running until tasks finish); a limit with
+-- no task running shows one row with key null and in_use 0. Ordered by scope, name, key.
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow.list_limits()
+returns table (
+    scope text,
+    name text,
+    key_path text,
+    key text,
+    max_running integer,
+    in_use bigint
+)
+language sql
+stable
+set search_path = ''
+as $$
+    select l.scope, l.name, array_to_string(l.key_path, '.'), u.key, l.max_running, coalesce(u.in_use, 0)
+    from workflow.concurrency_limits l
+    left join lateral (
+        select s.key, count(*) as in_use
+        from workflow.concurrency_slots s
+        join workflow.tasks t on t.task_id = s.task_id
+        where s.limit_id = l.limit_id and t.status = 'started'
+        group by s.key
+    ) as u on true
+    order by l.scope, l.name, u.key;
+$$;
+
 -- functions/list_workers.sql
 -- list_workers: the registered workers, live ones only unless include_dead.
 --
@@ -3079,6 +3190,29 @@ as $$
     cross join lateral (select workflow._worker_alive(w, list_workers.now) as alive) as x
     where x.alive or coalesce(list_workers.include_dead, false)
     order by w.worker_id;
+$$;
+
+-- functions/remove_concurrency_limit.sql
+-- remove_concurrency_limit: lift a concurrency limit; the next claim starts tasks without it.
+--
+-- Called by psql users, the CLI (`limits remove`) and Client.remove_concurrency_limit. Running
+-- tasks are not touched; the limit's slot records go with it. Returns true when a limit was
+-- removed, false when there was none (so a repeated call is safe).
+-- Locks: the limit's row (delete) and its slot rows (cascade). Errors: none.
+create or replace function workflow.remove_concurrency_limit(
+    scope text,
+    name text
+)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    with gone as (
+        delete from workflow.concurrency_limits l
+        where l.scope = remove_concurrency_limit.scope and l.name = remove_concurrency_limit.name
+        returning 1
+    )
+    select exists (select 1 from gone);
 $$;
 
 -- functions/run_state.sql
@@ -3142,7 +3276,8 @@ create or replace function workflow.start_flow(
     run_id uuid default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null
 )
 returns uuid
 language sql
@@ -3155,7 +3290,8 @@ as $$
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
         start_flow.now,
-        start_flow.owner
+        start_flow.owner,
+        start_flow.concurrency_key
     ) as s;
 $$;
 
@@ -4474,6 +4610,20 @@ $$;
 -- in its handlers are claimed, and a registered worker that is dead or stopped claims nothing. A
 -- worker_id that is not registered, or null, claims any step (psql users). Each call first runs
 -- the throttled sweep (_sweep: dead workers' leases, dead owners, deadlines).
+-- Concurrency limits (set_concurrency_limit): when a limit applies to the queue, the claim first
+-- takes a transaction-level advisory lock, without waiting (pg_try_advisory_xact_lock), on each
+-- (limit, key) that the visible head of the queue touches, then decides in the leasing statement,
+-- whose snapshot is taken after those locks are held: for each (limit, key) it counts the tasks
+-- still 'started' among its slot records (concurrency_slots), ranks the candidates by message id
+-- and starts only those within max_running. Every claim that starts a task under a key holds that
+-- key's lock until it commits, so the count sees every earlier start: the limit is exact across
+-- any number of connections (in READ COMMITTED, the default; a claim inside a REPEATABLE READ
+-- transaction would count from its transaction's snapshot). A task whose key another claim holds
+-- is left visible for the next claim; one over its limit gets a visibility of now + 1 s, so
+-- workers do not re-read it in a loop. Slots are never freed by hand: a task counts while its
+-- status is 'started', so completion, failure, cancel and pruning all free it, and a task whose
+-- lease expired keeps its slot until it is claimed again (it then reuses it) or fails for good.
+-- Without any limit on the queue's work the claim is the one statement as before.
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
 -- returns no rows (a worker may start before any flow that uses its queue is registered).
 create or replace function workflow.claim_tasks(
@@ -4514,6 +4664,8 @@ declare
     v_parked bigint;
     v_handlers jsonb;
     v_alive boolean;
+    v_limited boolean;
+    v_locked text[];
 begin
     -- GUARD
     perform workflow._validate_name('queue', claim_tasks.queue_name);
@@ -4539,6 +4691,36 @@ begin
         if v_alive is false then
             return;
         end if;
+    end if;
+
+    -- PHASE 0: with limits, lock the (limit, key) pairs of the visible head (see the header).
+    -- Twice qty messages are read (without locking them) so that keys of messages other claims
+    -- hold do not leave this claim's batch without locks.
+    v_limited := exists (
+        select 1 from workflow.concurrency_limits l
+        where l.scope <> 'queue' or l.name = claim_tasks.queue_name
+    );
+    if v_limited then
+        execute format($sql$
+            select coalesce(array_agg(k.lock_key), '{}')
+            from (
+                select distinct l.limit_id || ':' || lk.key as lock_key
+                from (
+                    select q.message from pgmq.%1$I as q where q.vt <= $1 order by q.msg_id limit $2
+                ) as m
+                join workflow.runs as r on r.run_id = (m.message ->> 'run_id')::uuid
+                join workflow.concurrency_limits as l
+                    on (l.scope = 'queue' and l.name = $3)
+                    or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+                    or (l.scope = 'step' and l.name = r.flow_slug || '.' || (m.message ->> 'step'))
+                cross join lateral (
+                    select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+                ) as lk
+            ) as k
+            where pg_try_advisory_xact_lock(hashtext('workflow.concurrency_limits'), hashtext(k.lock_key))
+        $sql$, 'q_' || claim_tasks.queue_name)
+        into v_locked
+        using claim_tasks.now, 2 * claim_tasks.qty, claim_tasks.queue_name;
     end if;
 
     -- PHASE 1: lock and lease (see the header for why this is our own statement)
@@ -4579,7 +4761,7 @@ begin
             for key share of r skip locked
         ),
         cand as materialized (
-            select m.msg_id, m.timeout, t.task_id,
+            select m.msg_id, m.timeout, t.task_id, t.run_id, t.step_slug,
                 t.status = 'started' and t.attempts_count >= t.max_attempts as exhausted,
                 lr.paused
             from msgs as m
@@ -4587,6 +4769,77 @@ begin
             join live_runs as lr on lr.run_id = t.run_id
             where t.status in ('queued', 'started')
             for update of t skip locked
+        ),
+        -- Concurrency limits ($6: some limit applies; $7: the (limit, key) locks held): each
+        -- candidate's (limit, key) pairs, the live slots of each, and the verdict: a candidate
+        -- starts when this claim holds all its pairs' locks and its rank within each pair fits.
+        ckeys as materialized (
+            select c.msg_id, c.task_id, l.limit_id, l.max_running, lk.key,
+                l.limit_id || ':' || lk.key = any ($7) as held
+            from cand as c
+            join workflow.runs as r on r.run_id = c.run_id
+            join workflow.concurrency_limits as l
+                on (l.scope = 'queue' and l.name = $8)
+                or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+                or (l.scope = 'step' and l.name = r.flow_slug || '.' || c.step_slug)
+            cross join lateral (
+                select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+            ) as lk
+            where $6 and not c.exhausted and not c.paused
+        ),
+        held_keys as materialized (
+            select distinct k.limit_id, k.key from ckeys as k where k.held
+        ),
+        used as materialized (
+            -- A candidate already 'started' is a crashed attempt claimed again: its own slot is
+            -- not counted, it reuses it.
+            select h.limit_id, h.key, (
+                select count(*)
+                from workflow.concurrency_slots as s
+                join workflow.tasks as t on t.task_id = s.task_id
+                where s.limit_id = h.limit_id and s.key = h.key and t.status = 'started'
+                  and not exists (select 1 from cand as c where c.task_id = s.task_id)
+            ) as n
+            from held_keys as h
+        ),
+        verdict as materialized (
+            select k.msg_id, bool_and(k.held) as held, coalesce(bool_or(u.n + k.rn > k.max_running), false) as is_full
+            from (
+                select k.*, row_number() over (partition by k.limit_id, k.key order by k.msg_id) as rn from ckeys as k
+            ) as k
+            left join used as u on u.limit_id = k.limit_id and u.key = k.key
+            group by k.msg_id
+        ),
+        go as materialized (
+            select c.*,
+                not c.exhausted and not c.paused and coalesce(v.held and not v.is_full, true) as granted,
+                not c.exhausted and not c.paused and coalesce(v.held and v.is_full, false) as waits
+            from cand as c
+            left join verdict as v on v.msg_id = c.msg_id
+        ),
+        slotted as (
+            insert into workflow.concurrency_slots (limit_id, key, task_id)
+            select k.limit_id, k.key, k.task_id
+            from ckeys as k join go as g on g.msg_id = k.msg_id
+            where g.granted
+            on conflict do nothing
+            returning 1
+        ),
+        cleared as (
+            -- Slots of finished tasks under the keys this claim holds (no one else writes them now).
+            delete from workflow.concurrency_slots as s
+            using held_keys as h
+            where s.limit_id = h.limit_id and s.key = h.key
+              and not exists (select 1 from workflow.tasks as t where t.task_id = s.task_id and t.status = 'started')
+              and not exists (select 1 from cand as c where c.task_id = s.task_id)
+            returning 1
+        ),
+        waiting as (
+            update pgmq.%1$I as q
+            set vt = $1 + interval '1 second'
+            from go as g
+            where q.msg_id = g.msg_id and g.waits
+            returning q.msg_id
         ),
         parked as (
             -- Work of a paused run that became visible (a lease that expired while paused) is
@@ -4600,19 +4853,20 @@ begin
         leased as (
             update pgmq.%1$I as q
             set vt = $1 + make_interval(secs => c.timeout), read_ct = q.read_ct + 1, last_read_at = $1
-            from cand as c
-            where q.msg_id = c.msg_id and not c.exhausted and not c.paused
+            from go as c
+            where q.msg_id = c.msg_id and c.granted
             returning q.msg_id, q.vt
         )
-        select array_agg(c.task_id order by c.task_id) filter (where not c.exhausted and not c.paused),
-               array_agg(c.msg_id order by c.task_id) filter (where not c.exhausted and not c.paused),
-               array_agg(l.vt order by c.task_id) filter (where not c.exhausted and not c.paused),
+        select array_agg(c.task_id order by c.task_id) filter (where c.granted),
+               array_agg(c.msg_id order by c.task_id) filter (where c.granted),
+               array_agg(l.vt order by c.task_id) filter (where c.granted),
                array_agg(c.task_id order by c.task_id) filter (where c.exhausted and not c.paused),
                (select count(*) from parked)
-        from cand as c left join leased as l on l.msg_id = c.msg_id
+        from go as c left join leased as l on l.msg_id = c.msg_id
     $sql$, 'q_' || claim_tasks.queue_name)
     into v_task_ids, v_msg_ids, v_leases, v_exhausted, v_parked
-    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers;
+    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers,
+        v_limited, v_locked, claim_tasks.queue_name;
 
     -- PHASE 2: crashed attempts with no attempts left fail their step and run
     if v_parked > 0 then
@@ -6177,6 +6431,84 @@ begin
 end;
 $$;
 
+-- functions/set_concurrency_limit.sql
+-- set_concurrency_limit: declare, or change, a concurrency limit: at most max_running tasks
+-- started and not finished at once in one scope.
+--
+-- Called by psql users, the CLI (`limits set`) and Client.set_concurrency_limit. scope and name:
+--   'queue', '<queue_name>'            every task of the queue, across all workers
+--   'flow',  '<flow_slug>'             every task of the flow's runs
+--   'step',  '<flow_slug>.<step_slug>' the tasks of one step
+--   'key',   '<flow_slug>', key_path   per distinct key of the flow's runs: the key given at start
+--                                      (start_flow(..., concurrency_key =>)), else the input's value
+--                                      at key_path ('tenant_id', 'account.id'); a run whose input
+--                                      lacks it has the key '' (all such runs share one allowance)
+-- An upsert: a repeated call changes the limit (and a key limit's path), seen by the next claim
+-- (claim_tasks); lowering it below the current use stops new starts until use falls below it and
+-- cancels nothing. Returns the limit's row.
+-- Locks: the limit's row (insert or update). Errors: WF023 a max_running below 1 or an unknown
+-- scope, WF024 a key path that is missing, malformed or given for another scope, WF001 a
+-- malformed queue name, WF002 an unknown flow, WF026 an unknown step. Safe to repeat.
+create or replace function workflow.set_concurrency_limit(
+    scope text,
+    name text,
+    max_running integer,
+    key_path text default null
+)
+returns workflow.concurrency_limits
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_row workflow.concurrency_limits;
+    v_path text[];
+begin
+    -- GUARD
+    if set_concurrency_limit.scope is null or set_concurrency_limit.scope not in ('queue', 'flow', 'step', 'key') then
+        raise exception 'unknown limit scope %', coalesce(quote_literal(set_concurrency_limit.scope), 'null')
+            using errcode = 'WF023', hint = 'Use queue, flow, step or key.';
+    end if;
+    if set_concurrency_limit.max_running is null or set_concurrency_limit.max_running < 1 then
+        raise exception 'a concurrency limit must be at least 1, got %', coalesce(set_concurrency_limit.max_running::text, 'null')
+            using errcode = 'WF023', hint = 'To lift a limit, remove it (remove_concurrency_limit).';
+    end if;
+    if set_concurrency_limit.scope = 'key' then
+        if set_concurrency_limit.key_path is null
+            or set_concurrency_limit.key_path !~ '^[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63}){0,7}$' then
+            raise exception 'invalid key path %', coalesce(quote_literal(set_concurrency_limit.key_path), 'null')
+                using errcode = 'WF024',
+                hint = 'A key limit needs a path into the run input: field names joined by dots, e.g. tenant_id or account.id.';
+        end if;
+        v_path := string_to_array(set_concurrency_limit.key_path, '.');
+    elsif set_concurrency_limit.key_path is not null then
+        raise exception 'a key path belongs to a key limit, not to a % limit', set_concurrency_limit.scope
+            using errcode = 'WF024';
+    end if;
+    if set_concurrency_limit.scope = 'queue' then
+        perform workflow._validate_name('queue', set_concurrency_limit.name);
+    elsif set_concurrency_limit.scope in ('flow', 'key') then
+        if not exists (select 1 from workflow.flows f where f.flow_slug = set_concurrency_limit.name) then
+            raise exception 'flow % does not exist', coalesce(quote_literal(set_concurrency_limit.name), 'null')
+                using errcode = 'WF002';
+        end if;
+    elsif not exists (
+        select 1 from workflow.steps s
+        where s.flow_slug || '.' || s.step_slug = set_concurrency_limit.name
+    ) then
+        raise exception 'step % does not exist', coalesce(quote_literal(set_concurrency_limit.name), 'null')
+            using errcode = 'WF026', hint = 'Name a step as <flow_slug>.<step_slug>.';
+    end if;
+
+    insert into workflow.concurrency_limits as l (scope, name, max_running, key_path, updated_at)
+    values (set_concurrency_limit.scope, set_concurrency_limit.name, set_concurrency_limit.max_running, v_path,
+        clock_timestamp())
+    on conflict on constraint concurrency_limit_is_unique do update
+    set max_running = excluded.max_running, key_path = excluded.key_path, updated_at = excluded.updated_at
+    returning l.* into v_row;
+    return v_row;
+end;
+$$;
+
 -- functions/start_flows.sql
 -- start_flows: start many runs of one flow in one call; the batch form of start_flow.
 --
@@ -6197,7 +6529,10 @@ $$;
 -- dependencies; root steps start in this transaction; run_started events are recorded.
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- WF025 an input whose value at the flow's key limit path is an object or an array.
+-- concurrency_key: the runs' key for the flow's key concurrency limit (set_concurrency_limit
+-- 'key'); without it each run's key is read from its input at the limit's path when claimed.
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -6205,7 +6540,8 @@ create or replace function workflow.start_flows(
     run_ids uuid[] default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -6227,6 +6563,7 @@ declare
     v_ids uuid[];
     v_created uuid[];
     v_conflict record;
+    v_key_path text[];
 begin
     perform workflow._sweep(start_flows.now);
     -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
@@ -6273,6 +6610,22 @@ begin
             using errcode = 'WF009', hint = 'Wrap the value in an object, e.g. {"value": ...}.';
     end if;
 
+    -- A key limit reads each run's key from its input: refuse one that is not a scalar there.
+    if start_flows.concurrency_key is null then
+        select l.key_path into v_key_path
+        from workflow.concurrency_limits l where l.scope = 'key' and l.name = start_flows.flow_slug;
+        if v_key_path is not null then
+            select min(x.ord) into v_bad
+            from unnest(start_flows.inputs) with ordinality as x (input, ord)
+            where jsonb_typeof(x.input #> v_key_path) in ('object', 'array');
+            if v_bad is not null then
+                raise exception 'input % has a %, not a scalar, at the concurrency key path %', v_bad,
+                    jsonb_typeof(start_flows.inputs[v_bad] #> v_key_path), array_to_string(v_key_path, '.')
+                    using errcode = 'WF025', hint = 'Give the key at start (concurrency_key) or make the path name a string or number.';
+            end if;
+        end if;
+    end if;
+
     -- PHASE 1: the runs (idempotent per caller-supplied run id)
     v_ids := array(
         select coalesce(start_flows.run_ids[x.ord], gen_random_uuid())
@@ -6280,10 +6633,11 @@ begin
         order by x.ord
     );
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id)
+        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id,
+            concurrency_key)
         select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
             start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
-            start_flows.owner
+            start_flows.owner, start_flows.concurrency_key
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id
@@ -6652,6 +7006,39 @@ as $$
     select exists (select 1 from beat);
 $$;
 
+-- functions/list_limits.sql
+-- list_limits: the concurrency limits and their current use.
+--
+-- Called by the CLI (`limits list`), the dashboard's queues page and psql users. One row per
+-- limit and key in use: in_use counts the tasks started and not finished that hold a slot of it
+-- (so a limit lowered below its use shows in_use > max_running until tasks finish); a limit with
+-- no task running shows one row with key null and in_use 0. Ordered by scope, name, key.
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow.list_limits()
+returns table (
+    scope text,
+    name text,
+    key_path text,
+    key text,
+    max_running integer,
+    in_use bigint
+)
+language sql
+stable
+set search_path = ''
+as $$
+    select l.scope, l.name, array_to_string(l.key_path, '.'), u.key, l.max_running, coalesce(u.in_use, 0)
+    from workflow.concurrency_limits l
+    left join lateral (
+        select s.key, count(*) as in_use
+        from workflow.concurrency_slots s
+        join workflow.tasks t on t.task_id = s.task_id
+        where s.limit_id = l.limit_id and t.status = 'started'
+        group by s.key
+    ) as u on true
+    order by l.scope, l.name, u.key;
+$$;
+
 -- functions/list_workers.sql
 -- list_workers: the registered workers, live ones only unless include_dead.
 --
@@ -6686,6 +7073,29 @@ as $$
     cross join lateral (select workflow._worker_alive(w, list_workers.now) as alive) as x
     where x.alive or coalesce(list_workers.include_dead, false)
     order by w.worker_id;
+$$;
+
+-- functions/remove_concurrency_limit.sql
+-- remove_concurrency_limit: lift a concurrency limit; the next claim starts tasks without it.
+--
+-- Called by psql users, the CLI (`limits remove`) and Client.remove_concurrency_limit. Running
+-- tasks are not touched; the limit's slot records go with it. Returns true when a limit was
+-- removed, false when there was none (so a repeated call is safe).
+-- Locks: the limit's row (delete) and its slot rows (cascade). Errors: none.
+create or replace function workflow.remove_concurrency_limit(
+    scope text,
+    name text
+)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    with gone as (
+        delete from workflow.concurrency_limits l
+        where l.scope = remove_concurrency_limit.scope and l.name = remove_concurrency_limit.name
+        returning 1
+    )
+    select exists (select 1 from gone);
 $$;
 
 -- functions/run_state.sql
@@ -6749,7 +7159,8 @@ create or replace function workflow.start_flow(
     run_id uuid default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null
 )
 returns uuid
 language sql
@@ -6762,7 +7173,8 @@ as $$
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
         start_flow.now,
-        start_flow.owner
+        start_flow.owner,
+        start_flow.concurrency_key
     ) as s;
 $$;
 
@@ -6863,6 +7275,9 @@ begin
     -- claims, writes the workers and the one sweeps row.
     grant select, insert, update, delete on workflow.workers to workflow_worker;
     grant select, update on workflow.sweeps to workflow_worker;
+    -- A limited claim counts, records and clears the concurrency slots it holds.
+    grant select on workflow.concurrency_limits to workflow_worker;
+    grant select, insert, delete on workflow.concurrency_slots to workflow_worker;
     grant select, insert, update, delete on all tables in schema pgmq to workflow_worker;
     grant usage, select on all sequences in schema pgmq to workflow_worker;
     alter default privileges in schema pgmq grant select, insert, update, delete on tables to workflow_worker;

@@ -14,7 +14,8 @@ create or replace function workflow.start_flow(
     run_id uuid default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null
 )
 returns uuid
 language sql
@@ -27,6 +28,7 @@ as $$
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
         start_flow.now,
-        start_flow.owner
+        start_flow.owner,
+        start_flow.concurrency_key
     ) as s;
 $$;

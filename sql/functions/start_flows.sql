@@ -17,7 +17,10 @@
 -- dependencies; root steps start in this transaction; run_started events are recorded.
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- WF025 an input whose value at the flow's key limit path is an object or an array.
+-- concurrency_key: the runs' key for the flow's key concurrency limit (set_concurrency_limit
+-- 'key'); without it each run's key is read from its input at the limit's path when claimed.
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -25,7 +28,8 @@ create or replace function workflow.start_flows(
     run_ids uuid[] default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -47,6 +51,7 @@ declare
     v_ids uuid[];
     v_created uuid[];
     v_conflict record;
+    v_key_path text[];
 begin
     perform workflow._sweep(start_flows.now);
     -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
@@ -93,6 +98,22 @@ begin
             using errcode = 'WF009', hint = 'Wrap the value in an object, e.g. {"value": ...}.';
     end if;
 
+    -- A key limit reads each run's key from its input: refuse one that is not a scalar there.
+    if start_flows.concurrency_key is null then
+        select l.key_path into v_key_path
+        from workflow.concurrency_limits l where l.scope = 'key' and l.name = start_flows.flow_slug;
+        if v_key_path is not null then
+            select min(x.ord) into v_bad
+            from unnest(start_flows.inputs) with ordinality as x (input, ord)
+            where jsonb_typeof(x.input #> v_key_path) in ('object', 'array');
+            if v_bad is not null then
+                raise exception 'input % has a %, not a scalar, at the concurrency key path %', v_bad,
+                    jsonb_typeof(start_flows.inputs[v_bad] #> v_key_path), array_to_string(v_key_path, '.')
+                    using errcode = 'WF025', hint = 'Give the key at start (concurrency_key) or make the path name a string or number.';
+            end if;
+        end if;
+    end if;
+
     -- PHASE 1: the runs (idempotent per caller-supplied run id)
     v_ids := array(
         select coalesce(start_flows.run_ids[x.ord], gen_random_uuid())
@@ -100,10 +121,11 @@ begin
         order by x.ord
     );
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id)
+        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id,
+            concurrency_key)
         select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
             start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
-            start_flows.owner
+            start_flows.owner, start_flows.concurrency_key
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id
