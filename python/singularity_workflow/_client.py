@@ -36,7 +36,15 @@ from psycopg_pool import ConnectionPool
 from singularity_workflow import _install
 from singularity_workflow._db import Connector, Database, Operation, raise_mapped, to_jsonb
 from singularity_workflow._messages import ChannelMessage, WorkflowEvent
-from singularity_workflow._operations import definitions, messaging, runs, task_graphs, tasks
+from singularity_workflow._operations import (
+    definitions,
+    limits,
+    messaging,
+    runs,
+    task_graphs,
+    tasks,
+)
+from singularity_workflow._operations.limits import LimitUse
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
@@ -227,6 +235,7 @@ class Client:
         *,
         run_id: UUID | None = None,
         timeout_seconds: int | None = None,
+        concurrency_key: str | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id.
 
@@ -234,9 +243,17 @@ class Client:
         ``run_id`` the call is idempotent: repeating it returns the same run.
         ``timeout_seconds`` sets the run's deadline (default: the flow's timeout, if any); past
         it ``enforce_deadlines`` cancels the run with the reason ``deadline exceeded``.
+        ``concurrency_key`` is the run's key for the flow's key limit (default: the input's
+        value at the limit's key path; see :meth:`set_concurrency_limit`).
         """
         return self.call(
-            runs.start_flow(flow_slug, input, run_id=run_id, timeout_seconds=timeout_seconds)
+            runs.start_flow(
+                flow_slug,
+                input,
+                run_id=run_id,
+                timeout_seconds=timeout_seconds,
+                concurrency_key=concurrency_key,
+            )
         )
 
     def start_flows(
@@ -246,6 +263,7 @@ class Client:
         *,
         run_ids: Sequence[UUID | None] | None = None,
         timeout_seconds: int | None = None,
+        concurrency_key: str | None = None,
     ) -> list[UUID]:
         """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
 
@@ -253,10 +271,40 @@ class Client:
         few set-based statements for the whole batch, several times faster per run than separate
         calls. ``run_ids`` (same length, entries may be None) makes each run idempotent as in
         ``start_flow``. All or nothing: an invalid input fails the whole batch.
+        ``concurrency_key``: one key limit key for every run of the batch.
         """
         return self.call(
-            runs.start_flows(flow_slug, inputs, run_ids=run_ids, timeout_seconds=timeout_seconds)
+            runs.start_flows(
+                flow_slug,
+                inputs,
+                run_ids=run_ids,
+                timeout_seconds=timeout_seconds,
+                concurrency_key=concurrency_key,
+            )
         )
+
+    # -- concurrency limits ---------------------------------------------------------------------
+
+    def set_concurrency_limit(
+        self, scope: str, name: str, max_running: int, *, key_path: str | None = None
+    ) -> None:
+        """Allow at most ``max_running`` started, unfinished tasks at once in one scope.
+
+        ``scope``/``name``: ``"queue"``/queue name, ``"flow"``/flow slug, ``"step"``/
+        ``"<flow_slug>.<step_slug>"``, or ``"key"``/flow slug with ``key_path`` (a dotted path
+        into the run input, e.g. ``"tenant_id"``): the limit then holds per distinct key. Exact
+        across all workers, seen by the next claim; lowering it cancels nothing. Repeating the
+        call changes the limit. Raises InvalidLimit, InvalidKeyPath, FlowNotFound, StepNotFound.
+        """
+        self.call(limits.set_concurrency_limit(scope, name, max_running, key_path=key_path))
+
+    def remove_concurrency_limit(self, scope: str, name: str) -> bool:
+        """Lift a limit; return whether there was one. The next claim starts tasks without it."""
+        return self.call(limits.remove_concurrency_limit(scope, name))
+
+    def list_limits(self) -> list[LimitUse]:
+        """Return every limit with its use: one row per key in use (key None when unused)."""
+        return self.call(limits.list_limits())
 
     def get_run_status(self, run_id: UUID | str) -> RunStatus:
         """Return a run's progress, per-step states, timings, input, output and error.
@@ -501,4 +549,3 @@ def default_client() -> Client:
         if _default is None:
             _default = Client()
         return _default
-

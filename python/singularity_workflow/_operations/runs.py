@@ -58,13 +58,18 @@ def _run_ids(rows: Rows) -> list[UUID]:
 
 
 def start_flow(
-    flow_slug: str, input: Any, *, run_id: UUID | None = None, timeout_seconds: int | None = None
+    flow_slug: str,
+    input: Any,
+    *,
+    run_id: UUID | None = None,
+    timeout_seconds: int | None = None,
+    concurrency_key: str | None = None,
 ) -> Operation[UUID]:
     """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id."""
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
-        " timeout_seconds => %s)",
-        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds],
+        " timeout_seconds => %s, concurrency_key => %s)",
+        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds, concurrency_key],
         first_value,
     )
 
@@ -75,16 +80,18 @@ def start_flows(
     *,
     run_ids: Sequence[UUID | None] | None = None,
     timeout_seconds: int | None = None,
+    concurrency_key: str | None = None,
 ) -> Operation[list[UUID]]:
     """Start one run per input in one call (``workflow.start_flows``); decodes the ids in order."""
     return Operation(
         "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
-        " run_ids => %s::uuid[], timeout_seconds => %s)",
+        " run_ids => %s::uuid[], timeout_seconds => %s, concurrency_key => %s)",
         [
             flow_slug,
             [to_jsonb(value, "run input") for value in inputs],
             None if run_ids is None else list(run_ids),
             timeout_seconds,
+            concurrency_key,
         ],
         _run_ids,
     )

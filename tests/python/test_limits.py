@@ -1,0 +1,136 @@
+"""Concurrency limits under real concurrency: exact across connections, no slot lost to a kill.
+
+pgTAP proves each rule inside one transaction; this proves the one thing it cannot: that two
+claims on different connections never both take the last slot of a key. Eight drivers (threads,
+each its own connection and backend) claim from one queue whose flow has a per-key limit of 2 over
+50 keys, complete what they claim after a short random pause, and after every claim sample the
+number of started tasks per key from the tables. A killer thread terminates random drivers'
+backends meanwhile (pg_terminate_backend); their claimed tasks stay started until their 1 s lease
+expires and are claimed again, so a killed worker must neither leak a slot (the run would never
+finish) nor let its key exceed 2.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+DRIVERS = 8
+KEYS = 50
+RUNS_PER_KEY = 10
+LIMIT = 2
+
+_PER_KEY = """
+    select coalesce(max(n), 0) from (
+        select r.input ->> 'tenant' as k, count(*) as n
+        from workflow.tasks t join workflow.runs r on r.run_id = t.run_id
+        where t.queue_name = 'limited' and t.status = 'started'
+        group by 1
+    ) as x
+"""
+
+
+def _driver(url: str, stop: threading.Event, samples: list[int], backends: list[int],
+            errors: list[BaseException], claimed: list[int]) -> None:
+    """Claim, sample, complete, until stopped; reconnect when the backend is killed."""
+    rng = random.Random()
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                backends.append(conn.info.backend_pid)
+                while not stop.is_set():
+                    rows = conn.execute(
+                        "select task_id, attempt from workflow.claim_tasks('limited', 10)"
+                    ).fetchall()
+                    row = conn.execute(_PER_KEY).fetchone()
+                    assert row is not None
+                    samples.append(int(row[0]))
+                    claimed.append(len(rows))
+                    if not rows:
+                        time.sleep(0.02)
+                        continue
+                    time.sleep(rng.uniform(0, 0.03))
+                    for task_id, attempt in rows:
+                        conn.execute(
+                            "select workflow.complete_task(%s, %s, '{}')", [task_id, attempt]
+                        )
+        except psycopg.OperationalError:
+            continue  # killed: a new connection, as a restarted worker would
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+            errors.append(exc)
+            return
+
+
+def test_a_per_key_limit_holds_across_eight_connections_with_random_kills(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "select workflow.register_flow(%s)",
+            [Jsonb({"slug": "limited", "steps": [
+                {"slug": "only", "execution": "distributed", "queue": "limited", "timeout": 1,
+                 "max_attempts": 1000}]})],
+        )
+        conn.execute("select workflow.set_concurrency_limit('key', 'limited', %s, 'tenant')", [LIMIT])
+        inputs = [Jsonb({"tenant": f"t{k}", "n": n}) for n in range(RUNS_PER_KEY) for k in range(KEYS)]
+        conn.execute("select workflow.start_flows('limited', %s::jsonb[])", [inputs])
+
+    stop = threading.Event()
+    samples: list[int] = []
+    backends: list[int] = []
+    errors: list[BaseException] = []
+    claimed: list[int] = []
+    threads = [
+        threading.Thread(target=_driver, args=(db_url, stop, samples, backends, errors, claimed))
+        for _ in range(DRIVERS)
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    kills = 0
+    total = KEYS * RUNS_PER_KEY
+    try:
+        with psycopg.connect(db_url, autocommit=True) as watcher:
+            deadline = started + 120
+            while time.monotonic() < deadline and not errors:
+                time.sleep(0.3)
+                if kills < 10 and backends:
+                    pid: Any = random.choice(backends[-DRIVERS:])
+                    watcher.execute("select pg_terminate_backend(%s)", [pid])
+                    kills += 1
+                done = watcher.execute(
+                    "select count(*) from workflow.runs where flow_slug = 'limited' and status = 'completed'"
+                ).fetchone()
+                assert done is not None
+                if done[0] == total:
+                    break
+            elapsed = time.monotonic() - started
+            finished = watcher.execute(
+                "select count(*) from workflow.runs where flow_slug = 'limited' and status = 'completed'"
+            ).fetchone()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert not errors, errors
+    assert finished is not None and finished[0] == total, f"{finished[0]} of {total} runs completed"
+    assert samples and max(samples) <= LIMIT, f"a key had {max(samples)} tasks running"
+    assert max(samples) == LIMIT, "the limit was never reached: the test proves nothing"
+    print(
+        f"\nLIMITS: {total} tasks over {KEYS} keys (limit {LIMIT}), {DRIVERS} connections,"
+        f" {kills} kills: {elapsed:.1f} s, {total / elapsed:.0f} tasks/s,"
+        f" {len(samples)} samples, max per key {max(samples)}"
+    )
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_non_positive_limit_is_refused(conn: psycopg.Connection[Any], limit: int) -> None:
+    from singularity_workflow import Client, InvalidLimit
+
+    client = Client(conn)
+    with pytest.raises(InvalidLimit):
+        client.set_concurrency_limit("queue", "default", limit)
