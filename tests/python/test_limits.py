@@ -19,7 +19,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from psycopg.types.json import Jsonb
+
+from singularity_workflow import Client, InvalidLimit
+from singularity_workflow.cli import main
 
 DRIVERS = 8
 KEYS = 50
@@ -129,8 +133,24 @@ def test_a_per_key_limit_holds_across_eight_connections_with_random_kills(db_url
 
 @pytest.mark.parametrize("limit", [0, -1])
 def test_a_non_positive_limit_is_refused(conn: psycopg.Connection[Any], limit: int) -> None:
-    from singularity_workflow import Client, InvalidLimit
-
     client = Client(conn)
     with pytest.raises(InvalidLimit):
         client.set_concurrency_limit("queue", "default", limit)
+
+
+def test_the_cli_sets_lists_and_removes_limits(db_url: str) -> None:
+    runner = CliRunner()
+    env = {"DATABASE_URL": db_url}
+    result = runner.invoke(main, ["limits", "set", "queue", "cli_q", "4"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output == "queue cli_q: at most 4 running\n"
+    listed = runner.invoke(main, ["limits", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert any(line.split()[:2] == ["queue", "cli_q"] and line.split()[-2:] == ["0", "4"]
+               for line in listed.output.splitlines()), listed.output
+    bad = runner.invoke(main, ["limits", "set", "queue", "cli_q", "0"], env=env)
+    assert bad.exit_code == 1 and "WF023" in bad.output, bad.output
+    removed = runner.invoke(main, ["limits", "remove", "queue", "cli_q"], env=env)
+    assert removed.output == "queue cli_q: removed\n"
+    again = runner.invoke(main, ["limits", "remove", "queue", "cli_q"], env=env)
+    assert again.output == "queue cli_q: no such limit\n"

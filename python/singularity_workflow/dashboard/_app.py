@@ -510,10 +510,11 @@ class Dashboard:
     def _queues_context(self) -> dict[str, Any]:
         return {"queues": queries.queues(self.client),
                 "workers": queries.workers(self.client),
+                "limits": self.client.list_limits(),
                 "now": _when(datetime.now(UTC))}
 
     async def queues_page(self, request: Request) -> Response:
-        """GET /queues: depth, invisible and oldest age per queue; workers seen recently."""
+        """GET /queues: depth, invisible and oldest age per queue; limits; workers seen recently."""
         ctx = await asyncio.to_thread(self._queues_context)
         return self.render(request, "queues.html", ctx)
 
