@@ -30,6 +30,8 @@ KEYS = 50
 RUNS_PER_KEY = 10
 LIMIT = 2
 
+_DONE = "select count(*) from workflow.runs where flow_slug = 'limited' and status = 'completed'"
+
 _PER_KEY = """
     select coalesce(max(n), 0) from (
         select r.input ->> 'tenant' as k, count(*) as n
@@ -79,8 +81,12 @@ def test_a_per_key_limit_holds_across_eight_connections_with_random_kills(db_url
                 {"slug": "only", "execution": "distributed", "queue": "limited", "timeout": 1,
                  "max_attempts": 1000}]})],
         )
-        conn.execute("select workflow.set_concurrency_limit('key', 'limited', %s, 'tenant')", [LIMIT])
-        inputs = [Jsonb({"tenant": f"t{k}", "n": n}) for n in range(RUNS_PER_KEY) for k in range(KEYS)]
+        conn.execute(
+            "select workflow.set_concurrency_limit('key', 'limited', %s, 'tenant')", [LIMIT]
+        )
+        inputs = [
+            Jsonb({"tenant": f"t{k}", "n": n}) for n in range(RUNS_PER_KEY) for k in range(KEYS)
+        ]
         conn.execute("select workflow.start_flows('limited', %s::jsonb[])", [inputs])
 
     stop = threading.Event()
@@ -106,16 +112,12 @@ def test_a_per_key_limit_holds_across_eight_connections_with_random_kills(db_url
                     pid: Any = random.choice(backends[-DRIVERS:])
                     watcher.execute("select pg_terminate_backend(%s)", [pid])
                     kills += 1
-                done = watcher.execute(
-                    "select count(*) from workflow.runs where flow_slug = 'limited' and status = 'completed'"
-                ).fetchone()
+                done = watcher.execute(_DONE).fetchone()
                 assert done is not None
                 if done[0] == total:
                     break
             elapsed = time.monotonic() - started
-            finished = watcher.execute(
-                "select count(*) from workflow.runs where flow_slug = 'limited' and status = 'completed'"
-            ).fetchone()
+            finished = watcher.execute(_DONE).fetchone()
     finally:
         stop.set()
         for thread in threads:
