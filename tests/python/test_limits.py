@@ -123,7 +123,8 @@ def test_a_per_key_limit_holds_across_eight_connections_with_random_kills(db_url
         for thread in threads:
             thread.join(30)
     assert not errors, errors
-    assert finished is not None and finished[0] == total, f"{finished[0]} of {total} runs completed"
+    assert finished is not None
+    assert finished[0] == total, f"{finished[0]} of {total} runs completed"
     assert samples and max(samples) <= LIMIT, f"a key had {max(samples)} tasks running"
     assert max(samples) == LIMIT, "the limit was never reached: the test proves nothing"
     print(
