@@ -298,12 +298,37 @@ class Client:
         """
         self.call(limits.set_concurrency_limit(scope, name, max_running, key_path=key_path))
 
+    def set_rate_limit(
+        self,
+        scope: str,
+        name: str,
+        max_starts: int,
+        per_seconds: float,
+        *,
+        key_path: str | None = None,
+    ) -> None:
+        """Allow at most ``max_starts`` task starts in any window of ``per_seconds`` seconds.
+
+        Scopes and ``key_path`` as in :meth:`set_concurrency_limit`; global across workers (a
+        sliding window, so never more than ``max_starts`` in any such window). A task that must
+        wait becomes visible when a place frees, so no worker polls it meanwhile. Raises
+        InvalidLimit (``max_starts`` outside 1..10000, ``per_seconds`` not positive) and the
+        errors of :meth:`set_concurrency_limit`.
+        """
+        self.call(
+            limits.set_rate_limit(scope, name, max_starts, per_seconds, key_path=key_path)
+        )
+
     def remove_concurrency_limit(self, scope: str, name: str) -> bool:
-        """Lift a limit; return whether there was one. The next claim starts tasks without it."""
-        return self.call(limits.remove_concurrency_limit(scope, name))
+        """Lift a concurrency limit; return whether there was one. Seen by the next claim."""
+        return self.call(limits.remove_limit("concurrency", scope, name))
+
+    def remove_rate_limit(self, scope: str, name: str) -> bool:
+        """Lift a rate limit; return whether there was one. Seen by the next claim."""
+        return self.call(limits.remove_limit("rate", scope, name))
 
     def list_limits(self) -> list[LimitUse]:
-        """Return every limit with its use: one row per key in use (key None when unused)."""
+        """Return every limit with its use: one row per limit and key (key None when unused)."""
         return self.call(limits.list_limits())
 
     def get_run_status(self, run_id: UUID | str) -> RunStatus:

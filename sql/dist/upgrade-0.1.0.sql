@@ -166,9 +166,11 @@ begin
     on conflict (version) do nothing;
     if found then
         execute $sw_migration_0009$
--- 0009_flow_control: concurrency limits decided inside the claim.
+-- 0009_flow_control: concurrency and rate limits decided inside the claim.
 --
--- concurrency_limits: at most max_running tasks started and not finished at once, per scope:
+-- limits: kind 'concurrency': at most max_count tasks started and not finished at once; kind
+-- 'rate': at most max_count task starts in any window of per_seconds (a sliding window). Per
+-- scope:
 --   queue  name = a queue name: all tasks of that queue, across all workers
 --   flow   name = a flow slug: all tasks of that flow's runs
 --   step   name = '<flow_slug>.<step_slug>': the tasks of that one step
@@ -176,11 +178,11 @@ begin
 --          flow's runs (the key given at start, runs.concurrency_key, or else the text at
 --          key_path in the input; a run whose input lacks the path has the key '' , so runs
 --          without a key share one allowance instead of escaping the limit).
--- Written by set_concurrency_limit / remove_concurrency_limit; read by claim_tasks (a change is
--- seen by the next claim) and list_limits.
+-- Written by set_concurrency_limit / set_rate_limit / remove_limit; read by claim_tasks (a
+-- change is seen by the next claim) and list_limits.
 --
--- concurrency_slots: one row per task a limited claim started, under each (limit, key) it
--- counts against. A row is live while its task's status is 'started'; a completed, failed or
+-- concurrency_slots: one row per task a claim started under a concurrency limit, under each
+-- (limit, key) it counts against. A row is live while its task's status is 'started'; a completed, failed or
 -- cancelled task, or a pruned one, no longer counts, whatever path ended it, so no path has to
 -- free a slot: the claim counts live rows and deletes dead ones of the keys it holds. A task
 -- whose lease expired (crashed or released worker) still counts until it is claimed again (it
@@ -193,24 +195,41 @@ begin
 -- The start signatures that gained a parameter are dropped so that the reload creates them
 -- afresh instead of adding an overload that would make every existing call ambiguous.
 
-create table workflow.concurrency_limits (
+create table workflow.limits (
     limit_id integer generated always as identity primary key,
+    kind text not null,
     scope text not null,
     name text not null,
-    max_running integer not null,
+    -- concurrency: tasks started and not finished at once; rate: task starts per per_seconds.
+    max_count integer not null,
+    per_seconds numeric,
     key_path text[],
     updated_at timestamptz not null default now(),
-    constraint concurrency_limit_is_unique unique (scope, name),
-    constraint concurrency_scope_is_known check (scope in ('queue', 'flow', 'step', 'key')),
-    constraint max_running_is_positive check (max_running >= 1),
+    constraint limit_is_unique unique (kind, scope, name),
+    constraint limit_kind_is_known check (kind in ('concurrency', 'rate')),
+    constraint limit_scope_is_known check (scope in ('queue', 'flow', 'step', 'key')),
+    constraint max_count_is_positive check (max_count >= 1),
+    constraint per_seconds_only_on_rate check ((kind = 'rate') = (per_seconds is not null)),
+    constraint per_seconds_is_positive check (per_seconds is null or per_seconds > 0),
+    constraint rate_window_is_bounded check (kind <> 'rate' or max_count <= 10000),
     constraint key_path_only_on_key check ((scope = 'key') = (key_path is not null))
 );
 
 create table workflow.concurrency_slots (
-    limit_id integer not null references workflow.concurrency_limits (limit_id) on delete cascade,
+    limit_id integer not null references workflow.limits (limit_id) on delete cascade,
     key text not null,
     task_id bigint not null,
     primary key (limit_id, key, task_id)
+);
+
+-- rate_windows: per (rate limit, key), the start times of the task starts inside the current
+-- window (at most max_count of them, oldest first): a sliding log, written only by a claim that
+-- holds the (limit, key) lock.
+create table workflow.rate_windows (
+    limit_id integer not null references workflow.limits (limit_id) on delete cascade,
+    key text not null,
+    starts timestamptz[] not null,
+    primary key (limit_id, key)
 );
 
 alter table workflow.runs add column concurrency_key text;
@@ -401,36 +420,49 @@ as $$
 $$;
 
 -- functions/list_limits.sql
--- list_limits: the concurrency limits and their current use.
+-- list_limits: the concurrency and rate limits and their current use.
 --
 -- Called by the CLI (`limits list`), the dashboard's queues page and psql users. One row per
--- limit and key in use: in_use counts the tasks started and not finished that hold a slot of it
--- (so a limit lowered below its use shows in_use > max_running until tasks finish); a limit with
--- no task running shows one row with key null and in_use 0. Ordered by scope, name, key.
+-- limit and key in use. in_use: for a concurrency limit, the tasks started and not finished that
+-- hold a slot of it (a limit lowered below its use shows in_use > max_count until tasks finish);
+-- for a rate limit, the starts inside the window ending at now. A limit not in use shows one row
+-- with key null and in_use 0. Ordered by kind, scope, name, key.
 -- Locks nothing. Errors: none. Read-only.
-create or replace function workflow.list_limits()
+create or replace function workflow.list_limits(
+    now timestamptz default clock_timestamp()
+)
 returns table (
+    kind text,
     scope text,
     name text,
     key_path text,
     key text,
-    max_running integer,
+    max_count integer,
+    per_seconds numeric,
     in_use bigint
 )
 language sql
 stable
 set search_path = ''
 as $$
-    select l.scope, l.name, array_to_string(l.key_path, '.'), u.key, l.max_running, coalesce(u.in_use, 0)
-    from workflow.concurrency_limits l
+    select l.kind, l.scope, l.name, array_to_string(l.key_path, '.'), u.key, l.max_count, l.per_seconds,
+        coalesce(u.in_use, 0)
+    from workflow.limits l
     left join lateral (
         select s.key, count(*) as in_use
         from workflow.concurrency_slots s
         join workflow.tasks t on t.task_id = s.task_id
-        where s.limit_id = l.limit_id and t.status = 'started'
+        where l.kind = 'concurrency' and s.limit_id = l.limit_id and t.status = 'started'
         group by s.key
+        union all
+        select w.key, (
+            select count(*) from unnest(w.starts) as x (at)
+            where x.at > list_limits.now - make_interval(secs => l.per_seconds::double precision)
+        )
+        from workflow.rate_windows w
+        where l.kind = 'rate' and w.limit_id = l.limit_id
     ) as u on true
-    order by l.scope, l.name, u.key;
+    order by l.kind, l.scope, l.name, u.key;
 $$;
 
 -- functions/list_workers.sql
@@ -469,14 +501,15 @@ as $$
     order by w.worker_id;
 $$;
 
--- functions/remove_concurrency_limit.sql
--- remove_concurrency_limit: lift a concurrency limit; the next claim starts tasks without it.
+-- functions/remove_limit.sql
+-- remove_limit: lift a concurrency or rate limit; the next claim starts tasks without it.
 --
--- Called by psql users, the CLI (`limits remove`) and Client.remove_concurrency_limit. Running
--- tasks are not touched; the limit's slot records go with it. Returns true when a limit was
--- removed, false when there was none (so a repeated call is safe).
--- Locks: the limit's row (delete) and its slot rows (cascade). Errors: none.
-create or replace function workflow.remove_concurrency_limit(
+-- Called by psql users, the CLI (`limits remove`) and the Client. kind is 'concurrency' or
+-- 'rate'. Running tasks are not touched; the limit's slot records or window go with it. Returns
+-- true when a limit was removed, false when there was none (so a repeated call is safe).
+-- Locks: the limit's row (delete) and its slots or window (cascade). Errors: none.
+create or replace function workflow.remove_limit(
+    kind text,
     scope text,
     name text
 )
@@ -485,8 +518,8 @@ language sql
 set search_path = ''
 as $$
     with gone as (
-        delete from workflow.concurrency_limits l
-        where l.scope = remove_concurrency_limit.scope and l.name = remove_concurrency_limit.name
+        delete from workflow.limits l
+        where l.kind = remove_limit.kind and l.scope = remove_limit.scope and l.name = remove_limit.name
         returning 1
     )
     select exists (select 1 from gone);
@@ -642,6 +675,57 @@ begin
     insert into workflow.channels (channel, queue_name) values (_channel_queue.channel, v_queue)
     on conflict do nothing;
     return v_queue;
+end;
+$$;
+
+-- functions/_check_limit.sql
+-- _check_limit: validate a limit's scope, name and key path; return the key path as an array.
+--
+-- Called by set_concurrency_limit and set_rate_limit before they write, so both refuse the same
+-- things with the same codes. Reads flows and steps; locks nothing. Errors: WF023 an unknown
+-- scope, WF024 a key path missing on a key limit, malformed, or given to another scope, WF001 a
+-- malformed queue name, WF002 an unknown flow, WF026 an unknown step. Read-only.
+create or replace function workflow._check_limit(
+    scope text,
+    name text,
+    key_path text
+)
+returns text[]
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if _check_limit.scope is null or _check_limit.scope not in ('queue', 'flow', 'step', 'key') then
+        raise exception 'unknown limit scope %', coalesce(quote_literal(_check_limit.scope), 'null')
+            using errcode = 'WF023', hint = 'Use queue, flow, step or key.';
+    end if;
+    if _check_limit.scope = 'key' then
+        if _check_limit.key_path is null
+            or _check_limit.key_path !~ '^[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63}){0,7}$' then
+            raise exception 'invalid key path %', coalesce(quote_literal(_check_limit.key_path), 'null')
+                using errcode = 'WF024',
+                hint = 'A key limit needs a path into the run input: field names joined by dots, e.g. tenant_id or account.id.';
+        end if;
+    elsif _check_limit.key_path is not null then
+        raise exception 'a key path belongs to a key limit, not to a % limit', _check_limit.scope
+            using errcode = 'WF024';
+    end if;
+    if _check_limit.scope = 'queue' then
+        perform workflow._validate_name('queue', _check_limit.name);
+    elsif _check_limit.scope in ('flow', 'key') then
+        if not exists (select 1 from workflow.flows f where f.flow_slug = _check_limit.name) then
+            raise exception 'flow % does not exist', coalesce(quote_literal(_check_limit.name), 'null')
+                using errcode = 'WF002';
+        end if;
+    elsif not exists (
+        select 1 from workflow.steps s
+        where s.flow_slug || '.' || s.step_slug = _check_limit.name
+    ) then
+        raise exception 'step % does not exist', coalesce(quote_literal(_check_limit.name), 'null')
+            using errcode = 'WF026', hint = 'Name a step as <flow_slug>.<step_slug>.';
+    end if;
+    return string_to_array(_check_limit.key_path, '.');
 end;
 $$;
 
@@ -1974,7 +2058,7 @@ begin
     -- Twice qty messages are read (without locking them) so that keys of messages other claims
     -- hold do not leave this claim's batch without locks.
     v_limited := exists (
-        select 1 from workflow.concurrency_limits l
+        select 1 from workflow.limits l
         where l.scope <> 'queue' or l.name = claim_tasks.queue_name
     );
     if v_limited then
@@ -1986,7 +2070,7 @@ begin
                     select q.message from pgmq.%1$I as q where q.vt <= $1 order by q.msg_id limit $2
                 ) as m
                 join workflow.runs as r on r.run_id = (m.message ->> 'run_id')::uuid
-                join workflow.concurrency_limits as l
+                join workflow.limits as l
                     on (l.scope = 'queue' and l.name = $3)
                     or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
                     or (l.scope = 'step' and l.name = r.flow_slug || '.' || (m.message ->> 'step'))
@@ -1994,7 +2078,7 @@ begin
                     select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
                 ) as lk
             ) as k
-            where pg_try_advisory_xact_lock(hashtext('workflow.concurrency_limits'), hashtext(k.lock_key))
+            where pg_try_advisory_xact_lock(hashtext('workflow.limits'), hashtext(k.lock_key))
         $sql$, 'q_' || claim_tasks.queue_name)
         into v_locked
         using claim_tasks.now, 2 * claim_tasks.qty, claim_tasks.queue_name;
@@ -2047,15 +2131,16 @@ begin
             where t.status in ('queued', 'started')
             for update of t skip locked
         ),
-        -- Concurrency limits ($6: some limit applies; $7: the (limit, key) locks held): each
-        -- candidate's (limit, key) pairs, the live slots of each, and the verdict: a candidate
-        -- starts when this claim holds all its pairs' locks and its rank within each pair fits.
+        -- Limits ($6: some limit applies; $7: the (limit, key) locks held): each candidate's
+        -- (limit, key) pairs, the use of each (live slots of a concurrency limit, starts inside
+        -- a rate limit's window), and the verdict: a candidate starts when this claim holds all
+        -- its pairs' locks and its rank (by message id) within each pair fits what is left.
         ckeys as materialized (
-            select c.msg_id, c.task_id, l.limit_id, l.max_running, lk.key,
+            select c.msg_id, c.task_id, l.limit_id, l.kind, l.max_count, l.per_seconds, lk.key,
                 l.limit_id || ':' || lk.key = any ($7) as held
             from cand as c
             join workflow.runs as r on r.run_id = c.run_id
-            join workflow.concurrency_limits as l
+            join workflow.limits as l
                 on (l.scope = 'queue' and l.name = $8)
                 or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
                 or (l.scope = 'step' and l.name = r.flow_slug || '.' || c.step_slug)
@@ -2065,22 +2150,38 @@ begin
             where $6 and not c.exhausted and not c.paused
         ),
         held_keys as materialized (
-            select distinct k.limit_id, k.key from ckeys as k where k.held
+            select distinct k.limit_id, k.kind, k.per_seconds, k.key from ckeys as k where k.held
         ),
         used as materialized (
-            -- A candidate already 'started' is a crashed attempt claimed again: its own slot is
-            -- not counted, it reuses it.
-            select h.limit_id, h.key, (
+            -- Concurrency: a candidate already 'started' is a crashed attempt claimed again: its
+            -- own slot is not counted, it reuses it. Rate: the starts inside the window, oldest
+            -- first (a task that cannot start waits until the oldest leaves the window).
+            select h.limit_id, h.key, case when h.kind = 'concurrency' then (
                 select count(*)
                 from workflow.concurrency_slots as s
                 join workflow.tasks as t on t.task_id = s.task_id
                 where s.limit_id = h.limit_id and s.key = h.key and t.status = 'started'
                   and not exists (select 1 from cand as c where c.task_id = s.task_id)
-            ) as n
+            ) else coalesce(cardinality(w.starts), 0) end as n,
+                w.starts
             from held_keys as h
+            left join lateral (
+                select array(
+                    select x.at from unnest(rw.starts) as x (at)
+                    where x.at > $1 - make_interval(secs => h.per_seconds::double precision)
+                    order by x.at
+                ) as starts
+                from workflow.rate_windows as rw
+                where h.kind = 'rate' and rw.limit_id = h.limit_id and rw.key = h.key
+            ) as w on true
         ),
         verdict as materialized (
-            select k.msg_id, bool_and(k.held) as held, coalesce(bool_or(u.n + k.rn > k.max_running), false) as is_full
+            select k.msg_id, bool_and(k.held) as held, coalesce(bool_or(u.n + k.rn > k.max_count), false) as is_full,
+                max(case
+                    when k.kind = 'concurrency' then $1 + interval '1 second'
+                    -- the start whose leaving the window frees this task's place
+                    else coalesce(u.starts[u.n + k.rn - k.max_count], $1) + make_interval(secs => k.per_seconds::double precision)
+                end) filter (where u.n + k.rn > k.max_count) as wake_at
             from (
                 select k.*, row_number() over (partition by k.limit_id, k.key order by k.msg_id) as rn from ckeys as k
             ) as k
@@ -2090,7 +2191,7 @@ begin
         go as materialized (
             select c.*,
                 not c.exhausted and not c.paused and coalesce(v.held and not v.is_full, true) as granted,
-                not c.exhausted and not c.paused and coalesce(v.held and v.is_full, false) as waits
+                case when not c.exhausted and not c.paused and v.held and v.is_full then v.wake_at end as wake_at
             from cand as c
             left join verdict as v on v.msg_id = c.msg_id
         ),
@@ -2098,7 +2199,7 @@ begin
             insert into workflow.concurrency_slots (limit_id, key, task_id)
             select k.limit_id, k.key, k.task_id
             from ckeys as k join go as g on g.msg_id = k.msg_id
-            where g.granted
+            where g.granted and k.kind = 'concurrency'
             on conflict do nothing
             returning 1
         ),
@@ -2106,16 +2207,29 @@ begin
             -- Slots of finished tasks under the keys this claim holds (no one else writes them now).
             delete from workflow.concurrency_slots as s
             using held_keys as h
-            where s.limit_id = h.limit_id and s.key = h.key
+            where h.kind = 'concurrency' and s.limit_id = h.limit_id and s.key = h.key
               and not exists (select 1 from workflow.tasks as t where t.task_id = s.task_id and t.status = 'started')
               and not exists (select 1 from cand as c where c.task_id = s.task_id)
             returning 1
         ),
+        windowed as (
+            -- The window keeps its starts still inside it plus one start at now per task started.
+            insert into workflow.rate_windows as rw (limit_id, key, starts)
+            select u.limit_id, u.key, coalesce(u.starts, '{}') || array(
+                select $1 from ckeys as k join go as g on g.msg_id = k.msg_id
+                where g.granted and k.limit_id = u.limit_id and k.key = u.key
+            )
+            from used as u
+            join held_keys as h on h.limit_id = u.limit_id and h.key = u.key
+            where h.kind = 'rate'
+            on conflict on constraint rate_windows_pkey do update set starts = excluded.starts
+            returning 1
+        ),
         waiting as (
             update pgmq.%1$I as q
-            set vt = $1 + interval '1 second'
+            set vt = g.wake_at
             from go as g
-            where q.msg_id = g.msg_id and g.waits
+            where q.msg_id = g.msg_id and g.wake_at is not null
             returning q.msg_id
         ),
         parked as (
@@ -3722,65 +3836,88 @@ $$;
 --                                      lacks it has the key '' (all such runs share one allowance)
 -- An upsert: a repeated call changes the limit (and a key limit's path), seen by the next claim
 -- (claim_tasks); lowering it below the current use stops new starts until use falls below it and
--- cancels nothing. Returns the limit's row.
+-- cancels nothing. remove_limit('concurrency', scope, name) lifts it. Returns the limit's row.
 -- Locks: the limit's row (insert or update). Errors: WF023 a max_running below 1 or an unknown
--- scope, WF024 a key path that is missing, malformed or given for another scope, WF001 a
--- malformed queue name, WF002 an unknown flow, WF026 an unknown step. Safe to repeat.
+-- scope, and those of _check_limit (WF024, WF001, WF002, WF026). Safe to repeat.
 create or replace function workflow.set_concurrency_limit(
     scope text,
     name text,
     max_running integer,
     key_path text default null
 )
-returns workflow.concurrency_limits
+returns workflow.limits
 language plpgsql
 set search_path = ''
 as $$
 declare
-    v_row workflow.concurrency_limits;
+    v_row workflow.limits;
     v_path text[];
 begin
     -- GUARD
-    if set_concurrency_limit.scope is null or set_concurrency_limit.scope not in ('queue', 'flow', 'step', 'key') then
-        raise exception 'unknown limit scope %', coalesce(quote_literal(set_concurrency_limit.scope), 'null')
-            using errcode = 'WF023', hint = 'Use queue, flow, step or key.';
-    end if;
     if set_concurrency_limit.max_running is null or set_concurrency_limit.max_running < 1 then
         raise exception 'a concurrency limit must be at least 1, got %', coalesce(set_concurrency_limit.max_running::text, 'null')
-            using errcode = 'WF023', hint = 'To lift a limit, remove it (remove_concurrency_limit).';
+            using errcode = 'WF023', hint = 'To lift a limit, remove it (remove_limit).';
     end if;
-    if set_concurrency_limit.scope = 'key' then
-        if set_concurrency_limit.key_path is null
-            or set_concurrency_limit.key_path !~ '^[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63}){0,7}$' then
-            raise exception 'invalid key path %', coalesce(quote_literal(set_concurrency_limit.key_path), 'null')
-                using errcode = 'WF024',
-                hint = 'A key limit needs a path into the run input: field names joined by dots, e.g. tenant_id or account.id.';
-        end if;
-        v_path := string_to_array(set_concurrency_limit.key_path, '.');
-    elsif set_concurrency_limit.key_path is not null then
-        raise exception 'a key path belongs to a key limit, not to a % limit', set_concurrency_limit.scope
-            using errcode = 'WF024';
-    end if;
-    if set_concurrency_limit.scope = 'queue' then
-        perform workflow._validate_name('queue', set_concurrency_limit.name);
-    elsif set_concurrency_limit.scope in ('flow', 'key') then
-        if not exists (select 1 from workflow.flows f where f.flow_slug = set_concurrency_limit.name) then
-            raise exception 'flow % does not exist', coalesce(quote_literal(set_concurrency_limit.name), 'null')
-                using errcode = 'WF002';
-        end if;
-    elsif not exists (
-        select 1 from workflow.steps s
-        where s.flow_slug || '.' || s.step_slug = set_concurrency_limit.name
-    ) then
-        raise exception 'step % does not exist', coalesce(quote_literal(set_concurrency_limit.name), 'null')
-            using errcode = 'WF026', hint = 'Name a step as <flow_slug>.<step_slug>.';
-    end if;
+    v_path := workflow._check_limit(set_concurrency_limit.scope, set_concurrency_limit.name, set_concurrency_limit.key_path);
 
-    insert into workflow.concurrency_limits as l (scope, name, max_running, key_path, updated_at)
-    values (set_concurrency_limit.scope, set_concurrency_limit.name, set_concurrency_limit.max_running, v_path,
-        clock_timestamp())
-    on conflict on constraint concurrency_limit_is_unique do update
-    set max_running = excluded.max_running, key_path = excluded.key_path, updated_at = excluded.updated_at
+    insert into workflow.limits as l (kind, scope, name, max_count, key_path, updated_at)
+    values ('concurrency', set_concurrency_limit.scope, set_concurrency_limit.name, set_concurrency_limit.max_running,
+        v_path, clock_timestamp())
+    on conflict on constraint limit_is_unique do update
+    set max_count = excluded.max_count, key_path = excluded.key_path, updated_at = excluded.updated_at
+    returning l.* into v_row;
+    return v_row;
+end;
+$$;
+
+-- functions/set_rate_limit.sql
+-- set_rate_limit: declare, or change, a rate limit: at most max_starts task starts in any window
+-- of per_seconds seconds in one scope, across all workers.
+--
+-- Called by psql users, the CLI (`limits set --per`) and Client.set_rate_limit. scope, name and
+-- key_path as for set_concurrency_limit (queue, flow, step, or per key of a flow's runs). A sliding
+-- window, not a token bucket: a token bucket of R per interval lets 2R starts through in one
+-- interval (a full bucket, then its refill), a sliding window never more than R; its state is the
+-- start times inside the window, so max_starts is capped at 10,000. Every start counts, a first
+-- attempt or a retry. The claim (claim_tasks) gives a task that cannot start yet the visibility of
+-- the moment the oldest start in the window leaves it, so no worker polls it before then.
+-- An upsert: a repeated call changes the limit, seen by the next claim; the window's history is
+-- kept. remove_limit('rate', scope, name) lifts it. Returns the limit's row.
+-- Locks: the limit's row (insert or update). Errors: WF023 max_starts outside 1..10000, a
+-- per_seconds that is not positive, an unknown scope, and those of _check_limit (WF024, WF001,
+-- WF002, WF026). Safe to repeat.
+create or replace function workflow.set_rate_limit(
+    scope text,
+    name text,
+    max_starts integer,
+    per_seconds numeric,
+    key_path text default null
+)
+returns workflow.limits
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_row workflow.limits;
+    v_path text[];
+begin
+    -- GUARD
+    if set_rate_limit.max_starts is null or set_rate_limit.max_starts < 1 or set_rate_limit.max_starts > 10000 then
+        raise exception 'a rate limit allows 1 to 10000 starts per window, got %', coalesce(set_rate_limit.max_starts::text, 'null')
+            using errcode = 'WF023', hint = 'For more, use a shorter window: 100000 per 60 s is 10000 per 6 s.';
+    end if;
+    if set_rate_limit.per_seconds is null or set_rate_limit.per_seconds <= 0 then
+        raise exception 'a rate limit''s window must be positive, got % seconds', coalesce(set_rate_limit.per_seconds::text, 'null')
+            using errcode = 'WF023';
+    end if;
+    v_path := workflow._check_limit(set_rate_limit.scope, set_rate_limit.name, set_rate_limit.key_path);
+
+    insert into workflow.limits as l (kind, scope, name, max_count, per_seconds, key_path, updated_at)
+    values ('rate', set_rate_limit.scope, set_rate_limit.name, set_rate_limit.max_starts, set_rate_limit.per_seconds,
+        v_path, clock_timestamp())
+    on conflict on constraint limit_is_unique do update
+    set max_count = excluded.max_count, per_seconds = excluded.per_seconds, key_path = excluded.key_path,
+        updated_at = excluded.updated_at
     returning l.* into v_row;
     return v_row;
 end;
@@ -3888,18 +4025,18 @@ begin
     end if;
 
     -- A key limit reads each run's key from its input: refuse one that is not a scalar there.
-    if start_flows.concurrency_key is null then
-        select l.key_path into v_key_path
-        from workflow.concurrency_limits l where l.scope = 'key' and l.name = start_flows.flow_slug;
-        if v_key_path is not null then
-            select min(x.ord) into v_bad
-            from unnest(start_flows.inputs) with ordinality as x (input, ord)
-            where jsonb_typeof(x.input #> v_key_path) in ('object', 'array');
-            if v_bad is not null then
-                raise exception 'input % has a %, not a scalar, at the concurrency key path %', v_bad,
-                    jsonb_typeof(start_flows.inputs[v_bad] #> v_key_path), array_to_string(v_key_path, '.')
-                    using errcode = 'WF025', hint = 'Give the key at start (concurrency_key) or make the path name a string or number.';
-            end if;
+    if start_flows.concurrency_key is null
+        and exists (select 1 from workflow.limits l where l.scope = 'key' and l.name = start_flows.flow_slug) then
+        select x.ord, l.key_path into v_bad, v_key_path
+        from unnest(start_flows.inputs) with ordinality as x (input, ord)
+        join workflow.limits l on l.scope = 'key' and l.name = start_flows.flow_slug
+        where jsonb_typeof(x.input #> l.key_path) in ('object', 'array')
+        order by x.ord
+        limit 1;
+        if v_bad is not null then
+            raise exception 'input % has a %, not a scalar, at the limit key path %', v_bad,
+                jsonb_typeof(start_flows.inputs[v_bad] #> v_key_path), array_to_string(v_key_path, '.')
+                using errcode = 'WF025', hint = 'Give the key at start (concurrency_key) or make the path name a string or number.';
         end if;
     end if;
 
@@ -4284,36 +4421,49 @@ as $$
 $$;
 
 -- functions/list_limits.sql
--- list_limits: the concurrency limits and their current use.
+-- list_limits: the concurrency and rate limits and their current use.
 --
 -- Called by the CLI (`limits list`), the dashboard's queues page and psql users. One row per
--- limit and key in use: in_use counts the tasks started and not finished that hold a slot of it
--- (so a limit lowered below its use shows in_use > max_running until tasks finish); a limit with
--- no task running shows one row with key null and in_use 0. Ordered by scope, name, key.
+-- limit and key in use. in_use: for a concurrency limit, the tasks started and not finished that
+-- hold a slot of it (a limit lowered below its use shows in_use > max_count until tasks finish);
+-- for a rate limit, the starts inside the window ending at now. A limit not in use shows one row
+-- with key null and in_use 0. Ordered by kind, scope, name, key.
 -- Locks nothing. Errors: none. Read-only.
-create or replace function workflow.list_limits()
+create or replace function workflow.list_limits(
+    now timestamptz default clock_timestamp()
+)
 returns table (
+    kind text,
     scope text,
     name text,
     key_path text,
     key text,
-    max_running integer,
+    max_count integer,
+    per_seconds numeric,
     in_use bigint
 )
 language sql
 stable
 set search_path = ''
 as $$
-    select l.scope, l.name, array_to_string(l.key_path, '.'), u.key, l.max_running, coalesce(u.in_use, 0)
-    from workflow.concurrency_limits l
+    select l.kind, l.scope, l.name, array_to_string(l.key_path, '.'), u.key, l.max_count, l.per_seconds,
+        coalesce(u.in_use, 0)
+    from workflow.limits l
     left join lateral (
         select s.key, count(*) as in_use
         from workflow.concurrency_slots s
         join workflow.tasks t on t.task_id = s.task_id
-        where s.limit_id = l.limit_id and t.status = 'started'
+        where l.kind = 'concurrency' and s.limit_id = l.limit_id and t.status = 'started'
         group by s.key
+        union all
+        select w.key, (
+            select count(*) from unnest(w.starts) as x (at)
+            where x.at > list_limits.now - make_interval(secs => l.per_seconds::double precision)
+        )
+        from workflow.rate_windows w
+        where l.kind = 'rate' and w.limit_id = l.limit_id
     ) as u on true
-    order by l.scope, l.name, u.key;
+    order by l.kind, l.scope, l.name, u.key;
 $$;
 
 -- functions/list_workers.sql
@@ -4352,14 +4502,15 @@ as $$
     order by w.worker_id;
 $$;
 
--- functions/remove_concurrency_limit.sql
--- remove_concurrency_limit: lift a concurrency limit; the next claim starts tasks without it.
+-- functions/remove_limit.sql
+-- remove_limit: lift a concurrency or rate limit; the next claim starts tasks without it.
 --
--- Called by psql users, the CLI (`limits remove`) and Client.remove_concurrency_limit. Running
--- tasks are not touched; the limit's slot records go with it. Returns true when a limit was
--- removed, false when there was none (so a repeated call is safe).
--- Locks: the limit's row (delete) and its slot rows (cascade). Errors: none.
-create or replace function workflow.remove_concurrency_limit(
+-- Called by psql users, the CLI (`limits remove`) and the Client. kind is 'concurrency' or
+-- 'rate'. Running tasks are not touched; the limit's slot records or window go with it. Returns
+-- true when a limit was removed, false when there was none (so a repeated call is safe).
+-- Locks: the limit's row (delete) and its slots or window (cascade). Errors: none.
+create or replace function workflow.remove_limit(
+    kind text,
     scope text,
     name text
 )
@@ -4368,8 +4519,8 @@ language sql
 set search_path = ''
 as $$
     with gone as (
-        delete from workflow.concurrency_limits l
-        where l.scope = remove_concurrency_limit.scope and l.name = remove_concurrency_limit.name
+        delete from workflow.limits l
+        where l.kind = remove_limit.kind and l.scope = remove_limit.scope and l.name = remove_limit.name
         returning 1
     )
     select exists (select 1 from gone);
@@ -4552,9 +4703,10 @@ begin
     -- claims, writes the workers and the one sweeps row.
     grant select, insert, update, delete on workflow.workers to workflow_worker;
     grant select, update on workflow.sweeps to workflow_worker;
-    -- A limited claim counts, records and clears the concurrency slots it holds.
-    grant select on workflow.concurrency_limits to workflow_worker;
+    -- A limited claim counts, records and clears the slots and rate windows of the keys it holds.
+    grant select on workflow.limits to workflow_worker;
     grant select, insert, delete on workflow.concurrency_slots to workflow_worker;
+    grant select, insert, update on workflow.rate_windows to workflow_worker;
     grant select, insert, update, delete on all tables in schema pgmq to workflow_worker;
     grant usage, select on all sequences in schema pgmq to workflow_worker;
     alter default privileges in schema pgmq grant select, insert, update, delete on tables to workflow_worker;

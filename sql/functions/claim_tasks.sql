@@ -113,7 +113,7 @@ begin
     -- Twice qty messages are read (without locking them) so that keys of messages other claims
     -- hold do not leave this claim's batch without locks.
     v_limited := exists (
-        select 1 from workflow.concurrency_limits l
+        select 1 from workflow.limits l
         where l.scope <> 'queue' or l.name = claim_tasks.queue_name
     );
     if v_limited then
@@ -125,7 +125,7 @@ begin
                     select q.message from pgmq.%1$I as q where q.vt <= $1 order by q.msg_id limit $2
                 ) as m
                 join workflow.runs as r on r.run_id = (m.message ->> 'run_id')::uuid
-                join workflow.concurrency_limits as l
+                join workflow.limits as l
                     on (l.scope = 'queue' and l.name = $3)
                     or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
                     or (l.scope = 'step' and l.name = r.flow_slug || '.' || (m.message ->> 'step'))
@@ -133,7 +133,7 @@ begin
                     select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
                 ) as lk
             ) as k
-            where pg_try_advisory_xact_lock(hashtext('workflow.concurrency_limits'), hashtext(k.lock_key))
+            where pg_try_advisory_xact_lock(hashtext('workflow.limits'), hashtext(k.lock_key))
         $sql$, 'q_' || claim_tasks.queue_name)
         into v_locked
         using claim_tasks.now, 2 * claim_tasks.qty, claim_tasks.queue_name;
@@ -186,15 +186,16 @@ begin
             where t.status in ('queued', 'started')
             for update of t skip locked
         ),
-        -- Concurrency limits ($6: some limit applies; $7: the (limit, key) locks held): each
-        -- candidate's (limit, key) pairs, the live slots of each, and the verdict: a candidate
-        -- starts when this claim holds all its pairs' locks and its rank within each pair fits.
+        -- Limits ($6: some limit applies; $7: the (limit, key) locks held): each candidate's
+        -- (limit, key) pairs, the use of each (live slots of a concurrency limit, starts inside
+        -- a rate limit's window), and the verdict: a candidate starts when this claim holds all
+        -- its pairs' locks and its rank (by message id) within each pair fits what is left.
         ckeys as materialized (
-            select c.msg_id, c.task_id, l.limit_id, l.max_running, lk.key,
+            select c.msg_id, c.task_id, l.limit_id, l.kind, l.max_count, l.per_seconds, lk.key,
                 l.limit_id || ':' || lk.key = any ($7) as held
             from cand as c
             join workflow.runs as r on r.run_id = c.run_id
-            join workflow.concurrency_limits as l
+            join workflow.limits as l
                 on (l.scope = 'queue' and l.name = $8)
                 or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
                 or (l.scope = 'step' and l.name = r.flow_slug || '.' || c.step_slug)
@@ -204,22 +205,38 @@ begin
             where $6 and not c.exhausted and not c.paused
         ),
         held_keys as materialized (
-            select distinct k.limit_id, k.key from ckeys as k where k.held
+            select distinct k.limit_id, k.kind, k.per_seconds, k.key from ckeys as k where k.held
         ),
         used as materialized (
-            -- A candidate already 'started' is a crashed attempt claimed again: its own slot is
-            -- not counted, it reuses it.
-            select h.limit_id, h.key, (
+            -- Concurrency: a candidate already 'started' is a crashed attempt claimed again: its
+            -- own slot is not counted, it reuses it. Rate: the starts inside the window, oldest
+            -- first (a task that cannot start waits until the oldest leaves the window).
+            select h.limit_id, h.key, case when h.kind = 'concurrency' then (
                 select count(*)
                 from workflow.concurrency_slots as s
                 join workflow.tasks as t on t.task_id = s.task_id
                 where s.limit_id = h.limit_id and s.key = h.key and t.status = 'started'
                   and not exists (select 1 from cand as c where c.task_id = s.task_id)
-            ) as n
+            ) else coalesce(cardinality(w.starts), 0) end as n,
+                w.starts
             from held_keys as h
+            left join lateral (
+                select array(
+                    select x.at from unnest(rw.starts) as x (at)
+                    where x.at > $1 - make_interval(secs => h.per_seconds::double precision)
+                    order by x.at
+                ) as starts
+                from workflow.rate_windows as rw
+                where h.kind = 'rate' and rw.limit_id = h.limit_id and rw.key = h.key
+            ) as w on true
         ),
         verdict as materialized (
-            select k.msg_id, bool_and(k.held) as held, coalesce(bool_or(u.n + k.rn > k.max_running), false) as is_full
+            select k.msg_id, bool_and(k.held) as held, coalesce(bool_or(u.n + k.rn > k.max_count), false) as is_full,
+                max(case
+                    when k.kind = 'concurrency' then $1 + interval '1 second'
+                    -- the start whose leaving the window frees this task's place
+                    else coalesce(u.starts[u.n + k.rn - k.max_count], $1) + make_interval(secs => k.per_seconds::double precision)
+                end) filter (where u.n + k.rn > k.max_count) as wake_at
             from (
                 select k.*, row_number() over (partition by k.limit_id, k.key order by k.msg_id) as rn from ckeys as k
             ) as k
@@ -229,7 +246,7 @@ begin
         go as materialized (
             select c.*,
                 not c.exhausted and not c.paused and coalesce(v.held and not v.is_full, true) as granted,
-                not c.exhausted and not c.paused and coalesce(v.held and v.is_full, false) as waits
+                case when not c.exhausted and not c.paused and v.held and v.is_full then v.wake_at end as wake_at
             from cand as c
             left join verdict as v on v.msg_id = c.msg_id
         ),
@@ -237,7 +254,7 @@ begin
             insert into workflow.concurrency_slots (limit_id, key, task_id)
             select k.limit_id, k.key, k.task_id
             from ckeys as k join go as g on g.msg_id = k.msg_id
-            where g.granted
+            where g.granted and k.kind = 'concurrency'
             on conflict do nothing
             returning 1
         ),
@@ -245,16 +262,29 @@ begin
             -- Slots of finished tasks under the keys this claim holds (no one else writes them now).
             delete from workflow.concurrency_slots as s
             using held_keys as h
-            where s.limit_id = h.limit_id and s.key = h.key
+            where h.kind = 'concurrency' and s.limit_id = h.limit_id and s.key = h.key
               and not exists (select 1 from workflow.tasks as t where t.task_id = s.task_id and t.status = 'started')
               and not exists (select 1 from cand as c where c.task_id = s.task_id)
             returning 1
         ),
+        windowed as (
+            -- The window keeps its starts still inside it plus one start at now per task started.
+            insert into workflow.rate_windows as rw (limit_id, key, starts)
+            select u.limit_id, u.key, coalesce(u.starts, '{}') || array(
+                select $1 from ckeys as k join go as g on g.msg_id = k.msg_id
+                where g.granted and k.limit_id = u.limit_id and k.key = u.key
+            )
+            from used as u
+            join held_keys as h on h.limit_id = u.limit_id and h.key = u.key
+            where h.kind = 'rate'
+            on conflict on constraint rate_windows_pkey do update set starts = excluded.starts
+            returning 1
+        ),
         waiting as (
             update pgmq.%1$I as q
-            set vt = $1 + interval '1 second'
+            set vt = g.wake_at
             from go as g
-            where q.msg_id = g.msg_id and g.waits
+            where q.msg_id = g.msg_id and g.wake_at is not null
             returning q.msg_id
         ),
         parked as (

@@ -99,18 +99,18 @@ begin
     end if;
 
     -- A key limit reads each run's key from its input: refuse one that is not a scalar there.
-    if start_flows.concurrency_key is null then
-        select l.key_path into v_key_path
-        from workflow.concurrency_limits l where l.scope = 'key' and l.name = start_flows.flow_slug;
-        if v_key_path is not null then
-            select min(x.ord) into v_bad
-            from unnest(start_flows.inputs) with ordinality as x (input, ord)
-            where jsonb_typeof(x.input #> v_key_path) in ('object', 'array');
-            if v_bad is not null then
-                raise exception 'input % has a %, not a scalar, at the concurrency key path %', v_bad,
-                    jsonb_typeof(start_flows.inputs[v_bad] #> v_key_path), array_to_string(v_key_path, '.')
-                    using errcode = 'WF025', hint = 'Give the key at start (concurrency_key) or make the path name a string or number.';
-            end if;
+    if start_flows.concurrency_key is null
+        and exists (select 1 from workflow.limits l where l.scope = 'key' and l.name = start_flows.flow_slug) then
+        select x.ord, l.key_path into v_bad, v_key_path
+        from unnest(start_flows.inputs) with ordinality as x (input, ord)
+        join workflow.limits l on l.scope = 'key' and l.name = start_flows.flow_slug
+        where jsonb_typeof(x.input #> l.key_path) in ('object', 'array')
+        order by x.ord
+        limit 1;
+        if v_bad is not null then
+            raise exception 'input % has a %, not a scalar, at the limit key path %', v_bad,
+                jsonb_typeof(start_flows.inputs[v_bad] #> v_key_path), array_to_string(v_key_path, '.')
+                using errcode = 'WF025', hint = 'Give the key at start (concurrency_key) or make the path name a string or number.';
         end if;
     end if;
 

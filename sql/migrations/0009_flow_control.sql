@@ -1,6 +1,8 @@
--- 0009_flow_control: concurrency limits decided inside the claim.
+-- 0009_flow_control: concurrency and rate limits decided inside the claim.
 --
--- concurrency_limits: at most max_running tasks started and not finished at once, per scope:
+-- limits: kind 'concurrency': at most max_count tasks started and not finished at once; kind
+-- 'rate': at most max_count task starts in any window of per_seconds (a sliding window). Per
+-- scope:
 --   queue  name = a queue name: all tasks of that queue, across all workers
 --   flow   name = a flow slug: all tasks of that flow's runs
 --   step   name = '<flow_slug>.<step_slug>': the tasks of that one step
@@ -8,11 +10,11 @@
 --          flow's runs (the key given at start, runs.concurrency_key, or else the text at
 --          key_path in the input; a run whose input lacks the path has the key '' , so runs
 --          without a key share one allowance instead of escaping the limit).
--- Written by set_concurrency_limit / remove_concurrency_limit; read by claim_tasks (a change is
--- seen by the next claim) and list_limits.
+-- Written by set_concurrency_limit / set_rate_limit / remove_limit; read by claim_tasks (a
+-- change is seen by the next claim) and list_limits.
 --
--- concurrency_slots: one row per task a limited claim started, under each (limit, key) it
--- counts against. A row is live while its task's status is 'started'; a completed, failed or
+-- concurrency_slots: one row per task a claim started under a concurrency limit, under each
+-- (limit, key) it counts against. A row is live while its task's status is 'started'; a completed, failed or
 -- cancelled task, or a pruned one, no longer counts, whatever path ended it, so no path has to
 -- free a slot: the claim counts live rows and deletes dead ones of the keys it holds. A task
 -- whose lease expired (crashed or released worker) still counts until it is claimed again (it
@@ -25,24 +27,41 @@
 -- The start signatures that gained a parameter are dropped so that the reload creates them
 -- afresh instead of adding an overload that would make every existing call ambiguous.
 
-create table workflow.concurrency_limits (
+create table workflow.limits (
     limit_id integer generated always as identity primary key,
+    kind text not null,
     scope text not null,
     name text not null,
-    max_running integer not null,
+    -- concurrency: tasks started and not finished at once; rate: task starts per per_seconds.
+    max_count integer not null,
+    per_seconds numeric,
     key_path text[],
     updated_at timestamptz not null default now(),
-    constraint concurrency_limit_is_unique unique (scope, name),
-    constraint concurrency_scope_is_known check (scope in ('queue', 'flow', 'step', 'key')),
-    constraint max_running_is_positive check (max_running >= 1),
+    constraint limit_is_unique unique (kind, scope, name),
+    constraint limit_kind_is_known check (kind in ('concurrency', 'rate')),
+    constraint limit_scope_is_known check (scope in ('queue', 'flow', 'step', 'key')),
+    constraint max_count_is_positive check (max_count >= 1),
+    constraint per_seconds_only_on_rate check ((kind = 'rate') = (per_seconds is not null)),
+    constraint per_seconds_is_positive check (per_seconds is null or per_seconds > 0),
+    constraint rate_window_is_bounded check (kind <> 'rate' or max_count <= 10000),
     constraint key_path_only_on_key check ((scope = 'key') = (key_path is not null))
 );
 
 create table workflow.concurrency_slots (
-    limit_id integer not null references workflow.concurrency_limits (limit_id) on delete cascade,
+    limit_id integer not null references workflow.limits (limit_id) on delete cascade,
     key text not null,
     task_id bigint not null,
     primary key (limit_id, key, task_id)
+);
+
+-- rate_windows: per (rate limit, key), the start times of the task starts inside the current
+-- window (at most max_count of them, oldest first): a sliding log, written only by a claim that
+-- holds the (limit, key) lock.
+create table workflow.rate_windows (
+    limit_id integer not null references workflow.limits (limit_id) on delete cascade,
+    key text not null,
+    starts timestamptz[] not null,
+    primary key (limit_id, key)
 );
 
 alter table workflow.runs add column concurrency_key text;

@@ -149,8 +149,15 @@ def test_the_cli_sets_lists_and_removes_limits(db_url: str) -> None:
     assert result.output == "queue cli_q: at most 4 running\n"
     listed = runner.invoke(main, ["limits", "list"], env=env)
     assert listed.exit_code == 0, listed.output
-    assert any(line.split()[:2] == ["queue", "cli_q"] and line.split()[-2:] == ["0", "4"]
+    assert any(line.split()[:3] == ["concurrency", "queue", "cli_q"]
+               and line.split()[-2:] == ["0", "4"]
                for line in listed.output.splitlines()), listed.output
+    rate = runner.invoke(main, ["limits", "set", "queue", "cli_q", "5", "--per", "2"], env=env)
+    assert rate.output == "queue cli_q: at most 5 starts per 2 s\n", rate.output
+    listed = runner.invoke(main, ["limits", "list", "--json"], env=env)
+    assert '"per_seconds": "2"' in listed.output, listed.output
+    assert runner.invoke(main, ["limits", "remove", "queue", "cli_q", "--rate"], env=env).output \
+        == "queue cli_q: removed\n"
     bad = runner.invoke(main, ["limits", "set", "queue", "cli_q", "0"], env=env)
     assert bad.exit_code == 1 and "WF023" in bad.output, bad.output
     removed = runner.invoke(main, ["limits", "remove", "queue", "cli_q"], env=env)

@@ -1,8 +1,8 @@
-"""CLI group ``limits``: list, set and remove concurrency limits.
+"""CLI group ``limits``: list, set and remove concurrency and rate limits.
 
 Added to the ``singularity-workflow`` group by ``cli/__init__.py``. Each command is one call of
 the client's limit methods (one SQL function each: ``list_limits``, ``set_concurrency_limit``,
-``remove_concurrency_limit``); bad values are refused by the server (InvalidLimit,
+``set_rate_limit``, ``remove_limit``); bad values are refused by the server (InvalidLimit,
 InvalidKeyPath, FlowNotFound, StepNotFound) and shown by the group as one error line.
 """
 
@@ -21,7 +21,7 @@ _SCOPES = ("queue", "flow", "step", "key")
 
 @click.group("limits")
 def limits_group() -> None:
-    """Concurrency limits: at most N tasks running at once per queue, flow, step or key."""
+    """Limits: at most N tasks running at once, or N starts per window, per queue/flow/step/key."""
 
 
 @limits_group.command("list")
@@ -37,32 +37,58 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
         click.echo("no limits")
         return
     click.echo(table(
-        ("scope", "name", "key path", "key", "in use", "limit"),
-        [(u.scope, u.name, u.key_path, u.key, u.in_use, u.max_running) for u in uses],
+        ("kind", "scope", "name", "key path", "key", "in use", "limit"),
+        [
+            (u.kind, u.scope, u.name, u.key_path, u.key, u.in_use,
+             u.max_count if u.per_seconds is None else f"{u.max_count}/{u.per_seconds:g}s")
+            for u in uses
+        ],
     ))
 
 
 @limits_group.command("set")
 @click.argument("scope", type=click.Choice(_SCOPES))
 @click.argument("name")
-@click.argument("max_running", type=int)
+@click.argument("count", type=int)
 @click.option(
     "--key-path", default=None, help="For a key limit: the path into the run input (tenant_id)."
 )
+@click.option(
+    "--per", "per_seconds", type=float, default=None,
+    help="Make it a rate limit: COUNT starts per this many seconds.",
+)
 @click.pass_context
 def set_command(
-    ctx: click.Context, scope: str, name: str, max_running: int, key_path: str | None
+    ctx: click.Context,
+    scope: str,
+    name: str,
+    count: int,
+    key_path: str | None,
+    per_seconds: float | None,
 ) -> None:
-    """Set a limit: SCOPE NAME MAX_RUNNING (a step is named <flow>.<step>)."""
-    client_of(ctx).set_concurrency_limit(scope, name, max_running, key_path=key_path)
-    click.echo(f"{scope} {name}: at most {max_running} running")
+    """Set a limit: SCOPE NAME COUNT (a step is named <flow>.<step>).
+
+    COUNT tasks running at once, or with --per, COUNT starts per that many seconds.
+    """
+    client = client_of(ctx)
+    if per_seconds is None:
+        client.set_concurrency_limit(scope, name, count, key_path=key_path)
+        click.echo(f"{scope} {name}: at most {count} running")
+    else:
+        client.set_rate_limit(scope, name, count, per_seconds, key_path=key_path)
+        click.echo(f"{scope} {name}: at most {count} starts per {per_seconds:g} s")
 
 
 @limits_group.command("remove")
 @click.argument("scope", type=click.Choice(_SCOPES))
 @click.argument("name")
+@click.option("--rate", is_flag=True, help="Remove the rate limit (default: the concurrency one).")
 @click.pass_context
-def remove_command(ctx: click.Context, scope: str, name: str) -> None:
+def remove_command(ctx: click.Context, scope: str, name: str, rate: bool) -> None:
     """Remove a limit (a no-op when there is none)."""
-    removed = client_of(ctx).remove_concurrency_limit(scope, name)
+    client = client_of(ctx)
+    if rate:
+        removed = client.remove_rate_limit(scope, name)
+    else:
+        removed = client.remove_concurrency_limit(scope, name)
     click.echo(f"{scope} {name}: {'removed' if removed else 'no such limit'}")

@@ -22,7 +22,7 @@ select is(sw_test.messages('default', sw_test.t0()), 0::bigint, 'the waiting one
 select is((select count(*) from workflow.claim_tasks('default', 10, now => sw_test.at(2))), 0::bigint,
     'a second later they are, and still cannot start');
 select results_eq(
-    $$select key, max_running, in_use from workflow.list_limits()$$,
+    $$select key, max_count, in_use from workflow.list_limits()$$,
     $$values ('a', 2, 2::bigint), ('b', 2, 1::bigint)$$, 'list_limits shows the use per key');
 
 -- completion frees a slot

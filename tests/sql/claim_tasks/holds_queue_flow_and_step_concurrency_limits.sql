@@ -21,8 +21,8 @@ select workflow.set_concurrency_limit('queue', 'default', 10) \g /dev/null
 select results_eq(
     $$select task_index from workflow.claim_tasks('default', 10, now => sw_test.at(2))$$,
     $$values (3)$$, 'raised, the queue limit lets the step limit of 4 decide, on the next claim');
-select is(workflow.remove_concurrency_limit('step', 'root_map.each'), true, 'a limit is removed');
-select is(workflow.remove_concurrency_limit('step', 'root_map.each'), false, 'removing it again is a no-op');
+select is(workflow.remove_limit('concurrency', 'step', 'root_map.each'), true, 'a limit is removed');
+select is(workflow.remove_limit('concurrency', 'step', 'root_map.each'), false, 'removing it again is a no-op');
 select results_eq(
     $$select task_index from workflow.claim_tasks('default', 10, now => sw_test.at(4))$$,
     $$values (4), (5)$$, 'without the step limit the rest starts');

@@ -15,9 +15,9 @@ select throws_ok($$select workflow.set_concurrency_limit('queue', 'default', 3, 
 select throws_ok($$select workflow.set_concurrency_limit('flow', 'nope', 3)$$, 'WF002', null, 'an unknown flow');
 select throws_ok($$select workflow.set_concurrency_limit('step', 'retry.nope', 3)$$, 'WF026', null, 'an unknown step');
 select throws_ok($$select workflow.set_concurrency_limit('queue', 'Bad Queue', 3)$$, 'WF001', null, 'a malformed queue');
-select is((select count(*) from workflow.concurrency_limits), 0::bigint, 'nothing was stored');
+select is((select count(*) from workflow.limits), 0::bigint, 'nothing was stored');
 select workflow.set_concurrency_limit('step', 'retry.only', 3) \g /dev/null
-select is((workflow.set_concurrency_limit('step', 'retry.only', 5)).max_running, 5, 'a repeated call updates the limit');
+select is((workflow.set_concurrency_limit('step', 'retry.only', 5)).max_count, 5, 'a repeated call updates the limit');
 
 select * from finish();
 rollback;
