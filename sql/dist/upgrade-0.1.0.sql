@@ -234,6 +234,41 @@ create table workflow.rate_windows (
 
 alter table workflow.runs add column concurrency_key text;
 
+-- Ordered queues (set_queue_order): their messages carry an ordering tag, message ->> 'ord'
+-- (seconds, as a double), and claim_tasks takes them lowest tag first instead of by msg_id,
+-- through an index on the tag made on the queue's table when ordering is turned on. The tag
+-- (written by _order_messages when the task is sent) gives priorities with aging and fairness
+-- across keys; the rule and its numbers are in docs/operations.md, "Priorities and fairness".
+-- queue_orders: one row per ordered queue and its two constants. fair_clocks: per (queue, key),
+-- the next tag the key's next task gets at the earliest (its share of the queue's virtual time).
+-- step_priorities: a step's priority (set_step_priority), added to its run's (runs.priority,
+-- start_flow(..., priority =>)).
+create table workflow.queue_orders (
+    queue_name text primary key,
+    aging_seconds numeric not null default 60,
+    spacing_seconds numeric not null default 1,
+    updated_at timestamptz not null default now(),
+    constraint aging_is_positive check (aging_seconds > 0),
+    constraint spacing_is_positive check (spacing_seconds > 0)
+);
+
+create table workflow.fair_clocks (
+    queue_name text not null references workflow.queue_orders (queue_name) on delete cascade,
+    key text not null,
+    clock double precision not null,
+    primary key (queue_name, key)
+);
+
+create table workflow.step_priorities (
+    flow_slug text not null,
+    step_slug text not null,
+    priority integer not null,
+    -- No foreign key to steps: set_step_priority checks the step, and a stale row is harmless.
+    primary key (flow_slug, step_slug)
+);
+
+alter table workflow.runs add column priority integer not null default 0;
+
 drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestamptz, text);
 drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz, text);
 
@@ -579,6 +614,8 @@ $$;
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
 -- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
+-- ordered queues (both: see start_flows).
 -- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
 create or replace function workflow.start_flow(
     flow_slug text,
@@ -587,7 +624,8 @@ create or replace function workflow.start_flow(
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
     owner text default null,
-    concurrency_key text default null
+    concurrency_key text default null,
+    priority integer default null
 )
 returns uuid
 language sql
@@ -601,7 +639,8 @@ as $$
         start_flow.timeout_seconds,
         start_flow.now,
         start_flow.owner,
-        start_flow.concurrency_key
+        start_flow.concurrency_key,
+        start_flow.priority
     ) as s;
 $$;
 
@@ -1279,6 +1318,90 @@ begin
 end;
 $$;
 
+-- functions/_order_messages.sql
+-- _order_messages: give the messages of tasks just sent to an ordered queue their ordering tag.
+--
+-- Called by _start_steps after each send to a queue that has a queue_orders row (set_queue_order);
+-- task_ids are the tasks of that send, their message_id already set. For each task:
+--   tag = base(key) + (rank of the task among this send's tasks of its key - 1) * spacing
+--         - (run priority + step priority) * aging
+--   base(key) = max(now, lowest tag in the queue, the key's clock)
+-- and the key's clock moves to base + (its tasks in this send) * spacing. The key is the run's
+-- concurrency_key, else its input at the key path of the flow's first key limit, else ''.
+-- The lowest tag in the queue is the point the claims have reached: a key that was idle starts
+-- there, not behind the backlog of busy keys and not ahead of it by more than its own share.
+-- Writes: the key clocks (insert or update: a concurrent send of the same key waits on the row
+-- until this transaction ends), the messages' JSON. Errors: none. Not for repeated calls: a
+-- second call on the same tasks moves their keys' clocks again.
+-- The planner settings of the hot path are not pinned here: the statement joins the send's tasks
+-- with its distinct keys, a hash join's job (a map of 10,000 items over 10,000 keys would be
+-- 10^8 probes in a nested loop).
+create or replace function workflow._order_messages(
+    queue_name text,
+    task_ids bigint[],
+    now timestamptz
+)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_order workflow.queue_orders;
+    v_head double precision;
+begin
+    select o.* into v_order from workflow.queue_orders o where o.queue_name = _order_messages.queue_name;
+    if not found then
+        return;
+    end if;
+    execute format(
+        'select (q.message ->> ''ord'')::double precision from pgmq.%I as q
+         where (q.message ->> ''ord'')::double precision is not null
+         order by (q.message ->> ''ord'')::double precision limit 1',
+        'q_' || _order_messages.queue_name
+    ) into v_head;
+    execute format($sql$
+        with k as materialized (
+            select t.task_id, t.message_id,
+                coalesce(r.concurrency_key, r.input #>> (
+                    select l.key_path from workflow.limits as l
+                    where l.scope = 'key' and l.name = r.flow_slug order by l.limit_id limit 1
+                ), '') as key,
+                r.priority + coalesce(sp.priority, 0) as priority
+            from unnest($1::bigint[]) as x (task_id)
+            join workflow.tasks as t on t.task_id = x.task_id
+            join workflow.runs as r on r.run_id = t.run_id
+            left join workflow.step_priorities as sp on sp.flow_slug = r.flow_slug and sp.step_slug = t.step_slug
+            where t.message_id is not null
+        ),
+        n as materialized (
+            select k.key, count(*) as n from k group by k.key
+        ),
+        up as (
+            insert into workflow.fair_clocks as fc (queue_name, key, clock)
+            select $2, n.key, $3 + n.n * $4 from n
+            on conflict on constraint fair_clocks_pkey do update
+            set clock = greatest(fc.clock + (excluded.clock - $3), excluded.clock)
+            returning fc.key, fc.clock
+        ),
+        o as (
+            select k.message_id,
+                up.clock - n.n * $4 + (row_number() over (partition by k.key order by k.task_id) - 1) * $4
+                    - k.priority * $5 as ord
+            from k
+            join n on n.key = k.key
+            join up on up.key = k.key
+        )
+        update pgmq.%1$I as q
+        set message = q.message || jsonb_build_object('ord', o.ord)
+        from o
+        where q.msg_id = o.message_id
+    $sql$, 'q_' || _order_messages.queue_name)
+    using _order_messages.task_ids, _order_messages.queue_name,
+        greatest(extract(epoch from _order_messages.now)::double precision, coalesce(v_head, '-infinity')),
+        v_order.spacing_seconds::double precision, v_order.aging_seconds::double precision;
+end;
+$$;
+
 -- functions/_release_workers.sql
 -- _release_workers: make the tasks held by the given (dead or stopped) workers claimable now.
 --
@@ -1516,6 +1639,10 @@ begin
                 on s.n = a.n
         ) as m
         where t.task_id = m.task_id;
+        -- An ordered queue's messages get their tag (priority, aging, fairness): set_queue_order.
+        if exists (select 1 from workflow.queue_orders o where o.queue_name = v_group.queue_name) then
+            perform workflow._order_messages(v_group.queue_name, v_group.task_ids, _start_steps.now);
+        end if;
         if v_group.paused or v_group.delay > 0 then
             -- A paused run's new work is parked until resume_workflow_run releases it; a start
             -- delay is measured from this call's (injectable) clock, which send_batch's own
@@ -1985,6 +2112,8 @@ $$;
 -- status is 'started', so completion, failure, cancel and pruning all free it, and a task whose
 -- lease expired keeps its slot until it is claimed again (it then reuses it) or fails for good.
 -- Without any limit on the queue's work the claim is the one statement as before.
+-- Order: oldest message first (msg_id), or, on a queue made ordered by set_queue_order, lowest
+-- ordering tag first (priority with aging, fairness across keys; see _order_messages).
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
 -- returns no rows (a worker may start before any flow that uses its queue is registered).
 create or replace function workflow.claim_tasks(
@@ -2027,6 +2156,7 @@ declare
     v_alive boolean;
     v_limited boolean;
     v_locked text[];
+    v_order text := 'q.msg_id';
 begin
     -- GUARD
     perform workflow._validate_name('queue', claim_tasks.queue_name);
@@ -2054,6 +2184,11 @@ begin
         end if;
     end if;
 
+    -- An ordered queue (set_queue_order) is taken lowest tag first, through its tag index.
+    if exists (select 1 from workflow.queue_orders o where o.queue_name = claim_tasks.queue_name) then
+        v_order := '((q.message ->> ''ord'')::double precision), q.msg_id';
+    end if;
+
     -- PHASE 0: with limits, lock the (limit, key) pairs of the visible head (see the header).
     -- Twice qty messages are read (without locking them) so that keys of messages other claims
     -- hold do not leave this claim's batch without locks.
@@ -2067,7 +2202,7 @@ begin
             from (
                 select distinct l.limit_id || ':' || lk.key as lock_key
                 from (
-                    select q.message from pgmq.%1$I as q where q.vt <= $1 order by q.msg_id limit $2
+                    select q.message from pgmq.%1$I as q where q.vt <= $1 order by %2$s limit $2
                 ) as m
                 join workflow.runs as r on r.run_id = (m.message ->> 'run_id')::uuid
                 join workflow.limits as l
@@ -2079,7 +2214,7 @@ begin
                 ) as lk
             ) as k
             where pg_try_advisory_xact_lock(hashtext('workflow.limits'), hashtext(k.lock_key))
-        $sql$, 'q_' || claim_tasks.queue_name)
+        $sql$, 'q_' || claim_tasks.queue_name, v_order)
         into v_locked
         using claim_tasks.now, 2 * claim_tasks.qty, claim_tasks.queue_name;
     end if;
@@ -2107,7 +2242,7 @@ begin
                   select t.message_id from workflow.tasks as t
                   where t.run_id = $3 and t.status in ('queued', 'started') and t.message_id is not null
               )))
-            order by q.msg_id
+            order by %2$s
             limit $4
             for update skip locked
         ),
@@ -2254,7 +2389,7 @@ begin
                array_agg(c.task_id order by c.task_id) filter (where c.exhausted and not c.paused),
                (select count(*) from parked)
         from go as c left join leased as l on l.msg_id = c.msg_id
-    $sql$, 'q_' || claim_tasks.queue_name)
+    $sql$, 'q_' || claim_tasks.queue_name, v_order)
     into v_task_ids, v_msg_ids, v_leases, v_exhausted, v_parked
     using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers,
         v_limited, v_locked, claim_tasks.queue_name;
@@ -3598,6 +3733,31 @@ begin
 end;
 $$;
 
+-- functions/remove_queue_order.sql
+-- remove_queue_order: claims of the queue go back to oldest message first.
+--
+-- Called by psql users, the CLI and Client.remove_queue_order. Drops the queue's row (and its
+-- keys' clocks) and the tag index; the tags stay in the messages, unused. Returns true when the
+-- queue was ordered. Locks: the queue_orders row; dropping the index locks the queue's table
+-- briefly. Errors: WF001 a malformed queue name. Safe to repeat.
+create or replace function workflow.remove_queue_order(
+    queue_name text
+)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform workflow._validate_name('queue', remove_queue_order.queue_name);
+    delete from workflow.queue_orders o where o.queue_name = remove_queue_order.queue_name;
+    if not found then
+        return false;
+    end if;
+    execute format('drop index if exists pgmq.%I', 'q_' || remove_queue_order.queue_name || '_ord_idx');
+    return true;
+end;
+$$;
+
 -- functions/resume_workflow_run.sql
 -- resume_workflow_run: let a paused run continue where it stopped.
 --
@@ -3668,7 +3828,7 @@ begin
         raise exception 'invalid owner worker id %', quote_literal(retry_failed_workflow.owner)
             using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
     end if;
-    select r.run_id, r.flow_slug, r.status, r.input into v_old
+    select r.run_id, r.flow_slug, r.status, r.input, r.concurrency_key, r.priority into v_old
     from workflow.runs r where r.run_id = retry_failed_workflow.run_id
     for key share;
     if not found then
@@ -3685,9 +3845,12 @@ begin
     left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
     where s.flow_slug = v_old.flow_slug;
 
-    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of, owner_worker_id)
+    -- The retry keeps the run's concurrency key and priority (flow control, 0009).
+    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of, owner_worker_id,
+        concurrency_key, priority)
     select v_new, v_old.flow_slug, v_remaining, v_old.input, retry_failed_workflow.now,
-        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id, retry_failed_workflow.owner
+        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id, retry_failed_workflow.owner,
+        v_old.concurrency_key, v_old.priority
     from workflow.flows f where f.flow_slug = v_old.flow_slug;
 
     -- PHASE 2: step states: carried over (completed, with output) or waiting on the dependencies
@@ -3870,6 +4033,66 @@ begin
 end;
 $$;
 
+-- functions/set_queue_order.sql
+-- set_queue_order: make a queue ordered: claims take its tasks by priority with aging and fairly
+-- across keys, instead of oldest message first.
+--
+-- Called by psql users, the CLI (`limits order`) and Client.set_queue_order, once per queue (a
+-- repeated call changes the constants). Creates the index the ordered claim scans, on the tag
+-- message ->> 'ord' of the queue's pgmq table (the queue is created if it does not exist yet), and
+-- gives messages already in the queue the tag of their enqueue time, so none is left behind.
+-- From then on every task sent to the queue gets its tag (see _order_messages):
+--   tag = max(now, lowest tag in the queue, its key's clock) + (its rank among its key's tasks
+--         sent together) * spacing_seconds - priority * aging_seconds
+-- so a task of priority p is taken before tasks of lower priority enqueued up to
+-- p * aging_seconds after it, and after any enqueued earlier than that (aging: a waiting task
+-- can be passed over only for that long, so low priority is never starved), and a key's burst of
+-- n tasks is spread over n * spacing_seconds of the queue's virtual time, between which other
+-- keys' tasks interleave. remove_queue_order(queue_name) goes back to oldest first.
+-- Locks: the queue_orders row; creating the index locks the queue's table (SHARE) for the time
+-- of the build, so turn ordering on before the queue is busy. Errors: WF001 a malformed queue
+-- name, WF023 a non-positive aging or spacing. Safe to repeat.
+create or replace function workflow.set_queue_order(
+    queue_name text,
+    aging_seconds numeric default 60,
+    spacing_seconds numeric default 1
+)
+returns workflow.queue_orders
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_row workflow.queue_orders;
+begin
+    -- GUARD
+    perform workflow._validate_name('queue', set_queue_order.queue_name);
+    if set_queue_order.aging_seconds is null or set_queue_order.aging_seconds <= 0
+        or set_queue_order.spacing_seconds is null or set_queue_order.spacing_seconds <= 0 then
+        raise exception 'aging and spacing must be positive seconds, got % and %',
+            coalesce(set_queue_order.aging_seconds::text, 'null'), coalesce(set_queue_order.spacing_seconds::text, 'null')
+            using errcode = 'WF023';
+    end if;
+    if not exists (select 1 from pgmq.meta m where m.queue_name = set_queue_order.queue_name) then
+        perform pgmq.create(set_queue_order.queue_name);
+    end if;
+    execute format(
+        'create index if not exists %I on pgmq.%I (((message ->> ''ord'')::double precision), msg_id)',
+        'q_' || set_queue_order.queue_name || '_ord_idx', 'q_' || set_queue_order.queue_name
+    );
+    execute format(
+        'update pgmq.%I set message = message || jsonb_build_object(''ord'', extract(epoch from enqueued_at)::double precision)
+         where not message ? ''ord''',
+        'q_' || set_queue_order.queue_name
+    );
+    insert into workflow.queue_orders as o (queue_name, aging_seconds, spacing_seconds, updated_at)
+    values (set_queue_order.queue_name, set_queue_order.aging_seconds, set_queue_order.spacing_seconds, clock_timestamp())
+    on conflict on constraint queue_orders_pkey do update
+    set aging_seconds = excluded.aging_seconds, spacing_seconds = excluded.spacing_seconds, updated_at = excluded.updated_at
+    returning o.* into v_row;
+    return v_row;
+end;
+$$;
+
 -- functions/set_rate_limit.sql
 -- set_rate_limit: declare, or change, a rate limit: at most max_starts task starts in any window
 -- of per_seconds seconds in one scope, across all workers.
@@ -3923,6 +4146,46 @@ begin
 end;
 $$;
 
+-- functions/set_step_priority.sql
+-- set_step_priority: give a step's tasks a priority (default 0; higher is taken first).
+--
+-- Called by psql users and Client.set_step_priority. A task's priority is its step's plus its
+-- run's (start_flow(..., priority =>)); it orders claims only on an ordered queue
+-- (set_queue_order), and is fixed into the task's tag when the task is sent, so a change applies
+-- to tasks sent after it. Priority 0 removes the row. Locks: the step_priorities row.
+-- Errors: WF026 an unknown step, WF010 a priority outside -1000..1000. Safe to repeat.
+create or replace function workflow.set_step_priority(
+    flow_slug text,
+    step_slug text,
+    priority integer
+)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if set_step_priority.priority is null or set_step_priority.priority not between -1000 and 1000 then
+        raise exception 'priority must be between -1000 and 1000, got %', coalesce(set_step_priority.priority::text, 'null')
+            using errcode = 'WF010';
+    end if;
+    if not exists (
+        select 1 from workflow.steps s
+        where s.flow_slug = set_step_priority.flow_slug and s.step_slug = set_step_priority.step_slug
+    ) then
+        raise exception 'step %.% does not exist', set_step_priority.flow_slug, set_step_priority.step_slug
+            using errcode = 'WF026';
+    end if;
+    if set_step_priority.priority = 0 then
+        delete from workflow.step_priorities p
+        where p.flow_slug = set_step_priority.flow_slug and p.step_slug = set_step_priority.step_slug;
+    else
+        insert into workflow.step_priorities as p (flow_slug, step_slug, priority)
+        values (set_step_priority.flow_slug, set_step_priority.step_slug, set_step_priority.priority)
+        on conflict on constraint step_priorities_pkey do update set priority = excluded.priority;
+    end if;
+end;
+$$;
+
 -- functions/start_flows.sql
 -- start_flows: start many runs of one flow in one call; the batch form of start_flow.
 --
@@ -3944,9 +4207,12 @@ $$;
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
 -- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- WF010 a priority outside -1000..1000,
 -- WF025 an input whose value at the flow's key limit path is an object or an array.
 -- concurrency_key: the runs' key for the flow's key concurrency limit (set_concurrency_limit
 -- 'key'); without it each run's key is read from its input at the limit's path when claimed.
+-- priority: the runs' priority (default 0, -1000..1000), added to each step's (set_step_priority);
+-- it orders claims on ordered queues (set_queue_order).
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -3955,7 +4221,8 @@ create or replace function workflow.start_flows(
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
     owner text default null,
-    concurrency_key text default null
+    concurrency_key text default null,
+    priority integer default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -3994,6 +4261,9 @@ begin
     from workflow.steps s where s.flow_slug = start_flows.flow_slug;
     if v_steps = 0 then
         raise exception 'flow % has no steps', start_flows.flow_slug using errcode = 'WF016';
+    end if;
+    if start_flows.priority is not null and start_flows.priority not between -1000 and 1000 then
+        raise exception 'priority must be between -1000 and 1000, got %', start_flows.priority using errcode = 'WF010';
     end if;
     if start_flows.timeout_seconds is not null and start_flows.timeout_seconds < 1 then
         raise exception 'run timeout must be at least 1 second, got %', start_flows.timeout_seconds using errcode = 'WF010';
@@ -4048,10 +4318,10 @@ begin
     );
     with ins as (
         insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id,
-            concurrency_key)
+            concurrency_key, priority)
         select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
             start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
-            start_flows.owner, start_flows.concurrency_key
+            start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id
@@ -4580,6 +4850,8 @@ $$;
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
 -- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
+-- ordered queues (both: see start_flows).
 -- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
 create or replace function workflow.start_flow(
     flow_slug text,
@@ -4588,7 +4860,8 @@ create or replace function workflow.start_flow(
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
     owner text default null,
-    concurrency_key text default null
+    concurrency_key text default null,
+    priority integer default null
 )
 returns uuid
 language sql
@@ -4602,7 +4875,8 @@ as $$
         start_flow.timeout_seconds,
         start_flow.now,
         start_flow.owner,
-        start_flow.concurrency_key
+        start_flow.concurrency_key,
+        start_flow.priority
     ) as s;
 $$;
 

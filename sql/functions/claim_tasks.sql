@@ -40,6 +40,8 @@
 -- status is 'started', so completion, failure, cancel and pruning all free it, and a task whose
 -- lease expired keeps its slot until it is claimed again (it then reuses it) or fails for good.
 -- Without any limit on the queue's work the claim is the one statement as before.
+-- Order: oldest message first (msg_id), or, on a queue made ordered by set_queue_order, lowest
+-- ordering tag first (priority with aging, fairness across keys; see _order_messages).
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
 -- returns no rows (a worker may start before any flow that uses its queue is registered).
 create or replace function workflow.claim_tasks(
@@ -82,6 +84,7 @@ declare
     v_alive boolean;
     v_limited boolean;
     v_locked text[];
+    v_order text := 'q.msg_id';
 begin
     -- GUARD
     perform workflow._validate_name('queue', claim_tasks.queue_name);
@@ -109,6 +112,11 @@ begin
         end if;
     end if;
 
+    -- An ordered queue (set_queue_order) is taken lowest tag first, through its tag index.
+    if exists (select 1 from workflow.queue_orders o where o.queue_name = claim_tasks.queue_name) then
+        v_order := '((q.message ->> ''ord'')::double precision), q.msg_id';
+    end if;
+
     -- PHASE 0: with limits, lock the (limit, key) pairs of the visible head (see the header).
     -- Twice qty messages are read (without locking them) so that keys of messages other claims
     -- hold do not leave this claim's batch without locks.
@@ -122,7 +130,7 @@ begin
             from (
                 select distinct l.limit_id || ':' || lk.key as lock_key
                 from (
-                    select q.message from pgmq.%1$I as q where q.vt <= $1 order by q.msg_id limit $2
+                    select q.message from pgmq.%1$I as q where q.vt <= $1 order by %2$s limit $2
                 ) as m
                 join workflow.runs as r on r.run_id = (m.message ->> 'run_id')::uuid
                 join workflow.limits as l
@@ -134,7 +142,7 @@ begin
                 ) as lk
             ) as k
             where pg_try_advisory_xact_lock(hashtext('workflow.limits'), hashtext(k.lock_key))
-        $sql$, 'q_' || claim_tasks.queue_name)
+        $sql$, 'q_' || claim_tasks.queue_name, v_order)
         into v_locked
         using claim_tasks.now, 2 * claim_tasks.qty, claim_tasks.queue_name;
     end if;
@@ -162,7 +170,7 @@ begin
                   select t.message_id from workflow.tasks as t
                   where t.run_id = $3 and t.status in ('queued', 'started') and t.message_id is not null
               )))
-            order by q.msg_id
+            order by %2$s
             limit $4
             for update skip locked
         ),
@@ -309,7 +317,7 @@ begin
                array_agg(c.task_id order by c.task_id) filter (where c.exhausted and not c.paused),
                (select count(*) from parked)
         from go as c left join leased as l on l.msg_id = c.msg_id
-    $sql$, 'q_' || claim_tasks.queue_name)
+    $sql$, 'q_' || claim_tasks.queue_name, v_order)
     into v_task_ids, v_msg_ids, v_leases, v_exhausted, v_parked
     using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers,
         v_limited, v_locked, claim_tasks.queue_name;

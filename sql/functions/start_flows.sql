@@ -18,9 +18,12 @@
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
 -- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- WF010 a priority outside -1000..1000,
 -- WF025 an input whose value at the flow's key limit path is an object or an array.
 -- concurrency_key: the runs' key for the flow's key concurrency limit (set_concurrency_limit
 -- 'key'); without it each run's key is read from its input at the limit's path when claimed.
+-- priority: the runs' priority (default 0, -1000..1000), added to each step's (set_step_priority);
+-- it orders claims on ordered queues (set_queue_order).
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -29,7 +32,8 @@ create or replace function workflow.start_flows(
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
     owner text default null,
-    concurrency_key text default null
+    concurrency_key text default null,
+    priority integer default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -68,6 +72,9 @@ begin
     from workflow.steps s where s.flow_slug = start_flows.flow_slug;
     if v_steps = 0 then
         raise exception 'flow % has no steps', start_flows.flow_slug using errcode = 'WF016';
+    end if;
+    if start_flows.priority is not null and start_flows.priority not between -1000 and 1000 then
+        raise exception 'priority must be between -1000 and 1000, got %', start_flows.priority using errcode = 'WF010';
     end if;
     if start_flows.timeout_seconds is not null and start_flows.timeout_seconds < 1 then
         raise exception 'run timeout must be at least 1 second, got %', start_flows.timeout_seconds using errcode = 'WF010';
@@ -122,10 +129,10 @@ begin
     );
     with ins as (
         insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id,
-            concurrency_key)
+            concurrency_key, priority)
         select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
             start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
-            start_flows.owner, start_flows.concurrency_key
+            start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id

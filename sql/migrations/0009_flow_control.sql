@@ -66,5 +66,40 @@ create table workflow.rate_windows (
 
 alter table workflow.runs add column concurrency_key text;
 
+-- Ordered queues (set_queue_order): their messages carry an ordering tag, message ->> 'ord'
+-- (seconds, as a double), and claim_tasks takes them lowest tag first instead of by msg_id,
+-- through an index on the tag made on the queue's table when ordering is turned on. The tag
+-- (written by _order_messages when the task is sent) gives priorities with aging and fairness
+-- across keys; the rule and its numbers are in docs/operations.md, "Priorities and fairness".
+-- queue_orders: one row per ordered queue and its two constants. fair_clocks: per (queue, key),
+-- the next tag the key's next task gets at the earliest (its share of the queue's virtual time).
+-- step_priorities: a step's priority (set_step_priority), added to its run's (runs.priority,
+-- start_flow(..., priority =>)).
+create table workflow.queue_orders (
+    queue_name text primary key,
+    aging_seconds numeric not null default 60,
+    spacing_seconds numeric not null default 1,
+    updated_at timestamptz not null default now(),
+    constraint aging_is_positive check (aging_seconds > 0),
+    constraint spacing_is_positive check (spacing_seconds > 0)
+);
+
+create table workflow.fair_clocks (
+    queue_name text not null references workflow.queue_orders (queue_name) on delete cascade,
+    key text not null,
+    clock double precision not null,
+    primary key (queue_name, key)
+);
+
+create table workflow.step_priorities (
+    flow_slug text not null,
+    step_slug text not null,
+    priority integer not null,
+    -- No foreign key to steps: set_step_priority checks the step, and a stale row is harmless.
+    primary key (flow_slug, step_slug)
+);
+
+alter table workflow.runs add column priority integer not null default 0;
+
 drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestamptz, text);
 drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz, text);
