@@ -236,6 +236,7 @@ class Client:
         run_id: UUID | None = None,
         timeout_seconds: int | None = None,
         concurrency_key: str | None = None,
+        priority: int | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id.
 
@@ -244,7 +245,8 @@ class Client:
         ``timeout_seconds`` sets the run's deadline (default: the flow's timeout, if any); past
         it ``enforce_deadlines`` cancels the run with the reason ``deadline exceeded``.
         ``concurrency_key`` is the run's key for the flow's key limit (default: the input's
-        value at the limit's key path; see :meth:`set_concurrency_limit`).
+        value at the limit's key path; see :meth:`set_concurrency_limit`). ``priority``
+        (-1000..1000, default 0) orders its tasks on ordered queues (:meth:`set_queue_order`).
         """
         return self.call(
             runs.start_flow(
@@ -253,6 +255,7 @@ class Client:
                 run_id=run_id,
                 timeout_seconds=timeout_seconds,
                 concurrency_key=concurrency_key,
+                priority=priority,
             )
         )
 
@@ -264,6 +267,7 @@ class Client:
         run_ids: Sequence[UUID | None] | None = None,
         timeout_seconds: int | None = None,
         concurrency_key: str | None = None,
+        priority: int | None = None,
     ) -> list[UUID]:
         """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
 
@@ -271,7 +275,7 @@ class Client:
         few set-based statements for the whole batch, several times faster per run than separate
         calls. ``run_ids`` (same length, entries may be None) makes each run idempotent as in
         ``start_flow``. All or nothing: an invalid input fails the whole batch.
-        ``concurrency_key``: one key limit key for every run of the batch.
+        ``concurrency_key`` and ``priority``: as in ``start_flow``, for every run of the batch.
         """
         return self.call(
             runs.start_flows(
@@ -280,6 +284,7 @@ class Client:
                 run_ids=run_ids,
                 timeout_seconds=timeout_seconds,
                 concurrency_key=concurrency_key,
+                priority=priority,
             )
         )
 
@@ -326,6 +331,31 @@ class Client:
     def remove_rate_limit(self, scope: str, name: str) -> bool:
         """Lift a rate limit; return whether there was one. Seen by the next claim."""
         return self.call(limits.remove_limit("rate", scope, name))
+
+    def set_queue_order(
+        self, queue: str, *, aging_seconds: float = 60, spacing_seconds: float = 1
+    ) -> None:
+        """Claim ``queue``'s tasks by priority with aging, and fairly across keys.
+
+        A task of priority p goes before lower-priority tasks sent up to
+        ``p * aging_seconds`` after it; a key's burst of n tasks is spread over
+        ``n * spacing_seconds`` of the queue's virtual time so other keys interleave (see
+        ``workflow.set_queue_order``). Creates an index on the queue: turn it on before the
+        queue is busy.
+        """
+        self.call(
+            limits.set_queue_order(
+                queue, aging_seconds=aging_seconds, spacing_seconds=spacing_seconds
+            )
+        )
+
+    def remove_queue_order(self, queue: str) -> bool:
+        """Claim ``queue`` oldest first again; return whether it was ordered."""
+        return self.call(limits.remove_queue_order(queue))
+
+    def set_step_priority(self, flow_slug: str, step_slug: str, priority: int) -> None:
+        """Give a step's tasks a priority (added to their run's), for tasks sent from now on."""
+        self.call(limits.set_step_priority(flow_slug, step_slug, priority))
 
     def list_limits(self) -> list[LimitUse]:
         """Return every limit with its use: one row per limit and key (key None when unused)."""

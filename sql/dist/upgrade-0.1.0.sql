@@ -291,6 +291,66 @@ select pg_advisory_xact_lock(91634357130068);
 -- pass 1: language sql functions, unchecked, so that every name exists
 set local check_function_bodies = off;
 
+-- functions/_limits_waited_on.sql
+-- _limits_waited_on: the limits a step of a run is waiting on, for get_run_status.
+--
+-- Called by get_run_status for each step. Returns a JSON array, empty unless the step has queued
+-- tasks in a live run: one {"kind", "scope", "name", "key", "in_use", "max", "per_seconds",
+-- "ahead"} per limit covering the step (its queue, its flow, the step, the run's key) that is
+-- full now: for concurrency, in_use started tasks hold slots of (limit, key); for rate, in_use
+-- starts fall inside the window ending at now. ahead counts the tasks queued before this run's
+-- first queued task of the step under the same limit and key, among the same step's tasks (the
+-- cheap part of the queue; tasks of other steps under the limit are not counted).
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow._limits_waited_on(
+    run_id uuid,
+    step_slug text,
+    now timestamptz
+)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'kind', l.kind, 'scope', l.scope, 'name', l.name, 'key', k.key, 'in_use', u.n, 'max', l.max_count,
+        'per_seconds', l.per_seconds,
+        'ahead', (
+            select count(*) from workflow.tasks t2
+            join workflow.runs r2 on r2.run_id = t2.run_id
+            where t2.step_slug = _limits_waited_on.step_slug and r2.flow_slug = r.flow_slug
+              and t2.status = 'queued' and t2.task_id < q.first_task
+              and (l.scope <> 'key' or coalesce(r2.concurrency_key, r2.input #>> l.key_path, '') = k.key)
+        )
+    ) order by l.limit_id), '[]'::jsonb)
+    from workflow.runs r
+    join workflow.steps s on s.flow_slug = r.flow_slug and s.step_slug = _limits_waited_on.step_slug
+    cross join lateral (
+        select min(t.task_id) as first_task from workflow.tasks t
+        where t.run_id = r.run_id and t.step_slug = s.step_slug and t.status = 'queued'
+    ) as q
+    join workflow.limits l
+        on (l.scope = 'queue' and l.name = s.queue_name)
+        or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+        or (l.scope = 'step' and l.name = r.flow_slug || '.' || s.step_slug)
+    cross join lateral (
+        select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+    ) as k
+    cross join lateral (
+        select case when l.kind = 'concurrency' then (
+            select count(*) from workflow.concurrency_slots cs
+            join workflow.tasks t on t.task_id = cs.task_id
+            where cs.limit_id = l.limit_id and cs.key = k.key and t.status = 'started'
+        ) else coalesce((
+            select count(*) from workflow.rate_windows w, unnest(w.starts) as x (at)
+            where w.limit_id = l.limit_id and w.key = k.key
+              and x.at > _limits_waited_on.now - make_interval(secs => l.per_seconds::double precision)
+        ), 0) end as n
+    ) as u
+    where r.run_id = _limits_waited_on.run_id and (r.status = 'started') is true
+      and q.first_task is not null and u.n >= l.max_count;
+$$;
+
 -- functions/_worker_alive.sql
 -- _worker_alive: the one definition of a live worker: not stopped, not released by the sweep,
 -- and its last heartbeat younger than its heartbeat timeout at `now`.
@@ -2931,12 +2991,15 @@ $$;
 --  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
---             "completed_at", "failed_at", "error", "waiting_for_worker"}, ... in flow order],
+--             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker"}, ...
+--             in flow order],
 --  "owner": the worker id executing its local steps (or null)}
 -- waiting_for_worker is true for a started step with tasks left when no live registered worker
 -- can take them: for a distributed step, none whose queues (null: any), handlers (null: any)
 -- and resources cover it; for a local step, the run's owner is not alive. Only registered
 -- workers count (register_worker), so with unregistered workers it reads true.
+-- waiting_on_limits lists the concurrency and rate limits that hold the step's queued tasks back
+-- now, with their use and the tasks ahead (see _limits_waited_on); [] when none.
 -- Runs the throttled sweep first (_sweep), so a dead owner or a passed deadline shows at once.
 -- Locks nothing of its own. Errors: WF011 unknown run.
 create or replace function workflow.get_run_status(run_id uuid, now timestamptz default clock_timestamp())
@@ -2985,6 +3048,7 @@ begin
                 'completed_at', ss.completed_at,
                 'failed_at', ss.failed_at,
                 'error', ss.error_message,
+                'waiting_on_limits', workflow._limits_waited_on(r.run_id, ss.step_slug, get_run_status.now),
                 'waiting_for_worker', ss.status = 'started' and ss.remaining_tasks > 0 and r.status = 'started'
                     and case when s.execution = 'local' then not coalesce((
                         select workflow._worker_alive(w, get_run_status.now)
@@ -3999,8 +4063,9 @@ $$;
 --                                      lacks it has the key '' (all such runs share one allowance)
 -- An upsert: a repeated call changes the limit (and a key limit's path), seen by the next claim
 -- (claim_tasks); lowering it below the current use stops new starts until use falls below it and
--- cancels nothing. remove_limit('concurrency', scope, name) lifts it. Returns the limit's row.
--- Locks: the limit's row (insert or update). Errors: WF023 a max_running below 1 or an unknown
+-- cancels nothing. Tasks already running in the scope count against a new limit. remove_limit(
+-- 'concurrency', scope, name) lifts it. Returns the limit's row.
+-- Locks: the limit's row (insert or update); inserts slot rows for the running tasks. Errors: WF023 a max_running below 1 or an unknown
 -- scope, and those of _check_limit (WF024, WF001, WF002, WF026). Safe to repeat.
 create or replace function workflow.set_concurrency_limit(
     scope text,
@@ -4029,6 +4094,22 @@ begin
     on conflict on constraint limit_is_unique do update
     set max_count = excluded.max_count, key_path = excluded.key_path, updated_at = excluded.updated_at
     returning l.* into v_row;
+    -- Tasks already running in the scope count from now on (a slot each): a new limit is not
+    -- exceeded by the work that was started before it. One scan of the started tasks; a claim
+    -- running at this very moment that has not seen the limit yet can still start a few more.
+    insert into workflow.concurrency_slots (limit_id, key, task_id)
+    select v_row.limit_id,
+        case when v_row.scope = 'key' then coalesce(r.concurrency_key, r.input #>> v_path, '') else '' end,
+        t.task_id
+    from workflow.tasks t
+    join workflow.runs r on r.run_id = t.run_id
+    where t.status = 'started'
+      and case v_row.scope
+          when 'queue' then t.queue_name = v_row.name
+          when 'step' then r.flow_slug || '.' || t.step_slug = v_row.name
+          else r.flow_slug = v_row.name
+      end
+    on conflict do nothing;
     return v_row;
 end;
 $$;
@@ -4527,6 +4608,66 @@ end;
 $$;
 
 -- pass 3: language sql functions again, now checked against the complete set
+-- functions/_limits_waited_on.sql
+-- _limits_waited_on: the limits a step of a run is waiting on, for get_run_status.
+--
+-- Called by get_run_status for each step. Returns a JSON array, empty unless the step has queued
+-- tasks in a live run: one {"kind", "scope", "name", "key", "in_use", "max", "per_seconds",
+-- "ahead"} per limit covering the step (its queue, its flow, the step, the run's key) that is
+-- full now: for concurrency, in_use started tasks hold slots of (limit, key); for rate, in_use
+-- starts fall inside the window ending at now. ahead counts the tasks queued before this run's
+-- first queued task of the step under the same limit and key, among the same step's tasks (the
+-- cheap part of the queue; tasks of other steps under the limit are not counted).
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow._limits_waited_on(
+    run_id uuid,
+    step_slug text,
+    now timestamptz
+)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'kind', l.kind, 'scope', l.scope, 'name', l.name, 'key', k.key, 'in_use', u.n, 'max', l.max_count,
+        'per_seconds', l.per_seconds,
+        'ahead', (
+            select count(*) from workflow.tasks t2
+            join workflow.runs r2 on r2.run_id = t2.run_id
+            where t2.step_slug = _limits_waited_on.step_slug and r2.flow_slug = r.flow_slug
+              and t2.status = 'queued' and t2.task_id < q.first_task
+              and (l.scope <> 'key' or coalesce(r2.concurrency_key, r2.input #>> l.key_path, '') = k.key)
+        )
+    ) order by l.limit_id), '[]'::jsonb)
+    from workflow.runs r
+    join workflow.steps s on s.flow_slug = r.flow_slug and s.step_slug = _limits_waited_on.step_slug
+    cross join lateral (
+        select min(t.task_id) as first_task from workflow.tasks t
+        where t.run_id = r.run_id and t.step_slug = s.step_slug and t.status = 'queued'
+    ) as q
+    join workflow.limits l
+        on (l.scope = 'queue' and l.name = s.queue_name)
+        or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+        or (l.scope = 'step' and l.name = r.flow_slug || '.' || s.step_slug)
+    cross join lateral (
+        select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+    ) as k
+    cross join lateral (
+        select case when l.kind = 'concurrency' then (
+            select count(*) from workflow.concurrency_slots cs
+            join workflow.tasks t on t.task_id = cs.task_id
+            where cs.limit_id = l.limit_id and cs.key = k.key and t.status = 'started'
+        ) else coalesce((
+            select count(*) from workflow.rate_windows w, unnest(w.starts) as x (at)
+            where w.limit_id = l.limit_id and w.key = k.key
+              and x.at > _limits_waited_on.now - make_interval(secs => l.per_seconds::double precision)
+        ), 0) end as n
+    ) as u
+    where r.run_id = _limits_waited_on.run_id and (r.status = 'started') is true
+      and q.first_task is not null and u.n >= l.max_count;
+$$;
+
 -- functions/_worker_alive.sql
 -- _worker_alive: the one definition of a live worker: not stopped, not released by the sweep,
 -- and its last heartbeat younger than its heartbeat timeout at `now`.

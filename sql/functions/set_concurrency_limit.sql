@@ -11,8 +11,9 @@
 --                                      lacks it has the key '' (all such runs share one allowance)
 -- An upsert: a repeated call changes the limit (and a key limit's path), seen by the next claim
 -- (claim_tasks); lowering it below the current use stops new starts until use falls below it and
--- cancels nothing. remove_limit('concurrency', scope, name) lifts it. Returns the limit's row.
--- Locks: the limit's row (insert or update). Errors: WF023 a max_running below 1 or an unknown
+-- cancels nothing. Tasks already running in the scope count against a new limit. remove_limit(
+-- 'concurrency', scope, name) lifts it. Returns the limit's row.
+-- Locks: the limit's row (insert or update); inserts slot rows for the running tasks. Errors: WF023 a max_running below 1 or an unknown
 -- scope, and those of _check_limit (WF024, WF001, WF002, WF026). Safe to repeat.
 create or replace function workflow.set_concurrency_limit(
     scope text,
@@ -41,6 +42,22 @@ begin
     on conflict on constraint limit_is_unique do update
     set max_count = excluded.max_count, key_path = excluded.key_path, updated_at = excluded.updated_at
     returning l.* into v_row;
+    -- Tasks already running in the scope count from now on (a slot each): a new limit is not
+    -- exceeded by the work that was started before it. One scan of the started tasks; a claim
+    -- running at this very moment that has not seen the limit yet can still start a few more.
+    insert into workflow.concurrency_slots (limit_id, key, task_id)
+    select v_row.limit_id,
+        case when v_row.scope = 'key' then coalesce(r.concurrency_key, r.input #>> v_path, '') else '' end,
+        t.task_id
+    from workflow.tasks t
+    join workflow.runs r on r.run_id = t.run_id
+    where t.status = 'started'
+      and case v_row.scope
+          when 'queue' then t.queue_name = v_row.name
+          when 'step' then r.flow_slug || '.' || t.step_slug = v_row.name
+          else r.flow_slug = v_row.name
+      end
+    on conflict do nothing;
     return v_row;
 end;
 $$;

@@ -164,3 +164,23 @@ def test_the_cli_sets_lists_and_removes_limits(db_url: str) -> None:
     assert removed.output == "queue cli_q: removed\n"
     again = runner.invoke(main, ["limits", "remove", "queue", "cli_q"], env=env)
     assert again.output == "queue cli_q: no such limit\n"
+
+
+def test_the_client_orders_a_queue_by_priority_and_reports_waiting_on_a_limit(
+    conn: psycopg.Connection[Any],
+) -> None:
+    client = Client(conn)
+    client.register_flow({"slug": "prio", "steps": [
+        {"slug": "only", "execution": "distributed", "queue": "prio"}]})
+    client.set_queue_order("prio")
+    low = client.start_flow("prio", {"tenant": "a"})
+    high = client.start_flow("prio", {"tenant": "a"}, priority=3)
+    assert [t.run_id for t in client.claim_tasks("prio", 1)] == [high]
+    client.set_concurrency_limit("flow", "prio", 1)
+    waiting = client.get_run_status(low).steps[0].waiting_on_limits
+    assert [(w["kind"], w["scope"], w["in_use"], w["max"]) for w in waiting] == [
+        ("concurrency", "flow", 1, 1)
+    ]
+    assert client.claim_tasks("prio", 1) == []
+    assert client.remove_queue_order("prio") is True
+    assert client.remove_concurrency_limit("flow", "prio") is True

@@ -16,8 +16,11 @@ __all__ = [
     "LimitUse",
     "list_limits",
     "remove_limit",
+    "remove_queue_order",
     "set_concurrency_limit",
+    "set_queue_order",
     "set_rate_limit",
+    "set_step_priority",
 ]
 
 
@@ -86,4 +89,30 @@ def list_limits() -> Operation[list[LimitUse]]:
         " from workflow.list_limits()",
         [],
         _limit_uses,
+    )
+
+
+def set_queue_order(
+    queue: str, *, aging_seconds: float = 60, spacing_seconds: float = 1
+) -> Operation[None]:
+    """Claim ``queue`` by priority with aging, fairly across keys (``workflow.set_queue_order``)."""
+    return Operation(
+        "select 1 from workflow.set_queue_order(queue_name => %s,"
+        " aging_seconds => %s::numeric, spacing_seconds => %s::numeric)",
+        [queue, aging_seconds, spacing_seconds],
+        no_result,
+    )
+
+
+def remove_queue_order(queue: str) -> Operation[bool]:
+    """Claim ``queue`` oldest first again (``workflow.remove_queue_order``)."""
+    return Operation("select workflow.remove_queue_order(queue_name => %s)", [queue], first_value)
+
+
+def set_step_priority(flow_slug: str, step_slug: str, priority: int) -> Operation[None]:
+    """Set a step's priority (``workflow.set_step_priority``)."""
+    return Operation(
+        "select workflow.set_step_priority(flow_slug => %s, step_slug => %s, priority => %s)",
+        [flow_slug, step_slug, priority],
+        no_result,
     )

@@ -64,12 +64,20 @@ def start_flow(
     run_id: UUID | None = None,
     timeout_seconds: int | None = None,
     concurrency_key: str | None = None,
+    priority: int | None = None,
 ) -> Operation[UUID]:
     """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id."""
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
-        " timeout_seconds => %s, concurrency_key => %s)",
-        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds, concurrency_key],
+        " timeout_seconds => %s, concurrency_key => %s, priority => %s)",
+        [
+            flow_slug,
+            to_jsonb(input, "run input"),
+            run_id,
+            timeout_seconds,
+            concurrency_key,
+            priority,
+        ],
         first_value,
     )
 
@@ -81,17 +89,19 @@ def start_flows(
     run_ids: Sequence[UUID | None] | None = None,
     timeout_seconds: int | None = None,
     concurrency_key: str | None = None,
+    priority: int | None = None,
 ) -> Operation[list[UUID]]:
     """Start one run per input in one call (``workflow.start_flows``); decodes the ids in order."""
     return Operation(
         "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
-        " run_ids => %s::uuid[], timeout_seconds => %s, concurrency_key => %s)",
+        " run_ids => %s::uuid[], timeout_seconds => %s, concurrency_key => %s, priority => %s)",
         [
             flow_slug,
             [to_jsonb(value, "run input") for value in inputs],
             None if run_ids is None else list(run_ids),
             timeout_seconds,
             concurrency_key,
+            priority,
         ],
         _run_ids,
     )
