@@ -11,10 +11,11 @@
 --                                      lacks it has the key '' (all such runs share one allowance)
 -- An upsert: a repeated call changes the limit (and a key limit's path), seen by the next claim
 -- (claim_tasks); lowering it below the current use stops new starts until use falls below it and
--- cancels nothing. Tasks already running in the scope count against a new limit. remove_limit(
--- 'concurrency', scope, name) lifts it. Returns the limit's row.
--- Locks: the limit's row (insert or update); inserts slot rows for the running tasks. Errors: WF023 a max_running below 1 or an unknown
--- scope, and those of _check_limit (WF024, WF001, WF002, WF026). Safe to repeat.
+-- cancels nothing. Tasks already running in the scope count against a new limit.
+-- remove_limit('concurrency', scope, name) lifts it. Returns the limit's row.
+-- Locks: the limit's row (insert or update); inserts slot rows for the running tasks.
+-- Errors: WF023 a max_running below 1 or an unknown scope, and those of _check_limit (WF024,
+-- WF001, WF002, WF026). Safe to repeat.
 create or replace function workflow.set_concurrency_limit(
     scope text,
     name text,
