@@ -2317,7 +2317,7 @@ begin
             for key share of r skip locked
         ),
         cand as materialized (
-            select m.msg_id, m.timeout, t.task_id, t.run_id, t.step_slug,
+            select m.msg_id, m.timeout, t.task_id, t.run_id, t.step_slug, t.status = 'started' as reclaim,
                 t.status = 'started' and t.attempts_count >= t.max_attempts as exhausted,
                 lr.paused
             from msgs as m
@@ -2331,7 +2331,7 @@ begin
         -- a rate limit's window), and the verdict: a candidate starts when this claim holds all
         -- its pairs' locks and its rank (by message id) within each pair fits what is left.
         ckeys as materialized (
-            select c.msg_id, c.task_id, l.limit_id, l.kind, l.max_count, l.per_seconds, lk.key,
+            select c.msg_id, c.task_id, c.reclaim, l.limit_id, l.kind, l.max_count, l.per_seconds, lk.key,
                 l.limit_id || ':' || lk.key = any ($7) as held
             from cand as c
             join workflow.runs as r on r.run_id = c.run_id
@@ -2378,7 +2378,11 @@ begin
                     else coalesce(u.starts[u.n + k.rn - k.max_count], $1) + make_interval(secs => k.per_seconds::double precision)
                 end) filter (where u.n + k.rn > k.max_count) as wake_at
             from (
-                select k.*, row_number() over (partition by k.limit_id, k.key order by k.msg_id) as rn from ckeys as k
+                -- Crashed attempts claimed again rank first: their own slots are not in n, so they
+                -- must be the ones to take the places (a new task must not pass one that still
+                -- counts as started).
+                select k.*, row_number() over (partition by k.limit_id, k.key order by k.reclaim desc, k.msg_id) as rn
+                from ckeys as k
             ) as k
             left join used as u on u.limit_id = k.limit_id and u.key = k.key
             group by k.msg_id
