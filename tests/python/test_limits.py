@@ -1,4 +1,4 @@
-"""Concurrency limits under real concurrency: exact across connections, no slot lost to a kill.
+"""Concurrency and rate limits under real concurrency: exact across connections, no slot lost.
 
 pgTAP proves each rule inside one transaction; this proves the one thing it cannot: that two
 claims on different connections never both take the last slot of a key. Eight drivers (threads,
@@ -7,7 +7,10 @@ each its own connection and backend) claim from one queue whose flow has a per-k
 number of started tasks per key from the tables. A killer thread terminates random drivers'
 backends meanwhile (pg_terminate_backend); their claimed tasks stay started until their 1 s lease
 expires and are claimed again, so a killed worker must neither leak a slot (the run would never
-finish) nor let its key exceed 2.
+finish) nor let its key exceed 2. A rate limit (20 starts per second, four connections) is checked
+the same way: no window of one second, starting at any start, holds more than 20 starts. Both
+fail when the claim's per-key lock is taken out. The small tests at the end cover the client,
+the CLI and the errors.
 """
 
 from __future__ import annotations
@@ -184,3 +187,60 @@ def test_the_client_orders_a_queue_by_priority_and_reports_waiting_on_a_limit(
     assert client.claim_tasks("prio", 1) == []
     assert client.remove_queue_order("prio") is True
     assert client.remove_concurrency_limit("flow", "prio") is True
+
+
+def _rate_driver(url: str, stop: threading.Event, errors: list[BaseException]) -> None:
+    """Claim from the rate-limited queue and complete at once, until stopped."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not stop.is_set():
+                rows = conn.execute(
+                    "select task_id, attempt from workflow.claim_tasks('rated', 50)"
+                ).fetchall()
+                for task_id, attempt in rows:
+                    conn.execute("select workflow.complete_task(%s, %s, '{}')", [task_id, attempt])
+                if not rows:
+                    time.sleep(0.02)
+    except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+        errors.append(exc)
+
+
+def test_a_rate_limit_holds_across_connections_in_every_sliding_window(db_url: str) -> None:
+    rate, window = 20, 1.0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "select workflow.register_flow(%s)",
+            [Jsonb({"slug": "rated", "steps": [
+                {"slug": "only", "execution": "distributed", "queue": "rated"}]})],
+        )
+        conn.execute(
+            "select workflow.set_rate_limit('queue', 'rated', %s::integer, %s::numeric)",
+            [rate, window],
+        )
+        inputs = [Jsonb({"n": i}) for i in range(70)]
+        conn.execute("select workflow.start_flows('rated', %s::jsonb[])", [inputs])
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    threads = [threading.Thread(target=_rate_driver, args=(db_url, stop, errors)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(3.5)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert not errors, errors
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        # Every start's window: the starts in [its start, its start + window).
+        row = conn.execute(
+            "select max((select count(*) from workflow.tasks b where b.queue_name = 'rated'"
+            "   and b.started_at >= a.started_at"
+            "   and b.started_at < a.started_at + make_interval(secs => %s))),"
+            " count(*) from workflow.tasks a where a.queue_name = 'rated'"
+            " and a.started_at is not null",
+            [window],
+        ).fetchone()
+    assert row is not None
+    busiest, started = row
+    assert started >= 2 * rate, f"only {started} starts: the test proves nothing"
+    assert busiest <= rate, f"{busiest} starts in one {window} s window (limit {rate})"
+    assert busiest == rate
