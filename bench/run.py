@@ -22,6 +22,10 @@ What it does, in throwaway databases it creates and drops:
 4. The same workloads end to end through the Python worker (``bench/worker_e2e.py``: one worker
    process, concurrency 10, no-op handlers), the hop latency of a 20-step chain, the worker's
    memory and CPU, next to pgbench with one client; ``--no-worker`` skips it.
+5. Flow control (``bench/flow_control.py``): the claim's cost with no limit, a per-key
+   concurrency limit over 1,000 keys and a global rate limit, side by side from one connection;
+   and fairness on an ordered queue (one key with 10,000 ready tasks, nine with 10: in which claim
+   the small keys' tasks start); ``--no-flow-control`` skips it.
 
 Results: a table on stdout, and ``build/bench/latest.json`` with the machine and server settings.
 ``--quick`` is a ~30-second version for a smoke test (about a minute with the worker section). The
@@ -702,6 +706,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the notification latency/throughput section (bench/messaging.py)",
     )
+    p.add_argument(
+        "--no-flow-control",
+        action="store_true",
+        help="skip the flow-control section (bench/flow_control.py: limits' claim cost, fairness)",
+    )
     p.add_argument("--output", type=Path, default=OUT_DIR / "latest.json")
     args = p.parse_args(argv)
     args.runs = args.runs or (4000 if args.quick else 20000)
@@ -795,6 +804,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if not args.no_messaging:
         report["messaging"] = messaging_section(admin, quick=args.quick)
+    if not args.no_flow_control:
+        import flow_control
+
+        report["flow_control"] = flow_control.run_section(admin, quick=args.quick)
     report["total_wall_s"] = round(time.monotonic() - began, 1)
     print_report(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -883,6 +896,10 @@ def print_report(report: dict[str, Any]) -> None:
         import worker_e2e
 
         worker_e2e.print_section(report["worker_e2e"], pgbench_multi=report["pgbench"])
+    if "flow_control" in report:
+        import flow_control
+
+        flow_control.print_section(report["flow_control"])
     print(f"\ntotal {report['total_wall_s']} s")
 
 

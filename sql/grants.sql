@@ -62,6 +62,13 @@ begin
     -- claims, writes the workers and the one sweeps row.
     grant select, insert, update, delete on workflow.workers to workflow_worker;
     grant select, update on workflow.sweeps to workflow_worker;
+    -- A limited claim counts, records and clears the slots and rate windows of the keys it holds.
+    grant select on workflow.limits to workflow_worker;
+    grant select, insert, delete on workflow.concurrency_slots to workflow_worker;
+    grant select, insert, update on workflow.rate_windows to workflow_worker;
+    -- Sending a task to an ordered queue tags it and moves its key's clock (_order_messages).
+    grant select on workflow.queue_orders, workflow.step_priorities to workflow_worker;
+    grant select, insert, update on workflow.fair_clocks to workflow_worker;
     grant select, insert, update, delete on all tables in schema pgmq to workflow_worker;
     grant usage, select on all sequences in schema pgmq to workflow_worker;
     alter default privileges in schema pgmq grant select, insert, update, delete on tables to workflow_worker;

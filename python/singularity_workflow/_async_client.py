@@ -16,6 +16,7 @@ import psycopg
 from singularity_workflow._aio import AsyncClientBase, default_for_loop
 from singularity_workflow._client import Client
 from singularity_workflow._messages import ChannelMessage, WorkflowEvent
+from singularity_workflow._operations.limits import LimitUse
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
@@ -142,6 +143,8 @@ class AsyncClient(AsyncClientBase):
         *,
         run_id: UUID | None = None,
         timeout_seconds: int | None = None,
+        concurrency_key: str | None = None,
+        priority: int | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id, without waiting.
 
@@ -153,11 +156,20 @@ class AsyncClient(AsyncClientBase):
         ``run_id`` the call is idempotent: repeating it returns the same run.
         ``timeout_seconds`` sets the run's deadline (default: the flow's timeout, if any); past
         it ``enforce_deadlines`` cancels the run with the reason ``deadline exceeded``.
+        ``concurrency_key`` is the run's key for the flow's key limit (default: the input's
+        value at the limit's key path; see :meth:`set_concurrency_limit`). ``priority``
+        (-1000..1000, default 0) orders its tasks on ordered queues (:meth:`set_queue_order`).
         """
         return cast(
             "UUID",
             await self._replay(
-                Client.start_flow, flow_slug, input, run_id=run_id, timeout_seconds=timeout_seconds
+                Client.start_flow,
+                flow_slug,
+                input,
+                run_id=run_id,
+                timeout_seconds=timeout_seconds,
+                concurrency_key=concurrency_key,
+                priority=priority,
             ),
         )
 
@@ -168,6 +180,8 @@ class AsyncClient(AsyncClientBase):
         *,
         run_ids: Sequence[UUID | None] | None = None,
         timeout_seconds: int | None = None,
+        concurrency_key: str | None = None,
+        priority: int | None = None,
     ) -> list[UUID]:
         """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
 
@@ -176,6 +190,7 @@ class AsyncClient(AsyncClientBase):
         calls. ``run_ids`` (same length, entries may be None) makes each run idempotent as in
         ``start_flow``. All or nothing: an invalid input fails the whole batch. ``flow_slug``
         is a slug or a workflow, as in :meth:`start_flow`.
+        ``concurrency_key`` and ``priority``: as in ``start_flow``, for every run of the batch.
         """
         return cast(
             "list[UUID]",
@@ -185,8 +200,84 @@ class AsyncClient(AsyncClientBase):
                 inputs,
                 run_ids=run_ids,
                 timeout_seconds=timeout_seconds,
+                concurrency_key=concurrency_key,
+                priority=priority,
             ),
         )
+
+    async def set_concurrency_limit(
+        self, scope: str, name: str, max_running: int, *, key_path: str | None = None
+    ) -> None:
+        """Allow at most ``max_running`` started, unfinished tasks at once in one scope.
+
+        ``scope``/``name``: ``"queue"``/queue name, ``"flow"``/flow slug, ``"step"``/
+        ``"<flow_slug>.<step_slug>"``, or ``"key"``/flow slug with ``key_path`` (a dotted path
+        into the run input, e.g. ``"tenant_id"``): the limit then holds per distinct key. Exact
+        across all workers, seen by the next claim; lowering it cancels nothing. Repeating the
+        call changes the limit. Raises InvalidLimit, InvalidKeyPath, FlowNotFound, StepNotFound.
+        """
+        await self._replay(
+            Client.set_concurrency_limit, scope, name, max_running, key_path=key_path
+        )
+
+    async def set_rate_limit(
+        self,
+        scope: str,
+        name: str,
+        max_starts: int,
+        per_seconds: float,
+        *,
+        key_path: str | None = None,
+    ) -> None:
+        """Allow at most ``max_starts`` task starts in any window of ``per_seconds`` seconds.
+
+        Scopes and ``key_path`` as in :meth:`set_concurrency_limit`; global across workers (a
+        sliding window, so never more than ``max_starts`` in any such window). A task that must
+        wait becomes visible when a place frees, so no worker polls it meanwhile. Raises
+        InvalidLimit (``max_starts`` outside 1..10000, ``per_seconds`` not positive) and the
+        errors of :meth:`set_concurrency_limit`.
+        """
+        await self._replay(
+            Client.set_rate_limit, scope, name, max_starts, per_seconds, key_path=key_path
+        )
+
+    async def remove_concurrency_limit(self, scope: str, name: str) -> bool:
+        """Lift a concurrency limit; return whether there was one. Seen by the next claim."""
+        return cast("bool", await self._replay(Client.remove_concurrency_limit, scope, name))
+
+    async def remove_rate_limit(self, scope: str, name: str) -> bool:
+        """Lift a rate limit; return whether there was one. Seen by the next claim."""
+        return cast("bool", await self._replay(Client.remove_rate_limit, scope, name))
+
+    async def set_queue_order(
+        self, queue: str, *, aging_seconds: float = 60, spacing_seconds: float = 1
+    ) -> None:
+        """Claim ``queue``'s tasks by priority with aging, and fairly across keys.
+
+        A task of priority p goes before lower-priority tasks sent up to
+        ``p * aging_seconds`` after it; a key's burst of n tasks is spread over
+        ``n * spacing_seconds`` of the queue's virtual time so other keys interleave (see
+        ``workflow.set_queue_order``). Creates an index on the queue: turn it on before the
+        queue is busy.
+        """
+        await self._replay(
+            Client.set_queue_order,
+            queue,
+            aging_seconds=aging_seconds,
+            spacing_seconds=spacing_seconds,
+        )
+
+    async def remove_queue_order(self, queue: str) -> bool:
+        """Claim ``queue`` oldest first again; return whether it was ordered."""
+        return cast("bool", await self._replay(Client.remove_queue_order, queue))
+
+    async def set_step_priority(self, flow_slug: str, step_slug: str, priority: int) -> None:
+        """Give a step's tasks a priority (added to their run's), for tasks sent from now on."""
+        await self._replay(Client.set_step_priority, flow_slug, step_slug, priority)
+
+    async def list_limits(self) -> list[LimitUse]:
+        """Return every limit with its use: one row per limit and key (key None when unused)."""
+        return cast("list[LimitUse]", await self._replay(Client.list_limits))
 
     async def get_run_status(self, run_id: UUID | str) -> RunStatus:
         """Return a run's progress, per-step states, timings, input, output and error.

@@ -29,9 +29,12 @@ __all__ = [
     "FlowNotFound",
     "FlowShapeMismatch",
     "InvalidInput",
+    "InvalidKeyPath",
+    "InvalidLimit",
     "InvalidName",
     "InvalidOption",
     "InvalidState",
+    "NonScalarKey",
     "PayloadTooLarge",
     "RunFailed",
     "RunIdConflict",
@@ -39,6 +42,7 @@ __all__ = [
     "RunTimeout",
     "SchemaNotInstalled",
     "SelfDependency",
+    "StepNotFound",
     "TaskGraphNotFound",
     "UnknownDependency",
     "WorkflowError",
@@ -232,6 +236,28 @@ class SchemaNotInstalled(WorkflowError):
             " docs/operations.md",
         )
         self.database = database
+class InvalidLimit(WorkflowError):
+    """WF023: a concurrency limit below 1, or a limit scope that does not exist."""
+
+    default_code = "WF023"
+
+
+class InvalidKeyPath(WorkflowError):
+    """WF024: a concurrency key path that is missing, malformed or given to a non-key limit."""
+
+    default_code = "WF024"
+
+
+class NonScalarKey(WorkflowError):
+    """WF025: a run input holds an object or an array at its flow's concurrency key path."""
+
+    default_code = "WF025"
+
+
+class StepNotFound(WorkflowError):
+    """WF026: a step limit names a step that does not exist (``<flow_slug>.<step_slug>``)."""
+
+    default_code = "WF026"
 
 
 class DefinitionError(WorkflowError):
@@ -310,6 +336,10 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         EmptyFlow,
         TaskGraphNotFound,
         ExtensionMissing,
+        InvalidLimit,
+        InvalidKeyPath,
+        NonScalarKey,
+        StepNotFound,
     )
     if cls.default_code is not None
 }

@@ -15,7 +15,7 @@ Vocabulary (docs/api-mapping.md): a run's ``status`` is the Elixir library's coa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
@@ -111,6 +111,9 @@ class StepStatus:
     failed_at: datetime | None
     error: str | None
     waiting_for_worker: bool = False
+    #: The limits holding its queued tasks back now ({"kind", "scope", "name", "key", "in_use",
+    #: "max", "per_seconds", "ahead"}); empty when none.
+    waiting_on_limits: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StepStatus:
@@ -127,6 +130,7 @@ class StepStatus:
             failed_at=_timestamp(data.get("failed_at")),
             error=data.get("error"),
             waiting_for_worker=bool(data.get("waiting_for_worker")),
+            waiting_on_limits=list(data.get("waiting_on_limits") or []),
         )
 
     def to_dict(self) -> dict[str, Any]:

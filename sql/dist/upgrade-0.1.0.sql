@@ -153,11 +153,203 @@ end
 $sw_install$;
 commit;
 
+-- migration 0009_flow_control
+begin;
+select pg_advisory_xact_lock(91634357130068);
+do $sw_install$
+declare
+    sw_detail text;
+    sw_hint text;
+begin
+    insert into workflow.schema_migrations (version, name)
+    values (9, '0009_flow_control')
+    on conflict (version) do nothing;
+    if found then
+        execute $sw_migration_0009$
+-- 0009_flow_control: concurrency and rate limits decided inside the claim.
+--
+-- limits: kind 'concurrency': at most max_count tasks started and not finished at once; kind
+-- 'rate': at most max_count task starts in any window of per_seconds (a sliding window). Per
+-- scope:
+--   queue  name = a queue name: all tasks of that queue, across all workers
+--   flow   name = a flow slug: all tasks of that flow's runs
+--   step   name = '<flow_slug>.<step_slug>': the tasks of that one step
+--   key    name = a flow slug, key_path = a path into the run input: per distinct key of that
+--          flow's runs (the key given at start, runs.concurrency_key, or else the text at
+--          key_path in the input; a run whose input lacks the path has the key '' , so runs
+--          without a key share one allowance instead of escaping the limit).
+-- Written by set_concurrency_limit / set_rate_limit / remove_limit; read by claim_tasks (a
+-- change is seen by the next claim) and list_limits.
+--
+-- concurrency_slots: one row per task a claim started under a concurrency limit, under each
+-- (limit, key) it counts against. A row is live while its task's status is 'started'; a completed, failed or
+-- cancelled task, or a pruned one, no longer counts, whatever path ended it, so no path has to
+-- free a slot: the claim counts live rows and deletes dead ones of the keys it holds. A task
+-- whose lease expired (crashed or released worker) still counts until it is claimed again (it
+-- keeps its row) or fails for good. No foreign key to tasks: pruning must not pay for it, and a
+-- row whose task is gone is dead by the same rule.
+--
+-- runs.concurrency_key: the key given at start (start_flow(..., concurrency_key =>)); null
+-- means "take it from the input by the key limit's path".
+--
+-- The start signatures that gained a parameter are dropped so that the reload creates them
+-- afresh instead of adding an overload that would make every existing call ambiguous.
+
+create table workflow.limits (
+    limit_id integer generated always as identity primary key,
+    kind text not null,
+    scope text not null,
+    name text not null,
+    -- concurrency: tasks started and not finished at once; rate: task starts per per_seconds.
+    max_count integer not null,
+    per_seconds numeric,
+    key_path text[],
+    updated_at timestamptz not null default now(),
+    constraint limit_is_unique unique (kind, scope, name),
+    constraint limit_kind_is_known check (kind in ('concurrency', 'rate')),
+    constraint limit_scope_is_known check (scope in ('queue', 'flow', 'step', 'key')),
+    constraint max_count_is_positive check (max_count >= 1),
+    constraint per_seconds_only_on_rate check ((kind = 'rate') = (per_seconds is not null)),
+    constraint per_seconds_is_positive check (per_seconds is null or per_seconds > 0),
+    constraint rate_window_is_bounded check (kind <> 'rate' or max_count <= 10000),
+    constraint key_path_only_on_key check ((scope = 'key') = (key_path is not null))
+);
+
+create table workflow.concurrency_slots (
+    limit_id integer not null references workflow.limits (limit_id) on delete cascade,
+    key text not null,
+    task_id bigint not null,
+    primary key (limit_id, key, task_id)
+);
+
+-- rate_windows: per (rate limit, key), the start times of the task starts inside the current
+-- window (at most max_count of them, oldest first): a sliding log, written only by a claim that
+-- holds the (limit, key) lock.
+create table workflow.rate_windows (
+    limit_id integer not null references workflow.limits (limit_id) on delete cascade,
+    key text not null,
+    starts timestamptz[] not null,
+    primary key (limit_id, key)
+);
+
+alter table workflow.runs add column concurrency_key text;
+
+-- Ordered queues (set_queue_order): their messages carry an ordering tag, message ->> 'ord'
+-- (seconds, as a double), and claim_tasks takes them lowest tag first instead of by msg_id,
+-- through an index on the tag made on the queue's table when ordering is turned on. The tag
+-- (written by _order_messages when the task is sent) gives priorities with aging and fairness
+-- across keys; the rule and its numbers are in docs/operations.md, "Priorities and fairness".
+-- queue_orders: one row per ordered queue and its two constants. fair_clocks: per (queue, key),
+-- the next tag the key's next task gets at the earliest (its share of the queue's virtual time).
+-- step_priorities: a step's priority (set_step_priority), added to its run's (runs.priority,
+-- start_flow(..., priority =>)).
+create table workflow.queue_orders (
+    queue_name text primary key,
+    aging_seconds numeric not null default 60,
+    spacing_seconds numeric not null default 1,
+    updated_at timestamptz not null default now(),
+    constraint aging_is_positive check (aging_seconds > 0),
+    constraint spacing_is_positive check (spacing_seconds > 0)
+);
+
+create table workflow.fair_clocks (
+    queue_name text not null references workflow.queue_orders (queue_name) on delete cascade,
+    key text not null,
+    clock double precision not null,
+    primary key (queue_name, key)
+);
+
+create table workflow.step_priorities (
+    flow_slug text not null,
+    step_slug text not null,
+    priority integer not null,
+    -- No foreign key to steps: set_step_priority checks the step, and a stale row is harmless.
+    primary key (flow_slug, step_slug)
+);
+
+alter table workflow.runs add column priority integer not null default 0;
+
+drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestamptz, text);
+drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz, text);
+
+$sw_migration_0009$;
+    end if;
+exception when others then
+    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
+    raise exception using
+        errcode = sqlstate,
+        message = 'migration 0009_flow_control: ' || sqlerrm,
+        detail = sw_detail,
+        hint = sw_hint;
+end
+$sw_install$;
+commit;
+
 -- functions
 begin;
 select pg_advisory_xact_lock(91634357130068);
 -- pass 1: language sql functions, unchecked, so that every name exists
 set local check_function_bodies = off;
+
+-- functions/_limits_waited_on.sql
+-- _limits_waited_on: the limits a step of a run is waiting on, for get_run_status.
+--
+-- Called by get_run_status for each step. Returns a JSON array, empty unless the step has queued
+-- tasks in a live run: one {"kind", "scope", "name", "key", "in_use", "max", "per_seconds",
+-- "ahead"} per limit covering the step (its queue, its flow, the step, the run's key) that is
+-- full now: for concurrency, in_use started tasks hold slots of (limit, key); for rate, in_use
+-- starts fall inside the window ending at now. ahead counts the tasks queued before this run's
+-- first queued task of the step under the same limit and key, among the same step's tasks (the
+-- cheap part of the queue; tasks of other steps under the limit are not counted).
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow._limits_waited_on(
+    run_id uuid,
+    step_slug text,
+    now timestamptz
+)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'kind', l.kind, 'scope', l.scope, 'name', l.name, 'key', k.key, 'in_use', u.n, 'max', l.max_count,
+        'per_seconds', l.per_seconds,
+        'ahead', (
+            select count(*) from workflow.tasks t2
+            join workflow.runs r2 on r2.run_id = t2.run_id
+            where t2.step_slug = _limits_waited_on.step_slug and r2.flow_slug = r.flow_slug
+              and t2.status = 'queued' and t2.task_id < q.first_task
+              and (l.scope <> 'key' or coalesce(r2.concurrency_key, r2.input #>> l.key_path, '') = k.key)
+        )
+    ) order by l.limit_id), '[]'::jsonb)
+    from workflow.runs r
+    join workflow.steps s on s.flow_slug = r.flow_slug and s.step_slug = _limits_waited_on.step_slug
+    cross join lateral (
+        select min(t.task_id) as first_task from workflow.tasks t
+        where t.run_id = r.run_id and t.step_slug = s.step_slug and t.status = 'queued'
+    ) as q
+    join workflow.limits l
+        on (l.scope = 'queue' and l.name = s.queue_name)
+        or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+        or (l.scope = 'step' and l.name = r.flow_slug || '.' || s.step_slug)
+    cross join lateral (
+        select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+    ) as k
+    cross join lateral (
+        select case when l.kind = 'concurrency' then (
+            select count(*) from workflow.concurrency_slots cs
+            join workflow.tasks t on t.task_id = cs.task_id
+            where cs.limit_id = l.limit_id and cs.key = k.key and t.status = 'started'
+        ) else coalesce((
+            select count(*) from workflow.rate_windows w, unnest(w.starts) as x (at)
+            where w.limit_id = l.limit_id and w.key = k.key
+              and x.at > _limits_waited_on.now - make_interval(secs => l.per_seconds::double precision)
+        ), 0) end as n
+    ) as u
+    where r.run_id = _limits_waited_on.run_id and (r.status = 'started') is true
+      and q.first_task is not null and u.n >= l.max_count;
+$$;
 
 -- functions/_worker_alive.sql
 -- _worker_alive: the one definition of a live worker: not stopped, not released by the sweep,
@@ -322,6 +514,52 @@ as $$
     select exists (select 1 from beat);
 $$;
 
+-- functions/list_limits.sql
+-- list_limits: the concurrency and rate limits and their current use.
+--
+-- Called by the CLI (`limits list`), the dashboard's queues page and psql users. One row per
+-- limit and key in use. in_use: for a concurrency limit, the tasks started and not finished that
+-- hold a slot of it (a limit lowered below its use shows in_use > max_count until tasks finish);
+-- for a rate limit, the starts inside the window ending at now. A limit not in use shows one row
+-- with key null and in_use 0. Ordered by kind, scope, name, key.
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow.list_limits(
+    now timestamptz default clock_timestamp()
+)
+returns table (
+    kind text,
+    scope text,
+    name text,
+    key_path text,
+    key text,
+    max_count integer,
+    per_seconds numeric,
+    in_use bigint
+)
+language sql
+stable
+set search_path = ''
+as $$
+    select l.kind, l.scope, l.name, array_to_string(l.key_path, '.'), u.key, l.max_count, l.per_seconds,
+        coalesce(u.in_use, 0)
+    from workflow.limits l
+    left join lateral (
+        select s.key, count(*) as in_use
+        from workflow.concurrency_slots s
+        join workflow.tasks t on t.task_id = s.task_id
+        where l.kind = 'concurrency' and s.limit_id = l.limit_id and t.status = 'started'
+        group by s.key
+        union all
+        select w.key, (
+            select count(*) from unnest(w.starts) as x (at)
+            where x.at > list_limits.now - make_interval(secs => l.per_seconds::double precision)
+        )
+        from workflow.rate_windows w
+        where l.kind = 'rate' and w.limit_id = l.limit_id
+    ) as u on true
+    order by l.kind, l.scope, l.name, u.key;
+$$;
+
 -- functions/list_workers.sql
 -- list_workers: the registered workers, live ones only unless include_dead.
 --
@@ -356,6 +594,30 @@ as $$
     cross join lateral (select workflow._worker_alive(w, list_workers.now) as alive) as x
     where x.alive or coalesce(list_workers.include_dead, false)
     order by w.worker_id;
+$$;
+
+-- functions/remove_limit.sql
+-- remove_limit: lift a concurrency or rate limit; the next claim starts tasks without it.
+--
+-- Called by psql users, the CLI (`limits remove`) and the Client. kind is 'concurrency' or
+-- 'rate'. Running tasks are not touched; the limit's slot records or window go with it. Returns
+-- true when a limit was removed, false when there was none (so a repeated call is safe).
+-- Locks: the limit's row (delete) and its slots or window (cascade). Errors: none.
+create or replace function workflow.remove_limit(
+    kind text,
+    scope text,
+    name text
+)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    with gone as (
+        delete from workflow.limits l
+        where l.kind = remove_limit.kind and l.scope = remove_limit.scope and l.name = remove_limit.name
+        returning 1
+    )
+    select exists (select 1 from gone);
 $$;
 
 -- functions/run_state.sql
@@ -412,6 +674,8 @@ $$;
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
 -- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
+-- ordered queues (both: see start_flows).
 -- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
 create or replace function workflow.start_flow(
     flow_slug text,
@@ -419,7 +683,9 @@ create or replace function workflow.start_flow(
     run_id uuid default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null,
+    priority integer default null
 )
 returns uuid
 language sql
@@ -432,7 +698,9 @@ as $$
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
         start_flow.now,
-        start_flow.owner
+        start_flow.owner,
+        start_flow.concurrency_key,
+        start_flow.priority
     ) as s;
 $$;
 
@@ -506,6 +774,57 @@ begin
     insert into workflow.channels (channel, queue_name) values (_channel_queue.channel, v_queue)
     on conflict do nothing;
     return v_queue;
+end;
+$$;
+
+-- functions/_check_limit.sql
+-- _check_limit: validate a limit's scope, name and key path; return the key path as an array.
+--
+-- Called by set_concurrency_limit and set_rate_limit before they write, so both refuse the same
+-- things with the same codes. Reads flows and steps; locks nothing. Errors: WF023 an unknown
+-- scope, WF024 a key path missing on a key limit, malformed, or given to another scope, WF001 a
+-- malformed queue name, WF002 an unknown flow, WF026 an unknown step. Read-only.
+create or replace function workflow._check_limit(
+    scope text,
+    name text,
+    key_path text
+)
+returns text[]
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if _check_limit.scope is null or _check_limit.scope not in ('queue', 'flow', 'step', 'key') then
+        raise exception 'unknown limit scope %', coalesce(quote_literal(_check_limit.scope), 'null')
+            using errcode = 'WF023', hint = 'Use queue, flow, step or key.';
+    end if;
+    if _check_limit.scope = 'key' then
+        if _check_limit.key_path is null
+            or _check_limit.key_path !~ '^[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63}){0,7}$' then
+            raise exception 'invalid key path %', coalesce(quote_literal(_check_limit.key_path), 'null')
+                using errcode = 'WF024',
+                hint = 'A key limit needs a path into the run input: field names joined by dots, e.g. tenant_id or account.id.';
+        end if;
+    elsif _check_limit.key_path is not null then
+        raise exception 'a key path belongs to a key limit, not to a % limit', _check_limit.scope
+            using errcode = 'WF024';
+    end if;
+    if _check_limit.scope = 'queue' then
+        perform workflow._validate_name('queue', _check_limit.name);
+    elsif _check_limit.scope in ('flow', 'key') then
+        if not exists (select 1 from workflow.flows f where f.flow_slug = _check_limit.name) then
+            raise exception 'flow % does not exist', coalesce(quote_literal(_check_limit.name), 'null')
+                using errcode = 'WF002';
+        end if;
+    elsif not exists (
+        select 1 from workflow.steps s
+        where s.flow_slug || '.' || s.step_slug = _check_limit.name
+    ) then
+        raise exception 'step % does not exist', coalesce(quote_literal(_check_limit.name), 'null')
+            using errcode = 'WF026', hint = 'Name a step as <flow_slug>.<step_slug>.';
+    end if;
+    return string_to_array(_check_limit.key_path, '.');
 end;
 $$;
 
@@ -1059,6 +1378,90 @@ begin
 end;
 $$;
 
+-- functions/_order_messages.sql
+-- _order_messages: give the messages of tasks just sent to an ordered queue their ordering tag.
+--
+-- Called by _start_steps after each send to a queue that has a queue_orders row (set_queue_order);
+-- task_ids are the tasks of that send, their message_id already set. For each task:
+--   tag = base(key) + (rank of the task among this send's tasks of its key - 1) * spacing
+--         - (run priority + step priority) * aging
+--   base(key) = max(now, lowest tag in the queue, the key's clock)
+-- and the key's clock moves to base + (its tasks in this send) * spacing. The key is the run's
+-- concurrency_key, else its input at the key path of the flow's first key limit, else ''.
+-- The lowest tag in the queue is the point the claims have reached: a key that was idle starts
+-- there, not behind the backlog of busy keys and not ahead of it by more than its own share.
+-- Writes: the key clocks (insert or update: a concurrent send of the same key waits on the row
+-- until this transaction ends), the messages' JSON. Errors: none. Not for repeated calls: a
+-- second call on the same tasks moves their keys' clocks again.
+-- The planner settings of the hot path are not pinned here: the statement joins the send's tasks
+-- with its distinct keys, a hash join's job (a map of 10,000 items over 10,000 keys would be
+-- 10^8 probes in a nested loop).
+create or replace function workflow._order_messages(
+    queue_name text,
+    task_ids bigint[],
+    now timestamptz
+)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_order workflow.queue_orders;
+    v_head double precision;
+begin
+    select o.* into v_order from workflow.queue_orders o where o.queue_name = _order_messages.queue_name;
+    if not found then
+        return;
+    end if;
+    execute format(
+        'select (q.message ->> ''ord'')::double precision from pgmq.%I as q
+         where (q.message ->> ''ord'')::double precision is not null
+         order by (q.message ->> ''ord'')::double precision limit 1',
+        'q_' || _order_messages.queue_name
+    ) into v_head;
+    execute format($sql$
+        with k as materialized (
+            select t.task_id, t.message_id,
+                coalesce(r.concurrency_key, r.input #>> (
+                    select l.key_path from workflow.limits as l
+                    where l.scope = 'key' and l.name = r.flow_slug order by l.limit_id limit 1
+                ), '') as key,
+                r.priority + coalesce(sp.priority, 0) as priority
+            from unnest($1::bigint[]) as x (task_id)
+            join workflow.tasks as t on t.task_id = x.task_id
+            join workflow.runs as r on r.run_id = t.run_id
+            left join workflow.step_priorities as sp on sp.flow_slug = r.flow_slug and sp.step_slug = t.step_slug
+            where t.message_id is not null
+        ),
+        n as materialized (
+            select k.key, count(*) as n from k group by k.key
+        ),
+        up as (
+            insert into workflow.fair_clocks as fc (queue_name, key, clock)
+            select $2, n.key, $3 + n.n * $4 from n
+            on conflict on constraint fair_clocks_pkey do update
+            set clock = greatest(fc.clock + (excluded.clock - $3), excluded.clock)
+            returning fc.key, fc.clock
+        ),
+        o as (
+            select k.message_id,
+                up.clock - n.n * $4 + (row_number() over (partition by k.key order by k.task_id) - 1) * $4
+                    - k.priority * $5 as ord
+            from k
+            join n on n.key = k.key
+            join up on up.key = k.key
+        )
+        update pgmq.%1$I as q
+        set message = q.message || jsonb_build_object('ord', o.ord)
+        from o
+        where q.msg_id = o.message_id
+    $sql$, 'q_' || _order_messages.queue_name)
+    using _order_messages.task_ids, _order_messages.queue_name,
+        greatest(extract(epoch from _order_messages.now)::double precision, coalesce(v_head, '-infinity')),
+        v_order.spacing_seconds::double precision, v_order.aging_seconds::double precision;
+end;
+$$;
+
 -- functions/_release_workers.sql
 -- _release_workers: make the tasks held by the given (dead or stopped) workers claimable now.
 --
@@ -1296,6 +1699,10 @@ begin
                 on s.n = a.n
         ) as m
         where t.task_id = m.task_id;
+        -- An ordered queue's messages get their tag (priority, aging, fairness): set_queue_order.
+        if exists (select 1 from workflow.queue_orders o where o.queue_name = v_group.queue_name) then
+            perform workflow._order_messages(v_group.queue_name, v_group.task_ids, _start_steps.now);
+        end if;
         if v_group.paused or v_group.delay > 0 then
             -- A paused run's new work is parked until resume_workflow_run releases it; a start
             -- delay is measured from this call's (injectable) clock, which send_batch's own
@@ -1751,6 +2158,22 @@ $$;
 -- in its handlers are claimed, and a registered worker that is dead or stopped claims nothing. A
 -- worker_id that is not registered, or null, claims any step (psql users). Each call first runs
 -- the throttled sweep (_sweep: dead workers' leases, dead owners, deadlines).
+-- Concurrency limits (set_concurrency_limit): when a limit applies to the queue, the claim first
+-- takes a transaction-level advisory lock, without waiting (pg_try_advisory_xact_lock), on each
+-- (limit, key) that the visible head of the queue touches, then decides in the leasing statement,
+-- whose snapshot is taken after those locks are held: for each (limit, key) it counts the tasks
+-- still 'started' among its slot records (concurrency_slots), ranks the candidates by message id
+-- and starts only those within max_running. Every claim that starts a task under a key holds that
+-- key's lock until it commits, so the count sees every earlier start: the limit is exact across
+-- any number of connections (in READ COMMITTED, the default; a claim inside a REPEATABLE READ
+-- transaction would count from its transaction's snapshot). A task whose key another claim holds
+-- is left visible for the next claim; one over its limit gets a visibility of now + 1 s, so
+-- workers do not re-read it in a loop. Slots are never freed by hand: a task counts while its
+-- status is 'started', so completion, failure, cancel and pruning all free it, and a task whose
+-- lease expired keeps its slot until it is claimed again (it then reuses it) or fails for good.
+-- Without any limit on the queue's work the claim is the one statement as before.
+-- Order: oldest message first (msg_id), or, on a queue made ordered by set_queue_order, lowest
+-- ordering tag first (priority with aging, fairness across keys; see _order_messages).
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
 -- returns no rows (a worker may start before any flow that uses its queue is registered).
 create or replace function workflow.claim_tasks(
@@ -1791,6 +2214,9 @@ declare
     v_parked bigint;
     v_handlers jsonb;
     v_alive boolean;
+    v_limited boolean;
+    v_locked text[];
+    v_order text := 'q.msg_id';
 begin
     -- GUARD
     perform workflow._validate_name('queue', claim_tasks.queue_name);
@@ -1818,6 +2244,41 @@ begin
         end if;
     end if;
 
+    -- An ordered queue (set_queue_order) is taken lowest tag first, through its tag index.
+    if exists (select 1 from workflow.queue_orders o where o.queue_name = claim_tasks.queue_name) then
+        v_order := '((q.message ->> ''ord'')::double precision), q.msg_id';
+    end if;
+
+    -- PHASE 0: with limits, lock the (limit, key) pairs of the visible head (see the header).
+    -- Twice qty messages are read (without locking them) so that keys of messages other claims
+    -- hold do not leave this claim's batch without locks.
+    v_limited := exists (
+        select 1 from workflow.limits l
+        where l.scope <> 'queue' or l.name = claim_tasks.queue_name
+    );
+    if v_limited then
+        execute format($sql$
+            select coalesce(array_agg(k.lock_key), '{}')
+            from (
+                select distinct l.limit_id || ':' || lk.key as lock_key
+                from (
+                    select q.message from pgmq.%1$I as q where q.vt <= $1 order by %2$s limit $2
+                ) as m
+                join workflow.runs as r on r.run_id = (m.message ->> 'run_id')::uuid
+                join workflow.limits as l
+                    on (l.scope = 'queue' and l.name = $3)
+                    or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+                    or (l.scope = 'step' and l.name = r.flow_slug || '.' || (m.message ->> 'step'))
+                cross join lateral (
+                    select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+                ) as lk
+            ) as k
+            where pg_try_advisory_xact_lock(hashtext('workflow.limits'), hashtext(k.lock_key))
+        $sql$, 'q_' || claim_tasks.queue_name, v_order)
+        into v_locked
+        using claim_tasks.now, 2 * claim_tasks.qty, claim_tasks.queue_name;
+    end if;
+
     -- PHASE 1: lock and lease (see the header for why this is our own statement)
     execute format($sql$
         with msgs as materialized (
@@ -1841,7 +2302,7 @@ begin
                   select t.message_id from workflow.tasks as t
                   where t.run_id = $3 and t.status in ('queued', 'started') and t.message_id is not null
               )))
-            order by q.msg_id
+            order by %2$s
             limit $4
             for update skip locked
         ),
@@ -1856,7 +2317,7 @@ begin
             for key share of r skip locked
         ),
         cand as materialized (
-            select m.msg_id, m.timeout, t.task_id,
+            select m.msg_id, m.timeout, t.task_id, t.run_id, t.step_slug, t.status = 'started' as reclaim,
                 t.status = 'started' and t.attempts_count >= t.max_attempts as exhausted,
                 lr.paused
             from msgs as m
@@ -1864,6 +2325,111 @@ begin
             join live_runs as lr on lr.run_id = t.run_id
             where t.status in ('queued', 'started')
             for update of t skip locked
+        ),
+        -- Limits ($6: some limit applies; $7: the (limit, key) locks held): each candidate's
+        -- (limit, key) pairs, the use of each (live slots of a concurrency limit, starts inside
+        -- a rate limit's window), and the verdict: a candidate starts when this claim holds all
+        -- its pairs' locks and its rank (by message id) within each pair fits what is left.
+        ckeys as materialized (
+            select c.msg_id, c.task_id, c.reclaim, l.limit_id, l.kind, l.max_count, l.per_seconds, lk.key,
+                l.limit_id || ':' || lk.key = any ($7) as held
+            from cand as c
+            join workflow.runs as r on r.run_id = c.run_id
+            join workflow.limits as l
+                on (l.scope = 'queue' and l.name = $8)
+                or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+                or (l.scope = 'step' and l.name = r.flow_slug || '.' || c.step_slug)
+            cross join lateral (
+                select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+            ) as lk
+            where $6 and not c.exhausted and not c.paused
+        ),
+        held_keys as materialized (
+            select distinct k.limit_id, k.kind, k.per_seconds, k.key from ckeys as k where k.held
+        ),
+        used as materialized (
+            -- Concurrency: a candidate already 'started' is a crashed attempt claimed again: its
+            -- own slot is not counted, it reuses it. Rate: the starts inside the window, oldest
+            -- first (a task that cannot start waits until the oldest leaves the window).
+            select h.limit_id, h.key, case when h.kind = 'concurrency' then (
+                select count(*)
+                from workflow.concurrency_slots as s
+                join workflow.tasks as t on t.task_id = s.task_id
+                where s.limit_id = h.limit_id and s.key = h.key and t.status = 'started'
+                  and not exists (select 1 from cand as c where c.task_id = s.task_id)
+            ) else coalesce(cardinality(w.starts), 0) end as n,
+                w.starts
+            from held_keys as h
+            left join lateral (
+                select array(
+                    select x.at from unnest(rw.starts) as x (at)
+                    where x.at > $1 - make_interval(secs => h.per_seconds::double precision)
+                    order by x.at
+                ) as starts
+                from workflow.rate_windows as rw
+                where h.kind = 'rate' and rw.limit_id = h.limit_id and rw.key = h.key
+            ) as w on true
+        ),
+        verdict as materialized (
+            select k.msg_id, bool_and(k.held) as held, coalesce(bool_or(u.n + k.rn > k.max_count), false) as is_full,
+                max(case
+                    when k.kind = 'concurrency' then $1 + interval '1 second'
+                    -- the start whose leaving the window frees this task's place
+                    else coalesce(u.starts[u.n + k.rn - k.max_count], $1) + make_interval(secs => k.per_seconds::double precision)
+                end) filter (where u.n + k.rn > k.max_count) as wake_at
+            from (
+                -- Crashed attempts claimed again rank first: their own slots are not in n, so they
+                -- must be the ones to take the places (a new task must not pass one that still
+                -- counts as started).
+                select k.*, row_number() over (partition by k.limit_id, k.key order by k.reclaim desc, k.msg_id) as rn
+                from ckeys as k
+            ) as k
+            left join used as u on u.limit_id = k.limit_id and u.key = k.key
+            group by k.msg_id
+        ),
+        go as materialized (
+            select c.*,
+                not c.exhausted and not c.paused and coalesce(v.held and not v.is_full, true) as granted,
+                case when not c.exhausted and not c.paused and v.held and v.is_full then v.wake_at end as wake_at
+            from cand as c
+            left join verdict as v on v.msg_id = c.msg_id
+        ),
+        slotted as (
+            insert into workflow.concurrency_slots (limit_id, key, task_id)
+            select k.limit_id, k.key, k.task_id
+            from ckeys as k join go as g on g.msg_id = k.msg_id
+            where g.granted and k.kind = 'concurrency'
+            on conflict do nothing
+            returning 1
+        ),
+        cleared as (
+            -- Slots of finished tasks under the keys this claim holds (no one else writes them now).
+            delete from workflow.concurrency_slots as s
+            using held_keys as h
+            where h.kind = 'concurrency' and s.limit_id = h.limit_id and s.key = h.key
+              and not exists (select 1 from workflow.tasks as t where t.task_id = s.task_id and t.status = 'started')
+              and not exists (select 1 from cand as c where c.task_id = s.task_id)
+            returning 1
+        ),
+        windowed as (
+            -- The window keeps its starts still inside it plus one start at now per task started.
+            insert into workflow.rate_windows as rw (limit_id, key, starts)
+            select u.limit_id, u.key, coalesce(u.starts, '{}') || array(
+                select $1 from ckeys as k join go as g on g.msg_id = k.msg_id
+                where g.granted and k.limit_id = u.limit_id and k.key = u.key
+            )
+            from used as u
+            join held_keys as h on h.limit_id = u.limit_id and h.key = u.key
+            where h.kind = 'rate'
+            on conflict on constraint rate_windows_pkey do update set starts = excluded.starts
+            returning 1
+        ),
+        waiting as (
+            update pgmq.%1$I as q
+            set vt = g.wake_at
+            from go as g
+            where q.msg_id = g.msg_id and g.wake_at is not null
+            returning q.msg_id
         ),
         parked as (
             -- Work of a paused run that became visible (a lease that expired while paused) is
@@ -1877,19 +2443,20 @@ begin
         leased as (
             update pgmq.%1$I as q
             set vt = $1 + make_interval(secs => c.timeout), read_ct = q.read_ct + 1, last_read_at = $1
-            from cand as c
-            where q.msg_id = c.msg_id and not c.exhausted and not c.paused
+            from go as c
+            where q.msg_id = c.msg_id and c.granted
             returning q.msg_id, q.vt
         )
-        select array_agg(c.task_id order by c.task_id) filter (where not c.exhausted and not c.paused),
-               array_agg(c.msg_id order by c.task_id) filter (where not c.exhausted and not c.paused),
-               array_agg(l.vt order by c.task_id) filter (where not c.exhausted and not c.paused),
+        select array_agg(c.task_id order by c.task_id) filter (where c.granted),
+               array_agg(c.msg_id order by c.task_id) filter (where c.granted),
+               array_agg(l.vt order by c.task_id) filter (where c.granted),
                array_agg(c.task_id order by c.task_id) filter (where c.exhausted and not c.paused),
                (select count(*) from parked)
-        from cand as c left join leased as l on l.msg_id = c.msg_id
-    $sql$, 'q_' || claim_tasks.queue_name)
+        from go as c left join leased as l on l.msg_id = c.msg_id
+    $sql$, 'q_' || claim_tasks.queue_name, v_order)
     into v_task_ids, v_msg_ids, v_leases, v_exhausted, v_parked
-    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers;
+    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers,
+        v_limited, v_locked, claim_tasks.queue_name;
 
     -- PHASE 2: crashed attempts with no attempts left fail their step and run
     if v_parked > 0 then
@@ -2428,12 +2995,15 @@ $$;
 --  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
---             "completed_at", "failed_at", "error", "waiting_for_worker"}, ... in flow order],
+--             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker"}, ...
+--             in flow order],
 --  "owner": the worker id executing its local steps (or null)}
 -- waiting_for_worker is true for a started step with tasks left when no live registered worker
 -- can take them: for a distributed step, none whose queues (null: any), handlers (null: any)
 -- and resources cover it; for a local step, the run's owner is not alive. Only registered
 -- workers count (register_worker), so with unregistered workers it reads true.
+-- waiting_on_limits lists the concurrency and rate limits that hold the step's queued tasks back
+-- now, with their use and the tasks ahead (see _limits_waited_on); [] when none.
 -- Runs the throttled sweep first (_sweep), so a dead owner or a passed deadline shows at once.
 -- Locks nothing of its own. Errors: WF011 unknown run.
 create or replace function workflow.get_run_status(run_id uuid, now timestamptz default clock_timestamp())
@@ -2482,6 +3052,7 @@ begin
                 'completed_at', ss.completed_at,
                 'failed_at', ss.failed_at,
                 'error', ss.error_message,
+                'waiting_on_limits', workflow._limits_waited_on(r.run_id, ss.step_slug, get_run_status.now),
                 'waiting_for_worker', ss.status = 'started' and ss.remaining_tasks > 0 and r.status = 'started'
                     and case when s.execution = 'local' then not coalesce((
                         select workflow._worker_alive(w, get_run_status.now)
@@ -3261,6 +3832,31 @@ begin
 end;
 $$;
 
+-- functions/remove_queue_order.sql
+-- remove_queue_order: claims of the queue go back to oldest message first.
+--
+-- Called by psql users, the CLI and Client.remove_queue_order. Drops the queue's row (and its
+-- keys' clocks) and the tag index; the tags stay in the messages, unused. Returns true when the
+-- queue was ordered. Locks: the queue_orders row; dropping the index locks the queue's table
+-- briefly. Errors: WF001 a malformed queue name. Safe to repeat.
+create or replace function workflow.remove_queue_order(
+    queue_name text
+)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform workflow._validate_name('queue', remove_queue_order.queue_name);
+    delete from workflow.queue_orders o where o.queue_name = remove_queue_order.queue_name;
+    if not found then
+        return false;
+    end if;
+    execute format('drop index if exists pgmq.%I', 'q_' || remove_queue_order.queue_name || '_ord_idx');
+    return true;
+end;
+$$;
+
 -- functions/resume_workflow_run.sql
 -- resume_workflow_run: let a paused run continue where it stopped.
 --
@@ -3331,7 +3927,7 @@ begin
         raise exception 'invalid owner worker id %', quote_literal(retry_failed_workflow.owner)
             using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
     end if;
-    select r.run_id, r.flow_slug, r.status, r.input into v_old
+    select r.run_id, r.flow_slug, r.status, r.input, r.concurrency_key, r.priority into v_old
     from workflow.runs r where r.run_id = retry_failed_workflow.run_id
     for key share;
     if not found then
@@ -3348,9 +3944,12 @@ begin
     left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
     where s.flow_slug = v_old.flow_slug;
 
-    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of, owner_worker_id)
+    -- The retry keeps the run's concurrency key and priority (flow control, 0009).
+    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of, owner_worker_id,
+        concurrency_key, priority)
     select v_new, v_old.flow_slug, v_remaining, v_old.input, retry_failed_workflow.now,
-        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id, retry_failed_workflow.owner
+        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id, retry_failed_workflow.owner,
+        v_old.concurrency_key, v_old.priority
     from workflow.flows f where f.flow_slug = v_old.flow_slug;
 
     -- PHASE 2: step states: carried over (completed, with output) or waiting on the dependencies
@@ -3485,6 +4084,225 @@ begin
 end;
 $$;
 
+-- functions/set_concurrency_limit.sql
+-- set_concurrency_limit: declare, or change, a concurrency limit: at most max_running tasks
+-- started and not finished at once in one scope.
+--
+-- Called by psql users, the CLI (`limits set`) and Client.set_concurrency_limit. scope and name:
+--   'queue', '<queue_name>'            every task of the queue, across all workers
+--   'flow',  '<flow_slug>'             every task of the flow's runs
+--   'step',  '<flow_slug>.<step_slug>' the tasks of one step
+--   'key',   '<flow_slug>', key_path   per distinct key of the flow's runs: the key given at start
+--                                      (start_flow(..., concurrency_key =>)), else the input's value
+--                                      at key_path ('tenant_id', 'account.id'); a run whose input
+--                                      lacks it has the key '' (all such runs share one allowance)
+-- An upsert: a repeated call changes the limit (and a key limit's path), seen by the next claim
+-- (claim_tasks); lowering it below the current use stops new starts until use falls below it and
+-- cancels nothing. Tasks already running in the scope count against a new limit.
+-- remove_limit('concurrency', scope, name) lifts it. Returns the limit's row.
+-- Locks: the limit's row (insert or update); inserts slot rows for the running tasks.
+-- Errors: WF023 a max_running below 1 or an unknown scope, and those of _check_limit (WF024,
+-- WF001, WF002, WF026). Safe to repeat.
+create or replace function workflow.set_concurrency_limit(
+    scope text,
+    name text,
+    max_running integer,
+    key_path text default null
+)
+returns workflow.limits
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_row workflow.limits;
+    v_path text[];
+begin
+    -- GUARD
+    if set_concurrency_limit.max_running is null or set_concurrency_limit.max_running < 1 then
+        raise exception 'a concurrency limit must be at least 1, got %', coalesce(set_concurrency_limit.max_running::text, 'null')
+            using errcode = 'WF023', hint = 'To lift a limit, remove it (remove_limit).';
+    end if;
+    v_path := workflow._check_limit(set_concurrency_limit.scope, set_concurrency_limit.name, set_concurrency_limit.key_path);
+
+    insert into workflow.limits as l (kind, scope, name, max_count, key_path, updated_at)
+    values ('concurrency', set_concurrency_limit.scope, set_concurrency_limit.name, set_concurrency_limit.max_running,
+        v_path, clock_timestamp())
+    on conflict on constraint limit_is_unique do update
+    set max_count = excluded.max_count, key_path = excluded.key_path, updated_at = excluded.updated_at
+    returning l.* into v_row;
+    -- Tasks already running in the scope count from now on (a slot each): a new limit is not
+    -- exceeded by the work that was started before it. One scan of the started tasks; a claim
+    -- running at this very moment that has not seen the limit yet can still start a few more.
+    insert into workflow.concurrency_slots (limit_id, key, task_id)
+    select v_row.limit_id,
+        case when v_row.scope = 'key' then coalesce(r.concurrency_key, r.input #>> v_path, '') else '' end,
+        t.task_id
+    from workflow.tasks t
+    join workflow.runs r on r.run_id = t.run_id
+    where t.status = 'started'
+      and case v_row.scope
+          when 'queue' then t.queue_name = v_row.name
+          when 'step' then r.flow_slug || '.' || t.step_slug = v_row.name
+          else r.flow_slug = v_row.name
+      end
+    on conflict do nothing;
+    return v_row;
+end;
+$$;
+
+-- functions/set_queue_order.sql
+-- set_queue_order: make a queue ordered: claims take its tasks by priority with aging and fairly
+-- across keys, instead of oldest message first.
+--
+-- Called by psql users, the CLI (`limits order`) and Client.set_queue_order, once per queue (a
+-- repeated call changes the constants). Creates the index the ordered claim scans, on the tag
+-- message ->> 'ord' of the queue's pgmq table (the queue is created if it does not exist yet), and
+-- gives messages already in the queue the tag of their enqueue time, so none is left behind.
+-- From then on every task sent to the queue gets its tag (see _order_messages):
+--   tag = max(now, lowest tag in the queue, its key's clock) + (its rank among its key's tasks
+--         sent together) * spacing_seconds - priority * aging_seconds
+-- so a task of priority p is taken before tasks of lower priority enqueued up to
+-- p * aging_seconds after it, and after any enqueued earlier than that (aging: a waiting task
+-- can be passed over only for that long, so low priority is never starved), and a key's burst of
+-- n tasks is spread over n * spacing_seconds of the queue's virtual time, between which other
+-- keys' tasks interleave. remove_queue_order(queue_name) goes back to oldest first.
+-- Locks: the queue_orders row; creating the index locks the queue's table (SHARE) for the time
+-- of the build, so turn ordering on before the queue is busy. Errors: WF001 a malformed queue
+-- name, WF023 a non-positive aging or spacing. Safe to repeat.
+create or replace function workflow.set_queue_order(
+    queue_name text,
+    aging_seconds numeric default 60,
+    spacing_seconds numeric default 1
+)
+returns workflow.queue_orders
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_row workflow.queue_orders;
+begin
+    -- GUARD
+    perform workflow._validate_name('queue', set_queue_order.queue_name);
+    if set_queue_order.aging_seconds is null or set_queue_order.aging_seconds <= 0
+        or set_queue_order.spacing_seconds is null or set_queue_order.spacing_seconds <= 0 then
+        raise exception 'aging and spacing must be positive seconds, got % and %',
+            coalesce(set_queue_order.aging_seconds::text, 'null'), coalesce(set_queue_order.spacing_seconds::text, 'null')
+            using errcode = 'WF023';
+    end if;
+    if not exists (select 1 from pgmq.meta m where m.queue_name = set_queue_order.queue_name) then
+        perform pgmq.create(set_queue_order.queue_name);
+    end if;
+    execute format(
+        'create index if not exists %I on pgmq.%I (((message ->> ''ord'')::double precision), msg_id)',
+        'q_' || set_queue_order.queue_name || '_ord_idx', 'q_' || set_queue_order.queue_name
+    );
+    execute format(
+        'update pgmq.%I set message = message || jsonb_build_object(''ord'', extract(epoch from enqueued_at)::double precision)
+         where not message ? ''ord''',
+        'q_' || set_queue_order.queue_name
+    );
+    insert into workflow.queue_orders as o (queue_name, aging_seconds, spacing_seconds, updated_at)
+    values (set_queue_order.queue_name, set_queue_order.aging_seconds, set_queue_order.spacing_seconds, clock_timestamp())
+    on conflict on constraint queue_orders_pkey do update
+    set aging_seconds = excluded.aging_seconds, spacing_seconds = excluded.spacing_seconds, updated_at = excluded.updated_at
+    returning o.* into v_row;
+    return v_row;
+end;
+$$;
+
+-- functions/set_rate_limit.sql
+-- set_rate_limit: declare, or change, a rate limit: at most max_starts task starts in any window
+-- of per_seconds seconds in one scope, across all workers.
+--
+-- Called by psql users, the CLI (`limits set --per`) and Client.set_rate_limit. scope, name and
+-- key_path as for set_concurrency_limit (queue, flow, step, or per key of a flow's runs). A sliding
+-- window, not a token bucket: a token bucket of R per interval lets 2R starts through in one
+-- interval (a full bucket, then its refill), a sliding window never more than R; its state is the
+-- start times inside the window, so max_starts is capped at 10,000. Every start counts, a first
+-- attempt or a retry. The claim (claim_tasks) gives a task that cannot start yet the visibility of
+-- the moment the oldest start in the window leaves it, so no worker polls it before then.
+-- An upsert: a repeated call changes the limit, seen by the next claim; the window's history is
+-- kept. remove_limit('rate', scope, name) lifts it. Returns the limit's row.
+-- Locks: the limit's row (insert or update). Errors: WF023 max_starts outside 1..10000, a
+-- per_seconds that is not positive, an unknown scope, and those of _check_limit (WF024, WF001,
+-- WF002, WF026). Safe to repeat.
+create or replace function workflow.set_rate_limit(
+    scope text,
+    name text,
+    max_starts integer,
+    per_seconds numeric,
+    key_path text default null
+)
+returns workflow.limits
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_row workflow.limits;
+    v_path text[];
+begin
+    -- GUARD
+    if set_rate_limit.max_starts is null or set_rate_limit.max_starts < 1 or set_rate_limit.max_starts > 10000 then
+        raise exception 'a rate limit allows 1 to 10000 starts per window, got %', coalesce(set_rate_limit.max_starts::text, 'null')
+            using errcode = 'WF023', hint = 'For more, use a shorter window: 100000 per 60 s is 10000 per 6 s.';
+    end if;
+    if set_rate_limit.per_seconds is null or set_rate_limit.per_seconds <= 0 then
+        raise exception 'a rate limit''s window must be positive, got % seconds', coalesce(set_rate_limit.per_seconds::text, 'null')
+            using errcode = 'WF023';
+    end if;
+    v_path := workflow._check_limit(set_rate_limit.scope, set_rate_limit.name, set_rate_limit.key_path);
+
+    insert into workflow.limits as l (kind, scope, name, max_count, per_seconds, key_path, updated_at)
+    values ('rate', set_rate_limit.scope, set_rate_limit.name, set_rate_limit.max_starts, set_rate_limit.per_seconds,
+        v_path, clock_timestamp())
+    on conflict on constraint limit_is_unique do update
+    set max_count = excluded.max_count, per_seconds = excluded.per_seconds, key_path = excluded.key_path,
+        updated_at = excluded.updated_at
+    returning l.* into v_row;
+    return v_row;
+end;
+$$;
+
+-- functions/set_step_priority.sql
+-- set_step_priority: give a step's tasks a priority (default 0; higher is taken first).
+--
+-- Called by psql users and Client.set_step_priority. A task's priority is its step's plus its
+-- run's (start_flow(..., priority =>)); it orders claims only on an ordered queue
+-- (set_queue_order), and is fixed into the task's tag when the task is sent, so a change applies
+-- to tasks sent after it. Priority 0 removes the row. Locks: the step_priorities row.
+-- Errors: WF026 an unknown step, WF010 a priority outside -1000..1000. Safe to repeat.
+create or replace function workflow.set_step_priority(
+    flow_slug text,
+    step_slug text,
+    priority integer
+)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if set_step_priority.priority is null or set_step_priority.priority not between -1000 and 1000 then
+        raise exception 'priority must be between -1000 and 1000, got %', coalesce(set_step_priority.priority::text, 'null')
+            using errcode = 'WF010';
+    end if;
+    if not exists (
+        select 1 from workflow.steps s
+        where s.flow_slug = set_step_priority.flow_slug and s.step_slug = set_step_priority.step_slug
+    ) then
+        raise exception 'step %.% does not exist', set_step_priority.flow_slug, set_step_priority.step_slug
+            using errcode = 'WF026';
+    end if;
+    if set_step_priority.priority = 0 then
+        delete from workflow.step_priorities p
+        where p.flow_slug = set_step_priority.flow_slug and p.step_slug = set_step_priority.step_slug;
+    else
+        insert into workflow.step_priorities as p (flow_slug, step_slug, priority)
+        values (set_step_priority.flow_slug, set_step_priority.step_slug, set_step_priority.priority)
+        on conflict on constraint step_priorities_pkey do update set priority = excluded.priority;
+    end if;
+end;
+$$;
+
 -- functions/start_flows.sql
 -- start_flows: start many runs of one flow in one call; the batch form of start_flow.
 --
@@ -3505,7 +4323,13 @@ $$;
 -- dependencies; root steps start in this transaction; run_started events are recorded.
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- WF010 a priority outside -1000..1000,
+-- WF025 an input whose value at the flow's key limit path is an object or an array.
+-- concurrency_key: the runs' key for the flow's key concurrency limit (set_concurrency_limit
+-- 'key'); without it each run's key is read from its input at the limit's path when claimed.
+-- priority: the runs' priority (default 0, -1000..1000), added to each step's (set_step_priority);
+-- it orders claims on ordered queues (set_queue_order).
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -3513,7 +4337,9 @@ create or replace function workflow.start_flows(
     run_ids uuid[] default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null,
+    priority integer default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -3535,6 +4361,7 @@ declare
     v_ids uuid[];
     v_created uuid[];
     v_conflict record;
+    v_key_path text[];
 begin
     perform workflow._sweep(start_flows.now);
     -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
@@ -3551,6 +4378,9 @@ begin
     from workflow.steps s where s.flow_slug = start_flows.flow_slug;
     if v_steps = 0 then
         raise exception 'flow % has no steps', start_flows.flow_slug using errcode = 'WF016';
+    end if;
+    if start_flows.priority is not null and start_flows.priority not between -1000 and 1000 then
+        raise exception 'priority must be between -1000 and 1000, got %', start_flows.priority using errcode = 'WF010';
     end if;
     if start_flows.timeout_seconds is not null and start_flows.timeout_seconds < 1 then
         raise exception 'run timeout must be at least 1 second, got %', start_flows.timeout_seconds using errcode = 'WF010';
@@ -3581,6 +4411,22 @@ begin
             using errcode = 'WF009', hint = 'Wrap the value in an object, e.g. {"value": ...}.';
     end if;
 
+    -- A key limit reads each run's key from its input: refuse one that is not a scalar there.
+    if start_flows.concurrency_key is null
+        and exists (select 1 from workflow.limits l where l.scope = 'key' and l.name = start_flows.flow_slug) then
+        select x.ord, l.key_path into v_bad, v_key_path
+        from unnest(start_flows.inputs) with ordinality as x (input, ord)
+        join workflow.limits l on l.scope = 'key' and l.name = start_flows.flow_slug
+        where jsonb_typeof(x.input #> l.key_path) in ('object', 'array')
+        order by x.ord
+        limit 1;
+        if v_bad is not null then
+            raise exception 'input % has a %, not a scalar, at the limit key path %', v_bad,
+                jsonb_typeof(start_flows.inputs[v_bad] #> v_key_path), array_to_string(v_key_path, '.')
+                using errcode = 'WF025', hint = 'Give the key at start (concurrency_key) or make the path name a string or number.';
+        end if;
+    end if;
+
     -- PHASE 1: the runs (idempotent per caller-supplied run id)
     v_ids := array(
         select coalesce(start_flows.run_ids[x.ord], gen_random_uuid())
@@ -3588,10 +4434,11 @@ begin
         order by x.ord
     );
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id)
+        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id,
+            concurrency_key, priority)
         select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
             start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
-            start_flows.owner
+            start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id
@@ -3797,6 +4644,66 @@ end;
 $$;
 
 -- pass 3: language sql functions again, now checked against the complete set
+-- functions/_limits_waited_on.sql
+-- _limits_waited_on: the limits a step of a run is waiting on, for get_run_status.
+--
+-- Called by get_run_status for each step. Returns a JSON array, empty unless the step has queued
+-- tasks in a live run: one {"kind", "scope", "name", "key", "in_use", "max", "per_seconds",
+-- "ahead"} per limit covering the step (its queue, its flow, the step, the run's key) that is
+-- full now: for concurrency, in_use started tasks hold slots of (limit, key); for rate, in_use
+-- starts fall inside the window ending at now. ahead counts the tasks queued before this run's
+-- first queued task of the step under the same limit and key, among the same step's tasks (the
+-- cheap part of the queue; tasks of other steps under the limit are not counted).
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow._limits_waited_on(
+    run_id uuid,
+    step_slug text,
+    now timestamptz
+)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'kind', l.kind, 'scope', l.scope, 'name', l.name, 'key', k.key, 'in_use', u.n, 'max', l.max_count,
+        'per_seconds', l.per_seconds,
+        'ahead', (
+            select count(*) from workflow.tasks t2
+            join workflow.runs r2 on r2.run_id = t2.run_id
+            where t2.step_slug = _limits_waited_on.step_slug and r2.flow_slug = r.flow_slug
+              and t2.status = 'queued' and t2.task_id < q.first_task
+              and (l.scope <> 'key' or coalesce(r2.concurrency_key, r2.input #>> l.key_path, '') = k.key)
+        )
+    ) order by l.limit_id), '[]'::jsonb)
+    from workflow.runs r
+    join workflow.steps s on s.flow_slug = r.flow_slug and s.step_slug = _limits_waited_on.step_slug
+    cross join lateral (
+        select min(t.task_id) as first_task from workflow.tasks t
+        where t.run_id = r.run_id and t.step_slug = s.step_slug and t.status = 'queued'
+    ) as q
+    join workflow.limits l
+        on (l.scope = 'queue' and l.name = s.queue_name)
+        or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+        or (l.scope = 'step' and l.name = r.flow_slug || '.' || s.step_slug)
+    cross join lateral (
+        select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+    ) as k
+    cross join lateral (
+        select case when l.kind = 'concurrency' then (
+            select count(*) from workflow.concurrency_slots cs
+            join workflow.tasks t on t.task_id = cs.task_id
+            where cs.limit_id = l.limit_id and cs.key = k.key and t.status = 'started'
+        ) else coalesce((
+            select count(*) from workflow.rate_windows w, unnest(w.starts) as x (at)
+            where w.limit_id = l.limit_id and w.key = k.key
+              and x.at > _limits_waited_on.now - make_interval(secs => l.per_seconds::double precision)
+        ), 0) end as n
+    ) as u
+    where r.run_id = _limits_waited_on.run_id and (r.status = 'started') is true
+      and q.first_task is not null and u.n >= l.max_count;
+$$;
+
 -- functions/_worker_alive.sql
 -- _worker_alive: the one definition of a live worker: not stopped, not released by the sweep,
 -- and its last heartbeat younger than its heartbeat timeout at `now`.
@@ -3960,6 +4867,52 @@ as $$
     select exists (select 1 from beat);
 $$;
 
+-- functions/list_limits.sql
+-- list_limits: the concurrency and rate limits and their current use.
+--
+-- Called by the CLI (`limits list`), the dashboard's queues page and psql users. One row per
+-- limit and key in use. in_use: for a concurrency limit, the tasks started and not finished that
+-- hold a slot of it (a limit lowered below its use shows in_use > max_count until tasks finish);
+-- for a rate limit, the starts inside the window ending at now. A limit not in use shows one row
+-- with key null and in_use 0. Ordered by kind, scope, name, key.
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow.list_limits(
+    now timestamptz default clock_timestamp()
+)
+returns table (
+    kind text,
+    scope text,
+    name text,
+    key_path text,
+    key text,
+    max_count integer,
+    per_seconds numeric,
+    in_use bigint
+)
+language sql
+stable
+set search_path = ''
+as $$
+    select l.kind, l.scope, l.name, array_to_string(l.key_path, '.'), u.key, l.max_count, l.per_seconds,
+        coalesce(u.in_use, 0)
+    from workflow.limits l
+    left join lateral (
+        select s.key, count(*) as in_use
+        from workflow.concurrency_slots s
+        join workflow.tasks t on t.task_id = s.task_id
+        where l.kind = 'concurrency' and s.limit_id = l.limit_id and t.status = 'started'
+        group by s.key
+        union all
+        select w.key, (
+            select count(*) from unnest(w.starts) as x (at)
+            where x.at > list_limits.now - make_interval(secs => l.per_seconds::double precision)
+        )
+        from workflow.rate_windows w
+        where l.kind = 'rate' and w.limit_id = l.limit_id
+    ) as u on true
+    order by l.kind, l.scope, l.name, u.key;
+$$;
+
 -- functions/list_workers.sql
 -- list_workers: the registered workers, live ones only unless include_dead.
 --
@@ -3994,6 +4947,30 @@ as $$
     cross join lateral (select workflow._worker_alive(w, list_workers.now) as alive) as x
     where x.alive or coalesce(list_workers.include_dead, false)
     order by w.worker_id;
+$$;
+
+-- functions/remove_limit.sql
+-- remove_limit: lift a concurrency or rate limit; the next claim starts tasks without it.
+--
+-- Called by psql users, the CLI (`limits remove`) and the Client. kind is 'concurrency' or
+-- 'rate'. Running tasks are not touched; the limit's slot records or window go with it. Returns
+-- true when a limit was removed, false when there was none (so a repeated call is safe).
+-- Locks: the limit's row (delete) and its slots or window (cascade). Errors: none.
+create or replace function workflow.remove_limit(
+    kind text,
+    scope text,
+    name text
+)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    with gone as (
+        delete from workflow.limits l
+        where l.kind = remove_limit.kind and l.scope = remove_limit.scope and l.name = remove_limit.name
+        returning 1
+    )
+    select exists (select 1 from gone);
 $$;
 
 -- functions/run_state.sql
@@ -4050,6 +5027,8 @@ $$;
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
 -- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
+-- ordered queues (both: see start_flows).
 -- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
 create or replace function workflow.start_flow(
     flow_slug text,
@@ -4057,7 +5036,9 @@ create or replace function workflow.start_flow(
     run_id uuid default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null,
+    priority integer default null
 )
 returns uuid
 language sql
@@ -4070,7 +5051,9 @@ as $$
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
         start_flow.now,
-        start_flow.owner
+        start_flow.owner,
+        start_flow.concurrency_key,
+        start_flow.priority
     ) as s;
 $$;
 
@@ -4171,6 +5154,13 @@ begin
     -- claims, writes the workers and the one sweeps row.
     grant select, insert, update, delete on workflow.workers to workflow_worker;
     grant select, update on workflow.sweeps to workflow_worker;
+    -- A limited claim counts, records and clears the slots and rate windows of the keys it holds.
+    grant select on workflow.limits to workflow_worker;
+    grant select, insert, delete on workflow.concurrency_slots to workflow_worker;
+    grant select, insert, update on workflow.rate_windows to workflow_worker;
+    -- Sending a task to an ordered queue tags it and moves its key's clock (_order_messages).
+    grant select on workflow.queue_orders, workflow.step_priorities to workflow_worker;
+    grant select, insert, update on workflow.fair_clocks to workflow_worker;
     grant select, insert, update, delete on all tables in schema pgmq to workflow_worker;
     grant usage, select on all sequences in schema pgmq to workflow_worker;
     alter default privileges in schema pgmq grant select, insert, update, delete on tables to workflow_worker;

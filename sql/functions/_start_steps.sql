@@ -132,6 +132,10 @@ begin
                 on s.n = a.n
         ) as m
         where t.task_id = m.task_id;
+        -- An ordered queue's messages get their tag (priority, aging, fairness): set_queue_order.
+        if exists (select 1 from workflow.queue_orders o where o.queue_name = v_group.queue_name) then
+            perform workflow._order_messages(v_group.queue_name, v_group.task_ids, _start_steps.now);
+        end if;
         if v_group.paused or v_group.delay > 0 then
             -- A paused run's new work is parked until resume_workflow_run releases it; a start
             -- delay is measured from this call's (injectable) clock, which send_batch's own

@@ -26,6 +26,22 @@
 -- in its handlers are claimed, and a registered worker that is dead or stopped claims nothing. A
 -- worker_id that is not registered, or null, claims any step (psql users). Each call first runs
 -- the throttled sweep (_sweep: dead workers' leases, dead owners, deadlines).
+-- Concurrency limits (set_concurrency_limit): when a limit applies to the queue, the claim first
+-- takes a transaction-level advisory lock, without waiting (pg_try_advisory_xact_lock), on each
+-- (limit, key) that the visible head of the queue touches, then decides in the leasing statement,
+-- whose snapshot is taken after those locks are held: for each (limit, key) it counts the tasks
+-- still 'started' among its slot records (concurrency_slots), ranks the candidates by message id
+-- and starts only those within max_running. Every claim that starts a task under a key holds that
+-- key's lock until it commits, so the count sees every earlier start: the limit is exact across
+-- any number of connections (in READ COMMITTED, the default; a claim inside a REPEATABLE READ
+-- transaction would count from its transaction's snapshot). A task whose key another claim holds
+-- is left visible for the next claim; one over its limit gets a visibility of now + 1 s, so
+-- workers do not re-read it in a loop. Slots are never freed by hand: a task counts while its
+-- status is 'started', so completion, failure, cancel and pruning all free it, and a task whose
+-- lease expired keeps its slot until it is claimed again (it then reuses it) or fails for good.
+-- Without any limit on the queue's work the claim is the one statement as before.
+-- Order: oldest message first (msg_id), or, on a queue made ordered by set_queue_order, lowest
+-- ordering tag first (priority with aging, fairness across keys; see _order_messages).
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
 -- returns no rows (a worker may start before any flow that uses its queue is registered).
 create or replace function workflow.claim_tasks(
@@ -66,6 +82,9 @@ declare
     v_parked bigint;
     v_handlers jsonb;
     v_alive boolean;
+    v_limited boolean;
+    v_locked text[];
+    v_order text := 'q.msg_id';
 begin
     -- GUARD
     perform workflow._validate_name('queue', claim_tasks.queue_name);
@@ -93,6 +112,41 @@ begin
         end if;
     end if;
 
+    -- An ordered queue (set_queue_order) is taken lowest tag first, through its tag index.
+    if exists (select 1 from workflow.queue_orders o where o.queue_name = claim_tasks.queue_name) then
+        v_order := '((q.message ->> ''ord'')::double precision), q.msg_id';
+    end if;
+
+    -- PHASE 0: with limits, lock the (limit, key) pairs of the visible head (see the header).
+    -- Twice qty messages are read (without locking them) so that keys of messages other claims
+    -- hold do not leave this claim's batch without locks.
+    v_limited := exists (
+        select 1 from workflow.limits l
+        where l.scope <> 'queue' or l.name = claim_tasks.queue_name
+    );
+    if v_limited then
+        execute format($sql$
+            select coalesce(array_agg(k.lock_key), '{}')
+            from (
+                select distinct l.limit_id || ':' || lk.key as lock_key
+                from (
+                    select q.message from pgmq.%1$I as q where q.vt <= $1 order by %2$s limit $2
+                ) as m
+                join workflow.runs as r on r.run_id = (m.message ->> 'run_id')::uuid
+                join workflow.limits as l
+                    on (l.scope = 'queue' and l.name = $3)
+                    or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+                    or (l.scope = 'step' and l.name = r.flow_slug || '.' || (m.message ->> 'step'))
+                cross join lateral (
+                    select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+                ) as lk
+            ) as k
+            where pg_try_advisory_xact_lock(hashtext('workflow.limits'), hashtext(k.lock_key))
+        $sql$, 'q_' || claim_tasks.queue_name, v_order)
+        into v_locked
+        using claim_tasks.now, 2 * claim_tasks.qty, claim_tasks.queue_name;
+    end if;
+
     -- PHASE 1: lock and lease (see the header for why this is our own statement)
     execute format($sql$
         with msgs as materialized (
@@ -116,7 +170,7 @@ begin
                   select t.message_id from workflow.tasks as t
                   where t.run_id = $3 and t.status in ('queued', 'started') and t.message_id is not null
               )))
-            order by q.msg_id
+            order by %2$s
             limit $4
             for update skip locked
         ),
@@ -131,7 +185,7 @@ begin
             for key share of r skip locked
         ),
         cand as materialized (
-            select m.msg_id, m.timeout, t.task_id,
+            select m.msg_id, m.timeout, t.task_id, t.run_id, t.step_slug, t.status = 'started' as reclaim,
                 t.status = 'started' and t.attempts_count >= t.max_attempts as exhausted,
                 lr.paused
             from msgs as m
@@ -139,6 +193,111 @@ begin
             join live_runs as lr on lr.run_id = t.run_id
             where t.status in ('queued', 'started')
             for update of t skip locked
+        ),
+        -- Limits ($6: some limit applies; $7: the (limit, key) locks held): each candidate's
+        -- (limit, key) pairs, the use of each (live slots of a concurrency limit, starts inside
+        -- a rate limit's window), and the verdict: a candidate starts when this claim holds all
+        -- its pairs' locks and its rank (by message id) within each pair fits what is left.
+        ckeys as materialized (
+            select c.msg_id, c.task_id, c.reclaim, l.limit_id, l.kind, l.max_count, l.per_seconds, lk.key,
+                l.limit_id || ':' || lk.key = any ($7) as held
+            from cand as c
+            join workflow.runs as r on r.run_id = c.run_id
+            join workflow.limits as l
+                on (l.scope = 'queue' and l.name = $8)
+                or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
+                or (l.scope = 'step' and l.name = r.flow_slug || '.' || c.step_slug)
+            cross join lateral (
+                select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+            ) as lk
+            where $6 and not c.exhausted and not c.paused
+        ),
+        held_keys as materialized (
+            select distinct k.limit_id, k.kind, k.per_seconds, k.key from ckeys as k where k.held
+        ),
+        used as materialized (
+            -- Concurrency: a candidate already 'started' is a crashed attempt claimed again: its
+            -- own slot is not counted, it reuses it. Rate: the starts inside the window, oldest
+            -- first (a task that cannot start waits until the oldest leaves the window).
+            select h.limit_id, h.key, case when h.kind = 'concurrency' then (
+                select count(*)
+                from workflow.concurrency_slots as s
+                join workflow.tasks as t on t.task_id = s.task_id
+                where s.limit_id = h.limit_id and s.key = h.key and t.status = 'started'
+                  and not exists (select 1 from cand as c where c.task_id = s.task_id)
+            ) else coalesce(cardinality(w.starts), 0) end as n,
+                w.starts
+            from held_keys as h
+            left join lateral (
+                select array(
+                    select x.at from unnest(rw.starts) as x (at)
+                    where x.at > $1 - make_interval(secs => h.per_seconds::double precision)
+                    order by x.at
+                ) as starts
+                from workflow.rate_windows as rw
+                where h.kind = 'rate' and rw.limit_id = h.limit_id and rw.key = h.key
+            ) as w on true
+        ),
+        verdict as materialized (
+            select k.msg_id, bool_and(k.held) as held, coalesce(bool_or(u.n + k.rn > k.max_count), false) as is_full,
+                max(case
+                    when k.kind = 'concurrency' then $1 + interval '1 second'
+                    -- the start whose leaving the window frees this task's place
+                    else coalesce(u.starts[u.n + k.rn - k.max_count], $1) + make_interval(secs => k.per_seconds::double precision)
+                end) filter (where u.n + k.rn > k.max_count) as wake_at
+            from (
+                -- Crashed attempts claimed again rank first: their own slots are not in n, so they
+                -- must be the ones to take the places (a new task must not pass one that still
+                -- counts as started).
+                select k.*, row_number() over (partition by k.limit_id, k.key order by k.reclaim desc, k.msg_id) as rn
+                from ckeys as k
+            ) as k
+            left join used as u on u.limit_id = k.limit_id and u.key = k.key
+            group by k.msg_id
+        ),
+        go as materialized (
+            select c.*,
+                not c.exhausted and not c.paused and coalesce(v.held and not v.is_full, true) as granted,
+                case when not c.exhausted and not c.paused and v.held and v.is_full then v.wake_at end as wake_at
+            from cand as c
+            left join verdict as v on v.msg_id = c.msg_id
+        ),
+        slotted as (
+            insert into workflow.concurrency_slots (limit_id, key, task_id)
+            select k.limit_id, k.key, k.task_id
+            from ckeys as k join go as g on g.msg_id = k.msg_id
+            where g.granted and k.kind = 'concurrency'
+            on conflict do nothing
+            returning 1
+        ),
+        cleared as (
+            -- Slots of finished tasks under the keys this claim holds (no one else writes them now).
+            delete from workflow.concurrency_slots as s
+            using held_keys as h
+            where h.kind = 'concurrency' and s.limit_id = h.limit_id and s.key = h.key
+              and not exists (select 1 from workflow.tasks as t where t.task_id = s.task_id and t.status = 'started')
+              and not exists (select 1 from cand as c where c.task_id = s.task_id)
+            returning 1
+        ),
+        windowed as (
+            -- The window keeps its starts still inside it plus one start at now per task started.
+            insert into workflow.rate_windows as rw (limit_id, key, starts)
+            select u.limit_id, u.key, coalesce(u.starts, '{}') || array(
+                select $1 from ckeys as k join go as g on g.msg_id = k.msg_id
+                where g.granted and k.limit_id = u.limit_id and k.key = u.key
+            )
+            from used as u
+            join held_keys as h on h.limit_id = u.limit_id and h.key = u.key
+            where h.kind = 'rate'
+            on conflict on constraint rate_windows_pkey do update set starts = excluded.starts
+            returning 1
+        ),
+        waiting as (
+            update pgmq.%1$I as q
+            set vt = g.wake_at
+            from go as g
+            where q.msg_id = g.msg_id and g.wake_at is not null
+            returning q.msg_id
         ),
         parked as (
             -- Work of a paused run that became visible (a lease that expired while paused) is
@@ -152,19 +311,20 @@ begin
         leased as (
             update pgmq.%1$I as q
             set vt = $1 + make_interval(secs => c.timeout), read_ct = q.read_ct + 1, last_read_at = $1
-            from cand as c
-            where q.msg_id = c.msg_id and not c.exhausted and not c.paused
+            from go as c
+            where q.msg_id = c.msg_id and c.granted
             returning q.msg_id, q.vt
         )
-        select array_agg(c.task_id order by c.task_id) filter (where not c.exhausted and not c.paused),
-               array_agg(c.msg_id order by c.task_id) filter (where not c.exhausted and not c.paused),
-               array_agg(l.vt order by c.task_id) filter (where not c.exhausted and not c.paused),
+        select array_agg(c.task_id order by c.task_id) filter (where c.granted),
+               array_agg(c.msg_id order by c.task_id) filter (where c.granted),
+               array_agg(l.vt order by c.task_id) filter (where c.granted),
                array_agg(c.task_id order by c.task_id) filter (where c.exhausted and not c.paused),
                (select count(*) from parked)
-        from cand as c left join leased as l on l.msg_id = c.msg_id
-    $sql$, 'q_' || claim_tasks.queue_name)
+        from go as c left join leased as l on l.msg_id = c.msg_id
+    $sql$, 'q_' || claim_tasks.queue_name, v_order)
     into v_task_ids, v_msg_ids, v_leases, v_exhausted, v_parked
-    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers;
+    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers,
+        v_limited, v_locked, claim_tasks.queue_name;
 
     -- PHASE 2: crashed attempts with no attempts left fail their step and run
     if v_parked > 0 then

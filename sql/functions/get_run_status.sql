@@ -7,12 +7,15 @@
 --  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
---             "completed_at", "failed_at", "error", "waiting_for_worker"}, ... in flow order],
+--             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker"}, ...
+--             in flow order],
 --  "owner": the worker id executing its local steps (or null)}
 -- waiting_for_worker is true for a started step with tasks left when no live registered worker
 -- can take them: for a distributed step, none whose queues (null: any), handlers (null: any)
 -- and resources cover it; for a local step, the run's owner is not alive. Only registered
 -- workers count (register_worker), so with unregistered workers it reads true.
+-- waiting_on_limits lists the concurrency and rate limits that hold the step's queued tasks back
+-- now, with their use and the tasks ahead (see _limits_waited_on); [] when none.
 -- Runs the throttled sweep first (_sweep), so a dead owner or a passed deadline shows at once.
 -- Locks nothing of its own. Errors: WF011 unknown run.
 create or replace function workflow.get_run_status(run_id uuid, now timestamptz default clock_timestamp())
@@ -61,6 +64,7 @@ begin
                 'completed_at', ss.completed_at,
                 'failed_at', ss.failed_at,
                 'error', ss.error_message,
+                'waiting_on_limits', workflow._limits_waited_on(r.run_id, ss.step_slug, get_run_status.now),
                 'waiting_for_worker', ss.status = 'started' and ss.remaining_tasks > 0 and r.status = 'started'
                     and case when s.execution = 'local' then not coalesce((
                         select workflow._worker_alive(w, get_run_status.now)

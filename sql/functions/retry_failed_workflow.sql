@@ -31,7 +31,7 @@ begin
         raise exception 'invalid owner worker id %', quote_literal(retry_failed_workflow.owner)
             using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
     end if;
-    select r.run_id, r.flow_slug, r.status, r.input into v_old
+    select r.run_id, r.flow_slug, r.status, r.input, r.concurrency_key, r.priority into v_old
     from workflow.runs r where r.run_id = retry_failed_workflow.run_id
     for key share;
     if not found then
@@ -48,9 +48,12 @@ begin
     left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
     where s.flow_slug = v_old.flow_slug;
 
-    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of, owner_worker_id)
+    -- The retry keeps the run's concurrency key and priority (flow control, 0009).
+    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of, owner_worker_id,
+        concurrency_key, priority)
     select v_new, v_old.flow_slug, v_remaining, v_old.input, retry_failed_workflow.now,
-        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id, retry_failed_workflow.owner
+        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id, retry_failed_workflow.owner,
+        v_old.concurrency_key, v_old.priority
     from workflow.flows f where f.flow_slug = v_old.flow_slug;
 
     -- PHASE 2: step states: carried over (completed, with output) or waiting on the dependencies

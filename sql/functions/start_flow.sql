@@ -7,6 +7,8 @@
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
 -- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
+-- ordered queues (both: see start_flows).
 -- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
 create or replace function workflow.start_flow(
     flow_slug text,
@@ -14,7 +16,9 @@ create or replace function workflow.start_flow(
     run_id uuid default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null,
+    priority integer default null
 )
 returns uuid
 language sql
@@ -27,6 +31,8 @@ as $$
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
         start_flow.now,
-        start_flow.owner
+        start_flow.owner,
+        start_flow.concurrency_key,
+        start_flow.priority
     ) as s;
 $$;

@@ -17,7 +17,13 @@
 -- dependencies; root steps start in this transaction; run_started events are recorded.
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- WF010 a priority outside -1000..1000,
+-- WF025 an input whose value at the flow's key limit path is an object or an array.
+-- concurrency_key: the runs' key for the flow's key concurrency limit (set_concurrency_limit
+-- 'key'); without it each run's key is read from its input at the limit's path when claimed.
+-- priority: the runs' priority (default 0, -1000..1000), added to each step's (set_step_priority);
+-- it orders claims on ordered queues (set_queue_order).
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -25,7 +31,9 @@ create or replace function workflow.start_flows(
     run_ids uuid[] default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    concurrency_key text default null,
+    priority integer default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -47,6 +55,7 @@ declare
     v_ids uuid[];
     v_created uuid[];
     v_conflict record;
+    v_key_path text[];
 begin
     perform workflow._sweep(start_flows.now);
     -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
@@ -63,6 +72,9 @@ begin
     from workflow.steps s where s.flow_slug = start_flows.flow_slug;
     if v_steps = 0 then
         raise exception 'flow % has no steps', start_flows.flow_slug using errcode = 'WF016';
+    end if;
+    if start_flows.priority is not null and start_flows.priority not between -1000 and 1000 then
+        raise exception 'priority must be between -1000 and 1000, got %', start_flows.priority using errcode = 'WF010';
     end if;
     if start_flows.timeout_seconds is not null and start_flows.timeout_seconds < 1 then
         raise exception 'run timeout must be at least 1 second, got %', start_flows.timeout_seconds using errcode = 'WF010';
@@ -93,6 +105,22 @@ begin
             using errcode = 'WF009', hint = 'Wrap the value in an object, e.g. {"value": ...}.';
     end if;
 
+    -- A key limit reads each run's key from its input: refuse one that is not a scalar there.
+    if start_flows.concurrency_key is null
+        and exists (select 1 from workflow.limits l where l.scope = 'key' and l.name = start_flows.flow_slug) then
+        select x.ord, l.key_path into v_bad, v_key_path
+        from unnest(start_flows.inputs) with ordinality as x (input, ord)
+        join workflow.limits l on l.scope = 'key' and l.name = start_flows.flow_slug
+        where jsonb_typeof(x.input #> l.key_path) in ('object', 'array')
+        order by x.ord
+        limit 1;
+        if v_bad is not null then
+            raise exception 'input % has a %, not a scalar, at the limit key path %', v_bad,
+                jsonb_typeof(start_flows.inputs[v_bad] #> v_key_path), array_to_string(v_key_path, '.')
+                using errcode = 'WF025', hint = 'Give the key at start (concurrency_key) or make the path name a string or number.';
+        end if;
+    end if;
+
     -- PHASE 1: the runs (idempotent per caller-supplied run id)
     v_ids := array(
         select coalesce(start_flows.run_ids[x.ord], gen_random_uuid())
@@ -100,10 +128,11 @@ begin
         order by x.ord
     );
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id)
+        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id,
+            concurrency_key, priority)
         select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
             start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
-            start_flows.owner
+            start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id

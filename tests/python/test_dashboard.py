@@ -233,6 +233,21 @@ def test_queues_and_channels_pages(web: TestClient, client: Client) -> None:
     client.cancel_workflow_run(run_id)
 
 
+def test_the_queues_page_shows_each_limit_and_its_use(web: TestClient, client: Client) -> None:
+    assert "No concurrency or rate limits" in web.get("/queues").text
+    # A queue of its own, so that work other tests left on theirs does not matter.
+    client.register_flow({"slug": "dash_lim", "steps": [
+        {"slug": "only", "execution": "distributed", "queue": "dash_lim"}]})
+    client.set_concurrency_limit("queue", "dash_lim", 3)
+    run_id = client.start_flow("dash_lim", {"q": 2})
+    assert len(client.claim_tasks("dash_lim", 1)) == 1
+    page = web.get("/queues/live").text
+    assert 'data-limit="concurrency:queue:dash_lim"' in page
+    assert '<td class="num" data-field="in_use">1</td><td class="num">3</td>' in page
+    client.remove_concurrency_limit("queue", "dash_lim")
+    client.cancel_workflow_run(run_id)
+
+
 # ----- escaping ---------------------------------------------------------------------------------
 
 

@@ -80,6 +80,11 @@ def test_a_worker_role_runs_a_workflow_and_may_do_nothing_else(
     reader = Client(logins["reader"])
     try:
         admin.register_flow(RoleFlow)
+        # Flow control on the worker's queue, so that the worker's claims and completions go
+        # through the limits' and the ordered queue's tables too.
+        admin.set_concurrency_limit("queue", "roles_q", 2)
+        admin.set_rate_limit("queue", "roles_q", 1000, 1)
+        admin.set_queue_order("roles_q")
         run_id = admin.start_flow(RoleFlow.slug, [1, 2, 3])
 
         worker = Worker(worker_client, ["roles_q"], concurrency=4, poll_interval=0.2,

@@ -60,7 +60,13 @@ def _run_ids(rows: Rows) -> list[UUID]:
 
 
 def start_flow(
-    flow_slug: str, input: Any, *, run_id: UUID | None = None, timeout_seconds: int | None = None
+    flow_slug: str,
+    input: Any,
+    *,
+    run_id: UUID | None = None,
+    timeout_seconds: int | None = None,
+    concurrency_key: str | None = None,
+    priority: int | None = None,
 ) -> Operation[UUID]:
     """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id."""
     need_text(flow_slug, "flow_slug")
@@ -68,8 +74,15 @@ def start_flow(
     need_int(timeout_seconds, "timeout_seconds", optional=True)
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
-        " timeout_seconds => %s)",
-        [flow_slug, to_jsonb(input, "run input"), rid, timeout_seconds],
+        " timeout_seconds => %s, concurrency_key => %s, priority => %s)",
+        [
+            flow_slug,
+            to_jsonb(input, "run input"),
+            rid,
+            timeout_seconds,
+            concurrency_key,
+            priority,
+        ],
         first_value,
     )
 
@@ -80,6 +93,8 @@ def start_flows(
     *,
     run_ids: Sequence[UUID | None] | None = None,
     timeout_seconds: int | None = None,
+    concurrency_key: str | None = None,
+    priority: int | None = None,
 ) -> Operation[list[UUID]]:
     """Start one run per input in one call (``workflow.start_flows``); decodes the ids in order."""
     need_text(flow_slug, "flow_slug")
@@ -88,7 +103,7 @@ def start_flows(
     need_int(timeout_seconds, "timeout_seconds", optional=True)
     return Operation(
         "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
-        " run_ids => %s::uuid[], timeout_seconds => %s)",
+        " run_ids => %s::uuid[], timeout_seconds => %s, concurrency_key => %s, priority => %s)",
         [
             flow_slug,
             [to_jsonb(value, "run input") for value in inputs],
@@ -96,6 +111,8 @@ def start_flows(
             if run_ids is None
             else [None if r is None else run_uuid(r, "run_ids[]") for r in run_ids],
             timeout_seconds,
+            concurrency_key,
+            priority,
         ],
         _run_ids,
     )

@@ -519,10 +519,11 @@ class Dashboard:
     def _queues_context(self) -> dict[str, Any]:
         return {"queues": queries.queues(self.client),
                 "workers": queries.workers(self.client),
+                "limits": self.client.list_limits(),
                 "now": _when(datetime.now(UTC))}
 
     async def queues_page(self, request: Request) -> Response:
-        """GET /queues: depth, invisible and oldest age per queue; the live registered workers."""
+        """GET /queues: depth, invisible and oldest age per queue; limits; the live workers."""
         ctx = await asyncio.to_thread(self._queues_context)
         return self.render(request, "queues.html", ctx)
 
