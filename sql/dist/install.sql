@@ -6000,7 +6000,8 @@ $$;
 -- The failed run itself is not changed. The new run's deadline comes from the flow's timeout.
 -- owner: the worker id of the process that will execute the new run's local steps (as start_flow).
 -- Locks: the failed run's row FOR KEY SHARE (it cannot be deleted meanwhile); inserts the new run.
--- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner.
+-- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner, WF019 a flow
+-- with local steps and no owner.
 -- Not idempotent: each call starts a run.
 create or replace function workflow.retry_failed_workflow(
     run_id uuid,
@@ -6032,6 +6033,13 @@ begin
     if v_old.status <> 'failed' then
         raise exception 'run % is %, only a failed run can be retried', retry_failed_workflow.run_id, v_old.status
             using errcode = 'WF013';
+    end if;
+    if retry_failed_workflow.owner is null and exists (
+        select 1 from workflow.steps s where s.flow_slug = v_old.flow_slug and s.execution = 'local'
+    ) then
+        raise exception 'flow % has local steps and the retried run has no owner', v_old.flow_slug
+            using errcode = 'WF019',
+                hint = 'Local steps run in the process that executes the run: retry with the workflow (or step functions) so this process executes it, or mark the steps distributed.';
     end if;
 
     -- PHASE 1: the new run; carried-over steps do not count as remaining
@@ -6197,7 +6205,8 @@ $$;
 -- dependencies; root steps start in this transaction; run_started events are recorded.
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- WF019 a flow with local steps and no owner (nothing but the owner runs local steps).
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -6243,6 +6252,15 @@ begin
     from workflow.steps s where s.flow_slug = start_flows.flow_slug;
     if v_steps = 0 then
         raise exception 'flow % has no steps', start_flows.flow_slug using errcode = 'WF016';
+    end if;
+    -- A local step is run only by the process that started the run: without an owner nothing
+    -- would ever run it, and nothing would notice that nobody can (WF019).
+    if start_flows.owner is null and exists (
+        select 1 from workflow.steps s where s.flow_slug = start_flows.flow_slug and s.execution = 'local'
+    ) then
+        raise exception 'flow % has local steps and the run has no owner', start_flows.flow_slug
+            using errcode = 'WF019',
+                hint = 'Local steps run in the process that executes the run: use execute() / execute_dynamic(), or mark the steps distributed.';
     end if;
     if start_flows.timeout_seconds is not null and start_flows.timeout_seconds < 1 then
         raise exception 'run timeout must be at least 1 second, got %', start_flows.timeout_seconds using errcode = 'WF010';

@@ -17,7 +17,8 @@
 -- dependencies; root steps start in this transaction; run_started events are recorded.
 -- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
 -- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- WF019 a flow with local steps and no owner (nothing but the owner runs local steps).
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -63,6 +64,15 @@ begin
     from workflow.steps s where s.flow_slug = start_flows.flow_slug;
     if v_steps = 0 then
         raise exception 'flow % has no steps', start_flows.flow_slug using errcode = 'WF016';
+    end if;
+    -- A local step is run only by the process that started the run: without an owner nothing
+    -- would ever run it, and nothing would notice that nobody can (WF019).
+    if start_flows.owner is null and exists (
+        select 1 from workflow.steps s where s.flow_slug = start_flows.flow_slug and s.execution = 'local'
+    ) then
+        raise exception 'flow % has local steps and the run has no owner', start_flows.flow_slug
+            using errcode = 'WF019',
+                hint = 'Local steps run in the process that executes the run: use execute() / execute_dynamic(), or mark the steps distributed.';
     end if;
     if start_flows.timeout_seconds is not null and start_flows.timeout_seconds < 1 then
         raise exception 'run timeout must be at least 1 second, got %', start_flows.timeout_seconds using errcode = 'WF010';
