@@ -22,6 +22,8 @@ from singularity_workflow._errors import (
     InvalidName,
     InvalidOption,
     InvalidState,
+    LocalStepsNeedOwner,
+    NonRetryableError,
     PayloadTooLarge,
     RunFailed,
     RunIdConflict,
@@ -53,7 +55,7 @@ from singularity_workflow._listen import (
     unlisten,
 )
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
-from singularity_workflow._run import RunResult, execute, execute_async
+from singularity_workflow._run import RunResult, execute, execute_async, execute_retry
 from singularity_workflow._types import ClaimedTask, RunStatus, StepStatus, WorkflowRun
 from singularity_workflow.definitions import (
     StepDef,
@@ -98,7 +100,9 @@ __all__ = [
     "InvalidName",
     "InvalidOption",
     "InvalidState",
+    "LocalStepsNeedOwner",
     "MissingStepFunctions",
+    "NonRetryableError",
     "Orchestrator",
     "Listener",
     "Notification",
@@ -128,6 +132,7 @@ __all__ = [
     "enforce_deadlines",
     "execute",
     "execute_async",
+    "execute_retry",
     "execute_dynamic",
     "get_run_status",
     "install",

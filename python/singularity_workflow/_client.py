@@ -227,6 +227,7 @@ class Client:
         *,
         run_id: UUID | None = None,
         timeout_seconds: int | None = None,
+        owner: str | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id.
 
@@ -234,9 +235,12 @@ class Client:
         ``run_id`` the call is idempotent: repeating it returns the same run.
         ``timeout_seconds`` sets the run's deadline (default: the flow's timeout, if any); past
         it ``enforce_deadlines`` cancels the run with the reason ``deadline exceeded``.
+        ``owner``: the registered worker id of the process executing the run's local steps
+        (``execute`` passes its own); a flow with local steps needs one (LocalStepsNeedOwner).
         """
         return self.call(
-            runs.start_flow(flow_slug, input, run_id=run_id, timeout_seconds=timeout_seconds)
+            runs.start_flow(flow_slug, input, run_id=run_id, timeout_seconds=timeout_seconds,
+                            owner=owner)
         )
 
     def start_flows(
@@ -326,16 +330,20 @@ class Client:
         *,
         skip_completed: bool = True,
         reset_all: bool = False,
+        owner: str | None = None,
     ) -> UUID:
         """Start a new run of a failed run's flow with the same input; return the new run id.
 
         The new run's ``retry_of`` is ``run_id``. With ``skip_completed`` (and not
         ``reset_all``) the steps that completed in the failed run are carried over with their
         outputs: only the failed step, its descendants and unfinished steps run again.
-        InvalidState (WF013) if the run has not failed; RunNotFound.
+        InvalidState (WF013) if the run has not failed; RunNotFound. A flow with local steps
+        needs the ``owner`` that will execute the new run (LocalStepsNeedOwner, WF019): use
+        ``retry_failed_workflow(run_id, workflow=...)``, which executes it in this process.
         """
         return self.call(
-            runs.retry_failed_workflow(run_id, skip_completed=skip_completed, reset_all=reset_all)
+            runs.retry_failed_workflow(run_id, skip_completed=skip_completed, reset_all=reset_all,
+                                       owner=owner)
         )
 
     def enforce_deadlines(self, *, max_runs: int = 100) -> int:
@@ -395,14 +403,15 @@ class Client:
 
     def fail_tasks(
         self,
-        items: Sequence[tuple[int, int, str]],
+        items: Sequence[tuple[int, int, str] | tuple[int, int, str, bool]],
         *,
         conn: psycopg.Connection[Any] | None = None,
     ) -> dict[int, str]:
-        """Report ``(task_id, attempt, error)`` failures; return task_id -> outcome.
+        """Report ``(task_id, attempt, error[, retryable])`` failures; return task_id -> outcome.
 
-        Outcomes: ``"retry"`` (queued again after a backoff), ``"failed"`` (last attempt: the
-        step and run failed), ``"stale"`` (the token did not match; nothing changed).
+        Outcomes: ``"retry"`` (queued again after a backoff), ``"failed"`` (last attempt, or
+        ``retryable`` False: the step and run failed), ``"stale"`` (the token did not match;
+        nothing changed).
         """
         if not items:
             return {}

@@ -58,13 +58,18 @@ def _run_ids(rows: Rows) -> list[UUID]:
 
 
 def start_flow(
-    flow_slug: str, input: Any, *, run_id: UUID | None = None, timeout_seconds: int | None = None
+    flow_slug: str,
+    input: Any,
+    *,
+    run_id: UUID | None = None,
+    timeout_seconds: int | None = None,
+    owner: str | None = None,
 ) -> Operation[UUID]:
     """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id."""
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
-        " timeout_seconds => %s)",
-        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds],
+        " timeout_seconds => %s, owner => %s)",
+        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds, owner],
         first_value,
     )
 
@@ -136,13 +141,17 @@ def resume_workflow_run(run_id: UUID | str) -> Operation[None]:
 
 
 def retry_failed_workflow(
-    run_id: UUID | str, *, skip_completed: bool = True, reset_all: bool = False
+    run_id: UUID | str,
+    *,
+    skip_completed: bool = True,
+    reset_all: bool = False,
+    owner: str | None = None,
 ) -> Operation[UUID]:
     """Retry a failed run as a new run (``workflow.retry_failed_workflow``); decodes its id."""
     return Operation(
         "select workflow.retry_failed_workflow(run_id => %s, skip_completed => %s,"
-        " reset_all => %s)",
-        [run_uuid(run_id), skip_completed, reset_all],
+        " reset_all => %s, owner => %s)",
+        [run_uuid(run_id), skip_completed, reset_all, owner],
         first_value,
     )
 
