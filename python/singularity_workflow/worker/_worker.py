@@ -250,9 +250,9 @@ class Worker:
         it registered (so their steps are claimed). It cancels runs past their deadline and
         refreshes the hot tables' statistics when they went stale (servers with autovacuum
         off, or bursts it has not caught up with). The database does the work; every worker
-        calling it means no cron job or reaper process is needed. It is cheap when there is nothing to do and safe from many workers at once. A
-        failure here (database away) is logged and retried on the next tick; it never stops
-        the worker.
+        calling it means no cron job or reaper process is needed. It is cheap when there is
+        nothing to do and safe from many workers at once. A failure here (database away) is
+        logged and retried on the next tick; it never stops the worker.
         """
         try:
             if self._registration is not None:
