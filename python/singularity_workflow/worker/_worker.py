@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from singularity_workflow._client import Client
-from singularity_workflow.definitions import registry
+from singularity_workflow.definitions import discover, registry
 from singularity_workflow.worker._engine import DEFAULT_MAX_WRITTEN_OFF, Engine
 from singularity_workflow.worker._handlers import RegistryResolver
 from singularity_workflow.worker._registration import (
@@ -67,6 +67,9 @@ def default_worker_id() -> str:
 def import_modules(modules: Iterable[str]) -> None:
     """Import the modules that define workflows, so their handlers are registered here.
 
+    Both forms are found: ``Workflow`` subclasses, and classes (or the module itself) with
+    ``__workflow_steps__``.
+
     The current directory is put on ``sys.path`` first, as ``python -m`` would, so that
     ``singularity-workflow worker -i my_app.flows`` finds the project it is started in.
     """
@@ -74,7 +77,8 @@ def import_modules(modules: Iterable[str]) -> None:
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
     for name in modules:
-        importlib.import_module(name)
+        # Workflow subclasses register themselves on import; list-form classes need a look.
+        discover(importlib.import_module(name))
 
 
 def registered_handlers() -> Handlers:
