@@ -207,7 +207,7 @@ def test_importing_the_cli_or_any_module_of_the_package_registers_no_flow() -> N
     code = textwrap.dedent("""
         import importlib, pkgutil
         import singularity_workflow.cli
-        from singularity_workflow._workflow import registry
+        from singularity_workflow.definitions import registry
         after_cli = sorted(registry)
         import singularity_workflow as package
         for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
