@@ -234,3 +234,48 @@ def test_a_deadline_passes_with_no_worker_alive_and_the_engine_cancels_the_run(
     assert status.state == "cancelled"
     assert status.error == "deadline exceeded"
     client.close()
+
+
+flaky_calls: list[int] = []
+
+
+class FlakyLocal:
+    """A list-form flow whose local step fails on its first run only."""
+
+    __workflow_slug__ = "owners.flaky_local"
+
+    @staticmethod
+    def __workflow_steps__() -> list[Any]:
+        return [("first", FlakyLocal.first, {"max_attempts": 1})]
+
+    @staticmethod
+    def first(input: Any) -> str:
+        """Fail the first time."""
+        flaky_calls.append(1)
+        if len(flaky_calls) == 1:
+            raise RuntimeError("transient")
+        return "ok"
+
+
+def test_a_retry_of_a_local_flow_is_refused_without_an_owner_and_executed_by_execute_retry(
+    db_url: str,
+) -> None:
+    from singularity_workflow import (
+        LocalStepsNeedOwner,
+        RunFailed,
+        execute,
+        execute_retry,
+        retry_failed_workflow,
+    )
+
+    flaky_calls.clear()
+    with Client(db_url) as client:
+        with pytest.raises(RunFailed) as caught:
+            execute(FlakyLocal, {}, client=client, timeout=20)
+        failed = caught.value.run_id
+        with pytest.raises(LocalStepsNeedOwner):
+            retry_failed_workflow(failed, client=client)
+        result = execute_retry(failed, FlakyLocal, client=client, timeout=20)
+        assert result.output == {"first": "ok"}
+        status = client.get_run_status(result.run_id)
+        assert (status.status, status.retry_of) == ("completed", failed)
