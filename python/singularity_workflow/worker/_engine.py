@@ -17,7 +17,8 @@ Threads and connections of one engine (all connections are dedicated, never pool
   lost notification, so one costs latency, never work. With ``listen_conninfo`` it connects
   there instead: behind pgbouncer in transaction mode LISTEN needs a direct (or session-mode)
   connection while the other two go through the bouncer;
-* the **lease** thread (:mod:`._leases`) extends the leases of running tasks;
+* the **lease** thread (:mod:`._leases`) extends the leases of running tasks and fails the
+  attempts that passed their step's ``timeout`` (:meth:`Engine._overdue`);
 * up to ``concurrency`` daemon threads run sync handlers, and one event-loop thread runs every
   ``async def`` handler (:mod:`._pools`). ``concurrency`` bounds sync and async tasks together:
   the loop never holds more claimed tasks than that.

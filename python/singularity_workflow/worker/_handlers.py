@@ -40,8 +40,9 @@ class StepHandler:
     """How to run one step's tasks: its function, its shape, and its lease length.
 
     ``is_map``: the handler receives the task's map element instead of the input dict.
-    ``timeout``: the step's lease in seconds (renewed every ``timeout * lease_renew_fraction``);
-    ``None`` when unknown, and then it is estimated from the lease the claim returned.
+    ``timeout``: the step's timeout in seconds: it bounds each attempt, and is the lease's
+    length (renewed every ``timeout * lease_renew_fraction``); ``None`` when unknown: then no
+    bound, and the lease is estimated from the one the claim returned.
     """
 
     fn: Callable[[Any], Any]
