@@ -43,6 +43,8 @@ from singularity_workflow._errors import (
     InvalidName,
     InvalidOption,
     InvalidState,
+    LocalStepsNeedOwner,
+    NonRetryableError,
     NonScalarKey,
     PayloadTooLarge,
     RunFailed,
@@ -77,7 +79,7 @@ from singularity_workflow._listen import (
     unlisten,
 )
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
-from singularity_workflow._run import RunResult, execute, execute_async
+from singularity_workflow._run import RunResult, execute, execute_async, execute_retry
 from singularity_workflow._start import start_flow, start_flows, wait_for_run, wait_for_run_async
 from singularity_workflow._types import ClaimedTask, RunStatus, StepStatus, WorkerInfo, WorkflowRun
 from singularity_workflow.definitions import (
@@ -146,8 +148,10 @@ __all__ = [
     "InvalidName",
     "InvalidOption",
     "InvalidState",
+    "LocalStepsNeedOwner",
     "MissingStepFunctions",
     "NonScalarKey",
+    "NonRetryableError",
     "Orchestrator",
     "Listener",
     "Notification",
@@ -180,6 +184,7 @@ __all__ = [
     "enforce_deadlines",
     "execute",
     "execute_async",
+    "execute_retry",
     "execute_dynamic",
     "get_run_status",
     "install",

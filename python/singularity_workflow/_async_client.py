@@ -145,6 +145,7 @@ class AsyncClient(AsyncClientBase):
         timeout_seconds: int | None = None,
         concurrency_key: str | None = None,
         priority: int | None = None,
+        owner: str | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id, without waiting.
 
@@ -159,6 +160,8 @@ class AsyncClient(AsyncClientBase):
         ``concurrency_key`` is the run's key for the flow's key limit (default: the input's
         value at the limit's key path; see :meth:`set_concurrency_limit`). ``priority``
         (-1000..1000, default 0) orders its tasks on ordered queues (:meth:`set_queue_order`).
+        ``owner``: the registered worker id of the process executing the run's local steps
+        (``execute`` passes its own); a flow with local steps needs one (LocalStepsNeedOwner).
         """
         return cast(
             "UUID",
@@ -170,6 +173,7 @@ class AsyncClient(AsyncClientBase):
                 timeout_seconds=timeout_seconds,
                 concurrency_key=concurrency_key,
                 priority=priority,
+                owner=owner,
             ),
         )
 
@@ -352,14 +356,21 @@ class AsyncClient(AsyncClientBase):
         await self._replay(Client.resume_workflow_run, run_id)
 
     async def retry_failed_workflow(
-        self, run_id: UUID | str, *, skip_completed: bool = True, reset_all: bool = False
+        self,
+        run_id: UUID | str,
+        *,
+        skip_completed: bool = True,
+        reset_all: bool = False,
+        owner: str | None = None,
     ) -> UUID:
         """Start a new run of a failed run's flow with the same input; return the new run id.
 
         The new run's ``retry_of`` is ``run_id``. With ``skip_completed`` (and not
         ``reset_all``) the steps that completed in the failed run are carried over with their
         outputs: only the failed step, its descendants and unfinished steps run again.
-        InvalidState (WF013) if the run has not failed; RunNotFound.
+        InvalidState (WF013) if the run has not failed; RunNotFound. A flow with local steps
+        needs the ``owner`` that will execute the new run (LocalStepsNeedOwner, WF019): use
+        ``retry_failed_workflow(run_id, workflow=...)``, which executes it in this process.
         """
         return cast(
             "UUID",
@@ -368,6 +379,7 @@ class AsyncClient(AsyncClientBase):
                 run_id,
                 skip_completed=skip_completed,
                 reset_all=reset_all,
+                owner=owner,
             ),
         )
 
@@ -432,14 +444,15 @@ class AsyncClient(AsyncClientBase):
 
     async def fail_tasks(
         self,
-        items: Sequence[tuple[int, int, str]],
+        items: Sequence[tuple[int, int, str] | tuple[int, int, str, bool]],
         *,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> dict[int, str]:
-        """Report ``(task_id, attempt, error)`` failures; return task_id -> outcome.
+        """Report ``(task_id, attempt, error[, retryable])`` failures; return task_id -> outcome.
 
-        Outcomes: ``"retry"`` (queued again after a backoff), ``"failed"`` (last attempt: the
-        step and run failed), ``"stale"`` (the token did not match; nothing changed).
+        Outcomes: ``"retry"`` (queued again after a backoff), ``"failed"`` (last attempt, or
+        ``retryable`` False: the step and run failed), ``"stale"`` (the token did not match;
+        nothing changed).
         """
         return cast("dict[int, str]", await self._replay(Client.fail_tasks, items, conn=conn))
 
@@ -593,7 +606,11 @@ async def retry_failed_workflow_async(
     *,
     client: AsyncClient | None = None,
 ) -> UUID:
-    """Retry a failed run as a new run; return its id. See :meth:`Client.retry_failed_workflow`."""
+    """Retry a failed run as a new run; return its id. See :meth:`Client.retry_failed_workflow`.
+
+    A flow with local steps is refused (LocalStepsNeedOwner, WF019): nobody would run them.
+    ``execute_retry(run_id, workflow)`` retries it and executes the new run in this process.
+    """
     return await _client(client).retry_failed_workflow(
         run_id, skip_completed=skip_completed, reset_all=reset_all
     )

@@ -241,6 +241,7 @@ class Client:
         timeout_seconds: int | None = None,
         concurrency_key: str | None = None,
         priority: int | None = None,
+        owner: str | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id, without waiting.
 
@@ -255,6 +256,8 @@ class Client:
         ``concurrency_key`` is the run's key for the flow's key limit (default: the input's
         value at the limit's key path; see :meth:`set_concurrency_limit`). ``priority``
         (-1000..1000, default 0) orders its tasks on ordered queues (:meth:`set_queue_order`).
+        ``owner``: the registered worker id of the process executing the run's local steps
+        (``execute`` passes its own); a flow with local steps needs one (LocalStepsNeedOwner).
         """
         slug = self._flow_slug(flow_slug)
         return self.call(
@@ -263,6 +266,7 @@ class Client:
                 input,
                 run_id=run_id,
                 timeout_seconds=timeout_seconds,
+                owner=owner,
                 concurrency_key=concurrency_key,
                 priority=priority,
             )
@@ -461,16 +465,20 @@ class Client:
         *,
         skip_completed: bool = True,
         reset_all: bool = False,
+        owner: str | None = None,
     ) -> UUID:
         """Start a new run of a failed run's flow with the same input; return the new run id.
 
         The new run's ``retry_of`` is ``run_id``. With ``skip_completed`` (and not
         ``reset_all``) the steps that completed in the failed run are carried over with their
         outputs: only the failed step, its descendants and unfinished steps run again.
-        InvalidState (WF013) if the run has not failed; RunNotFound.
+        InvalidState (WF013) if the run has not failed; RunNotFound. A flow with local steps
+        needs the ``owner`` that will execute the new run (LocalStepsNeedOwner, WF019): use
+        ``retry_failed_workflow(run_id, workflow=...)``, which executes it in this process.
         """
         return self.call(
-            runs.retry_failed_workflow(run_id, skip_completed=skip_completed, reset_all=reset_all)
+            runs.retry_failed_workflow(run_id, skip_completed=skip_completed, reset_all=reset_all,
+                                       owner=owner)
         )
 
     def enforce_deadlines(self, *, max_runs: int = 100) -> int:
@@ -530,14 +538,15 @@ class Client:
 
     def fail_tasks(
         self,
-        items: Sequence[tuple[int, int, str]],
+        items: Sequence[tuple[int, int, str] | tuple[int, int, str, bool]],
         *,
         conn: psycopg.Connection[Any] | None = None,
     ) -> dict[int, str]:
-        """Report ``(task_id, attempt, error)`` failures; return task_id -> outcome.
+        """Report ``(task_id, attempt, error[, retryable])`` failures; return task_id -> outcome.
 
-        Outcomes: ``"retry"`` (queued again after a backoff), ``"failed"`` (last attempt: the
-        step and run failed), ``"stale"`` (the token did not match; nothing changed).
+        Outcomes: ``"retry"`` (queued again after a backoff), ``"failed"`` (last attempt, or
+        ``retryable`` False: the step and run failed), ``"stale"`` (the token did not match;
+        nothing changed).
         """
         if not items:
             return {}

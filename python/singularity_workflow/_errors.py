@@ -35,6 +35,8 @@ __all__ = [
     "InvalidOption",
     "InvalidState",
     "NonScalarKey",
+    "LocalStepsNeedOwner",
+    "NonRetryableError",
     "PayloadTooLarge",
     "RunFailed",
     "RunIdConflict",
@@ -426,3 +428,27 @@ def error_from_psycopg(exc: BaseException, database: str | None = None) -> Workf
             hint=f"{limit}; store large data elsewhere (a file, an object store) and pass its key",
         )
     return None
+
+
+class LocalStepsNeedOwner(WorkflowError):
+    """WF019: a run of a flow with local steps was started (or retried) without an owner.
+
+    Local steps run only in the process that executes the run; without an owner nothing would
+    ever run them. Use ``execute()`` / ``execute_dynamic()`` (``execute_retry()`` for a retry),
+    or mark the steps distributed.
+    """
+
+    default_code = "WF019"
+
+
+_BY_CODE[LocalStepsNeedOwner.default_code] = LocalStepsNeedOwner
+
+
+class NonRetryableError(Exception):
+    """Raise it from a handler for a failure that retrying cannot change (bad data, a refusal).
+
+    The task fails at once, whatever attempts are left, and so do its step and run; any other
+    exception is retried by the step's ``max_attempts``. ``raise NonRetryableError("...") from
+    exc`` keeps the cause in the stored traceback. Not a ``WorkflowError``: it is the handler's
+    own error, never raised by the engine.
+    """

@@ -97,7 +97,11 @@ def retry_failed_workflow(
     *,
     client: Client | None = None,
 ) -> UUID:
-    """Retry a failed run as a new run; return its id. See :meth:`Client.retry_failed_workflow`."""
+    """Retry a failed run as a new run; return its id. See :meth:`Client.retry_failed_workflow`.
+
+    A flow with local steps is refused (LocalStepsNeedOwner, WF019): nobody would run them.
+    ``execute_retry(run_id, workflow)`` retries it and executes the new run in this process.
+    """
     return _client(client).retry_failed_workflow(
         run_id, skip_completed=skip_completed, reset_all=reset_all
     )

@@ -10,6 +10,14 @@ wakes the waiter, and a status check once per poll tick covers a lost notificati
 Order matters for not missing the end of a run: the run id is generated here, and the LISTEN is
 in place before ``start_flow`` commits, so even a run that ends inside its first transaction
 (a flow of one map step over an empty array) is seen.
+
+The calling process is the run's **owner**: it registers as a worker (its own id, queue
+``local``, the run's steps as its handlers) before it starts the run, passes ``owner =>`` to
+``start_flow``, heartbeats from a thread while it waits, and deregisters at the end. So the
+engine knows when nobody can run the local steps any more: Ctrl-C (``KeyboardInterrupt``)
+deregisters in a ``finally`` and sweeps at once, so the run fails immediately with
+``owner <id> is gone (deregistered)``; a SIGKILL stops the heartbeat, and the engine's own
+sweep (run by start, claim and status calls) fails the run once the heartbeat timeout passed.
 """
 
 from __future__ import annotations
@@ -38,14 +46,16 @@ from singularity_workflow.definitions import workflow_def
 from singularity_workflow.worker import (
     Engine,
     HandlerNotFound,
+    Registration,
     Resolver,
     Source,
     StepHandler,
     def_resolver,
     default_worker_id,
 )
+from singularity_workflow.worker._registration import DEFAULT_HEARTBEAT_TIMEOUT
 
-__all__ = ["RunResult", "execute", "execute_async", "execute_dynamic"]
+__all__ = ["RunResult", "execute", "execute_async", "execute_dynamic", "execute_retry"]
 
 #: How often the waiter checks the run's status when no notification came (a lost
 #: notification then costs at most this much latency) and re-checks the local queue.
@@ -83,6 +93,7 @@ def execute(
     timeout: float = 300,
     client: Client | None = None,
     concurrency: int = 10,
+    heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT,
 ) -> RunResult:
     """Run ``workflow`` on ``input`` and wait for it; return its :class:`RunResult`.
 
@@ -98,13 +109,24 @@ def execute(
     also the run's deadline in the database (rounded up to whole seconds), so the run is
     cancelled even if this process dies while waiting (workers enforce deadlines on every poll).
     A cancelled run (by anyone) raises :class:`RunFailed`.
+
+    This process owns the run (see the module doc): if it dies, the run fails with
+    ``owner <id> is gone`` within ``heartbeat_timeout`` seconds (at once on Ctrl-C).
     """
     need_workflow(workflow)
     need_wait(timeout, concurrency)
     client = client if client is not None else default_client()
     defn = workflow_def(workflow)
     client.register_flow(defn)
-    return _execute_run(client, defn.slug, input, def_resolver(defn), timeout, concurrency)
+    run_id = uuid4()
+
+    def start(owner: str) -> UUID:
+        # The deadline makes the database end the run too, not only this wait.
+        return client.start_flow(defn.slug, input, run_id=run_id, owner=owner,
+                                 timeout_seconds=max(1, math.ceil(timeout)))
+
+    return _execute_run(client, defn.slug, def_resolver(defn), [s.name for s in defn.steps],
+                        start, run_id, timeout, concurrency, heartbeat_timeout)
 
 
 async def execute_async(
@@ -136,6 +158,7 @@ def execute_dynamic(
     timeout: float = 300,
     client: Client | None = None,
     concurrency: int = 10,
+    heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT,
 ) -> RunResult:
     """Run a flow stored in the database (built at run time) with the given step functions.
 
@@ -147,6 +170,58 @@ def execute_dynamic(
     need_functions(step_functions, "step_functions")
     need_wait(timeout, concurrency)
     client = client if client is not None else default_client()
+    resolve = _functions_resolver(client, flow_slug, step_functions)
+    run_id = uuid4()
+
+    def start(owner: str) -> UUID:
+        return client.start_flow(flow_slug, input, run_id=run_id, owner=owner,
+                                 timeout_seconds=max(1, math.ceil(timeout)))
+
+    return _execute_run(client, flow_slug, resolve, list(step_functions), start, run_id,
+                        timeout, concurrency, heartbeat_timeout)
+
+
+def execute_retry(
+    run_id: UUID | str,
+    workflow: Any,
+    *,
+    skip_completed: bool = True,
+    reset_all: bool = False,
+    timeout: float = 300,
+    client: Client | None = None,
+    concurrency: int = 10,
+    heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT,
+) -> RunResult:
+    """Retry a failed run and execute the new run in this process; return its :class:`RunResult`.
+
+    What ``retry_failed_workflow`` does for a flow with local steps: only this process can run
+    them, so it owns the new run (as :func:`execute` does). ``workflow`` is the workflow class
+    (or instance), or a mapping of step slug to function for a flow built in the database (as
+    :func:`execute_dynamic`). ``skip_completed`` / ``reset_all`` as in
+    ``retry_failed_workflow``; errors and timeout as in :func:`execute`.
+    """
+    client = client if client is not None else default_client()
+    failed = client.get_run_status(run_id)
+    if isinstance(workflow, Mapping):
+        flow_slug = failed.flow_slug
+        resolver = _functions_resolver(client, flow_slug, workflow)
+        names = list(workflow)
+    else:
+        defn = workflow_def(workflow)
+        flow_slug, resolver, names = defn.slug, def_resolver(defn), [s.name for s in defn.steps]
+
+    def start(owner: str) -> UUID:
+        return client.retry_failed_workflow(run_id, skip_completed=skip_completed,
+                                            reset_all=reset_all, owner=owner)
+
+    return _execute_run(client, flow_slug, resolver, names, start, None, timeout, concurrency,
+                        heartbeat_timeout)
+
+
+def _functions_resolver(
+    client: Client, flow_slug: str, step_functions: Mapping[str, Callable[[Any], Any]]
+) -> Resolver:
+    """Return a resolver over ``step_functions``; the shape (map, timeout) comes from get_flow."""
     flow = client.get_flow(flow_slug)
     steps = {s["slug"]: s for s in flow.get("steps", [])}
 
@@ -155,23 +230,78 @@ def execute_dynamic(
         step = steps.get(task.step_slug)
         if fn is None or step is None:
             raise HandlerNotFound(
-                f"execute_dynamic got no function for step {task.step_slug!r} of {flow_slug!r}"
+                f"no function was given for step {task.step_slug!r} of {flow_slug!r}"
             )
         return StepHandler(fn=fn, is_map=step.get("type") == "map", timeout=step.get("timeout"))
 
-    return _execute_run(client, flow_slug, input, resolve, timeout, concurrency)
+    return resolve
 
 
 def _execute_run(
     client: Client,
     flow_slug: str,
-    input: Any,
     resolver: Resolver,
+    step_names: list[str],
+    start: Callable[[str], UUID],
+    known_run_id: UUID | None,
     timeout: float,
     concurrency: int,
+    heartbeat_timeout: int,
 ) -> RunResult:
-    """Start a run of ``flow_slug``, serve its local steps, and return or raise its outcome."""
-    run_id = uuid4()
+    """Own a run: register, ``start(owner)`` it, serve its local steps, return or raise its outcome.
+
+    ``known_run_id`` (execute): the LISTEN is in place before the run starts. None (a retry,
+    whose id the database picks): the engine starts right after the run, and a status check
+    once a second covers an end it did not hear.
+    """
+    owner = f"{default_worker_id()}:execute"
+    registration = Registration(
+        client, owner, queues=["local"], resources=None,
+        handlers=lambda: {flow_slug: step_names}, heartbeat_timeout=heartbeat_timeout,
+    )
+    registration.start()  # before start(): the run's owner exists when the run does
+    interrupted = True
+    try:
+        serving: _Serving | None = None
+        if known_run_id is not None:
+            serving = _serve(client, known_run_id, resolver, concurrency, owner)
+        try:
+            run_id = start(owner)
+        except BaseException:
+            if serving is not None:
+                serving.engine.close()
+            raise
+        if serving is None:
+            serving = _serve(client, run_id, resolver, concurrency, owner)
+        result = _wait(client, run_id, serving, timeout)
+        interrupted = False
+        return result
+    except (RunFailed, RunTimeout, WorkflowError):
+        interrupted = False
+        raise
+    finally:
+        registration.stop()
+        if interrupted:
+            # Ctrl-C or an unexpected error: the run cannot go on without us. Sweeping now fails
+            # it at once (owner gone) instead of at the next engine call.
+            try:
+                client.maintain()
+            except Exception:  # the database is away: the next engine call sweeps
+                pass
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """The engine serving one run's local steps, and how it learns that the run ended."""
+
+    engine: Engine
+    ended: threading.Event
+    on_poll: Callable[[], None]
+
+
+def _serve(client: Client, run_id: UUID, resolver: Resolver, concurrency: int,
+           owner: str) -> _Serving:
+    """Build and start the engine serving ``run_id``'s local steps (LISTEN in place on return)."""
     run_channel = f"workflow_run_{run_id}"
     ended = threading.Event()
 
@@ -199,19 +329,21 @@ def _execute_run(
         resources=None,
         concurrency=concurrency,
         poll_interval=_POLL_SECONDS,
-        worker_id=f"{default_worker_id()}:execute",
+        worker_id=owner,
         extra_channels=[run_channel],
         on_notify=on_notify,
     )
     engine.start()  # LISTEN is in place from here on
+    return _Serving(engine, ended, on_poll)
+
+
+def _wait(client: Client, run_id: UUID, serving: _Serving, timeout: float) -> RunResult:
+    """Serve the run's local steps until it ends or ``timeout`` passes; return or raise."""
     try:
-        # The deadline makes the database end the run too, not only this wait.
-        client.start_flow(
-            flow_slug, input, run_id=run_id, timeout_seconds=max(1, math.ceil(timeout))
-        )
-        engine.run(until=ended.is_set, deadline=time.monotonic() + timeout, on_poll=on_poll)
+        serving.engine.run(until=serving.ended.is_set, deadline=time.monotonic() + timeout,
+                           on_poll=serving.on_poll)
     finally:
-        engine.close()
+        serving.engine.close()
     status = client.get_run_status(run_id)
     if status.status == _LIVE:
         # The wait timed out. End the run now rather than when the database deadline (rounded

@@ -3904,7 +3904,8 @@ $$;
 -- The failed run itself is not changed. The new run's deadline comes from the flow's timeout.
 -- owner: the worker id of the process that will execute the new run's local steps (as start_flow).
 -- Locks: the failed run's row FOR KEY SHARE (it cannot be deleted meanwhile); inserts the new run.
--- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner.
+-- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner, WF019 no owner
+-- while a local step would run again (one not carried over as completed).
 -- Not idempotent: each call starts a run.
 create or replace function workflow.retry_failed_workflow(
     run_id uuid,
@@ -3936,6 +3937,19 @@ begin
     if v_old.status <> 'failed' then
         raise exception 'run % is %, only a failed run can be retried', retry_failed_workflow.run_id, v_old.status
             using errcode = 'WF013';
+    end if;
+    -- A local step that runs again needs the process that executes it (one carried over as
+    -- completed does not run).
+    if retry_failed_workflow.owner is null and exists (
+        select 1
+        from workflow.steps s
+        left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
+        where s.flow_slug = v_old.flow_slug and s.execution = 'local'
+          and not (v_skip and coalesce(os.status = 'completed', false))
+    ) then
+        raise exception 'flow % has local steps and the retried run has no owner', v_old.flow_slug
+            using errcode = 'WF019',
+                hint = 'Local steps run in the process that executes the run: retry with the workflow (or step functions) so this process executes it, or mark the steps distributed.';
     end if;
 
     -- PHASE 1: the new run; carried-over steps do not count as remaining
@@ -4330,6 +4344,7 @@ $$;
 -- 'key'); without it each run's key is read from its input at the limit's path when claimed.
 -- priority: the runs' priority (default 0, -1000..1000), added to each step's (set_step_priority);
 -- it orders claims on ordered queues (set_queue_order).
+-- WF019 a flow with local steps and no owner (nothing but the owner runs local steps).
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -4381,6 +4396,15 @@ begin
     end if;
     if start_flows.priority is not null and start_flows.priority not between -1000 and 1000 then
         raise exception 'priority must be between -1000 and 1000, got %', start_flows.priority using errcode = 'WF010';
+    end if;
+    -- A local step is run only by the process that started the run: without an owner nothing
+    -- would ever run it, and nothing would notice that nobody can (WF019).
+    if start_flows.owner is null and exists (
+        select 1 from workflow.steps s where s.flow_slug = start_flows.flow_slug and s.execution = 'local'
+    ) then
+        raise exception 'flow % has local steps and the run has no owner', start_flows.flow_slug
+            using errcode = 'WF019',
+                hint = 'Local steps run in the process that executes the run: use execute() / execute_dynamic(), or mark the steps distributed.';
     end if;
     if start_flows.timeout_seconds is not null and start_flows.timeout_seconds < 1 then
         raise exception 'run timeout must be at least 1 second, got %', start_flows.timeout_seconds using errcode = 'WF010';

@@ -8,7 +8,8 @@
 -- The failed run itself is not changed. The new run's deadline comes from the flow's timeout.
 -- owner: the worker id of the process that will execute the new run's local steps (as start_flow).
 -- Locks: the failed run's row FOR KEY SHARE (it cannot be deleted meanwhile); inserts the new run.
--- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner.
+-- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner, WF019 no owner
+-- while a local step would run again (one not carried over as completed).
 -- Not idempotent: each call starts a run.
 create or replace function workflow.retry_failed_workflow(
     run_id uuid,
@@ -40,6 +41,19 @@ begin
     if v_old.status <> 'failed' then
         raise exception 'run % is %, only a failed run can be retried', retry_failed_workflow.run_id, v_old.status
             using errcode = 'WF013';
+    end if;
+    -- A local step that runs again needs the process that executes it (one carried over as
+    -- completed does not run).
+    if retry_failed_workflow.owner is null and exists (
+        select 1
+        from workflow.steps s
+        left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
+        where s.flow_slug = v_old.flow_slug and s.execution = 'local'
+          and not (v_skip and coalesce(os.status = 'completed', false))
+    ) then
+        raise exception 'flow % has local steps and the retried run has no owner', v_old.flow_slug
+            using errcode = 'WF019',
+                hint = 'Local steps run in the process that executes the run: retry with the workflow (or step functions) so this process executes it, or mark the steps distributed.';
     end if;
 
     -- PHASE 1: the new run; carried-over steps do not count as remaining

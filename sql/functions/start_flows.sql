@@ -24,6 +24,7 @@
 -- 'key'); without it each run's key is read from its input at the limit's path when claimed.
 -- priority: the runs' priority (default 0, -1000..1000), added to each step's (set_step_priority);
 -- it orders claims on ordered queues (set_queue_order).
+-- WF019 a flow with local steps and no owner (nothing but the owner runs local steps).
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -75,6 +76,15 @@ begin
     end if;
     if start_flows.priority is not null and start_flows.priority not between -1000 and 1000 then
         raise exception 'priority must be between -1000 and 1000, got %', start_flows.priority using errcode = 'WF010';
+    end if;
+    -- A local step is run only by the process that started the run: without an owner nothing
+    -- would ever run it, and nothing would notice that nobody can (WF019).
+    if start_flows.owner is null and exists (
+        select 1 from workflow.steps s where s.flow_slug = start_flows.flow_slug and s.execution = 'local'
+    ) then
+        raise exception 'flow % has local steps and the run has no owner', start_flows.flow_slug
+            using errcode = 'WF019',
+                hint = 'Local steps run in the process that executes the run: use execute() / execute_dynamic(), or mark the steps distributed.';
     end if;
     if start_flows.timeout_seconds is not null and start_flows.timeout_seconds < 1 then
         raise exception 'run timeout must be at least 1 second, got %', start_flows.timeout_seconds using errcode = 'WF010';

@@ -129,17 +129,21 @@ class ChaosGate(Workflow):
 
 
 class ChaosBlocking(Workflow):
-    """Handlers that block their thread for longer than their 3 s lease, three ways."""
+    """Handlers that block their thread for 7 s, three ways, within their 12 s timeout.
+
+    The timeout bounds an attempt (past it the attempt fails), so the block stays inside it; the
+    lease is renewed at half the timeout (6 s), while the handlers block.
+    """
 
     slug = "chaos.blocking"
 
-    @step(execution="distributed", queue="chaos_q", timeout=3, max_attempts=5)
+    @step(execution="distributed", queue="chaos_q", timeout=12, max_attempts=5)
     def sleeps(self, input):
         time.sleep(input["run"]["seconds"])
         note("blocking", "sleeps", 0, 0)
         return "slept"
 
-    @step(execution="distributed", queue="chaos_q", timeout=3, max_attempts=5)
+    @step(execution="distributed", queue="chaos_q", timeout=12, max_attempts=5)
     def hashes(self, input):
         # One C call that releases the GIL while it runs (OpenSSL's PBKDF2).
         import hashlib
@@ -147,7 +151,7 @@ class ChaosBlocking(Workflow):
         note("blocking", "hashes", 0, 0)
         return "hashed"
 
-    @step(execution="distributed", queue="chaos_q", timeout=3, max_attempts=5)
+    @step(execution="distributed", queue="chaos_q", timeout=12, max_attempts=5)
     def spins(self, input):
         # C calls that hold the GIL (the regex engine never releases it), each about 20 ms (a
         # typical numerical kernel), back to back for longer than the lease: the lease thread

@@ -354,7 +354,8 @@ class BlockingFigures:
 
 
 def blocking_handlers(db_url: str, directory: Path, *, seconds: float = 7.0) -> BlockingFigures:
-    """Run handlers that block for ``seconds`` (over twice their 3 s lease) on two workers.
+    """Run handlers that block for ``seconds`` (past their lease's renewal, within their 12 s
+    timeout) on two workers.
 
     The second worker is idle and polling: if a lease lapsed it would claim the task again as
     attempt 2. Each task must have run once, with one attempt.
@@ -387,7 +388,7 @@ def blocking_handlers(db_url: str, directory: Path, *, seconds: float = 7.0) -> 
         assert executions == {"sleeps": 1, "hashes": 1, "spins": 1}, executions
     finally:
         pool.kill_all()
-    return BlockingFigures(attempts=attempts, executions=executions, renewals_needed=seconds / 3)
+    return BlockingFigures(attempts=attempts, executions=executions, renewals_needed=seconds / 6)
 
 
 def _blocking(run_id: UUID) -> Any:

@@ -156,19 +156,30 @@ def test_an_output_that_is_not_json_fails_the_task(
     assert "step 'odd' returned a value that is not JSON-serialisable" in task["error_message"]
 
 
-def test_a_task_without_a_handler_here_fails_clearly(
+def test_a_worker_never_claims_a_step_it_has_no_handler_for(
     client: Client, db_url: str, serve: Any
 ) -> None:
+    """It registers the steps it can run; a task of another step waits, no attempt spent."""
     client.register_flow({
         "slug": "test_worker.nobody_home",
         "steps": [{"slug": "ghost", "execution": "distributed", "queue": "w_unknown",
                    "max_attempts": 1}],
     })
-    serve(["w_unknown"])
+    worker = serve(["w_unknown"], poll_interval=0.2)
     run_id = client.start_flow("test_worker.nobody_home", {})
-    assert wait_run(client, run_id)["status"] == "failed"
+    time.sleep(1.0)  # five polls, and the notification of the start
     [task] = task_rows(db_url, run_id)
-    assert task["error_message"].startswith("HandlerNotFound: no handler for step 'ghost'")
+    assert (task["status"], task["attempts_count"]) == ("queued", 0)
+    assert worker.stats.claimed == 0
+    with psycopg.connect(db_url) as conn:
+        status = conn.execute("select workflow.get_run_status(%s)", [run_id]).fetchone()[0]  # type: ignore[index]
+    assert status["status"] == "in_progress"
+    assert [s["waiting_for_worker"] for s in status["steps"]] == [True]
+    with psycopg.connect(db_url) as conn:
+        handlers = conn.execute(
+            "select handlers from workflow.workers where worker_id = %s", [worker.worker_id]
+        ).fetchone()[0]  # type: ignore[index]
+    assert "test_worker.nobody_home" not in handlers
 
 
 def test_an_input_too_deep_for_python_fails_its_task_and_the_worker_goes_on(
@@ -239,32 +250,39 @@ def test_an_idle_worker_wakes_on_notify_not_on_its_poll(client: Client, serve: A
 
 
 class LongLease(Workflow):
-    """A step running well past its 1 s lease: only renewal keeps it."""
+    """A step running most of its 2 s timeout: its lease is renewed meanwhile."""
 
     slug = "test_worker.long_lease"
 
-    @step(execution="distributed", queue="w_lease", timeout=1, max_attempts=1)
+    @step(execution="distributed", queue="w_lease", timeout=2, max_attempts=1)
     def slow(self, input: dict[str, Any]) -> str:
-        """Take 2.5 leases."""
-        time.sleep(2.5)
+        """Run for three quarters of the timeout."""
+        time.sleep(1.5)
         return "done"
 
 
 def test_leases_are_renewed_while_a_handler_runs(
     client: Client, db_url: str, serve: Any
 ) -> None:
+    """The lease (the message's visibility) moves forward while the handler runs."""
     client.register_flow(LongLease)
-    serve(["w_lease"], poll_interval=30)
+    serve(["w_lease"], poll_interval=30, lease_renew_fraction=0.25)
     run_id = client.start_flow(LongLease.slug, {})
-    stolen = []
-    with psycopg.connect(db_url, autocommit=True) as thief:
-        deadline = time.monotonic() + 2.2
-        while time.monotonic() < deadline:  # without renewal the task is claimable after 1 s
-            stolen += thief.execute(
-                "select task_id from workflow.claim_tasks('w_lease', 10, 'thief')"
-            ).fetchall()
-            time.sleep(0.1)
-    assert stolen == []
+    with psycopg.connect(db_url, autocommit=True) as conn:
+
+        def visible_at() -> Any:
+            row = conn.execute("select max(vt) from pgmq.q_w_lease").fetchone()
+            return row[0] if row else None
+
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not task_rows(db_url, run_id):
+            time.sleep(0.05)
+        while time.monotonic() < deadline and task_rows(db_url, run_id)[0]["status"] != "started":
+            time.sleep(0.05)
+        first = visible_at()
+        time.sleep(1.0)  # two renewals (every 0.5 s)
+        later = visible_at()
+    assert first is not None and later is not None and later > first
     assert wait_run(client, run_id)["status"] == "completed"
     [task] = task_rows(db_url, run_id)
     assert (task["status"], task["attempts_count"]) == ("completed", 1)

@@ -65,6 +65,7 @@ def start_flow(
     *,
     run_id: UUID | None = None,
     timeout_seconds: int | None = None,
+    owner: str | None = None,
     concurrency_key: str | None = None,
     priority: int | None = None,
 ) -> Operation[UUID]:
@@ -74,12 +75,13 @@ def start_flow(
     need_int(timeout_seconds, "timeout_seconds", optional=True)
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
-        " timeout_seconds => %s, concurrency_key => %s, priority => %s)",
+        " timeout_seconds => %s, owner => %s, concurrency_key => %s, priority => %s)",
         [
             flow_slug,
             to_jsonb(input, "run input"),
             rid,
             timeout_seconds,
+            owner,
             concurrency_key,
             priority,
         ],
@@ -175,15 +177,19 @@ def resume_workflow_run(run_id: UUID | str) -> Operation[None]:
 
 
 def retry_failed_workflow(
-    run_id: UUID | str, *, skip_completed: bool = True, reset_all: bool = False
+    run_id: UUID | str,
+    *,
+    skip_completed: bool = True,
+    reset_all: bool = False,
+    owner: str | None = None,
 ) -> Operation[UUID]:
     """Retry a failed run as a new run (``workflow.retry_failed_workflow``); decodes its id."""
     need_bool(skip_completed, "skip_completed")
     need_bool(reset_all, "reset_all")
     return Operation(
         "select workflow.retry_failed_workflow(run_id => %s, skip_completed => %s,"
-        " reset_all => %s)",
-        [run_uuid(run_id), skip_completed, reset_all],
+        " reset_all => %s, owner => %s)",
+        [run_uuid(run_id), skip_completed, reset_all, owner],
         first_value,
     )
 

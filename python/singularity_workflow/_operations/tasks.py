@@ -29,7 +29,8 @@ _COMPLETE: Final = (
 )
 _FAIL: Final = (
     "select task_id, outcome from workflow.fail_tasks("
-    "task_ids => %s::bigint[], attempts => %s::integer[], errors => %s::text[])"
+    "task_ids => %s::bigint[], attempts => %s::integer[], errors => %s::text[],"
+    " retryable => %s::boolean[])"
 )
 _EXTEND: Final = (
     "select task_id, extended from workflow.extend_leases("
@@ -91,12 +92,19 @@ def complete_tasks(items: Sequence[tuple[int, int, Any]]) -> Operation[dict[int,
     return Operation(_COMPLETE, [ids, attempts, outputs], _by_task)
 
 
-def fail_tasks(items: Sequence[tuple[int, int, str]]) -> Operation[dict[int, str]]:
-    """Report ``(task_id, attempt, error)`` failures; decodes task_id -> outcome."""
+def fail_tasks(
+    items: Sequence[tuple[int, int, str] | tuple[int, int, str, bool]],
+) -> Operation[dict[int, str]]:
+    """Report ``(task_id, attempt, error[, retryable])`` failures; decodes task_id -> outcome.
+
+    ``retryable`` False (a deterministic failure) fails the task at once, whatever attempts
+    are left; left out, it is True.
+    """
     ids = [i[0] for i in items]
     attempts = [i[1] for i in items]
     errors = [clean_text(i[2]) for i in items]
-    return Operation(_FAIL, [ids, attempts, errors], _by_task)
+    retryable = [bool(i[3]) if len(i) > 3 else True for i in items]
+    return Operation(_FAIL, [ids, attempts, errors, retryable], _by_task)
 
 
 def extend_leases(items: Sequence[tuple[int, int]], seconds: int) -> Operation[dict[int, bool]]:

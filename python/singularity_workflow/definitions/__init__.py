@@ -12,7 +12,7 @@ time) need a client and an executor and so live one layer up, in ``definitions.b
 package root ``singularity_workflow`` exports them as before.
 """
 
-from singularity_workflow.definitions._declare import Workflow, step, workflow_def
+from singularity_workflow.definitions._declare import Workflow, discover, step, workflow_def
 from singularity_workflow.definitions._model import (
     Execution,
     Handler,
@@ -46,6 +46,7 @@ __all__ = [
     "StepDef",
     "Workflow",
     "WorkflowDef",
+    "discover",
     "find_handler",
     "register_handlers",
     "registry",

@@ -36,8 +36,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar, overload
 
 from singularity_workflow._errors import DefinitionError
@@ -164,12 +166,37 @@ def _declared_steps(cls: type) -> list[tuple[str, Any]]:
     return list(found.items())
 
 
+def _module_name(name: str) -> str:
+    """Return the importable name of module ``name``: ``__main__`` becomes what it was run as.
+
+    A script's workflows must get the slug a worker importing the same file (``-i flows``)
+    computes, so ``__main__`` is replaced by ``__spec__.name`` (``python -m app.flows``) or by
+    the file's stem (``python flows.py``). Without either (an interactive session) there is no
+    name both can agree on: DefinitionError, asking for an explicit ``slug``.
+    """
+    if name != "__main__":
+        return name
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return str(spec.name).removesuffix(".__main__")
+    file = getattr(main, "__file__", None)
+    if file:
+        return Path(file).stem
+    raise fail(
+        "a workflow defined in __main__ without a file has no stable default slug",
+        "WF001",
+        hint="Set its slug (class attribute `slug`, or `__workflow_slug__`), so that a worker"
+        " importing the code finds the same flow.",
+    )
+
+
 def _default_slug(obj: Any) -> str:
     """Return ``module.QualifiedName`` made into a valid flow slug (at most 128 characters)."""
     if isinstance(obj, types.ModuleType):
-        raw = obj.__name__
+        raw = _module_name(obj.__name__)
     else:
-        raw = f"{obj.__module__}.{obj.__qualname__}"
+        raw = f"{_module_name(obj.__module__)}.{obj.__qualname__}"
     slug = re.sub(r"[^A-Za-z0-9_.:-]", "_", raw)
     if not re.match(r"[A-Za-z_]", slug):
         slug = "_" + slug
@@ -213,6 +240,27 @@ def _unwrap(fn: Any) -> Any:
             fn = fn.__func__
         else:
             return fn
+
+
+def discover(module: types.ModuleType) -> list[WorkflowDef]:
+    """Register the workflows defined in ``module``, in either form; return their definitions.
+
+    ``Workflow`` subclasses entered the registry when their class statement ran; classes with
+    ``__workflow_steps__`` (the Elixir library's list form) and a module that has
+    ``__workflow_steps__`` itself are validated and registered here. Classes only imported
+    into ``module`` from elsewhere are left to their own module.
+    """
+    found: list[WorkflowDef] = []
+    if hasattr(module, "__workflow_steps__"):
+        found.append(workflow_def(module))
+    for value in list(vars(module).values()):
+        if not isinstance(value, type) or value.__module__ != module.__name__:
+            continue
+        if issubclass(value, Workflow) and _declared_steps(value):
+            found.append(workflow_def(value))
+        elif hasattr(value, "__workflow_steps__") and not issubclass(value, Workflow):
+            found.append(workflow_def(value))
+    return found
 
 
 def workflow_def(obj: Any) -> WorkflowDef:

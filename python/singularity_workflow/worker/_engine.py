@@ -17,7 +17,8 @@ Threads and connections of one engine (all connections are dedicated, never pool
   lost notification, so one costs latency, never work. With ``listen_conninfo`` it connects
   there instead: behind pgbouncer in transaction mode LISTEN needs a direct (or session-mode)
   connection while the other two go through the bouncer;
-* the **lease** thread (:mod:`._leases`) extends the leases of running tasks;
+* the **lease** thread (:mod:`._leases`) extends the leases of running tasks and fails the
+  attempts that passed their step's ``timeout`` (:meth:`Engine._overdue`);
 * up to ``concurrency`` daemon threads run sync handlers, and one event-loop thread runs every
   ``async def`` handler (:mod:`._pools`). ``concurrency`` bounds sync and async tasks together:
   the loop never holds more claimed tasks than that.
@@ -40,6 +41,7 @@ from typing import Any
 import psycopg
 
 from singularity_workflow._client import ClaimedTask, Client, UndecodableJson
+from singularity_workflow._errors import NonRetryableError
 from singularity_workflow._notify import Notifier, is_connection_error
 from singularity_workflow.worker._flush import Flusher
 from singularity_workflow.worker._handlers import (
@@ -59,9 +61,17 @@ from singularity_workflow.worker._state import (
     Source,
 )
 
-__all__ = ["Engine"]
+__all__ = ["DEFAULT_MAX_WRITTEN_OFF", "Engine", "StepTimeout"]
 
 log = logging.getLogger("singularity_workflow.worker")
+
+#: How many sync handler threads stuck past their step's timeout an engine tolerates before it
+#: gives up (a worker then exits so that its supervisor starts a fresh process).
+DEFAULT_MAX_WRITTEN_OFF = 10
+
+
+class StepTimeout(TimeoutError):
+    """An attempt ran longer than its step's ``timeout``: the text of the task's error."""
 
 
 class Engine:
@@ -88,6 +98,7 @@ class Engine:
         extra_channels: Sequence[str] = (),
         on_notify: Callable[[str, str], None] | None = None,
         listen_conninfo: str | None = None,
+        max_written_off: int = DEFAULT_MAX_WRITTEN_OFF,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -107,6 +118,12 @@ class Engine:
         self.lease_renew_fraction = lease_renew_fraction
         self.worker_id = worker_id
         self.stats = EngineStats()
+        self.max_written_off = max_written_off
+        #: Set when the engine cannot go on (too many written-off threads); run() then returns.
+        self.fatal: str | None = None
+        # Attempts failed by their step timeout whose handler may still return: that late
+        # outcome is dropped (the attempt's failure is already reported).
+        self._timed_out: set[tuple[int, int]] = set()
 
         self._on_notify = on_notify
         self._channel_source = {f"workflow_q_{s.queue}": s for s in self.sources}
@@ -118,7 +135,8 @@ class Engine:
         self._flusher = Flusher(client, self._tasks, self._conn, self.stats,
                                 concurrency=concurrency, worker_id=worker_id)
         self._leases = LeaseKeeper(client, self._tasks, self.stats,
-                                   renew_fraction=lease_renew_fraction, worker_id=worker_id)
+                                   renew_fraction=lease_renew_fraction, worker_id=worker_id,
+                                   on_overdue=self._overdue)
         connect: Callable[[], psycopg.Connection[Any]] = (
             client.connect_dedicated if listen_conninfo is None
             else lambda: psycopg.connect(listen_conninfo, autocommit=True)
@@ -219,7 +237,7 @@ class Engine:
                 for task in self._flusher.flush_and_claim(self._claim_in):
                     self._start(task)
             self.flush()
-            if until():
+            if until() or self.fatal is not None:
                 return
             now = time.monotonic()
             if deadline is not None and now >= deadline:
@@ -318,7 +336,12 @@ class Engine:
             # Unknown step timeout: the lease the claim just took is as long as the timeout.
             left = (task.lease_expires_at - datetime.now(UTC)).total_seconds()
             lease = max(1, round(left))
-        self._tasks.add(InFlight(task, lease, time.monotonic() + lease * self.lease_renew_fraction))
+        now = time.monotonic()
+        # The step timeout bounds the attempt (see _overdue); the lease, renewed meanwhile,
+        # only says the attempt is still ours.
+        deadline = now + handler.timeout if handler is not None and handler.timeout else None
+        entry = InFlight(task, lease, now + lease * self.lease_renew_fraction, deadline=deadline)
+        self._tasks.add(entry)
         finish = self._flusher.put
         if handler is None:
             log.error("worker %s: task %s (%s/%s): %s", self.worker_id, task.task_id,
@@ -326,8 +349,8 @@ class Engine:
             finish(task, False, error)
             return
         arg = task.item if handler.is_map else task.input
-        if isinstance(arg, UndecodableJson):
-            finish(task, False, f"step {task.step_slug!r}: {arg.reason}")
+        if isinstance(arg, UndecodableJson):  # the same input fails again: not retryable
+            finish(task, False, f"step {task.step_slug!r}: {arg.reason}", retryable=False)
             return
         fn = handler.fn
         if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
@@ -336,14 +359,16 @@ class Engine:
             try:
                 coro = fn(arg)
             except Exception as exc:
-                finish(task, False, format_error(exc))
+                self._done(task, exc, None)
                 return
-            self._async.submit(coro, lambda exc, value: self._done(task, exc, value))
+            entry.future = self._async.submit(coro, lambda exc, value: self._done(task, exc, value))
         else:
-            self._pool.submit(lambda: self._run_sync(task, fn, arg))
+            self._pool.submit(lambda: self._run_sync(entry, fn, arg))
 
-    def _run_sync(self, task: ClaimedTask, fn: Callable[[Any], Any], arg: Any) -> None:
+    def _run_sync(self, entry: InFlight, fn: Callable[[Any], Any], arg: Any) -> None:
         """Run a sync handler on a pool thread (a returned awaitable is awaited on the loop)."""
+        task = entry.task
+        entry.thread = threading.current_thread()
         try:
             value = fn(arg)
         except BaseException as exc:
@@ -355,22 +380,64 @@ class Engine:
             async def await_it() -> Any:
                 return await aw
 
-            self._async.submit(await_it(), lambda exc, v: self._done(task, exc, v))
+            entry.thread = None  # no longer on this thread: the step timeout cancels it there
+            entry.future = self._async.submit(
+                await_it(), lambda exc, v: self._done(task, exc, v))
             return
         self._done(task, None, value)
 
     def _done(self, task: ClaimedTask, exc: BaseException | None, value: Any) -> None:
+        """Turn a handler's outcome into a result for the flush (any thread)."""
+        key = (task.task_id, task.attempt)
+        with self._tasks.lock:
+            if key in self._timed_out:  # already failed by its step timeout
+                self._timed_out.discard(key)
+                return
         if exc is not None:
             if not isinstance(exc, Exception):
                 log.warning("worker %s: task %s raised %s", self.worker_id, task.task_id,
                             type(exc).__name__)
-            self._flusher.put(task, False, format_error(exc))
+            self._flusher.put(task, False, format_error(exc),
+                              retryable=not isinstance(exc, NonRetryableError))
             return
         body, problem = serialise_output(task.step_slug, value)
-        if problem is not None:
-            self._flusher.put(task, False, problem)
+        if problem is not None:  # the same value would fail again: not retryable
+            self._flusher.put(task, False, problem, retryable=False)
         else:
             self._flusher.put(task, True, body)
+
+    def _overdue(self, entries: list[InFlight]) -> None:
+        """Fail the attempts that passed their step's timeout (called by the lease thread).
+
+        An async handler is cancelled. A sync one cannot be stopped: its thread is written off
+        (the pool starts another in its place, so the engine keeps its concurrency) and its
+        eventual outcome is dropped. Past ``max_written_off`` stuck threads the engine sets
+        ``fatal`` and its loop ends: a process full of stuck threads is better restarted.
+        """
+        for e in entries:
+            task = e.task
+            with self._tasks.lock:
+                self._timed_out.add((task.task_id, task.attempt))
+            self.stats.timed_out += 1
+            seconds = round((e.deadline or 0) - e.claimed_at)
+            error = StepTimeout(f"step {task.step_slug!r} ran longer than its timeout of"
+                                f" {seconds} s (attempt {task.attempt})")
+            log.warning("worker %s: task %s (%s/%s): %s", self.worker_id, task.task_id,
+                        task.flow_slug, task.step_slug, error)
+            self._flusher.put(task, False, f"{type(error).__name__}: {error}")
+            if e.future is not None:
+                e.future.cancel()
+            elif e.thread is not None:
+                stuck = self._pool.write_off(e.thread)
+                self.stats.written_off += 1
+                log.warning("worker %s: the thread running task %s cannot be stopped: written"
+                            " off and replaced (%d stuck, limit %d)", self.worker_id,
+                            task.task_id, stuck, self.max_written_off)
+                if stuck > self.max_written_off and self.fatal is None:
+                    self.fatal = (f"{stuck} handler threads are stuck past their step's timeout"
+                                  f" (limit {self.max_written_off})")
+                    log.error("worker %s: %s: stopping", self.worker_id, self.fatal)
+                    self._wake.set()
 
     def drain(self, grace: float, skip: Callable[[], bool] = lambda: False) -> int:
         """Wait up to ``grace`` seconds for in-flight tasks, flushing as they end.

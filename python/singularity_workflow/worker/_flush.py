@@ -71,9 +71,12 @@ class Flusher:
         self._results: queue_mod.SimpleQueue[Result] = queue_mod.SimpleQueue()
         self.unflushed: list[Result] = []
 
-    def put(self, task: ClaimedTask, ok: bool, value: Any) -> None:
-        """Queue a result for the next flush and wake the loop thread (any thread)."""
-        self._results.put(Result(task, ok, value))
+    def put(self, task: ClaimedTask, ok: bool, value: Any, *, retryable: bool = True) -> None:
+        """Queue a result for the next flush and wake the loop thread (any thread).
+
+        ``retryable`` False (failures only): the task fails at once, its attempts left unused.
+        """
+        self._results.put(Result(task, ok, value, retryable=retryable))
         self._in_flight.wake.set()
 
     def _collect(self) -> None:
@@ -138,7 +141,8 @@ class Flusher:
                 )
                 failures = (
                     self._client.fail_tasks(
-                        [(r.task.task_id, r.task.attempt, r.value) for r in failed], conn=conn)
+                        [(r.task.task_id, r.task.attempt, r.value, r.retryable)
+                         for r in failed], conn=conn)
                     if failed else {}
                 )
                 claimed = claim(conn, free)
@@ -211,7 +215,8 @@ class Flusher:
                             conn=conn)
                     else:
                         verdicts = self._client.fail_tasks(
-                            [(r.task.task_id, r.task.attempt, r.value) for r in batch],
+                            [(r.task.task_id, r.task.attempt, r.value, r.retryable)
+                             for r in batch],
                             conn=conn)
             except Exception as exc:
                 if is_connection_error(exc):
@@ -265,8 +270,9 @@ class Flusher:
         if completing:
             log.error("worker %s: the output of task %s was refused: %s", self._worker_id,
                       r.task.task_id, msg)
+            # Not retryable: the same output would be refused again.
             bad = Result(r.task, False, f"step {r.task.step_slug!r}: its output was refused by"
-                         f" the database: {msg}")
+                         f" the database: {msg}", retryable=False)
             self._report(conn, [bad], completing=False)
         else:
             log.error("worker %s: could not report the failure of task %s: %s", self._worker_id,

@@ -40,8 +40,9 @@ class StepHandler:
     """How to run one step's tasks: its function, its shape, and its lease length.
 
     ``is_map``: the handler receives the task's map element instead of the input dict.
-    ``timeout``: the step's lease in seconds (renewed every ``timeout * lease_renew_fraction``);
-    ``None`` when unknown, and then it is estimated from the lease the claim returned.
+    ``timeout``: the step's timeout in seconds: it bounds each attempt, and is the lease's
+    length (renewed every ``timeout * lease_renew_fraction``); ``None`` when unknown: then no
+    bound, and the lease is estimated from the one the claim returned.
     """
 
     fn: Callable[[Any], Any]
@@ -63,7 +64,9 @@ def handler_from_def(defn: WorkflowDef, step_slug: str) -> StepHandler:
         sdef = defn.step(step_slug)
     except KeyError:
         raise HandlerNotFound(
-            f"flow {defn.slug!r} as defined in this process has no step {step_slug!r}"
+            f"flow {defn.slug!r} as defined in this process has no step {step_slug!r}: the"
+            " run was started by a different version of the code (deploy the same code to"
+            f" the workers; steps here: {', '.join(s.name for s in defn.steps)})"
         ) from None
     return StepHandler(defn.handler(step_slug), sdef.type == "map", sdef.timeout)
 
@@ -83,10 +86,13 @@ class RegistryResolver:
         """Return the handler of ``task``, or raise :class:`HandlerNotFound`."""
         defn = registry.get(task.flow_slug)
         if defn is None:
+            known = ", ".join(sorted(registry)) or "none"
             raise HandlerNotFound(
                 f"no handler for step {task.step_slug!r} of flow {task.flow_slug!r} in this"
-                " worker: the flow is not defined in this process (import the module that"
-                " defines it, e.g. `singularity-workflow worker -i my_app.workflows`)"
+                " worker: no flow of that slug is defined in this process. Either the module"
+                " that defines it was not imported (`singularity-workflow worker -i"
+                " my_app.workflows`), or it is defined under another slug (set `slug` on the"
+                f" class; flows defined here: {known})"
             )
         if not defn.handlers_only:
             return handler_from_def(defn, task.step_slug)

@@ -1,4 +1,4 @@
-"""Lease renewal: extend the leases of running tasks from a thread of its own.
+"""Lease renewal and step timeouts: extend the leases of running tasks from a thread of its own.
 
 The lease thread owns one connection, opened when the first renewal falls due (so an idle worker
 holds two connections, a busy one three), and extends each in-flight task's lease every
@@ -6,7 +6,9 @@ holds two connections, a busy one three), and extends each in-flight task's leas
 handler may block its thread, or hold the GIL in C code for a while, and must still not lose its
 lease (a handler can only delay this thread while it holds the GIL). A task whose renewal the
 database refuses (its run ended, or it was claimed again after an expiry) is marked abandoned:
-its result is discarded instead of reported.
+its result is discarded instead of reported. The same thread watches the step timeouts
+(``on_overdue``): an attempt past its step's ``timeout`` is handed to the engine, which fails it,
+and its lease is no longer renewed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -31,12 +34,14 @@ class LeaseKeeper:
     """The lease thread of one engine: :meth:`start` it, :meth:`stop` it."""
 
     def __init__(self, client: Client, in_flight: InFlightTable, stats: EngineStats, *,
-                 renew_fraction: float, worker_id: str) -> None:
+                 renew_fraction: float, worker_id: str,
+                 on_overdue: Callable[[list[InFlight]], None] | None = None) -> None:
         self._client = client
         self._in_flight = in_flight
         self._stats = stats
         self._renew_fraction = renew_fraction
         self._worker_id = worker_id
+        self._on_overdue = on_overdue
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"sw-lease-{worker_id}",
                                         daemon=True)
@@ -59,6 +64,14 @@ class LeaseKeeper:
         wake = self._in_flight.lease_wake
         while not self._stopped.is_set():
             now = time.monotonic()
+            # Step timeouts are watched here too: this thread wakes at least once a second and
+            # is never blocked by a handler, so a stuck handler is noticed within a second.
+            overdue = self._in_flight.overdue(now)
+            if overdue and self._on_overdue is not None:
+                try:
+                    self._on_overdue(overdue)
+                except Exception:  # pragma: no cover - must not stop lease renewal
+                    log.exception("worker %s: handling a step timeout failed", self._worker_id)
             live = self._in_flight.live()
             due = [e for e in live if e.next_renewal <= now]
             if due:
@@ -81,6 +94,7 @@ class LeaseKeeper:
                     continue
                 live = self._in_flight.live()
             nxt = min((e.next_renewal for e in live), default=now + 1.0)
+            nxt = min(nxt, self._in_flight.next_deadline() or nxt)
             wake.wait(max(0.01, min(1.0, nxt - time.monotonic())))
             wake.clear()
         if conn is not None:

@@ -7,6 +7,7 @@ claimed tasks than that), so the pool's size is only the most threads it may sta
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import queue as queue_mod
 import threading
@@ -32,15 +33,38 @@ class DaemonPool:
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._lock = threading.Lock()
+        # Threads whose handler outlived its step's timeout: a thread cannot be killed, so it
+        # is replaced (it no longer counts against the size) and exits when its job returns.
+        self._written_off: set[threading.Thread] = set()
+        self._started = 0
+
+    @property
+    def written_off(self) -> int:
+        """How many threads are written off and still stuck in their handler."""
+        with self._lock:
+            return len(self._written_off)
+
+    def write_off(self, thread: threading.Thread) -> int:
+        """Stop counting ``thread`` (stuck in a handler) against the size; return how many are.
+
+        The next :meth:`submit` starts a new thread in its place, so the pool keeps its
+        capacity. The stuck thread exits instead of taking another job if its handler returns.
+        """
+        with self._lock:
+            if thread in self._threads:
+                self._threads.remove(thread)
+                self._written_off.add(thread)
+            return len(self._written_off)
 
     def submit(self, job: Callable[[], None]) -> None:
         """Run ``job`` on a pool thread (threads start lazily, up to the pool size)."""
         with self._lock:
             if self._idle == 0 and len(self._threads) < self._size:
                 t = threading.Thread(
-                    target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+                    target=self._work, name=f"{self._name}-{self._started}", daemon=True
                 )
                 self._threads.append(t)
+                self._started += 1
                 t.start()
             else:
                 self._idle -= 1
@@ -56,6 +80,10 @@ class DaemonPool:
             except BaseException:  # pragma: no cover - jobs catch their own errors
                 log.exception("unexpected error in a handler thread")
             with self._lock:
+                me = threading.current_thread()
+                if me in self._written_off:  # replaced meanwhile: leave the pool
+                    self._written_off.discard(me)
+                    return
                 self._idle += 1
 
     def shutdown(self) -> None:
@@ -74,8 +102,11 @@ class AsyncRunner:
 
     def submit(
         self, coro: Coroutine[Any, Any, Any], done: Callable[[BaseException | None, Any], None]
-    ) -> None:
-        """Schedule ``coro``; call ``done(exc, value)`` from the loop thread when it ends."""
+    ) -> concurrent.futures.Future[Any]:
+        """Schedule ``coro``; call ``done(exc, value)`` from the loop thread when it ends.
+
+        Returns its future: ``cancel()`` on it cancels the coroutine (a step timeout).
+        """
         loop = self._ensure_loop()
         fut = asyncio.run_coroutine_threadsafe(coro, loop)
 
@@ -88,6 +119,7 @@ class AsyncRunner:
                 done(None, value)
 
         fut.add_done_callback(finished)
+        return fut
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

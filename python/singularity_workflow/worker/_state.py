@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -57,6 +58,14 @@ class InFlight:
     next_renewal: float
     abandoned: bool = False
     claimed_at: float = field(default_factory=time.monotonic)
+    # The step's timeout as a monotonic time: past it the attempt is failed (timed_out) and its
+    # lease is no longer renewed. None: no limit known.
+    deadline: float | None = None
+    timed_out: bool = False
+    # The pool thread running a sync handler (None for async ones and before it started).
+    thread: threading.Thread | None = None
+    # The future of an async handler (cancelled when the step timeout passes).
+    future: concurrent.futures.Future[Any] | None = None
 
 
 @dataclass
@@ -66,6 +75,9 @@ class Result:
     task: ClaimedTask
     ok: bool
     value: Any  # the output when ok (serialised: a Jsonb), else the error text
+    # A failure that retrying cannot change (NonRetryableError, an output that cannot be
+    # serialised): fail_tasks then fails the task at once instead of spending attempts.
+    retryable: bool = True
     # When a flush of this result met a row lock held by another session (lock_timeout), it is
     # retried alone from retry_at on (monotonic), backing off, so it cannot stall the loop.
     retry_at: float = 0.0
@@ -86,6 +98,8 @@ class EngineStats:
     failed: int = 0
     stale: int = 0
     abandoned: int = 0
+    timed_out: int = 0
+    written_off: int = 0  # sync handler threads stuck past their step's timeout, replaced
     reconnects: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -135,9 +149,24 @@ class InFlightTable:
             return key in self._entries
 
     def live(self) -> list[InFlight]:
-        """Return the entries whose lease is still ours."""
+        """Return the entries whose lease is still ours (and worth renewing)."""
         with self.lock:
-            return [e for e in self._entries.values() if not e.abandoned]
+            return [e for e in self._entries.values() if not e.abandoned and not e.timed_out]
+
+    def overdue(self, now: float) -> list[InFlight]:
+        """Mark and return the entries whose step timeout passed (each is returned once)."""
+        with self.lock:
+            due = [e for e in self._entries.values() if e.deadline is not None
+                   and e.deadline <= now and not e.timed_out and not e.abandoned]
+            for e in due:
+                e.timed_out = True
+            return due
+
+    def next_deadline(self) -> float | None:
+        """Return the earliest step timeout of the running entries (monotonic), if any."""
+        with self.lock:
+            return min((e.deadline for e in self._entries.values()
+                        if e.deadline is not None and not e.timed_out), default=None)
 
     def abandon(self, entry: InFlight) -> bool:
         """Mark ``entry`` as having lost its lease; False if it was flushed meanwhile."""

@@ -21,13 +21,42 @@ from types import FrameType
 from typing import Any
 
 from singularity_workflow._client import Client
-from singularity_workflow.worker._engine import Engine
+from singularity_workflow.definitions import discover, registry
+from singularity_workflow.worker._engine import DEFAULT_MAX_WRITTEN_OFF, Engine
 from singularity_workflow.worker._handlers import RegistryResolver
+from singularity_workflow.worker._registration import (
+    DEFAULT_HEARTBEAT_TIMEOUT,
+    Handlers,
+    Registration,
+)
 from singularity_workflow.worker._state import EngineStats, Source
 
-__all__ = ["Worker", "default_worker_id", "import_modules"]
+__all__ = ["EXIT_STUCK_HANDLERS", "Worker", "WorkerStuck", "default_worker_id",
+           "import_modules", "registered_handlers"]
 
 log = logging.getLogger("singularity_workflow.worker")
+
+
+#: The exit status of a worker process that stopped because too many handler threads were stuck
+#: past their step's timeout (EX_TEMPFAIL: a supervisor should start it again).
+EXIT_STUCK_HANDLERS = 75
+
+
+class WorkerStuck(SystemExit):
+    """Raised by :meth:`Worker.run` when more handler threads than ``max_written_off`` are stuck.
+
+    A ``SystemExit`` (status :data:`EXIT_STUCK_HANDLERS`, 75), so that a process serving with
+    ``Worker.run()`` (or ``singularity-workflow worker``) exits non-zero unless it catches it,
+    and its supervisor (systemd, Kubernetes) starts a fresh one: threads cannot be killed, and
+    a process full of stuck ones only gets slower. ``reason`` says how many were stuck.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(EXIT_STUCK_HANDLERS)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"worker stopped: {self.reason}"
 
 
 def default_worker_id() -> str:
@@ -38,6 +67,9 @@ def default_worker_id() -> str:
 def import_modules(modules: Iterable[str]) -> None:
     """Import the modules that define workflows, so their handlers are registered here.
 
+    Both forms are found: ``Workflow`` subclasses, and classes (or the module itself) with
+    ``__workflow_steps__``.
+
     The current directory is put on ``sys.path`` first, as ``python -m`` would, so that
     ``singularity-workflow worker -i my_app.flows`` finds the project it is started in.
     """
@@ -45,7 +77,13 @@ def import_modules(modules: Iterable[str]) -> None:
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
     for name in modules:
-        importlib.import_module(name)
+        # Workflow subclasses register themselves on import; list-form classes need a look.
+        discover(importlib.import_module(name))
+
+
+def registered_handlers() -> Handlers:
+    """Return ``{flow_slug: [step_slug, ...]}`` of every step this process has a handler for."""
+    return {slug: [s.name for s in defn.steps] for slug, defn in registry.items()}
 
 
 class Worker:
@@ -65,8 +103,17 @@ class Worker:
     ``max_prepared_statements``) and ``listen_database``, a connection string that reaches
     PostgreSQL directly (or through a session-mode pool), for the LISTEN connection only.
 
-    Handlers are found in the workflow registry by (flow, step). A task whose handler is not
-    registered here fails with a clear error (and is retried, maybe by a worker that has it).
+    A step's ``timeout`` bounds each attempt: past it the attempt fails (and is retried by the
+    step's policy); an ``async def`` handler is cancelled, a sync one cannot be, so its thread
+    is written off and replaced. With more than ``max_written_off`` threads stuck at once the
+    worker stops and :meth:`run` raises :class:`WorkerStuck` (exit status 75).
+
+    Handlers are found in the workflow registry by (flow, step). The worker registers itself
+    (``register_worker``) with exactly the steps it has handlers for, so it never claims a
+    task it cannot run: that task waits for a worker that can. It heartbeats every third of
+    ``heartbeat_timeout`` seconds from a thread of its own and deregisters when it stops; a
+    worker that stops heartbeating (killed, frozen) is dead for the engine after
+    ``heartbeat_timeout``, and its leases are released at once.
     """
 
     def __init__(
@@ -83,6 +130,8 @@ class Worker:
         shutdown_grace: float = 30.0,
         imports: Sequence[str] = (),
         listen_database: str | None = None,
+        heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT,
+        max_written_off: int = DEFAULT_MAX_WRITTEN_OFF,
     ) -> None:
         if isinstance(queues, str):
             queues = (queues,)
@@ -107,6 +156,9 @@ class Worker:
         self.shutdown_grace = shutdown_grace
         self.imports = tuple(imports)
         self.listen_database = listen_database
+        self.heartbeat_timeout = heartbeat_timeout
+        self.max_written_off = max_written_off
+        self._registration: Registration | None = None
         self._stop = threading.Event()
         self._hurry = threading.Event()  # second signal: do not wait for in-flight tasks
         self._started = threading.Event()
@@ -164,6 +216,10 @@ class Worker:
         if self._thread is not None:
             raise RuntimeError("this worker was already started")
         import_modules(self.imports)
+        registration = Registration(
+            self.client, self.worker_id, queues=self.queues, resources=self.resources,
+            handlers=registered_handlers, heartbeat_timeout=self.heartbeat_timeout,
+        )
         engine = Engine(
             self.client,
             [Source(q) for q in self.queues],
@@ -175,8 +231,15 @@ class Worker:
             lease_renew_fraction=self.lease_renew_fraction,
             worker_id=self.worker_id,
             listen_conninfo=self.listen_database,
+            max_written_off=self.max_written_off,
         )
         engine.start()
+        try:
+            registration.start()  # before the first claim, so the claims filter by handlers
+        except BaseException:
+            engine.close()
+            raise
+        self._registration = registration
         self._engine = engine
         self._thread = threading.Thread(target=self._serve, name=f"sw-worker-{self.worker_id}",
                                         daemon=True)
@@ -187,14 +250,17 @@ class Worker:
     def _maintain(self) -> None:
         """Run the engine's housekeeping (``workflow.maintain``) once per poll tick.
 
-        It cancels runs past their deadline and refreshes the hot tables' statistics when they
-        went stale (servers with autovacuum off, or bursts it has not caught up with). The
-        database does the work; every worker calling it means no cron job or reaper process is
-        needed. It is cheap when there is nothing to do and safe from many workers at once. A
-        failure here (database away) is logged and retried on the next tick; it never stops
-        the worker.
+        It first registers the worker again if workflows were defined in this process since
+        it registered (so their steps are claimed). It cancels runs past their deadline and
+        refreshes the hot tables' statistics when they went stale (servers with autovacuum
+        off, or bursts it has not caught up with). The database does the work; every worker
+        calling it means no cron job or reaper process is needed. It is cheap when there is
+        nothing to do and safe from many workers at once. A failure here (database away) is
+        logged and retried on the next tick; it never stops the worker.
         """
         try:
+            if self._registration is not None:
+                self._registration.refresh()
             result = self.client.maintain()
         except Exception as exc:  # the loop's own reconnect logic reports outages
             log.debug("worker %s: maintain failed: %s", self.worker_id, exc)
@@ -218,11 +284,16 @@ class Worker:
         try:
             engine.run(until=self._stop.is_set, on_poll=self._maintain)
             engine.drain(self.shutdown_grace, skip=self._hurry.is_set)
+            if engine.fatal is not None:
+                self._error = WorkerStuck(engine.fatal)
         except BaseException as exc:
             self._error = exc
             log.exception("worker %s: stopped by an unexpected error", self.worker_id)
         finally:
             engine.close()
+            if self._registration is not None:
+                # After the last flush: what is still held is released for other workers now.
+                self._registration.stop()
             if self._owns_client:
                 self.client.close()
             log.info("worker %s: stopped (%d completed, %d failed, %d stale)", self.worker_id,

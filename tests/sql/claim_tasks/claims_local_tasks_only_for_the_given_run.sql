@@ -6,8 +6,10 @@ begin;
 select plan(6);
 
 select sw_test.setup_flow('local') \g /dev/null
-select workflow.start_flow('local') as run1 \gset
-select workflow.start_flow('local') as run2 \gset
+-- The owner of both runs (a run with local steps needs one), alive at the claims' clock.
+select workflow.register_worker('exec1', now => sw_test.t0()) \g /dev/null
+select workflow.start_flow('local', owner => 'exec1', now => sw_test.t0()) as run1 \gset
+select workflow.start_flow('local', owner => 'exec1', now => sw_test.t0()) as run2 \gset
 
 select throws_ok($$select * from workflow.claim_tasks('local')$$, 'WF010', null, 'a local claim without for_run_id is WF010');
 select results_eq(

@@ -18,7 +18,7 @@ select results_eq(
     $$values ('join', '{"run": {}, "each": []}'::jsonb)$$, 'its dependent started with the empty array');
 
 -- Mapped over the run input, as the only step: the run completes inside start_flow.
-select workflow.register_flow('{"slug": "solo", "steps": [{"slug": "each", "type": "map"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "solo", "steps": [{"slug": "each", "type": "map", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('solo', '[]') as solo_run \gset
 select results_eq(
     format('select status, remaining_steps, output from workflow.runs where run_id = %L', :'solo_run'),

@@ -9,7 +9,8 @@ select sw_test.setup_flow('local') \g /dev/null
 select workflow.register_worker('exec1', now => sw_test.t0()) \g /dev/null
 select workflow.start_flow('local', owner => 'exec1', now => sw_test.t0()) as run_id \gset
 select workflow.deregister_worker('exec1', sw_test.at(2)) \g /dev/null
-select workflow.start_flow('local', now => sw_test.at(3)) \g /dev/null
+select workflow.register_worker('other', now => sw_test.at(3)) \g /dev/null
+select workflow.start_flow('local', owner => 'other', now => sw_test.at(3)) \g /dev/null
 
 select is((select status from workflow.runs where run_id = :'run_id'), 'failed', 'the owned run failed');
 select matches((select error_message from workflow.runs where run_id = :'run_id'), '^owner exec1 is gone \(deregistered\)',

@@ -6,7 +6,7 @@ begin;
 select plan(14);
 
 select sw_test.setup_flow('chain3') \g /dev/null
-select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "one", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow(case when i % 2 = 0 then 'chain3' else 'one' end, now => sw_test.at(i))
 from generate_series(1, 6) as i \g /dev/null
 

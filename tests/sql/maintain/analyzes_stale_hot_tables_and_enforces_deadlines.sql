@@ -4,7 +4,7 @@ begin;
 \ir ../_helpers.psql
 select plan(4);
 
-select workflow.register_flow('{"slug": "m1", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "m1", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select count(*) from workflow.start_flows('m1', array(select '{}'::jsonb from generate_series(1, 150)), now => sw_test.t0()) \g /dev/null
 select workflow.start_flow('m1', timeout_seconds => 5, now => sw_test.t0()) as timed \gset
 -- The statistics counters are per transaction until commit: pg_stat_xact shows them to us now.

@@ -4,7 +4,7 @@ begin;
 \ir ../_helpers.psql
 select plan(5);
 
-select workflow.register_flow('{"slug": "timed", "timeout": 90, "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "timed", "timeout": 90, "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select sw_test.setup_flow('chain3') \g /dev/null
 select workflow.start_flow('timed', now => sw_test.t0()) as timed_run \gset
 select workflow.start_flow('chain3', now => sw_test.t0()) as plain_run \gset

@@ -4,8 +4,8 @@ begin;
 \ir ../_helpers.psql
 select plan(4);
 
-select workflow.register_flow('{"slug": "timed", "timeout": 90, "steps": [{"slug": "a"}]}') \g /dev/null
-select workflow.register_flow('{"slug": "untimed", "steps": [{"slug": "a"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "timed", "timeout": 90, "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "untimed", "steps": [{"slug": "a", "execution": "distributed"}]}') \g /dev/null
 select workflow.start_flow('timed', timeout_seconds => 5, now => sw_test.t0()) as overridden \gset
 select workflow.start_flow('untimed', timeout_seconds => 7, now => sw_test.t0()) as given \gset
 select workflow.start_flow('untimed', now => sw_test.t0()) as none \gset

@@ -25,7 +25,7 @@ select throws_ok($$select * from workflow.start_flows('chain3', array['{"i": 4}'
 select is((select count(*) from workflow.runs where flow_slug = 'chain3'), 3::bigint, 'and nothing of it is stored');
 select throws_ok($$select * from workflow.start_flows('chain3', array['{}', '{}']::jsonb[], array['00000000-0000-4000-8000-0000000000b2', '00000000-0000-4000-8000-0000000000b2']::uuid[])$$,
     'WF010', null, 'a run id twice in one batch is WF010');
-select workflow.register_flow('{"slug": "other", "steps": [{"slug": "x"}]}') \g /dev/null
+select workflow.register_flow('{"slug": "other", "steps": [{"slug": "x", "execution": "distributed"}]}') \g /dev/null
 select throws_ok(format($$select * from workflow.start_flows('other', array['{}']::jsonb[], array[%L]::uuid[])$$, :'known'),
     'WF012', null, 'a run id of another flow is WF012');
 
