@@ -30,6 +30,9 @@ from singularity_workflow._errors import (
     SelfDependency,
     TaskGraphNotFound,
     UnknownDependency,
+    VersionInUse,
+    VersionNotFound,
+    VersionRetired,
     WorkflowError,
 )
 from singularity_workflow._install import install, render_install_sql
@@ -115,6 +118,9 @@ __all__ = [
     "TaskGraphNotFound",
     "StepStatus",
     "UnknownDependency",
+    "VersionInUse",
+    "VersionNotFound",
+    "VersionRetired",
     "Worker",
     "Workflow",
     "WorkflowComposer",

@@ -40,6 +40,9 @@ __all__ = [
     "SelfDependency",
     "TaskGraphNotFound",
     "UnknownDependency",
+    "VersionInUse",
+    "VersionNotFound",
+    "VersionRetired",
     "WorkflowError",
     "error_class_for",
     "error_from_psycopg",
@@ -200,6 +203,24 @@ class ExtensionMissing(WorkflowError):
     default_code = "WF018"
 
 
+class VersionNotFound(WorkflowError):
+    """WF020: the flow has no version with that number (get_flow, start_flow(version=...))."""
+
+    default_code = "WF020"
+
+
+class VersionRetired(WorkflowError):
+    """WF021: the flow version is retired: it starts no new runs (its runs in flight finish)."""
+
+    default_code = "WF021"
+
+
+class VersionInUse(WorkflowError):
+    """WF022: the version cannot be retired or deleted: it is the current one, or runs use it."""
+
+    default_code = "WF022"
+
+
 class DefinitionError(WorkflowError):
     """A workflow definition is invalid; found in Python before anything reached the database.
 
@@ -276,6 +297,9 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         EmptyFlow,
         TaskGraphNotFound,
         ExtensionMissing,
+        VersionNotFound,
+        VersionRetired,
+        VersionInUse,
     )
     if cls.default_code is not None
 }

@@ -6,15 +6,18 @@
 -- idempotent: repeating it returns the same run without starting anything new. timeout_seconds
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
--- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
--- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
+-- local steps; if it dies the run fails (see start_flows). version: the flow version number to run
+-- (null: the current one). Same run_id with another input: WF012.
+-- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
+-- WF010, WF001).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
     run_id uuid default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    version integer default null
 )
 returns uuid
 language sql
@@ -27,6 +30,7 @@ as $$
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
         start_flow.now,
-        start_flow.owner
+        start_flow.owner,
+        start_flow.version
     ) as s;
 $$;
