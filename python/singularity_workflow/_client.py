@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -40,7 +41,9 @@ from singularity_workflow._operations import definitions, messaging, runs, task_
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
+    FlowVersion,
     OrderBy,
+    RegisteredVersion,
     RunStatus,
     UndecodableJson,
     WorkflowRun,
@@ -139,7 +142,9 @@ class Client:
         Takes the JSON definition of ``workflow.register_flow`` as a dict, or a workflow (a
         ``WorkflowDef``, a ``Workflow`` subclass or a class with ``__workflow_steps__``), which is
         validated in Python first and whose handlers are then known to workers in this process.
-        Raises FlowShapeMismatch if the slug is registered with another shape.
+        A shape the slug already has is a no-op; a new one becomes the slug's new current version
+        (runs of earlier versions finish on theirs). :meth:`register_flow_version` also says
+        which version and shape hash the definition is.
         """
         if isinstance(definition, Mapping):
             body: Mapping[str, Any] = definition
@@ -149,9 +154,48 @@ class Client:
             registry[wdef.slug] = wdef
         return self.call(definitions.register_flow(body))
 
-    def get_flow(self, slug: str) -> dict[str, Any]:
-        """Return a flow's definition as JSON (the form register_flow takes); FlowNotFound."""
-        return self.call(definitions.get_flow(slug))
+    def register_flow_version(
+        self, definition: Mapping[str, Any] | WorkflowDef | type | object
+    ) -> RegisteredVersion:
+        """Register a flow like :meth:`register_flow`; return its version, shape hash, and if new.
+
+        Workers put ``shape_hash`` in their handlers (``{"flow": {"<hash>": [steps]}}``) to claim
+        only tasks of the versions their code serves.
+        """
+        if isinstance(definition, Mapping):
+            body: Mapping[str, Any] = definition
+        else:
+            wdef = workflow_def(definition)
+            body = wdef.definition()
+            registry[wdef.slug] = wdef
+        return self.call(definitions.register_flow_version(body))
+
+    def flow_shape_hash(self, definition: Mapping[str, Any]) -> str:
+        """Return the shape hash of a flow definition (``workflow.flow_shape_hash``)."""
+        return self.call(definitions.flow_shape_hash(definition))
+
+    def get_flow(self, slug: str, version: int | None = None) -> dict[str, Any]:
+        """Return a flow version's definition as JSON (the form register_flow takes).
+
+        ``version`` None: the current version. FlowNotFound; VersionNotFound (WF020).
+        """
+        return self.call(definitions.get_flow(slug, version))
+
+    def list_flow_versions(self, slug: str) -> list[FlowVersion]:
+        """Return a flow's versions, newest first, with live and total run counts."""
+        return self.call(definitions.list_flow_versions(slug))
+
+    def retire_flow_version(self, slug: str, version: int) -> datetime:
+        """Retire a version: it starts no new runs, its runs in flight finish; return when.
+
+        VersionInUse (WF022) for the current version; VersionNotFound.
+        """
+        retired: datetime = self.call(definitions.retire_flow_version(slug, version))
+        return retired
+
+    def delete_flow_version(self, slug: str, version: int) -> None:
+        """Delete a version no run uses; VersionInUse (WF022) if runs use it or it is current."""
+        self.call(definitions.delete_flow_version(slug, version))
 
     def list_flows(self) -> list[dict[str, Any]]:
         """Return every flow: ``slug``, ``steps`` (count), ``timeout``, ``created_at``."""
@@ -227,6 +271,7 @@ class Client:
         *,
         run_id: UUID | None = None,
         timeout_seconds: int | None = None,
+        version: int | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id.
 
@@ -234,9 +279,12 @@ class Client:
         ``run_id`` the call is idempotent: repeating it returns the same run.
         ``timeout_seconds`` sets the run's deadline (default: the flow's timeout, if any); past
         it ``enforce_deadlines`` cancels the run with the reason ``deadline exceeded``.
+        ``version`` runs that flow version (default: the current one); the run stays on it.
+        VersionNotFound (WF020), VersionRetired (WF021).
         """
         return self.call(
-            runs.start_flow(flow_slug, input, run_id=run_id, timeout_seconds=timeout_seconds)
+            runs.start_flow(flow_slug, input, run_id=run_id, timeout_seconds=timeout_seconds,
+                            version=version)
         )
 
     def start_flows(
@@ -246,16 +294,19 @@ class Client:
         *,
         run_ids: Sequence[UUID | None] | None = None,
         timeout_seconds: int | None = None,
+        version: int | None = None,
     ) -> list[UUID]:
         """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
 
         The batch form of :meth:`start_flow` (``workflow.start_flows``): one transaction and a
         few set-based statements for the whole batch, several times faster per run than separate
         calls. ``run_ids`` (same length, entries may be None) makes each run idempotent as in
-        ``start_flow``. All or nothing: an invalid input fails the whole batch.
+        ``start_flow``. All or nothing: an invalid input fails the whole batch. ``version`` as
+        in ``start_flow``.
         """
         return self.call(
-            runs.start_flows(flow_slug, inputs, run_ids=run_ids, timeout_seconds=timeout_seconds)
+            runs.start_flows(flow_slug, inputs, run_ids=run_ids, timeout_seconds=timeout_seconds,
+                             version=version)
         )
 
     def get_run_status(self, run_id: UUID | str) -> RunStatus:
@@ -326,16 +377,21 @@ class Client:
         *,
         skip_completed: bool = True,
         reset_all: bool = False,
+        on_current: bool = False,
     ) -> UUID:
         """Start a new run of a failed run's flow with the same input; return the new run id.
 
         The new run's ``retry_of`` is ``run_id``. With ``skip_completed`` (and not
         ``reset_all``) the steps that completed in the failed run are carried over with their
         outputs: only the failed step, its descendants and unfinished steps run again.
-        InvalidState (WF013) if the run has not failed; RunNotFound.
+        The retry runs on the failed run's own version; ``on_current=True`` runs it on the
+        current version, carrying over only steps whose definition is unchanged (each is a
+        ``step_reused`` event of the new run). InvalidState (WF013) if the run has not failed;
+        RunNotFound.
         """
         return self.call(
-            runs.retry_failed_workflow(run_id, skip_completed=skip_completed, reset_all=reset_all)
+            runs.retry_failed_workflow(run_id, skip_completed=skip_completed, reset_all=reset_all,
+                                       on_current=on_current)
         )
 
     def enforce_deadlines(self, *, max_runs: int = 100) -> int:

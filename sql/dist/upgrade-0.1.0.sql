@@ -278,7 +278,6 @@ drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestam
 drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz, text);
 drop function if exists workflow.retry_failed_workflow(uuid, boolean, boolean, timestamptz, text);
 drop function if exists workflow.get_flow(text);
-drop function if exists workflow.prune(interval, integer, timestamptz);
 
 $sw_migration_0008$;
     end if;
@@ -3164,8 +3163,8 @@ $$;
 -- (cancelled included); it is old when it ended (completed_at or failed_at) before
 -- now - older_than. Deletes up to batch_size such runs, oldest first, and their events, tasks and
 -- step_states, then one batch of expired channel and queue archives (prune_archives), then the
--- flow versions retired before now - older_than that no run uses any more (not current, since
--- the current version cannot be retired), and returns what it deleted. Called by psql users, cron jobs and the soak benchmark in a loop:
+-- flow versions retired before now - older_than that no run uses any more (prune_flow_versions,
+-- which reports its count when called alone), and returns what it deleted. Called by psql users, cron jobs and the soak benchmark in a loop:
 -- one call is one short transaction, and the caller repeats it until runs_deleted and
 -- archived_deleted are 0 (for example `select * from workflow.prune('7 days')` under psql's
 -- \watch). A single call never works through the whole backlog, so it never
@@ -3190,8 +3189,7 @@ returns table (
     step_states_deleted integer,
     tasks_deleted integer,
     events_deleted integer,
-    archived_deleted integer,
-    versions_deleted integer
+    archived_deleted integer
 )
 language plpgsql
 set search_path = ''
@@ -3238,13 +3236,9 @@ begin
 
     -- PHASE 3: one batch of expired archives per queue
     archived_deleted := workflow.prune_archives(prune.older_than, prune.batch_size, prune.now);
-    -- PHASE 4: retired versions no run uses (their steps and deps go by cascade). Versions are
-    -- few; the run check probes runs_flow_started_idx per version.
-    delete from workflow.flow_versions v
-    where v.retired_at < v_cutoff
-      and not exists (select 1 from workflow.flows f where f.current_version_id = v.version_id)
-      and not exists (select 1 from workflow.runs r where r.flow_slug = v.flow_slug and r.version_id = v.version_id);
-    get diagnostics versions_deleted = row_count;
+    -- PHASE 4: retired versions no run uses (few rows; not counted in this row, whose columns
+    -- are those of the release)
+    perform workflow.prune_flow_versions(prune.older_than, prune.now);
     return next;
 end;
 $$;
@@ -3300,6 +3294,53 @@ begin
         v_total := v_total + v_count;
     end loop;
     return v_total;
+end;
+$$;
+
+-- functions/prune_flow_versions.sql
+-- prune_flow_versions: delete the flow versions retired before now - older_than that no run uses.
+--
+-- Called by prune (each call, after the runs) and by psql users, who get the count. A version is
+-- deleted with its steps and dependencies once it has been retired for older_than and its last
+-- run has been pruned; the current version is never retired, so never deleted. Versions are few:
+-- each candidate's runs are probed through runs_flow_started_idx.
+-- Locks: the candidates' flows rows FOR UPDATE SKIP LOCKED (as delete_flow_version, so no start
+-- can begin a run on one meanwhile; a flow being started or registered right now is left for
+-- the next call), then the versions' rows.
+-- Errors: WF010 older_than null or negative. Returns the number of versions deleted. Safe to
+-- repeat and to run concurrently.
+create or replace function workflow.prune_flow_versions(
+    older_than interval,
+    now timestamptz default clock_timestamp()
+)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_deleted integer;
+begin
+    if prune_flow_versions.older_than is null or prune_flow_versions.older_than < interval '0' then
+        raise exception 'older_than must be a non-negative interval, got %', coalesce(prune_flow_versions.older_than::text, 'null')
+            using errcode = 'WF010', hint = 'For example workflow.prune_flow_versions(interval ''7 days'').';
+    end if;
+    with flows as materialized (
+        select f.flow_slug, f.current_version_id from workflow.flows f
+        where exists (
+            select 1 from workflow.flow_versions v
+            where v.flow_slug = f.flow_slug and v.retired_at < prune_flow_versions.now - prune_flow_versions.older_than
+        )
+        order by f.flow_slug
+        for update skip locked
+    )
+    delete from workflow.flow_versions v
+    using flows f
+    where v.flow_slug = f.flow_slug
+      and v.retired_at < prune_flow_versions.now - prune_flow_versions.older_than
+      and v.version_id <> f.current_version_id
+      and not exists (select 1 from workflow.runs r where r.flow_slug = v.flow_slug and r.version_id = v.version_id);
+    get diagnostics v_deleted = row_count;
+    return v_deleted;
 end;
 $$;
 

@@ -4,8 +4,8 @@
 -- (cancelled included); it is old when it ended (completed_at or failed_at) before
 -- now - older_than. Deletes up to batch_size such runs, oldest first, and their events, tasks and
 -- step_states, then one batch of expired channel and queue archives (prune_archives), then the
--- flow versions retired before now - older_than that no run uses any more (not current, since
--- the current version cannot be retired), and returns what it deleted. Called by psql users, cron jobs and the soak benchmark in a loop:
+-- flow versions retired before now - older_than that no run uses any more (prune_flow_versions,
+-- which reports its count when called alone), and returns what it deleted. Called by psql users, cron jobs and the soak benchmark in a loop:
 -- one call is one short transaction, and the caller repeats it until runs_deleted and
 -- archived_deleted are 0 (for example `select * from workflow.prune('7 days')` under psql's
 -- \watch). A single call never works through the whole backlog, so it never
@@ -30,8 +30,7 @@ returns table (
     step_states_deleted integer,
     tasks_deleted integer,
     events_deleted integer,
-    archived_deleted integer,
-    versions_deleted integer
+    archived_deleted integer
 )
 language plpgsql
 set search_path = ''
@@ -78,13 +77,9 @@ begin
 
     -- PHASE 3: one batch of expired archives per queue
     archived_deleted := workflow.prune_archives(prune.older_than, prune.batch_size, prune.now);
-    -- PHASE 4: retired versions no run uses (their steps and deps go by cascade). Versions are
-    -- few; the run check probes runs_flow_started_idx per version.
-    delete from workflow.flow_versions v
-    where v.retired_at < v_cutoff
-      and not exists (select 1 from workflow.flows f where f.current_version_id = v.version_id)
-      and not exists (select 1 from workflow.runs r where r.flow_slug = v.flow_slug and r.version_id = v.version_id);
-    get diagnostics versions_deleted = row_count;
+    -- PHASE 4: retired versions no run uses (few rows; not counted in this row, whose columns
+    -- are those of the release)
+    perform workflow.prune_flow_versions(prune.older_than, prune.now);
     return next;
 end;
 $$;

@@ -110,4 +110,3 @@ drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestam
 drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz, text);
 drop function if exists workflow.retry_failed_workflow(uuid, boolean, boolean, timestamptz, text);
 drop function if exists workflow.get_flow(text);
-drop function if exists workflow.prune(interval, integer, timestamptz);

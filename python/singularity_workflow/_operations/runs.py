@@ -58,13 +58,21 @@ def _run_ids(rows: Rows) -> list[UUID]:
 
 
 def start_flow(
-    flow_slug: str, input: Any, *, run_id: UUID | None = None, timeout_seconds: int | None = None
+    flow_slug: str,
+    input: Any,
+    *,
+    run_id: UUID | None = None,
+    timeout_seconds: int | None = None,
+    version: int | None = None,
 ) -> Operation[UUID]:
-    """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id."""
+    """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id.
+
+    ``version``: the flow version to run (None: the current one).
+    """
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
-        " timeout_seconds => %s)",
-        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds],
+        " timeout_seconds => %s, version => %s)",
+        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds, version],
         first_value,
     )
 
@@ -75,16 +83,18 @@ def start_flows(
     *,
     run_ids: Sequence[UUID | None] | None = None,
     timeout_seconds: int | None = None,
+    version: int | None = None,
 ) -> Operation[list[UUID]]:
     """Start one run per input in one call (``workflow.start_flows``); decodes the ids in order."""
     return Operation(
         "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
-        " run_ids => %s::uuid[], timeout_seconds => %s)",
+        " run_ids => %s::uuid[], timeout_seconds => %s, version => %s)",
         [
             flow_slug,
             [to_jsonb(value, "run input") for value in inputs],
             None if run_ids is None else list(run_ids),
             timeout_seconds,
+            version,
         ],
         _run_ids,
     )
@@ -136,13 +146,20 @@ def resume_workflow_run(run_id: UUID | str) -> Operation[None]:
 
 
 def retry_failed_workflow(
-    run_id: UUID | str, *, skip_completed: bool = True, reset_all: bool = False
+    run_id: UUID | str,
+    *,
+    skip_completed: bool = True,
+    reset_all: bool = False,
+    on_current: bool = False,
 ) -> Operation[UUID]:
-    """Retry a failed run as a new run (``workflow.retry_failed_workflow``); decodes its id."""
+    """Retry a failed run as a new run (``workflow.retry_failed_workflow``); decodes its id.
+
+    ``on_current``: run on the flow's current version rather than the failed run's own.
+    """
     return Operation(
         "select workflow.retry_failed_workflow(run_id => %s, skip_completed => %s,"
-        " reset_all => %s)",
-        [run_uuid(run_id), skip_completed, reset_all],
+        " reset_all => %s, on_current => %s)",
+        [run_uuid(run_id), skip_completed, reset_all, on_current],
         first_value,
     )
 

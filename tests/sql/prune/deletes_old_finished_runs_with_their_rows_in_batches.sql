@@ -20,17 +20,17 @@ select workflow.retry_failed_workflow(:'failed_run', now => sw_test.at(2)) as re
 
 select is(
     (select row(p.*)::text from workflow.prune('1 hour', now => sw_test.at(60)) p),
-    row(0, 0, 0, 0, 0, 0)::text, 'nothing ended more than an hour before now: nothing is deleted');
+    row(0, 0, 0, 0, 0)::text, 'nothing ended more than an hour before now: nothing is deleted');
 select is(
     (select row(p.*)::text from workflow.prune('10 seconds', 2, now => sw_test.at(11.5)) p),
-    row(2, 6, 6, 2 * 5, 0, 0)::text,
+    row(2, 6, 6, 2 * 5, 0)::text,
     'a batch of 2: the two oldest completed runs, their 3 steps, 3 tasks and 5 events each');
 select is(
     (select row(p.runs_deleted, p.tasks_deleted)::text from workflow.prune('10 seconds', 2, now => sw_test.at(11.5)) p),
     row(1, 3)::text, 'the next call: the last run that ended at least 10 s before now');
 select is(
     (select row(p.*)::text from workflow.prune('10 seconds', 2, now => sw_test.at(11.5)) p),
-    row(0, 0, 0, 0, 0, 0)::text, 'then nothing: the failed run ended 9.5 s before now');
+    row(0, 0, 0, 0, 0)::text, 'then nothing: the failed run ended 9.5 s before now');
 select is(
     (select array_agg(status order by started_at, run_id) from workflow.runs where status <> 'started'),
     array['failed', 'failed'], 'the failed and the cancelled run are still there');
