@@ -210,7 +210,11 @@ create table workflow.flow_versions (
 create index flow_versions_hash_idx on workflow.flow_versions (flow_slug, shape_hash);
 
 insert into workflow.flow_versions (flow_slug, version, timeout_seconds, created_at)
-select f.flow_slug, 1, f.timeout_seconds, f.created_at
+select
+    f.flow_slug,
+    1 as version,
+    f.timeout_seconds,
+    f.created_at
 from workflow.flows as f
 order by f.flow_slug;
 
@@ -1965,9 +1969,10 @@ $$;
 -- this claim to commit, so its sweep sees what we claimed. The rare exhausted-lease path then
 -- locks like fail_tasks.
 -- Workers: with the worker_id of a registered worker (register_worker), only tasks of the steps
--- in its handlers are claimed (per flow, or per flow version: see _worker_handles), and a registered worker that is dead or stopped claims nothing. A
--- worker_id that is not registered, or null, claims any step (psql users). Each call first runs
--- the throttled sweep (_sweep: dead workers' leases, dead owners, deadlines).
+-- in its handlers are claimed (per flow, or per flow version: see _worker_handles), and a
+-- registered worker that is dead or stopped claims nothing. A worker_id that is not registered,
+-- or null, claims any step (psql users). Each call first runs the throttled sweep (_sweep: dead
+-- workers' leases, dead owners, deadlines).
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
 -- returns no rows (a worker may start before any flow that uses its queue is registered).
 create or replace function workflow.claim_tasks(
@@ -3164,11 +3169,12 @@ $$;
 -- now - older_than. Deletes up to batch_size such runs, oldest first, and their events, tasks and
 -- step_states, then one batch of expired channel and queue archives (prune_archives), then the
 -- flow versions retired before now - older_than that no run uses any more (prune_flow_versions,
--- which reports its count when called alone), and returns what it deleted. Called by psql users, cron jobs and the soak benchmark in a loop:
--- one call is one short transaction, and the caller repeats it until runs_deleted and
--- archived_deleted are 0 (for example `select * from workflow.prune('7 days')` under psql's
--- \watch). A single call never works through the whole backlog, so it never
--- holds locks, or the oldest snapshot that vacuum has to respect, for longer than one batch.
+-- which reports its count when called alone), and returns what it deleted. Called by psql users,
+-- cron jobs and the soak benchmark in a loop: one call is one short transaction, and the caller
+-- repeats it until runs_deleted and archived_deleted are 0 (for example
+-- `select * from workflow.prune('7 days')` under psql's \watch). A single call never works
+-- through the whole backlog, so it never holds locks, or the oldest snapshot that vacuum has to
+-- respect, for longer than one batch.
 -- How: the runs are picked through runs_finished_idx and locked FOR UPDATE SKIP LOCKED (a run
 -- that retry_failed_workflow or a forced cancel holds is left for the next call); each child
 -- table is then cleared with one DELETE by run_id (index: events_run_idx, task_is_unique,
@@ -4071,9 +4077,10 @@ $$;
 -- flows row FOR KEY SHARE through the foreign key, so add_step cannot change the flow meanwhile.
 -- Invariants: remaining_steps = number of steps; each step_state's remaining_deps = its number of
 -- dependencies; root steps start in this transaction; run_started events are recorded.
--- Errors: WF002 unknown flow, WF020 unknown version, WF021 retired version, WF016 flow without steps, WF009 an input of the wrong JSON type (the
--- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- Errors: WF002 unknown flow, WF020 unknown version, WF021 retired version, WF016 flow without
+-- steps, WF009 an input of the wrong JSON type (the message names its position), WF010 run_ids of
+-- another length or repeated, timeout below 1 s, WF012 a run id already used by another flow or
+-- with another input, WF001 a malformed owner.
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,

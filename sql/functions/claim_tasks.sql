@@ -23,9 +23,10 @@
 -- this claim to commit, so its sweep sees what we claimed. The rare exhausted-lease path then
 -- locks like fail_tasks.
 -- Workers: with the worker_id of a registered worker (register_worker), only tasks of the steps
--- in its handlers are claimed (per flow, or per flow version: see _worker_handles), and a registered worker that is dead or stopped claims nothing. A
--- worker_id that is not registered, or null, claims any step (psql users). Each call first runs
--- the throttled sweep (_sweep: dead workers' leases, dead owners, deadlines).
+-- in its handlers are claimed (per flow, or per flow version: see _worker_handles), and a
+-- registered worker that is dead or stopped claims nothing. A worker_id that is not registered,
+-- or null, claims any step (psql users). Each call first runs the throttled sweep (_sweep: dead
+-- workers' leases, dead owners, deadlines).
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
 -- returns no rows (a worker may start before any flow that uses its queue is registered).
 create or replace function workflow.claim_tasks(

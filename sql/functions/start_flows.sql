@@ -17,9 +17,10 @@
 -- flows row FOR KEY SHARE through the foreign key, so add_step cannot change the flow meanwhile.
 -- Invariants: remaining_steps = number of steps; each step_state's remaining_deps = its number of
 -- dependencies; root steps start in this transaction; run_started events are recorded.
--- Errors: WF002 unknown flow, WF020 unknown version, WF021 retired version, WF016 flow without steps, WF009 an input of the wrong JSON type (the
--- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner.
+-- Errors: WF002 unknown flow, WF020 unknown version, WF021 retired version, WF016 flow without
+-- steps, WF009 an input of the wrong JSON type (the message names its position), WF010 run_ids of
+-- another length or repeated, timeout below 1 s, WF012 a run id already used by another flow or
+-- with another input, WF001 a malformed owner.
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,

@@ -42,7 +42,11 @@ create table workflow.flow_versions (
 create index flow_versions_hash_idx on workflow.flow_versions (flow_slug, shape_hash);
 
 insert into workflow.flow_versions (flow_slug, version, timeout_seconds, created_at)
-select f.flow_slug, 1, f.timeout_seconds, f.created_at
+select
+    f.flow_slug,
+    1 as version,
+    f.timeout_seconds,
+    f.created_at
 from workflow.flows as f
 order by f.flow_slug;
 

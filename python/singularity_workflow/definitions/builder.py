@@ -19,9 +19,10 @@ server's (``workflow.add_step``), mapped to the typed errors: FlowNotFound (unkn
 UnknownDependency, DuplicateStep, SelfDependency, InvalidName, InvalidOption. A
 rejected step leaves the stored flow as it was. A step added to a flow whose current version
 has runs goes into a new version (``add_step`` copies the current one and makes the copy
-current), so those runs keep their shape and the next run has the step. A cycle cannot be built at all: a dependency must
-exist before the step that names it, so the only loop one could try, a step depending on itself,
-is SelfDependency (register_flow, which takes whole graphs, reports cycles as DependencyCycle).
+current), so those runs keep their shape and the next run has the step. A cycle cannot be built
+at all: a dependency must exist before the step that names it, so the only loop one could try, a
+step depending on itself, is SelfDependency (register_flow, which takes whole graphs, reports
+cycles as DependencyCycle).
 
 Workers and dynamic flows. ``execute_dynamic`` runs the *local* steps in the calling process and
 also registers ``step_functions`` in this process's handler registry, so a :class:`Worker`
