@@ -84,8 +84,11 @@ def execute(
     """
     client = client if client is not None else default_client()
     defn = workflow_def(workflow)
-    client.register_flow(defn)
-    return _execute_run(client, defn.slug, input, def_resolver(defn), timeout, concurrency)
+    # The run is started on the version this process's definition is, not on whatever version
+    # is current: during a rolling deploy another process may have registered a newer shape.
+    version = client.register_flow_version(defn).version
+    return _execute_run(client, defn.slug, input, def_resolver(defn), timeout, concurrency,
+                        version=version)
 
 
 async def execute_async(
@@ -147,8 +150,12 @@ def _execute_run(
     resolver: Resolver,
     timeout: float,
     concurrency: int,
+    version: int | None = None,
 ) -> RunResult:
-    """Start a run of ``flow_slug``, serve its local steps, and return or raise its outcome."""
+    """Start a run of ``flow_slug``, serve its local steps, and return or raise its outcome.
+
+    ``version``: the flow version to start (None: the current one).
+    """
     run_id = uuid4()
     run_channel = f"workflow_run_{run_id}"
     ended = threading.Event()
@@ -185,7 +192,8 @@ def _execute_run(
     try:
         # The deadline makes the database end the run too, not only this wait.
         client.start_flow(
-            flow_slug, input, run_id=run_id, timeout_seconds=max(1, math.ceil(timeout))
+            flow_slug, input, run_id=run_id, timeout_seconds=max(1, math.ceil(timeout)),
+            version=version,
         )
         engine.run(until=ended.is_set, deadline=time.monotonic() + timeout, on_poll=on_poll)
     finally:

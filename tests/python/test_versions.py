@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from singularity_workflow import Client, Worker, register_handlers
+from singularity_workflow import Client, Worker, Workflow, execute, register_handlers, step
 
 FLOW = "tests.deploy"
 V1 = {"slug": FLOW, "steps": [
@@ -166,3 +166,25 @@ def test_two_concurrent_registrations_of_different_shapes_both_become_versions(d
             "select workflow.get_flow(%s) -> 'steps' -> 1 ->> 'slug'", [flow]
         ).fetchone()
         assert steps == ("c",)
+
+
+def test_execute_runs_on_its_own_definitions_version_while_a_newer_one_is_current(
+    client: Client,
+) -> None:
+    class Old(Workflow):
+        slug = "tests.execute_old"
+
+        @step
+        def a(self, input: dict[str, Any]) -> str:
+            return "old a"
+
+    first = execute(Old, {}, client=client, timeout=20)
+    # Another process deploys a new shape of the same slug.
+    newer = client.register_flow_version(
+        {"slug": "tests.execute_old", "steps": [{"slug": "a"}, {"slug": "b", "depends_on": ["a"]}]}
+    )
+    assert newer.created and newer.version == 2
+    second = execute(Old, {}, client=client, timeout=20)
+    assert second.output == {"a": "old a"}
+    assert client.get_run_status(first.run_id).version == 1
+    assert client.get_run_status(second.run_id).version == 1
