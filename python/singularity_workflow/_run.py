@@ -199,6 +199,18 @@ def _execute_run(
     finally:
         engine.close()
     status = client.get_run_status(run_id)
+    if status.state == "cancelled" and status.error == "deadline exceeded":
+        # The database deadline is this call's timeout (rounded up to whole seconds) counted
+        # from the start; when the engine's own sweep (in a claim, or in the status read above)
+        # cancels the run for it before or as this wait runs out, that is still this call's
+        # timeout, whichever process noticed it first.
+        raise RunTimeout(
+            run_id=run_id,
+            completed_steps=status.completed_steps,
+            total_steps=status.total_steps,
+            hint="The run was cancelled (reason: deadline exceeded); see"
+            f" `singularity-workflow status {run_id}`.",
+        )
     if status.status == _LIVE:
         # The wait timed out. End the run now rather than when the database deadline (rounded
         # up to whole seconds) is next enforced, so nothing of it runs after the caller gave up.
