@@ -69,21 +69,21 @@ START_BATCH = 100  # start_flow calls per transaction
 
 WIDTH = 10
 FLOWS: dict[str, dict[str, Any]] = {
-    "single": {"slug": "bench_single", "steps": [{"slug": "only", "queue": QUEUE}]},
+    "single": {"slug": "bench_single", "steps": [{"slug": "only", "queue": QUEUE, "execution": "distributed"}]},
     "chain": {
         "slug": "bench_chain",
         "steps": [
-            {"slug": "s1", "queue": QUEUE},
-            {"slug": "s2", "depends_on": ["s1"], "queue": QUEUE},
-            {"slug": "s3", "depends_on": ["s2"], "queue": QUEUE},
+            {"slug": "s1", "queue": QUEUE, "execution": "distributed"},
+            {"slug": "s2", "depends_on": ["s1"], "queue": QUEUE, "execution": "distributed"},
+            {"slug": "s3", "depends_on": ["s2"], "queue": QUEUE, "execution": "distributed"},
         ],
     },
     "diamond": {
         "slug": "bench_diamond",
         "steps": [
-            {"slug": "a", "queue": QUEUE},
-            *({"slug": f"b{i}", "depends_on": ["a"], "queue": QUEUE} for i in range(1, WIDTH + 1)),
-            {"slug": "join", "depends_on": [f"b{i}" for i in range(1, WIDTH + 1)], "queue": QUEUE},
+            {"slug": "a", "queue": QUEUE, "execution": "distributed"},
+            *({"slug": f"b{i}", "depends_on": ["a"], "queue": QUEUE, "execution": "distributed"} for i in range(1, WIDTH + 1)),
+            {"slug": "join", "depends_on": [f"b{i}" for i in range(1, WIDTH + 1)], "queue": QUEUE, "execution": "distributed"},
         ],
     },
 }

@@ -47,7 +47,7 @@ begin
     alter default privileges in schema pgmq grant all on sequences to workflow_admin;
 
     -- workflow_worker: the task path.
-    grant select on workflow.flows, workflow.steps, workflow.deps to workflow_worker;
+    grant select on workflow.flows, workflow.flow_versions, workflow.steps, workflow.deps to workflow_worker;
     grant select on workflow.runs to workflow_worker;
     grant update (remaining_steps, status, output, error_message, failed_step, completed_at, failed_at)
         on workflow.runs to workflow_worker;

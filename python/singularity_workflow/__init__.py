@@ -56,6 +56,9 @@ from singularity_workflow._errors import (
     StepNotFound,
     TaskGraphNotFound,
     UnknownDependency,
+    VersionInUse,
+    VersionNotFound,
+    VersionRetired,
     WorkflowError,
 )
 from singularity_workflow._install import install, render_install_sql
@@ -170,6 +173,9 @@ __all__ = [
     "TaskGraphNotFound",
     "StepStatus",
     "UnknownDependency",
+    "VersionInUse",
+    "VersionNotFound",
+    "VersionRetired",
     "Worker",
     "Workflow",
     "WorkflowComposer",

@@ -8,6 +8,7 @@ Made by ``scripts/gen_async_client.py`` from ``_client.py`` and the module-level
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -20,7 +21,9 @@ from singularity_workflow._operations.limits import LimitUse
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
+    FlowVersion,
     OrderBy,
+    RegisteredVersion,
     RunStatus,
     WorkerInfo,
     WorkflowRun,
@@ -63,13 +66,49 @@ class AsyncClient(AsyncClientBase):
         Takes the JSON definition of ``workflow.register_flow`` as a dict, or a workflow (a
         ``WorkflowDef``, a ``Workflow`` subclass or a class with ``__workflow_steps__``), which is
         validated in Python first and whose handlers are then known to workers in this process.
-        Raises FlowShapeMismatch if the slug is registered with another shape.
+        A shape the slug already has is a no-op; a new one becomes the slug's new current version
+        (runs of earlier versions finish on theirs). :meth:`register_flow_version` also says
+        which version and shape hash the definition is.
         """
         return cast("str", await self._replay(Client.register_flow, definition))
 
-    async def get_flow(self, slug: str) -> dict[str, Any]:
-        """Return a flow's definition as JSON (the form register_flow takes); FlowNotFound."""
-        return cast("dict[str, Any]", await self._replay(Client.get_flow, slug))
+    async def register_flow_version(
+        self, definition: Mapping[str, Any] | WorkflowDef | type | object
+    ) -> RegisteredVersion:
+        """Register a flow like :meth:`register_flow`; return its version, shape hash, and if new.
+
+        Workers put ``shape_hash`` in their handlers (``{"flow": {"<hash>": [steps]}}``) to claim
+        only tasks of the versions their code serves.
+        """
+        return cast(
+            "RegisteredVersion", await self._replay(Client.register_flow_version, definition)
+        )
+
+    async def flow_shape_hash(self, definition: Mapping[str, Any]) -> str:
+        """Return the shape hash of a flow definition (``workflow.flow_shape_hash``)."""
+        return cast("str", await self._replay(Client.flow_shape_hash, definition))
+
+    async def get_flow(self, slug: str, version: int | None = None) -> dict[str, Any]:
+        """Return a flow version's definition as JSON (the form register_flow takes).
+
+        ``version`` None: the current version. FlowNotFound; VersionNotFound (WF020).
+        """
+        return cast("dict[str, Any]", await self._replay(Client.get_flow, slug, version))
+
+    async def list_flow_versions(self, slug: str) -> list[FlowVersion]:
+        """Return a flow's versions, newest first, with live and total run counts."""
+        return cast("list[FlowVersion]", await self._replay(Client.list_flow_versions, slug))
+
+    async def retire_flow_version(self, slug: str, version: int) -> datetime:
+        """Retire a version: it starts no new runs, its runs in flight finish; return when.
+
+        VersionInUse (WF022) for the current version; VersionNotFound.
+        """
+        return cast("datetime", await self._replay(Client.retire_flow_version, slug, version))
+
+    async def delete_flow_version(self, slug: str, version: int) -> None:
+        """Delete a version no run uses; VersionInUse (WF022) if runs use it or it is current."""
+        await self._replay(Client.delete_flow_version, slug, version)
 
     async def list_flows(self) -> list[dict[str, Any]]:
         """Return every flow: ``slug``, ``steps`` (count), ``timeout``, ``created_at``."""
@@ -146,6 +185,7 @@ class AsyncClient(AsyncClientBase):
         concurrency_key: str | None = None,
         priority: int | None = None,
         owner: str | None = None,
+        version: int | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id, without waiting.
 
@@ -162,6 +202,8 @@ class AsyncClient(AsyncClientBase):
         (-1000..1000, default 0) orders its tasks on ordered queues (:meth:`set_queue_order`).
         ``owner``: the registered worker id of the process executing the run's local steps
         (``execute`` passes its own); a flow with local steps needs one (LocalStepsNeedOwner).
+        ``version`` runs that flow version (default: the current one); the run stays on it.
+        VersionNotFound (WF020), VersionRetired (WF021).
         """
         return cast(
             "UUID",
@@ -174,6 +216,7 @@ class AsyncClient(AsyncClientBase):
                 concurrency_key=concurrency_key,
                 priority=priority,
                 owner=owner,
+                version=version,
             ),
         )
 
@@ -186,6 +229,7 @@ class AsyncClient(AsyncClientBase):
         timeout_seconds: int | None = None,
         concurrency_key: str | None = None,
         priority: int | None = None,
+        version: int | None = None,
     ) -> list[UUID]:
         """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
 
@@ -195,6 +239,8 @@ class AsyncClient(AsyncClientBase):
         ``start_flow``. All or nothing: an invalid input fails the whole batch. ``flow_slug``
         is a slug or a workflow, as in :meth:`start_flow`.
         ``concurrency_key`` and ``priority``: as in ``start_flow``, for every run of the batch.
+        ``start_flow``. All or nothing: an invalid input fails the whole batch. ``version`` as
+        in ``start_flow``.
         """
         return cast(
             "list[UUID]",
@@ -206,6 +252,7 @@ class AsyncClient(AsyncClientBase):
                 timeout_seconds=timeout_seconds,
                 concurrency_key=concurrency_key,
                 priority=priority,
+                version=version,
             ),
         )
 
@@ -362,15 +409,19 @@ class AsyncClient(AsyncClientBase):
         skip_completed: bool = True,
         reset_all: bool = False,
         owner: str | None = None,
+        on_current: bool = False,
     ) -> UUID:
         """Start a new run of a failed run's flow with the same input; return the new run id.
 
         The new run's ``retry_of`` is ``run_id``. With ``skip_completed`` (and not
         ``reset_all``) the steps that completed in the failed run are carried over with their
         outputs: only the failed step, its descendants and unfinished steps run again.
-        InvalidState (WF013) if the run has not failed; RunNotFound. A flow with local steps
-        needs the ``owner`` that will execute the new run (LocalStepsNeedOwner, WF019): use
-        ``retry_failed_workflow(run_id, workflow=...)``, which executes it in this process.
+        InvalidState (WF013) if the run has not failed; RunNotFound. The retry runs on the failed
+        run's own version; ``on_current=True`` runs it on the current version, carrying over only
+        steps whose definition is unchanged (each is a ``step_reused`` event of the new run). A
+        flow with local steps needs the ``owner`` that will execute the new run
+        (LocalStepsNeedOwner, WF019): use ``execute_retry(run_id, workflow)``, which executes it
+        in this process.
         """
         return cast(
             "UUID",
@@ -380,6 +431,7 @@ class AsyncClient(AsyncClientBase):
                 skip_completed=skip_completed,
                 reset_all=reset_all,
                 owner=owner,
+                on_current=on_current,
             ),
         )
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -50,7 +51,9 @@ from singularity_workflow._operations.limits import LimitUse
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
+    FlowVersion,
     OrderBy,
+    RegisteredVersion,
     RunStatus,
     UndecodableJson,
     WorkerInfo,
@@ -150,7 +153,9 @@ class Client:
         Takes the JSON definition of ``workflow.register_flow`` as a dict, or a workflow (a
         ``WorkflowDef``, a ``Workflow`` subclass or a class with ``__workflow_steps__``), which is
         validated in Python first and whose handlers are then known to workers in this process.
-        Raises FlowShapeMismatch if the slug is registered with another shape.
+        A shape the slug already has is a no-op; a new one becomes the slug's new current version
+        (runs of earlier versions finish on theirs). :meth:`register_flow_version` also says
+        which version and shape hash the definition is.
         """
         if isinstance(definition, Mapping):
             body: Mapping[str, Any] = definition
@@ -161,9 +166,47 @@ class Client:
             registry[wdef.slug] = wdef
         return self.call(definitions.register_flow(body))
 
-    def get_flow(self, slug: str) -> dict[str, Any]:
-        """Return a flow's definition as JSON (the form register_flow takes); FlowNotFound."""
-        return self.call(definitions.get_flow(slug))
+    def register_flow_version(
+        self, definition: Mapping[str, Any] | WorkflowDef | type | object
+    ) -> RegisteredVersion:
+        """Register a flow like :meth:`register_flow`; return its version, shape hash, and if new.
+
+        Workers put ``shape_hash`` in their handlers (``{"flow": {"<hash>": [steps]}}``) to claim
+        only tasks of the versions their code serves.
+        """
+        if isinstance(definition, Mapping):
+            body: Mapping[str, Any] = definition
+        else:
+            wdef = workflow_def(definition)
+            body = wdef.definition()
+            registry[wdef.slug] = wdef
+        return self.call(definitions.register_flow_version(body))
+
+    def flow_shape_hash(self, definition: Mapping[str, Any]) -> str:
+        """Return the shape hash of a flow definition (``workflow.flow_shape_hash``)."""
+        return self.call(definitions.flow_shape_hash(definition))
+
+    def get_flow(self, slug: str, version: int | None = None) -> dict[str, Any]:
+        """Return a flow version's definition as JSON (the form register_flow takes).
+
+        ``version`` None: the current version. FlowNotFound; VersionNotFound (WF020).
+        """
+        return self.call(definitions.get_flow(slug, version))
+
+    def list_flow_versions(self, slug: str) -> list[FlowVersion]:
+        """Return a flow's versions, newest first, with live and total run counts."""
+        return self.call(definitions.list_flow_versions(slug))
+
+    def retire_flow_version(self, slug: str, version: int) -> datetime:
+        """Retire a version: it starts no new runs, its runs in flight finish; return when.
+
+        VersionInUse (WF022) for the current version; VersionNotFound.
+        """
+        return self.call(definitions.retire_flow_version(slug, version))
+
+    def delete_flow_version(self, slug: str, version: int) -> None:
+        """Delete a version no run uses; VersionInUse (WF022) if runs use it or it is current."""
+        self.call(definitions.delete_flow_version(slug, version))
 
     def list_flows(self) -> list[dict[str, Any]]:
         """Return every flow: ``slug``, ``steps`` (count), ``timeout``, ``created_at``."""
@@ -242,6 +285,7 @@ class Client:
         concurrency_key: str | None = None,
         priority: int | None = None,
         owner: str | None = None,
+        version: int | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id, without waiting.
 
@@ -258,6 +302,8 @@ class Client:
         (-1000..1000, default 0) orders its tasks on ordered queues (:meth:`set_queue_order`).
         ``owner``: the registered worker id of the process executing the run's local steps
         (``execute`` passes its own); a flow with local steps needs one (LocalStepsNeedOwner).
+        ``version`` runs that flow version (default: the current one); the run stays on it.
+        VersionNotFound (WF020), VersionRetired (WF021).
         """
         slug = self._flow_slug(flow_slug)
         return self.call(
@@ -269,6 +315,7 @@ class Client:
                 owner=owner,
                 concurrency_key=concurrency_key,
                 priority=priority,
+                version=version,
             )
         )
 
@@ -281,6 +328,7 @@ class Client:
         timeout_seconds: int | None = None,
         concurrency_key: str | None = None,
         priority: int | None = None,
+        version: int | None = None,
     ) -> list[UUID]:
         """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
 
@@ -290,6 +338,8 @@ class Client:
         ``start_flow``. All or nothing: an invalid input fails the whole batch. ``flow_slug``
         is a slug or a workflow, as in :meth:`start_flow`.
         ``concurrency_key`` and ``priority``: as in ``start_flow``, for every run of the batch.
+        ``start_flow``. All or nothing: an invalid input fails the whole batch. ``version`` as
+        in ``start_flow``.
         """
         slug = self._flow_slug(flow_slug)
         return self.call(
@@ -300,6 +350,7 @@ class Client:
                 timeout_seconds=timeout_seconds,
                 concurrency_key=concurrency_key,
                 priority=priority,
+                version=version,
             )
         )
 
@@ -466,19 +517,23 @@ class Client:
         skip_completed: bool = True,
         reset_all: bool = False,
         owner: str | None = None,
+        on_current: bool = False,
     ) -> UUID:
         """Start a new run of a failed run's flow with the same input; return the new run id.
 
         The new run's ``retry_of`` is ``run_id``. With ``skip_completed`` (and not
         ``reset_all``) the steps that completed in the failed run are carried over with their
         outputs: only the failed step, its descendants and unfinished steps run again.
-        InvalidState (WF013) if the run has not failed; RunNotFound. A flow with local steps
-        needs the ``owner`` that will execute the new run (LocalStepsNeedOwner, WF019): use
-        ``retry_failed_workflow(run_id, workflow=...)``, which executes it in this process.
+        InvalidState (WF013) if the run has not failed; RunNotFound. The retry runs on the failed
+        run's own version; ``on_current=True`` runs it on the current version, carrying over only
+        steps whose definition is unchanged (each is a ``step_reused`` event of the new run). A
+        flow with local steps needs the ``owner`` that will execute the new run
+        (LocalStepsNeedOwner, WF019): use ``execute_retry(run_id, workflow)``, which executes it
+        in this process.
         """
         return self.call(
             runs.retry_failed_workflow(run_id, skip_completed=skip_completed, reset_all=reset_all,
-                                       owner=owner)
+                                       owner=owner, on_current=on_current)
         )
 
     def enforce_deadlines(self, *, max_runs: int = 100) -> int:

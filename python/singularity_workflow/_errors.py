@@ -47,6 +47,9 @@ __all__ = [
     "StepNotFound",
     "TaskGraphNotFound",
     "UnknownDependency",
+    "VersionInUse",
+    "VersionNotFound",
+    "VersionRetired",
     "WorkflowError",
     "error_class_for",
     "error_from_psycopg",
@@ -260,6 +263,22 @@ class StepNotFound(WorkflowError):
     """WF026: a step limit names a step that does not exist (``<flow_slug>.<step_slug>``)."""
 
     default_code = "WF026"
+class VersionNotFound(WorkflowError):
+    """WF020: the flow has no version with that number (get_flow, start_flow(version=...))."""
+
+    default_code = "WF020"
+
+
+class VersionRetired(WorkflowError):
+    """WF021: the flow version is retired: it starts no new runs (its runs in flight finish)."""
+
+    default_code = "WF021"
+
+
+class VersionInUse(WorkflowError):
+    """WF022: the version cannot be retired or deleted: it is the current one, or runs use it."""
+
+    default_code = "WF022"
 
 
 class DefinitionError(WorkflowError):
@@ -342,6 +361,9 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         InvalidKeyPath,
         NonScalarKey,
         StepNotFound,
+        VersionNotFound,
+        VersionRetired,
+        VersionInUse,
     )
     if cls.default_code is not None
 }

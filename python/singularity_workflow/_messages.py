@@ -69,7 +69,8 @@ class WorkflowEvent:
     """One run or step state change recorded by the engine (a row of ``workflow.events``).
 
     ``event`` is one of run_started, step_completed, step_failed, run_completed, run_failed,
-    run_cancelled, run_paused, run_resumed; ``step_slug`` is set for step events only.
+    run_cancelled, run_paused, run_resumed, step_reused (a retry on the current version carried
+    that step's output over); ``step_slug`` is set for step events only.
     ``channel`` is the channel it was delivered on (``workflow_run_events`` for history reads).
     """
 

@@ -117,13 +117,15 @@ def execute(
     need_wait(timeout, concurrency)
     client = client if client is not None else default_client()
     defn = workflow_def(workflow)
-    client.register_flow(defn)
+    # The run is started on the version this process's definition is, not on whatever version
+    # is current: during a rolling deploy another process may have registered a newer shape.
+    version = client.register_flow_version(defn).version
     run_id = uuid4()
 
     def start(owner: str) -> UUID:
         # The deadline makes the database end the run too, not only this wait.
         return client.start_flow(defn.slug, input, run_id=run_id, owner=owner,
-                                 timeout_seconds=max(1, math.ceil(timeout)))
+                                 timeout_seconds=max(1, math.ceil(timeout)), version=version)
 
     return _execute_run(client, defn.slug, def_resolver(defn), [s.name for s in defn.steps],
                         start, run_id, timeout, concurrency, heartbeat_timeout)
@@ -345,6 +347,18 @@ def _wait(client: Client, run_id: UUID, serving: _Serving, timeout: float) -> Ru
     finally:
         serving.engine.close()
     status = client.get_run_status(run_id)
+    if status.state == "cancelled" and status.error == "deadline exceeded":
+        # The database deadline is this call's timeout (rounded up to whole seconds) counted
+        # from the start; when the engine's own sweep (in a claim, or in the status read above)
+        # cancels the run for it before or as this wait runs out, that is still this call's
+        # timeout, whichever process noticed it first.
+        raise RunTimeout(
+            run_id=run_id,
+            completed_steps=status.completed_steps,
+            total_steps=status.total_steps,
+            hint="The run was cancelled (reason: deadline exceeded); see"
+            f" `singularity-workflow status {run_id}`.",
+        )
     if status.status == _LIVE:
         # The wait timed out. End the run now rather than when the database deadline (rounded
         # up to whole seconds) is next enforced, so nothing of it runs after the caller gave up.

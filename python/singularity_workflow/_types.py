@@ -23,7 +23,9 @@ from uuid import UUID
 __all__ = [
     "DEFAULT_CANCEL_REASON",
     "ClaimedTask",
+    "FlowVersion",
     "OrderBy",
+    "RegisteredVersion",
     "RunStatus",
     "StepStatus",
     "UndecodableJson",
@@ -146,7 +148,8 @@ class RunStatus:
     ``state``: ``running`` | ``paused`` | ``completed`` | ``failed`` | ``cancelled``.
     ``percentage`` is of steps completed (0-100, one decimal). ``error`` and ``failed_step`` say
     why a run failed (for a cancelled run: the reason, and no step). ``retry_of`` is the run this
-    one retries.
+    one retries. ``version`` / ``version_hash``: the flow version the run is pinned to (its
+    number and shape hash; None from a server older than flow versions).
     """
 
     run_id: UUID
@@ -168,6 +171,8 @@ class RunStatus:
     paused_at: datetime | None
     cancelled_at: datetime | None
     deadline_at: datetime | None
+    version: int | None = None
+    version_hash: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunStatus:
@@ -196,6 +201,8 @@ class RunStatus:
             paused_at=_timestamp(data.get("paused_at")),
             cancelled_at=_timestamp(data.get("cancelled_at")),
             deadline_at=_timestamp(data.get("deadline_at")),
+            version=None if data.get("version") is None else int(data["version"]),
+            version_hash=data.get("version_hash"),
         )
 
     @property
@@ -386,3 +393,36 @@ def run_uuid(run_id: UUID | str, name: str = "run_id") -> UUID:
         return UUID(run_id)
     except ValueError:
         raise ValueError(f"{name} must be a UUID or its text, not {run_id!r:.60}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowVersion:
+    """One version of a flow, as ``workflow.list_flow_versions`` reports it.
+
+    ``shape_hash`` identifies the shape (``workflow.flow_shape_hash``); ``is_current`` marks the
+    version a start without a version runs; ``live_runs`` are runs still going, ``total_runs``
+    every run not pruned.
+    """
+
+    flow_slug: str
+    version: int
+    shape_hash: str
+    is_current: bool
+    created_at: datetime
+    retired_at: datetime | None
+    live_runs: int
+    total_runs: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredVersion:
+    """What ``workflow.register_flow_version`` says: the version a definition is, and if it is new.
+
+    A worker puts ``shape_hash`` in its handlers (``{"flow": {"<shape_hash>": [steps]}}``) to
+    claim only tasks of the versions its code serves.
+    """
+
+    flow_slug: str
+    version: int
+    shape_hash: str
+    created: bool

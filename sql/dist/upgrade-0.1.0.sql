@@ -153,6 +153,149 @@ end
 $sw_install$;
 commit;
 
+-- migration 0008_flow_versions
+begin;
+select pg_advisory_xact_lock(91634357130068);
+do $sw_install$
+declare
+    sw_detail text;
+    sw_hint text;
+begin
+    insert into workflow.schema_migrations (version, name)
+    values (8, '0008_flow_versions')
+    on conflict (version) do nothing;
+    if found then
+        execute $sw_migration_0008$
+-- 0008_flow_versions: a flow slug has versions; runs are pinned to the version they started on.
+--
+-- flow_versions: one row per shape a slug has had. shape_hash identifies the shape (steps,
+-- dependencies, the options that change execution, the flow timeout); it is computed by
+-- workflow.flow_shape_hash only, so no client re-implements it. version is the per-slug number
+-- for humans (1, 2, ...). A version made by this upgrade from a flow registered before it has
+-- shape_hash null until register_flow, add_step or list_flow_versions computes it (the hash
+-- function is loaded after the migrations, so it cannot run here). retired_at: no new runs start
+-- on it; runs in flight finish.
+--
+-- flows.current_version_id: the version a start uses when it names none. flows.timeout_seconds
+-- stays as the current version's timeout (for readers of the table); the version row is the one
+-- the engine reads.
+--
+-- steps and deps are keyed by version_id: each version holds its own steps. runs and
+-- step_states record version_id, and every function that reads a run's shape joins through it.
+-- Both are the same index probes as before (the keys only changed column), so the hot path
+-- costs the same: an 8-byte column more per run and step state.
+--
+-- Compatibility: every flow becomes version 1 of itself, every run (finished or in flight) and
+-- its step states point at it, so a run in flight during the upgrade finishes on its shape. Its
+-- queued messages carry no "version"; the claim takes it from the run.
+--
+-- runs.version_id has no foreign key: a key would make every delete of a version scan runs.
+-- delete_flow_version checks for runs under the flows row lock instead (starts hold that row
+-- FOR KEY SHARE through runs.flow_slug's key, so the check and a start cannot interleave).
+
+create table workflow.flow_versions (
+    version_id bigint generated always as identity primary key,
+    flow_slug text not null references workflow.flows (flow_slug) on delete cascade,
+    version integer not null,
+    shape_hash text,
+    timeout_seconds integer,
+    created_at timestamptz not null default now(),
+    retired_at timestamptz,
+    constraint version_number_is_unique unique (flow_slug, version),
+    constraint version_is_positive check (version >= 1),
+    constraint version_timeout_is_positive check (timeout_seconds is null or timeout_seconds > 0)
+);
+
+-- register_flow's no-op path: is this shape known? One probe.
+create index flow_versions_hash_idx on workflow.flow_versions (flow_slug, shape_hash);
+
+insert into workflow.flow_versions (flow_slug, version, timeout_seconds, created_at)
+select
+    f.flow_slug,
+    1 as version,
+    f.timeout_seconds,
+    f.created_at
+from workflow.flows as f
+order by f.flow_slug;
+
+alter table workflow.flows add column current_version_id bigint references workflow.flow_versions (version_id);
+update workflow.flows as f set current_version_id = v.version_id
+from workflow.flow_versions as v
+where v.flow_slug = f.flow_slug;
+
+-- steps and deps: re-keyed by version
+alter table workflow.deps drop constraint deps_flow_slug_step_slug_fkey;
+alter table workflow.deps drop constraint deps_flow_slug_dep_slug_fkey;
+alter table workflow.deps drop constraint deps_pkey;
+drop index workflow.deps_dep_idx;
+alter table workflow.steps drop constraint steps_pkey;
+alter table workflow.steps drop constraint step_index_is_unique;
+
+alter table workflow.steps add column version_id bigint;
+update workflow.steps as s set version_id = v.version_id
+from workflow.flow_versions as v
+where v.flow_slug = s.flow_slug;
+alter table workflow.steps alter column version_id set not null;
+alter table workflow.steps add constraint steps_version_fkey
+foreign key (version_id) references workflow.flow_versions (version_id) on delete cascade;
+alter table workflow.steps add primary key (version_id, step_slug);
+alter table workflow.steps add constraint step_index_is_unique unique (version_id, step_index);
+-- _release_workers lists the queues in use; steps keep flow_slug for readers of the table.
+create index steps_flow_idx on workflow.steps (flow_slug);
+
+alter table workflow.deps add column version_id bigint;
+update workflow.deps as d set version_id = v.version_id
+from workflow.flow_versions as v
+where v.flow_slug = d.flow_slug;
+alter table workflow.deps alter column version_id set not null;
+alter table workflow.deps add primary key (version_id, step_slug, dep_slug);
+alter table workflow.deps add constraint deps_step_fkey
+foreign key (version_id, step_slug) references workflow.steps (version_id, step_slug) on delete cascade;
+alter table workflow.deps add constraint deps_dep_fkey
+foreign key (version_id, dep_slug) references workflow.steps (version_id, step_slug) on delete cascade;
+-- Walk from a step to its dependents (the completion path's direction).
+create index deps_dep_idx on workflow.deps (version_id, dep_slug);
+
+-- runs and step states: pinned to their version
+alter table workflow.runs add column version_id bigint;
+update workflow.runs as r set version_id = f.current_version_id
+from workflow.flows as f
+where f.flow_slug = r.flow_slug;
+alter table workflow.runs alter column version_id set not null;
+
+alter table workflow.step_states add column version_id bigint;
+update workflow.step_states as ss set version_id = r.version_id
+from workflow.runs as r
+where r.run_id = ss.run_id;
+alter table workflow.step_states alter column version_id set not null;
+
+-- retry_failed_workflow(on_current => true) records each step whose output it reused.
+alter table workflow.events drop constraint event_is_known;
+alter table workflow.events add constraint event_is_known check (event in (
+    'run_started', 'step_completed', 'step_failed', 'run_completed', 'run_failed',
+    'run_cancelled', 'run_paused', 'run_resumed', 'step_reused'
+));
+
+-- Signatures that gained parameters: dropped so the reload creates them afresh instead of
+-- adding overloads that would make existing calls ambiguous.
+drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestamptz, text);
+drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz, text);
+drop function if exists workflow.retry_failed_workflow(uuid, boolean, boolean, timestamptz, text);
+drop function if exists workflow.get_flow(text);
+
+$sw_migration_0008$;
+    end if;
+exception when others then
+    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
+    raise exception using
+        errcode = sqlstate,
+        message = 'migration 0008_flow_versions: ' || sqlerrm,
+        detail = sw_detail,
+        hint = sw_hint;
+end
+$sw_install$;
+commit;
+
 -- migration 0009_flow_control
 begin;
 select pg_advisory_xact_lock(91634357130068);
@@ -324,7 +467,7 @@ as $$
         )
     ) order by l.limit_id), '[]'::jsonb)
     from workflow.runs r
-    join workflow.steps s on s.flow_slug = r.flow_slug and s.step_slug = _limits_waited_on.step_slug
+    join workflow.steps s on s.version_id = r.version_id and s.step_slug = _limits_waited_on.step_slug
     cross join lateral (
         select min(t.task_id) as first_task from workflow.tasks t
         where t.run_id = r.run_id and t.step_slug = s.step_slug and t.status = 'queued'
@@ -363,6 +506,35 @@ set search_path = ''
 as $$
     select _worker_alive.w.stopped_at is null and _worker_alive.w.released_at is null
         and _worker_alive.w.heartbeat_at + make_interval(secs => _worker_alive.w.heartbeat_timeout_seconds) > _worker_alive.now;
+$$;
+
+-- functions/_worker_handles.sql
+-- _worker_handles: does a worker's handlers object cover a step of a flow version?
+--
+-- handlers (workers.handlers, never null here: null means "anything" and callers test it first):
+-- {"<flow_slug>": ["<step_slug>", ...]} serves those steps of every version of the flow (the
+-- form from before versions, kept for compatibility and for psql users);
+-- {"<flow_slug>": {"<shape_hash>": ["<step_slug>", ...], ...}} serves them only in the versions
+-- with those hashes (workflow.flow_shape_hash of the worker's definition). A version whose hash
+-- is not known yet (null: made by the 0008 upgrade and not registered since) is served only by
+-- the list form.
+-- Called by claim_tasks (inside its locking scan) and get_run_status (waiting_for_worker): one
+-- rule, two readers. A plain SQL expression, so the planner inlines it: the claim pays two or
+-- three binary-searched jsonb lookups per message, as before versions.
+-- Locks nothing. Errors: none.
+create or replace function workflow._worker_handles(handlers jsonb, flow_slug text, shape_hash text, step_slug text)
+returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+    select case jsonb_typeof(_worker_handles.handlers -> _worker_handles.flow_slug)
+        when 'array' then (_worker_handles.handlers -> _worker_handles.flow_slug) ? _worker_handles.step_slug
+        when 'object' then coalesce(
+            (_worker_handles.handlers -> _worker_handles.flow_slug -> _worker_handles.shape_hash) ? _worker_handles.step_slug,
+            false)
+        else false
+    end;
 $$;
 
 -- functions/complete_task.sql
@@ -596,6 +768,20 @@ as $$
     order by w.worker_id;
 $$;
 
+-- functions/register_flow.sql
+-- register_flow: register a flow from one JSON description, idempotently; returns its slug.
+--
+-- The form psql users and clients have always called: register_flow_version does the work
+-- (see there: a known shape is a no-op, a new one becomes the current version) and this returns
+-- the slug only. Errors and locks: those of register_flow_version. Safe to repeat.
+create or replace function workflow.register_flow(definition jsonb)
+returns text
+language sql
+set search_path = ''
+as $$
+    select v.flow_slug from workflow.register_flow_version(register_flow.definition) as v;
+$$;
+
 -- functions/remove_limit.sql
 -- remove_limit: lift a concurrency or rate limit; the next claim starts tasks without it.
 --
@@ -673,10 +859,12 @@ $$;
 -- idempotent: repeating it returns the same run without starting anything new. timeout_seconds
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
--- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- local steps; if it dies the run fails (see start_flows). version: the flow version number to run
+-- (null: the current one). Same run_id with another input: WF012.
 -- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
 -- ordered queues (both: see start_flows).
--- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
+-- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
+-- WF010, WF001, WF019, WF025).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
@@ -685,7 +873,8 @@ create or replace function workflow.start_flow(
     now timestamptz default clock_timestamp(),
     owner text default null,
     concurrency_key text default null,
-    priority integer default null
+    priority integer default null,
+    version integer default null
 )
 returns uuid
 language sql
@@ -700,7 +889,8 @@ as $$
         start_flow.now,
         start_flow.owner,
         start_flow.concurrency_key,
-        start_flow.priority
+        start_flow.priority,
+        start_flow.version
     ) as s;
 $$;
 
@@ -873,7 +1063,7 @@ begin
         select d.run_id, dp.step_slug
         from unnest(_complete_steps.run_ids, _complete_steps.step_slugs) as d (run_id, step_slug)
         join workflow.step_states ss on ss.run_id = d.run_id and ss.step_slug = d.step_slug
-        join workflow.deps dp on dp.flow_slug = ss.flow_slug and dp.dep_slug = d.step_slug
+        join workflow.deps dp on dp.version_id = ss.version_id and dp.dep_slug = d.step_slug
     )
     order by s.run_id, s.step_slug
     for no key update;
@@ -882,7 +1072,7 @@ begin
         select d.run_id, dp.step_slug, count(*)::integer as n
         from unnest(_complete_steps.run_ids, _complete_steps.step_slugs) as d (run_id, step_slug)
         join workflow.step_states ss on ss.run_id = d.run_id and ss.step_slug = d.step_slug
-        join workflow.deps dp on dp.flow_slug = ss.flow_slug and dp.dep_slug = d.step_slug
+        join workflow.deps dp on dp.version_id = ss.version_id and dp.dep_slug = d.step_slug
         group by d.run_id, dp.step_slug
     ),
     upd as (
@@ -918,7 +1108,7 @@ begin
                 select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}')
                 from workflow.step_states ss
                 where ss.run_id = r.run_id
-                  and not exists (select 1 from workflow.deps d where d.flow_slug = r.flow_slug and d.dep_slug = ss.step_slug)
+                  and not exists (select 1 from workflow.deps d where d.version_id = r.version_id and d.dep_slug = ss.step_slug)
             ) end
         from n
         where r.run_id = n.run_id and (r.status = 'started') is true
@@ -1056,7 +1246,7 @@ begin
         cross join lateral (
             select ss.step_slug
             from workflow.step_states ss
-            join workflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+            join workflow.steps s on s.version_id = ss.version_id and s.step_slug = ss.step_slug
             where ss.run_id = r.run_id and s.execution = 'local' and ss.status in ('created', 'started')
             order by s.step_index
             limit 1
@@ -1575,6 +1765,8 @@ $$;
 -- dependency's output, or the run input for a root map step). A map over an empty array
 -- completes at once with output [] and the completion cascades. A map over a non-array fails
 -- the run.
+-- Each step's definition is read from its run's version (runs.version_id). A message carries the
+-- version's shape hash ("version"), which the claim's handler filter matches.
 -- In a paused run the messages are parked (vt = infinity) until the run is resumed.
 -- Locks: the step_states rows it starts (already locked or new to the caller's transaction);
 -- inserts tasks and queue messages. Sends one pg_notify per queue that gained work with no
@@ -1610,7 +1802,7 @@ begin
         select r.run_id, r.step_slug, st.map_over
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
         join workflow.runs ru on ru.run_id = r.run_id
-        join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = r.step_slug
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
         where st.step_type = 'map'
           and jsonb_typeof(case when st.map_over is null then ru.input else (
               select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
@@ -1633,7 +1825,7 @@ begin
             end as n
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
         join workflow.runs ru on ru.run_id = r.run_id
-        join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = r.step_slug
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
     ),
     upd as (
         update workflow.step_states s
@@ -1658,7 +1850,7 @@ begin
     from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
     join workflow.step_states s on s.run_id = r.run_id and s.step_slug = r.step_slug
     join workflow.runs ru on ru.run_id = r.run_id
-    join workflow.steps st on st.flow_slug = s.flow_slug and st.step_slug = s.step_slug
+    join workflow.steps st on st.version_id = s.version_id and st.step_slug = s.step_slug
     cross join lateral (
         select 0 as idx, null::jsonb as item where st.step_type = 'single'
         union all
@@ -1677,14 +1869,16 @@ begin
         select t.queue_name, st.start_delay_seconds as delay, ru.paused_at is not null as paused,
             array_agg(t.task_id order by t.task_id) as task_ids,
             array_agg(jsonb_build_object(
-                'task_id', t.task_id, 'run_id', t.run_id, 'flow', ru.flow_slug, 'step', t.step_slug, 'index', t.task_index,
+                'task_id', t.task_id, 'run_id', t.run_id, 'flow', ru.flow_slug, 'version', fv.shape_hash,
+                'step', t.step_slug, 'index', t.task_index,
                 'timeout', st.timeout_seconds, 'max_attempts', st.max_attempts,
                 'resources', to_jsonb(st.required_resources)
             ) order by t.task_id) as msgs
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
         join workflow.tasks t on t.run_id = r.run_id and t.step_slug = r.step_slug
         join workflow.runs ru on ru.run_id = t.run_id
-        join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = t.step_slug
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = t.step_slug
+        join workflow.flow_versions fv on fv.version_id = ru.version_id
         where t.message_id is null and t.status = 'queued'
         group by t.queue_name, st.start_delay_seconds, ru.paused_at is not null
     loop
@@ -1930,7 +2124,7 @@ end;
 $$;
 
 -- functions/add_step.sql
--- add_step: append a step to a flow that has no runs yet.
+-- add_step: append a step to a flow's current version, or to a new version when runs use it.
 --
 -- Called by psql users, FlowBuilder.add_step and register_flow. Options left null take the
 -- defaults of _normalize_step (single, local on the reserved queue "local" (queue "default"
@@ -1938,11 +2132,17 @@ $$;
 -- delay, no resources). Dependencies must already exist, so a
 -- flow built one step at a time can never contain a cycle. Creates the step's pgmq queue if it
 -- does not exist (DDL, so definitions are not a hot path).
--- Locks: the flows row (FOR UPDATE), serialising concurrent add_step calls on one flow.
+-- Versions: while no run uses the current version, the step is added to it (a flow built step by
+-- step is one version). Once a run uses it, the first add_step copies it into a new version
+-- (numbered one above the highest) and makes that current, so runs in flight keep their shape
+-- and the next start runs on the new one; later add_step calls keep adding to the new version
+-- until a run uses it. Either way the version's shape hash is recomputed (flow_shape_hash).
+-- Locks: the flows row (FOR UPDATE), serialising concurrent add_step calls on one flow, and
+-- waiting for starts in progress (they hold it FOR KEY SHARE), so "does a run use it" is exact.
 -- Returns the normalised step (as get_flow shows it).
 -- Errors: WF002 unknown flow, WF001 bad name, WF004 duplicate step, WF003 unknown dependency,
--- WF006 self dependency, WF008 flow already has runs, WF010 bad option. On error nothing
--- changes. Not idempotent (a repeat raises WF004).
+-- WF006 self dependency, WF010 bad option. On error nothing changes (no version is made).
+-- Not idempotent (a repeat raises WF004).
 create or replace function workflow.add_step(
     flow_slug text,
     step_slug text,
@@ -1965,16 +2165,14 @@ declare
     v_step jsonb;
     v_missing text[];
     v_index integer;
+    v_vid bigint;
+    v_new bigint;
 begin
     -- GUARD: the flow exists, has no runs, and the step is new
     perform workflow._validate_name('flow', add_step.flow_slug);
-    perform 1 from workflow.flows f where f.flow_slug = add_step.flow_slug for update;
+    select f.current_version_id into v_vid from workflow.flows f where f.flow_slug = add_step.flow_slug for update;
     if not found then
         raise exception 'flow % does not exist', add_step.flow_slug using errcode = 'WF002';
-    end if;
-    if exists (select 1 from workflow.runs r where r.flow_slug = add_step.flow_slug) then
-        raise exception 'flow % already has runs; its shape can no longer change', add_step.flow_slug
-            using errcode = 'WF008', hint = 'Create a new flow (for example with a version suffix) instead.';
     end if;
 
     v_step := workflow._normalize_step(jsonb_strip_nulls(jsonb_build_object(
@@ -1991,32 +2189,55 @@ begin
         'resources', to_jsonb(add_step.resources)
     )));
 
-    if exists (select 1 from workflow.steps s where s.flow_slug = add_step.flow_slug and s.step_slug = v_step ->> 'slug') then
+    if exists (select 1 from workflow.steps s where s.version_id = v_vid and s.step_slug = v_step ->> 'slug') then
         raise exception 'flow % already has a step %', add_step.flow_slug, v_step ->> 'slug' using errcode = 'WF004';
     end if;
     select array_agg(d order by d) into v_missing
     from jsonb_array_elements_text(v_step -> 'depends_on') as d
-    where not exists (select 1 from workflow.steps s where s.flow_slug = add_step.flow_slug and s.step_slug = d);
+    where not exists (select 1 from workflow.steps s where s.version_id = v_vid and s.step_slug = d);
     if v_missing is not null then
         raise exception 'step % depends on unknown step(s): %', v_step ->> 'slug', array_to_string(v_missing, ', ')
             using errcode = 'WF003', hint = 'Add dependencies before the steps that depend on them.';
     end if;
 
-    -- PHASE 1: store the step and its edges
-    select coalesce(max(s.step_index) + 1, 0) into v_index from workflow.steps s where s.flow_slug = add_step.flow_slug;
+    -- PHASE 1: a version that runs use never changes: copy it into a new current version
+    if exists (select 1 from workflow.runs r where r.flow_slug = add_step.flow_slug and r.version_id = v_vid) then
+        insert into workflow.flow_versions (flow_slug, version, timeout_seconds)
+        select add_step.flow_slug, (select max(o.version) + 1 from workflow.flow_versions o where o.flow_slug = add_step.flow_slug),
+            v.timeout_seconds
+        from workflow.flow_versions v where v.version_id = v_vid
+        returning workflow.flow_versions.version_id into v_new;
+        insert into workflow.steps (
+            version_id, flow_slug, step_slug, step_index, step_type, map_over, execution, queue_name, max_attempts,
+            base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count
+        )
+        select v_new, s.flow_slug, s.step_slug, s.step_index, s.step_type, s.map_over, s.execution, s.queue_name,
+            s.max_attempts, s.base_delay_seconds, s.timeout_seconds, s.start_delay_seconds, s.required_resources, s.deps_count
+        from workflow.steps s where s.version_id = v_vid;
+        insert into workflow.deps (version_id, flow_slug, step_slug, dep_slug)
+        select v_new, d.flow_slug, d.step_slug, d.dep_slug from workflow.deps d where d.version_id = v_vid;
+        update workflow.flows f set current_version_id = v_new where f.flow_slug = add_step.flow_slug;
+        v_vid := v_new;
+    end if;
+
+    -- PHASE 2: store the step and its edges; the version's hash follows its new shape
+    select coalesce(max(s.step_index) + 1, 0) into v_index from workflow.steps s where s.version_id = v_vid;
     insert into workflow.steps (
-        flow_slug, step_slug, step_index, step_type, map_over, execution, queue_name, max_attempts,
+        version_id, flow_slug, step_slug, step_index, step_type, map_over, execution, queue_name, max_attempts,
         base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count
     ) values (
-        add_step.flow_slug, v_step ->> 'slug', v_index, v_step ->> 'type', v_step ->> 'map_over',
+        v_vid, add_step.flow_slug, v_step ->> 'slug', v_index, v_step ->> 'type', v_step ->> 'map_over',
         v_step ->> 'execution', v_step ->> 'queue', (v_step ->> 'max_attempts')::integer,
         (v_step ->> 'base_delay')::integer, (v_step ->> 'timeout')::integer, (v_step ->> 'start_delay')::integer,
         array(select jsonb_array_elements_text(v_step -> 'resources')), jsonb_array_length(v_step -> 'depends_on')
     );
-    insert into workflow.deps (flow_slug, step_slug, dep_slug)
-    select add_step.flow_slug, v_step ->> 'slug', d from jsonb_array_elements_text(v_step -> 'depends_on') as d;
+    insert into workflow.deps (version_id, flow_slug, step_slug, dep_slug)
+    select v_vid, add_step.flow_slug, v_step ->> 'slug', d from jsonb_array_elements_text(v_step -> 'depends_on') as d;
 
-    -- PHASE 2: make sure the queue exists (pgmq.create is idempotent but runs DDL; skip it when known)
+    update workflow.flow_versions v
+    set shape_hash = workflow.flow_shape_hash(workflow.get_flow(add_step.flow_slug, v.version))
+    where v.version_id = v_vid;
+    -- PHASE 3: make sure the queue exists (pgmq.create is idempotent but runs DDL; skip it when known)
     if not exists (select 1 from pgmq.meta m where m.queue_name = v_step ->> 'queue') then
         perform pgmq.create(v_step ->> 'queue');
     end if;
@@ -2155,9 +2376,10 @@ $$;
 -- this claim to commit, so its sweep sees what we claimed. The rare exhausted-lease path then
 -- locks like fail_tasks.
 -- Workers: with the worker_id of a registered worker (register_worker), only tasks of the steps
--- in its handlers are claimed, and a registered worker that is dead or stopped claims nothing. A
--- worker_id that is not registered, or null, claims any step (psql users). Each call first runs
--- the throttled sweep (_sweep: dead workers' leases, dead owners, deadlines).
+-- in its handlers are claimed (per flow, or per flow version: see _worker_handles), and a
+-- registered worker that is dead or stopped claims nothing. A worker_id that is not registered,
+-- or null, claims any step (psql users). Each call first runs the throttled sweep (_sweep: dead
+-- workers' leases, dead owners, deadlines).
 -- Concurrency limits (set_concurrency_limit): when a limit applies to the queue, the claim first
 -- takes a transaction-level advisory lock, without waiting (pg_try_advisory_xact_lock), on each
 -- (limit, key) that the visible head of the queue touches, then decides in the leasing statement,
@@ -2295,9 +2517,24 @@ begin
               -- 2.84 ms without, inside the run-to-run spread of 2.5-3.4 ms. What it does cost is
               -- a head of unservable visible messages, re-read by every claim of that worker:
               -- 1000 of them took a claim to 6-10 ms (a few microseconds each).
-              and ($5::jsonb is null or coalesce($5 -> coalesce(q.message ->> 'flow', (
+              -- Versions (0008): handlers name steps per flow ({"flow": ["step", ...]}: any
+              -- version) or per flow version ({"flow": {"<shape hash>": ["step", ...]}}); the
+              -- message carries its version's hash, messages sent before 0008 take it from their
+              -- run. This is workflow._worker_handles written out: a function with SET is never
+              -- inlined, and a call per scanned message would cost more than the lookups.
+              and ($5::jsonb is null or coalesce(case jsonb_typeof($5 -> coalesce(q.message ->> 'flow', (
                   select r.flow_slug from workflow.runs as r where r.run_id = (q.message ->> 'run_id')::uuid
-              )) ? (q.message ->> 'step'), false))
+              )))
+                  when 'array' then $5 -> coalesce(q.message ->> 'flow', (
+                      select r.flow_slug from workflow.runs as r where r.run_id = (q.message ->> 'run_id')::uuid
+                  )) ? (q.message ->> 'step')
+                  when 'object' then $5 -> coalesce(q.message ->> 'flow', (
+                      select r.flow_slug from workflow.runs as r where r.run_id = (q.message ->> 'run_id')::uuid
+                  )) -> coalesce(q.message ->> 'version', (
+                      select v.shape_hash from workflow.runs as r join workflow.flow_versions as v on v.version_id = r.version_id
+                      where r.run_id = (q.message ->> 'run_id')::uuid
+                  )) ? (q.message ->> 'step')
+              end, false))
               and ($3::uuid is null or q.msg_id = any (array(
                   select t.message_id from workflow.tasks as t
                   where t.run_id = $3 and t.status in ('queued', 'started') and t.message_id is not null
@@ -2502,7 +2739,7 @@ begin
             select jsonb_object_agg(d.dep_slug, ds.output)
             from workflow.deps d
             join workflow.step_states ds on ds.run_id = t.run_id and ds.step_slug = d.dep_slug
-            where d.flow_slug = r.flow_slug and d.step_slug = t.step_slug
+            where d.version_id = r.version_id and d.step_slug = t.step_slug
               and d.dep_slug is distinct from st.map_over
         ), '{}'::jsonb),
         t.item,
@@ -2510,7 +2747,7 @@ begin
     from unnest(v_task_ids, v_leases) as c (task_id, lease)
     join workflow.tasks t on t.task_id = c.task_id
     join workflow.runs r on r.run_id = t.run_id
-    join workflow.steps st on st.flow_slug = r.flow_slug and st.step_slug = t.step_slug
+    join workflow.steps st on st.version_id = r.version_id and st.step_slug = t.step_slug
     order by t.task_id;
 end;
 $$;
@@ -2623,7 +2860,7 @@ begin
                 ) else s.output end
             from c, workflow.steps st
             where s.run_id = c.run_id and s.step_slug = c.step_slug and s.status in ('started', 'failed')
-              and st.flow_slug = s.flow_slug and st.step_slug = s.step_slug
+              and st.version_id = s.version_id and st.step_slug = s.step_slug
             returning s.run_id, s.step_slug, s.status
         )
         select array_agg(upd.run_id) filter (where upd.status = 'completed'),
@@ -2645,7 +2882,8 @@ $$;
 -- functions/create_flow.sql
 -- create_flow: define a new, empty flow; steps are added with add_step.
 --
--- Called by psql users, FlowBuilder.create_flow and register_flow. Inserts one flows row.
+-- Called by psql users and FlowBuilder.create_flow. Inserts one flows row and its version 1
+-- (no steps yet; add_step fills it and keeps its shape hash).
 -- timeout_seconds: default run deadline for runs of this flow (null: none).
 -- Errors: WF001 invalid name, WF010 bad timeout, WF015 flow exists. Not idempotent: a second
 -- call with the same slug raises WF015 (register_flow is the idempotent form).
@@ -2667,7 +2905,65 @@ begin
         raise exception 'flow % already exists', create_flow.flow_slug
             using errcode = 'WF015', hint = 'Use register_flow for idempotent registration, or pick another slug.';
     end if;
+    with v as (
+        insert into workflow.flow_versions (flow_slug, version, shape_hash, timeout_seconds)
+        values (create_flow.flow_slug, 1,
+            workflow.flow_shape_hash(jsonb_build_object('timeout', create_flow.timeout_seconds, 'steps', '[]'::jsonb)),
+            create_flow.timeout_seconds)
+        returning workflow.flow_versions.version_id
+    )
+    update workflow.flows f set current_version_id = v.version_id
+    from v
+    where f.flow_slug = create_flow.flow_slug;
     return create_flow.flow_slug;
+end;
+$$;
+
+-- functions/delete_flow_version.sql
+-- delete_flow_version: delete a flow version that no run uses, with its steps and dependencies.
+--
+-- Called by operators (psql, the CLI, clients); prune does the same for versions retired long
+-- enough ago. The version's number is not reused: the next new shape gets one above the highest.
+-- Runs that were pruned do not count; any run left, finished or not, keeps its version.
+-- Locks: the flows row FOR UPDATE (so no start, which holds it FOR KEY SHARE, can begin a run
+-- on the version between the check and the delete), then the version's rows.
+-- Errors: WF002 unknown flow, WF020 unknown version, WF022 the version is the current one or
+-- runs use it. Returns true. Not idempotent (a repeat raises WF020).
+create or replace function workflow.delete_flow_version(flow_slug text, version integer)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_version record;
+    v_runs bigint;
+begin
+    perform 1 from workflow.flows f where f.flow_slug = delete_flow_version.flow_slug for update;
+    if not found then
+        raise exception 'flow % does not exist', delete_flow_version.flow_slug using errcode = 'WF002';
+    end if;
+    select v.version_id, v.version_id = f.current_version_id as is_current into v_version
+    from workflow.flow_versions v
+    join workflow.flows f on f.flow_slug = v.flow_slug
+    where v.flow_slug = delete_flow_version.flow_slug and v.version = delete_flow_version.version;
+    if not found then
+        raise exception 'flow % has no version %', delete_flow_version.flow_slug, delete_flow_version.version
+            using errcode = 'WF020', hint = 'list_flow_versions shows the versions a flow has.';
+    end if;
+    if v_version.is_current then
+        raise exception 'version % is the current version of flow %; it cannot be deleted',
+            delete_flow_version.version, delete_flow_version.flow_slug
+            using errcode = 'WF022', hint = 'Register the new shape first (register_flow); it becomes current.';
+    end if;
+    select count(*) into v_runs from workflow.runs r
+    where r.flow_slug = delete_flow_version.flow_slug and r.version_id = v_version.version_id;
+    if v_runs > 0 then
+        raise exception 'version % of flow % is used by % run(s); it cannot be deleted',
+            delete_flow_version.version, delete_flow_version.flow_slug, v_runs
+            using errcode = 'WF022', hint = 'Retire it (retire_flow_version): prune deletes it once its runs are pruned.';
+    end if;
+    delete from workflow.flow_versions v where v.version_id = v_version.version_id;
+    return true;
 end;
 $$;
 
@@ -2905,7 +3201,7 @@ begin
               and t.attempts_count < t.max_attempts and fail_tasks.retryable[x.ord] is not false
               and r.run_id = t.run_id and (r.status = 'started') is true
               and ss.run_id = t.run_id and ss.step_slug = t.step_slug
-              and st.flow_slug = ss.flow_slug and st.step_slug = t.step_slug
+              and st.version_id = ss.version_id and st.step_slug = t.step_slug
             returning t.task_id, t.queue_name, t.message_id, r.paused_at is not null as paused,
                 least(st.base_delay_seconds * power(2, t.attempts_count - 1), 86400)::integer as delay
         )
@@ -2939,30 +3235,85 @@ begin
 end;
 $$;
 
+-- functions/flow_shape_hash.sql
+-- flow_shape_hash: the hash that identifies a flow's shape, the one place it is computed.
+--
+-- definition: a flow description in the form register_flow accepts (or get_flow returns). The
+-- shape is the flow timeout and every step after _normalize_step (its dependencies, type,
+-- map source, execution, queue, resources, attempts, delays, lease), keyed by step slug: the
+-- order steps are listed in and the flow's slug are not part of it. Returns 16 hex digits
+-- (the first 64 bits of a SHA-256 of the canonical jsonb text; jsonb orders keys, so equal
+-- shapes give equal text). Two shapes of one slug colliding is a 2^-64 event.
+-- Called by register_flow (is this shape known?), add_step (the version's new hash), and
+-- workers, which register the hash of each definition they serve in their handlers:
+-- `select workflow.flow_shape_hash('{"slug": ..., "steps": [...]}')`.
+-- Locks nothing. Errors: those of _normalize_step for a malformed step (WF001, WF006, WF010);
+-- WF010 when definition is not an object with a steps array. Pure: the same input gives the same
+-- hash on every server of the same schema version.
+create or replace function workflow.flow_shape_hash(definition jsonb)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_steps jsonb;
+begin
+    if jsonb_typeof(flow_shape_hash.definition) is distinct from 'object'
+        or jsonb_typeof(flow_shape_hash.definition -> 'steps') is distinct from 'array' then
+        raise exception 'a flow definition must be a JSON object with a "steps" array'
+            using errcode = 'WF010';
+    end if;
+    select coalesce(jsonb_object_agg(n.step ->> 'slug', n.step), '{}'::jsonb) into v_steps
+    from jsonb_array_elements(flow_shape_hash.definition -> 'steps') as s (step)
+    cross join lateral (select workflow._normalize_step(s.step) as step) as n;
+    return left(encode(sha256(convert_to(jsonb_build_object(
+        'timeout', case when jsonb_typeof(flow_shape_hash.definition -> 'timeout') = 'number'
+            then to_jsonb((flow_shape_hash.definition ->> 'timeout')::numeric::integer) end,
+        'steps', v_steps
+    )::text, 'UTF8')), 'hex'), 16);
+end;
+$$;
+
 -- functions/get_flow.sql
--- get_flow: a flow's definition as JSON, in the form register_flow accepts.
+-- get_flow: a flow version's definition as JSON, in the form register_flow accepts.
 --
 -- {"slug", "timeout", "steps": [normalised step, ... in the order they were added]}.
--- Called by register_flow (shape comparison), the CLI and clients. Locks nothing.
--- Errors: WF002 unknown flow. Read-only.
-create or replace function workflow.get_flow(flow_slug text)
+-- version: the version number (list_flow_versions); null, the default, is the current version.
+-- flow_shape_hash of the result is the version's shape hash.
+-- Called by register_flow_version and add_step (hashing a stored shape), the CLI, the dashboard
+-- and clients. Locks nothing.
+-- Errors: WF002 unknown flow, WF020 unknown version. Read-only.
+create or replace function workflow.get_flow(flow_slug text, version integer default null)
 returns jsonb
 language plpgsql
 stable
 set search_path = ''
 as $$
 declare
+    v_vid bigint;
     v_result jsonb;
 begin
+    select coalesce(v.version_id, case when get_flow.version is null then f.current_version_id end) into v_vid
+    from workflow.flows f
+    left join workflow.flow_versions v on v.flow_slug = f.flow_slug and v.version = get_flow.version
+    where f.flow_slug = get_flow.flow_slug;
+    if not found then
+        raise exception 'flow % does not exist', get_flow.flow_slug using errcode = 'WF002';
+    end if;
+    if v_vid is null then
+        raise exception 'flow % has no version %', get_flow.flow_slug, get_flow.version
+            using errcode = 'WF020', hint = 'list_flow_versions shows the versions a flow has.';
+    end if;
     select jsonb_build_object(
-        'slug', f.flow_slug,
-        'timeout', f.timeout_seconds,
+        'slug', v.flow_slug,
+        'timeout', v.timeout_seconds,
         'steps', coalesce((
             select jsonb_agg(jsonb_build_object(
                 'slug', s.step_slug,
                 'depends_on', coalesce((
                     select jsonb_agg(d.dep_slug order by d.dep_slug)
-                    from workflow.deps d where d.flow_slug = s.flow_slug and d.step_slug = s.step_slug
+                    from workflow.deps d where d.version_id = s.version_id and d.step_slug = s.step_slug
                 ), '[]'),
                 'type', s.step_type,
                 'map_over', s.map_over,
@@ -2974,13 +3325,10 @@ begin
                 'timeout', s.timeout_seconds,
                 'start_delay', s.start_delay_seconds
             ) order by s.step_index)
-            from workflow.steps s where s.flow_slug = f.flow_slug
+            from workflow.steps s where s.version_id = v.version_id
         ), '[]')
     ) into v_result
-    from workflow.flows f where f.flow_slug = get_flow.flow_slug;
-    if v_result is null then
-        raise exception 'flow % does not exist', get_flow.flow_slug using errcode = 'WF002';
-    end if;
+    from workflow.flow_versions v where v.version_id = v_vid;
     return v_result;
 end;
 $$;
@@ -2997,10 +3345,12 @@ $$;
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
 --             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker"}, ...
 --             in flow order],
---  "owner": the worker id executing its local steps (or null)}
+--  "owner": the worker id executing its local steps (or null),
+--  "version", "version_hash": the flow version the run is pinned to (number and shape hash)}
 -- waiting_for_worker is true for a started step with tasks left when no live registered worker
--- can take them: for a distributed step, none whose queues (null: any), handlers (null: any)
--- and resources cover it; for a local step, the run's owner is not alive. Only registered
+-- can take them: for a distributed step, none whose queues (null: any), handlers (null: any;
+-- per flow or per flow version, see _worker_handles) and resources cover it, so a task of a
+-- version no live worker serves reads true; for a local step, the run's owner is not alive. Only registered
 -- workers count (register_worker), so with unregistered workers it reads true.
 -- waiting_on_limits lists the concurrency and rate limits that hold the step's queued tasks back
 -- now, with their use and the tasks ahead (see _limits_waited_on); [] when none.
@@ -3035,9 +3385,12 @@ begin
         'cancelled_at', r.cancelled_at,
         'deadline_at', r.deadline_at,
         'owner', r.owner_worker_id,
+        'version', fv.version,
+        'version_hash', fv.shape_hash,
         'steps', st.steps
     ) into v_result
     from workflow.runs r
+    join workflow.flow_versions fv on fv.version_id = r.version_id
     cross join lateral (
         select count(*)::integer as total,
             (count(*) filter (where ss.status = 'completed'))::integer as done,
@@ -3061,12 +3414,12 @@ begin
                         select 1 from workflow.workers w
                         where workflow._worker_alive(w, get_run_status.now)
                           and (w.queues is null or s.queue_name = any(w.queues))
-                          and (w.handlers is null or coalesce(w.handlers -> r.flow_slug ? s.step_slug, false))
+                          and (w.handlers is null or workflow._worker_handles(w.handlers, r.flow_slug, fv.shape_hash, s.step_slug))
                           and s.required_resources <@ w.resources)
                     end
             ) order by s.step_index), '[]'::jsonb) as steps
         from workflow.step_states ss
-        join workflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+        join workflow.steps s on s.version_id = ss.version_id and s.step_slug = ss.step_slug
         where ss.run_id = r.run_id
     ) as st
     where r.run_id = get_run_status.run_id;
@@ -3141,6 +3494,53 @@ begin
         raise exception 'task graph % does not exist', get_task_graph.graph_id using errcode = 'WF017';
     end if;
     return v_result;
+end;
+$$;
+
+-- functions/list_flow_versions.sql
+-- list_flow_versions: the versions of a flow, newest first, with their run counts.
+--
+-- One row per version: its number, shape hash (flow_shape_hash of get_flow(slug, version)),
+-- whether it is the current one (what a start without a version runs), when it was made and
+-- retired, and how many runs use it: live_runs (status started, paused ones included) and
+-- total_runs (every run not pruned). Called by psql users, the CLI (`flows SLUG --versions`),
+-- the dashboard and clients. Counts read the flow's runs through runs_flow_started_idx: an
+-- operator's query, not a hot path.
+-- Locks nothing. Errors: WF002 unknown flow. Read-only.
+create or replace function workflow.list_flow_versions(flow_slug text)
+returns table (
+    version integer,
+    shape_hash text,
+    is_current boolean,
+    created_at timestamptz,
+    retired_at timestamptz,
+    live_runs bigint,
+    total_runs bigint
+)
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if not exists (select 1 from workflow.flows f where f.flow_slug = list_flow_versions.flow_slug) then
+        raise exception 'flow % does not exist', list_flow_versions.flow_slug using errcode = 'WF002';
+    end if;
+    return query
+    select v.version,
+        -- A version made by the 0008 upgrade has its hash stored at its next registration.
+        coalesce(v.shape_hash, workflow.flow_shape_hash(workflow.get_flow(v.flow_slug, v.version))),
+        v.version_id = f.current_version_id,
+        v.created_at, v.retired_at,
+        coalesce(c.live, 0), coalesce(c.total, 0)
+    from workflow.flow_versions v
+    join workflow.flows f on f.flow_slug = v.flow_slug
+    left join (
+        select r.version_id, count(*) filter (where r.status = 'started') as live, count(*) as total
+        from workflow.runs r where r.flow_slug = list_flow_versions.flow_slug
+        group by r.version_id
+    ) as c on c.version_id = v.version_id
+    where v.flow_slug = list_flow_versions.flow_slug
+    order by v.version desc;
 end;
 $$;
 
@@ -3369,12 +3769,14 @@ $$;
 -- Retention for the run tables. A run is finished when its status is 'completed' or 'failed'
 -- (cancelled included); it is old when it ended (completed_at or failed_at) before
 -- now - older_than. Deletes up to batch_size such runs, oldest first, and their events, tasks and
--- step_states, then one batch of expired channel and queue archives (prune_archives), and
--- returns what it deleted. Called by psql users, cron jobs and the soak benchmark in a loop:
--- one call is one short transaction, and the caller repeats it until runs_deleted and
--- archived_deleted are 0 (for example `select * from workflow.prune('7 days')` under psql's
--- \watch). A single call never works through the whole backlog, so it never
--- holds locks, or the oldest snapshot that vacuum has to respect, for longer than one batch.
+-- step_states, then one batch of expired channel and queue archives (prune_archives), then the
+-- flow versions retired before now - older_than that no run uses any more (prune_flow_versions,
+-- which reports its count when called alone), and returns what it deleted. Called by psql users,
+-- cron jobs and the soak benchmark in a loop: one call is one short transaction, and the caller
+-- repeats it until runs_deleted and archived_deleted are 0 (for example
+-- `select * from workflow.prune('7 days')` under psql's \watch). A single call never works
+-- through the whole backlog, so it never holds locks, or the oldest snapshot that vacuum has to
+-- respect, for longer than one batch.
 -- How: the runs are picked through runs_finished_idx and locked FOR UPDATE SKIP LOCKED (a run
 -- that retry_failed_workflow or a forced cancel holds is left for the next call); each child
 -- table is then cleared with one DELETE by run_id (index: events_run_idx, task_is_unique,
@@ -3442,6 +3844,9 @@ begin
 
     -- PHASE 3: one batch of expired archives per queue
     archived_deleted := workflow.prune_archives(prune.older_than, prune.batch_size, prune.now);
+    -- PHASE 4: retired versions no run uses (few rows; not counted in this row, whose columns
+    -- are those of the release)
+    perform workflow.prune_flow_versions(prune.older_than, prune.now);
     return next;
 end;
 $$;
@@ -3500,6 +3905,53 @@ begin
 end;
 $$;
 
+-- functions/prune_flow_versions.sql
+-- prune_flow_versions: delete the flow versions retired before now - older_than that no run uses.
+--
+-- Called by prune (each call, after the runs) and by psql users, who get the count. A version is
+-- deleted with its steps and dependencies once it has been retired for older_than and its last
+-- run has been pruned; the current version is never retired, so never deleted. Versions are few:
+-- each candidate's runs are probed through runs_flow_started_idx.
+-- Locks: the candidates' flows rows FOR UPDATE SKIP LOCKED (as delete_flow_version, so no start
+-- can begin a run on one meanwhile; a flow being started or registered right now is left for
+-- the next call), then the versions' rows.
+-- Errors: WF010 older_than null or negative. Returns the number of versions deleted. Safe to
+-- repeat and to run concurrently.
+create or replace function workflow.prune_flow_versions(
+    older_than interval,
+    now timestamptz default clock_timestamp()
+)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_deleted integer;
+begin
+    if prune_flow_versions.older_than is null or prune_flow_versions.older_than < interval '0' then
+        raise exception 'older_than must be a non-negative interval, got %', coalesce(prune_flow_versions.older_than::text, 'null')
+            using errcode = 'WF010', hint = 'For example workflow.prune_flow_versions(interval ''7 days'').';
+    end if;
+    with flows as materialized (
+        select f.flow_slug, f.current_version_id from workflow.flows f
+        where exists (
+            select 1 from workflow.flow_versions v
+            where v.flow_slug = f.flow_slug and v.retired_at < prune_flow_versions.now - prune_flow_versions.older_than
+        )
+        order by f.flow_slug
+        for update skip locked
+    )
+    delete from workflow.flow_versions v
+    using flows f
+    where v.flow_slug = f.flow_slug
+      and v.retired_at < prune_flow_versions.now - prune_flow_versions.older_than
+      and v.version_id <> f.current_version_id
+      and not exists (select 1 from workflow.runs r where r.flow_slug = v.flow_slug and r.version_id = v.version_id);
+    get diagnostics v_deleted = row_count;
+    return v_deleted;
+end;
+$$;
+
 -- functions/read_channel.sql
 -- read_channel: a channel's message history after a given id, in id order.
 --
@@ -3555,7 +4007,8 @@ $$;
 -- read from the last event_id they saw, so a listener that was away misses nothing still kept),
 -- dashboards and psql users. for_run_id restricts to one run. Event names: run_started,
 -- step_completed, step_failed, run_completed, run_failed, run_cancelled, run_paused,
--- run_resumed. Locks nothing. Errors: WF010 max_events out of range.
+-- run_resumed, step_reused (a retry on the current version carried the step's output over).
+-- Locks nothing. Errors: WF010 max_events out of range.
 create or replace function workflow.read_events(
     after_id bigint default 0,
     for_run_id uuid default null,
@@ -3634,20 +4087,28 @@ begin
 end;
 $$;
 
--- functions/register_flow.sql
--- register_flow: create a whole flow from one JSON description, idempotently.
+-- functions/register_flow_version.sql
+-- register_flow_version: register a flow's shape, idempotently, and say which version it is.
 --
 -- definition: {"slug": "...", "timeout": seconds|null, "steps": [{"slug": ..., "depends_on": [...],
--- and the options of add_step}]}; steps may come in any order. Called by clients registering
--- code-defined workflows on every start, so the same shape again is a cheap no-op, and a
--- different shape under an existing slug is an error rather than a silent redefinition.
--- Locks: inserts the flows row (a concurrent registration of the same slug waits on it), then
--- what add_step locks.
+-- and the options of add_step}]}; steps may come in any order. Called by register_flow (which
+-- returns the slug only) and by workers, which learn here the version and shape hash of each
+-- definition they serve (the hash is what their handlers name; see _worker_handles).
+-- A known shape (its flow_shape_hash is one of the slug's versions) is a no-op: no row written,
+-- no lock taken, and the version it already is is returned with created = false, current or
+-- not, retired or not (so old workers re-registering during a rolling deploy never move the
+-- current version back). A new shape becomes a new version, numbered one above the slug's
+-- highest, and the current one: the next start without a version runs on it; runs of other
+-- versions finish on theirs.
+-- Locks: inserts the flows row (a concurrent registration of the same new slug waits on it); a
+-- new shape then locks the flows row FOR NO KEY UPDATE (starts, which hold it FOR KEY SHARE, do
+-- not wait), so two registrations of different shapes are numbered one after the other and the
+-- later one is current. A version made by the 0008 upgrade gets its hash filled in here once.
 -- Errors: WF010 malformed definition, WF001 bad name, WF004 duplicate step, WF003 unknown
--- dependency, WF005 cycle, WF006 self dependency, WF007 shape differs from the stored flow,
--- WF016 no steps. All or nothing: on error no part of the flow is stored.
-create or replace function workflow.register_flow(definition jsonb)
-returns text
+-- dependency, WF005 cycle, WF006 self dependency, WF016 no steps. All or nothing: on error no
+-- part of the flow is stored. Safe to repeat.
+create or replace function workflow.register_flow_version(definition jsonb)
+returns table (flow_slug text, version integer, shape_hash text, created boolean)
 language plpgsql
 set search_path = ''
 as $$
@@ -3661,35 +4122,57 @@ declare
     v_progress boolean;
     v_dup text;
     v_missing text;
-    v_stored jsonb;
+    v_hash text;
+    v_known record;
+    v_version_id bigint;
+    v_version integer;
+    v_queue text;
 begin
     -- GUARD: shape of the description
-    if jsonb_typeof(register_flow.definition) is distinct from 'object' then
+    if jsonb_typeof(register_flow_version.definition) is distinct from 'object' then
         raise exception 'a flow definition must be a JSON object' using errcode = 'WF010';
     end if;
-    if exists (select 1 from jsonb_object_keys(register_flow.definition) as k where k not in ('slug', 'timeout', 'steps')) then
+    if exists (select 1 from jsonb_object_keys(register_flow_version.definition) as k where k not in ('slug', 'timeout', 'steps')) then
         raise exception 'unknown flow key(s) in definition; known keys: slug, timeout, steps' using errcode = 'WF010';
     end if;
-    if jsonb_typeof(register_flow.definition -> 'slug') is distinct from 'string' then
+    if jsonb_typeof(register_flow_version.definition -> 'slug') is distinct from 'string' then
         raise exception 'flow definition needs a string "slug"' using errcode = 'WF001';
     end if;
-    v_slug := register_flow.definition ->> 'slug';
+    v_slug := register_flow_version.definition ->> 'slug';
     perform workflow._validate_name('flow', v_slug);
-    if coalesce(jsonb_typeof(register_flow.definition -> 'timeout'), 'null') not in ('null', 'number')
-        or (register_flow.definition ->> 'timeout')::numeric not between 1 and 2147483647
-        or (register_flow.definition ->> 'timeout')::numeric <> trunc((register_flow.definition ->> 'timeout')::numeric) then
+    if coalesce(jsonb_typeof(register_flow_version.definition -> 'timeout'), 'null') not in ('null', 'number')
+        or (register_flow_version.definition ->> 'timeout')::numeric not between 1 and 2147483647
+        or (register_flow_version.definition ->> 'timeout')::numeric <> trunc((register_flow_version.definition ->> 'timeout')::numeric) then
         raise exception 'flow timeout must be a whole number of seconds from 1 to 2147483647, or null; got %',
-            register_flow.definition -> 'timeout'
+            register_flow_version.definition -> 'timeout'
             using errcode = 'WF010';
     end if;
-    v_timeout := (register_flow.definition ->> 'timeout')::integer;
-    if jsonb_typeof(register_flow.definition -> 'steps') is distinct from 'array'
-        or jsonb_array_length(register_flow.definition -> 'steps') = 0 then
+    v_timeout := (register_flow_version.definition ->> 'timeout')::integer;
+    if jsonb_typeof(register_flow_version.definition -> 'steps') is distinct from 'array'
+        or jsonb_array_length(register_flow_version.definition -> 'steps') = 0 then
         raise exception 'flow % needs a non-empty "steps" array', v_slug using errcode = 'WF016';
     end if;
 
+    -- PHASE 0: a known shape is a no-op (one index probe). Versions made by the 0008 upgrade get
+    -- their hash computed once, by the first registration that looks.
+    v_hash := workflow.flow_shape_hash(register_flow_version.definition);
+    if exists (select 1 from workflow.flow_versions v where v.flow_slug = v_slug and v.shape_hash is null) then
+        update workflow.flow_versions v
+        set shape_hash = workflow.flow_shape_hash(workflow.get_flow(v.flow_slug, v.version))
+        where v.flow_slug = v_slug and v.shape_hash is null;
+    end if;
+    select v.version into v_known
+    from workflow.flow_versions v
+    where v.flow_slug = v_slug and v.shape_hash = v_hash
+    order by v.version desc
+    limit 1;
+    if found then
+        return query select v_slug, v_known.version, v_hash, false;
+        return;
+    end if;
+
     -- PHASE 1: normalise every step, then check names are unique and dependencies known
-    for v_step in select jsonb_array_elements(register_flow.definition -> 'steps') loop
+    for v_step in select jsonb_array_elements(register_flow_version.definition -> 'steps') loop
         v_steps := v_steps || jsonb_build_array(workflow._normalize_step(v_step));
     end loop;
     select s ->> 'slug' into v_dup from jsonb_array_elements(v_steps) as s
@@ -3729,34 +4212,50 @@ begin
         ) using errcode = 'WF005';
     end if;
 
-    -- PHASE 3: claim the slug. A concurrent registration of the same new flow waits here on the
-    -- unique key until the first commits, then compares instead of failing. (The timeout was
-    -- checked in the GUARD above.)
+    -- PHASE 3: claim the slug, then the right to number a version. A concurrent registration of
+    -- the same new flow waits on the flows key until the first commits; one of another shape
+    -- waits on the row lock. Either then looks again: the shape may have been stored meanwhile.
     insert into workflow.flows (flow_slug, timeout_seconds) values (v_slug, v_timeout)
     on conflict do nothing;
+    perform 1 from workflow.flows f where f.flow_slug = v_slug for no key update;
+    select v.version into v_known
+    from workflow.flow_versions v
+    where v.flow_slug = v_slug and v.shape_hash = v_hash
+    order by v.version desc
+    limit 1;
     if found then
-        for v_step in select jsonb_array_elements(v_ordered) loop
-            perform workflow.add_step(
-                v_slug, v_step ->> 'slug', array(select jsonb_array_elements_text(v_step -> 'depends_on')),
-                v_step ->> 'type', v_step ->> 'map_over', v_step ->> 'execution', v_step ->> 'queue',
-                (v_step ->> 'max_attempts')::integer, (v_step ->> 'base_delay')::integer,
-                (v_step ->> 'timeout')::integer, (v_step ->> 'start_delay')::integer,
-                array(select jsonb_array_elements_text(v_step -> 'resources'))
-            );
-        end loop;
-        return v_slug;
+        return query select v_slug, v_known.version, v_hash, false;
+        return;
     end if;
 
-    -- PHASE 4: the flow exists: it must have the same shape (step sets compared keyed by slug)
-    v_stored := workflow.get_flow(v_slug);
-    if (v_stored -> 'timeout') is distinct from coalesce(to_jsonb(v_timeout), 'null')
-        or (select jsonb_object_agg(s ->> 'slug', s) from jsonb_array_elements(v_stored -> 'steps') as s)
-        is distinct from (select jsonb_object_agg(s ->> 'slug', s) from jsonb_array_elements(v_steps) as s) then
-        raise exception 'flow % is already registered with a different shape', v_slug
-            using errcode = 'WF007',
-                hint = 'Register the new shape under a new slug (for example with a version suffix).';
-    end if;
-    return v_slug;
+    -- PHASE 4: the new version, its steps (in topological order) and edges, made current
+    select coalesce(max(v.version), 0) + 1 into v_version from workflow.flow_versions v where v.flow_slug = v_slug;
+    insert into workflow.flow_versions (flow_slug, version, shape_hash, timeout_seconds)
+    values (v_slug, v_version, v_hash, v_timeout)
+    returning workflow.flow_versions.version_id into v_version_id;
+    insert into workflow.steps (
+        version_id, flow_slug, step_slug, step_index, step_type, map_over, execution, queue_name, max_attempts,
+        base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count
+    )
+    select v_version_id, v_slug, x.s ->> 'slug', (x.i - 1)::integer, x.s ->> 'type', x.s ->> 'map_over',
+        x.s ->> 'execution', x.s ->> 'queue', (x.s ->> 'max_attempts')::integer,
+        (x.s ->> 'base_delay')::integer, (x.s ->> 'timeout')::integer, (x.s ->> 'start_delay')::integer,
+        array(select jsonb_array_elements_text(x.s -> 'resources')), jsonb_array_length(x.s -> 'depends_on')
+    from jsonb_array_elements(v_ordered) with ordinality as x (s, i);
+    insert into workflow.deps (version_id, flow_slug, step_slug, dep_slug)
+    select v_version_id, v_slug, s ->> 'slug', d
+    from jsonb_array_elements(v_ordered) as s, jsonb_array_elements_text(s -> 'depends_on') as d;
+    update workflow.flows f set current_version_id = v_version_id, timeout_seconds = v_timeout
+    where f.flow_slug = v_slug;
+    -- The queues (pgmq.create is idempotent but runs DDL; skip the known ones)
+    for v_queue in
+        select distinct s ->> 'queue' from jsonb_array_elements(v_ordered) as s
+        where not exists (select 1 from pgmq.meta m where m.queue_name = s ->> 'queue')
+        order by 1
+    loop
+        perform pgmq.create(v_queue);
+    end loop;
+    return query select v_slug, v_version, v_hash, true;
 end;
 $$;
 
@@ -3767,12 +4266,15 @@ $$;
 -- runs a run's local steps), or by psql users. An upsert on worker_id: a repeated call updates
 -- host, pid, queues, resources, handlers, version and the heartbeat timeout, and makes a worker
 -- that had stopped or died live again (started_at is then reset: it is a new life of that id).
--- handlers is {"<flow_slug>": ["<step_slug>", ...]}: the steps the worker can run; claim_tasks
--- with this worker_id then claims only those steps' tasks. null means any step.
+-- handlers is {"<flow_slug>": ["<step_slug>", ...]}: the steps the worker can run, in any
+-- version of the flow; or, per version, {"<flow_slug>": {"<shape_hash>": ["<step_slug>", ...]}}
+-- with the hashes of the definitions its code serves (flow_shape_hash, or register_flow_version's
+-- shape_hash); the two forms mix freely across flows. claim_tasks with this worker_id then claims
+-- only those steps' tasks (see _worker_handles). null means any step.
 -- A worker is alive while it heartbeats (heartbeat_worker) more often than
 -- heartbeat_timeout_seconds; after that the engine's sweep releases its leases at once.
 -- Locks: the worker's row (insert or update). Errors: WF001 malformed worker id, WF010 a timeout
--- below 1 s or handlers that are not {"flow": ["step", ...]}. Safe to repeat.
+-- below 1 s or handlers of neither form. Safe to repeat.
 create or replace function workflow.register_worker(
     worker_id text,
     host text default null,
@@ -3804,11 +4306,19 @@ begin
         jsonb_typeof(register_worker.handlers) <> 'object'
         or exists (
             select 1 from jsonb_each(register_worker.handlers) as h (flow, steps)
-            where jsonb_typeof(h.steps) <> 'array'
-               or exists (select 1 from jsonb_array_elements(h.steps) as e where jsonb_typeof(e) <> 'string')
+            where case jsonb_typeof(h.steps)
+                when 'array' then exists (select 1 from jsonb_array_elements(h.steps) as e where jsonb_typeof(e) <> 'string')
+                -- per version: {"<shape hash>": ["<step_slug>", ...], ...}
+                when 'object' then exists (
+                    select 1 from jsonb_each(h.steps) as v (shape_hash, vsteps)
+                    where jsonb_typeof(v.vsteps) <> 'array'
+                       or exists (select 1 from jsonb_array_elements(v.vsteps) as e where jsonb_typeof(e) <> 'string'))
+                else true
+            end
         )
     ) then
-        raise exception 'handlers must be {"<flow_slug>": ["<step_slug>", ...]}, got %', register_worker.handlers
+        raise exception 'handlers must be {"<flow_slug>": ["<step_slug>", ...]} or {"<flow_slug>": {"<shape_hash>": ["<step_slug>", ...]}}, got %',
+            register_worker.handlers
             using errcode = 'WF010';
     end if;
 
@@ -3893,6 +4403,54 @@ begin
 end;
 $$;
 
+-- functions/retire_flow_version.sql
+-- retire_flow_version: mark a flow version retired: it starts no new runs; runs in flight finish.
+--
+-- Called by operators (psql, the CLI, clients) after a deploy, once no code starts the old
+-- version any more. A start naming a retired version is refused (WF021); retry_failed_workflow
+-- of one of its runs still runs on it unless asked to use the current version. prune deletes
+-- retired versions that no run uses any more. Returns when the version was retired (the first
+-- call's time on a repeat).
+-- Locks: the version's row (FOR UPDATE), so two calls serialise.
+-- Errors: WF002 unknown flow, WF020 unknown version, WF022 the version is the current one (a
+-- flow always has a version to start). Safe to repeat.
+create or replace function workflow.retire_flow_version(
+    flow_slug text,
+    version integer,
+    now timestamptz default clock_timestamp()
+)
+returns timestamptz
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_version record;
+begin
+    if not exists (select 1 from workflow.flows f where f.flow_slug = retire_flow_version.flow_slug) then
+        raise exception 'flow % does not exist', retire_flow_version.flow_slug using errcode = 'WF002';
+    end if;
+    select v.version_id, v.retired_at, v.version_id = f.current_version_id as is_current into v_version
+    from workflow.flow_versions v
+    join workflow.flows f on f.flow_slug = v.flow_slug
+    where v.flow_slug = retire_flow_version.flow_slug and v.version = retire_flow_version.version
+    for update of v;
+    if not found then
+        raise exception 'flow % has no version %', retire_flow_version.flow_slug, retire_flow_version.version
+            using errcode = 'WF020', hint = 'list_flow_versions shows the versions a flow has.';
+    end if;
+    if v_version.is_current then
+        raise exception 'version % is the current version of flow %; it cannot be retired',
+            retire_flow_version.version, retire_flow_version.flow_slug
+            using errcode = 'WF022', hint = 'Register the new shape first (register_flow); it becomes current, then retire this one.';
+    end if;
+    if v_version.retired_at is not null then
+        return v_version.retired_at;
+    end if;
+    update workflow.flow_versions v set retired_at = retire_flow_version.now where v.version_id = v_version.version_id;
+    return retire_flow_version.now;
+end;
+$$;
+
 -- functions/retry_failed_workflow.sql
 -- retry_failed_workflow: start a new run of a failed run's flow with the same input.
 --
@@ -3901,7 +4459,13 @@ $$;
 -- completed in the failed run is carried over as completed with its output, so it does not run
 -- again and its dependents start from that output: only the failed step, its descendants and any
 -- step that had not finished run. reset_all (or skip_completed => false) runs everything again.
--- The failed run itself is not changed. The new run's deadline comes from the flow's timeout.
+-- The failed run itself is not changed. The new run's deadline comes from its version's timeout.
+-- Versions: by default the new run is pinned to the failed run's own version (retired or not: a
+-- retry finishes work already begun). on_current => true runs it on the flow's current version
+-- instead, and then carries over only the completed steps whose definition (get_flow's step
+-- object: options and dependencies) is the same in both versions and whose dependencies are all
+-- carried over too; each carried-over step is recorded as a step_reused event of the new run
+-- (read_events shows which), and a notice lists them.
 -- owner: the worker id of the process that will execute the new run's local steps (as start_flow).
 -- Locks: the failed run's row FOR KEY SHARE (it cannot be deleted meanwhile); inserts the new run.
 -- Errors: WF011 unknown run, WF013 the run has not failed, WF001 a malformed owner, WF019 no owner
@@ -3912,7 +4476,8 @@ create or replace function workflow.retry_failed_workflow(
     skip_completed boolean default true,
     reset_all boolean default false,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    on_current boolean default false
 )
 returns uuid
 language plpgsql
@@ -3923,12 +4488,17 @@ declare
     v_new uuid := gen_random_uuid();
     v_skip boolean := coalesce(retry_failed_workflow.skip_completed, true) and not coalesce(retry_failed_workflow.reset_all, false);
     v_remaining integer;
+    v_vid bigint;
+    v_carry text[] := '{}'::text[];
+    v_step record;
+    v_old_steps jsonb;
+    v_new_steps jsonb;
 begin
     if retry_failed_workflow.owner is not null and retry_failed_workflow.owner !~ '^[A-Za-z0-9_.:@/-]{1,200}$' then
         raise exception 'invalid owner worker id %', quote_literal(retry_failed_workflow.owner)
             using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
     end if;
-    select r.run_id, r.flow_slug, r.status, r.input, r.concurrency_key, r.priority into v_old
+    select r.run_id, r.flow_slug, r.status, r.input, r.version_id, r.concurrency_key, r.priority into v_old
     from workflow.runs r where r.run_id = retry_failed_workflow.run_id
     for key share;
     if not found then
@@ -3938,13 +4508,18 @@ begin
         raise exception 'run % is %, only a failed run can be retried', retry_failed_workflow.run_id, v_old.status
             using errcode = 'WF013';
     end if;
+    -- The version the new run runs on: the old run's, or the current one (on_current).
+    v_vid := v_old.version_id;
+    if coalesce(retry_failed_workflow.on_current, false) then
+        select f.current_version_id into v_vid from workflow.flows f where f.flow_slug = v_old.flow_slug;
+    end if;
     -- A local step that runs again needs the process that executes it (one carried over as
     -- completed does not run).
     if retry_failed_workflow.owner is null and exists (
         select 1
         from workflow.steps s
         left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
-        where s.flow_slug = v_old.flow_slug and s.execution = 'local'
+        where s.version_id = v_vid and s.execution = 'local'
           and not (v_skip and coalesce(os.status = 'completed', false))
     ) then
         raise exception 'flow % has local steps and the retried run has no owner', v_old.flow_slug
@@ -3952,31 +4527,53 @@ begin
                 hint = 'Local steps run in the process that executes the run: retry with the workflow (or step functions) so this process executes it, or mark the steps distributed.';
     end if;
 
-    -- PHASE 1: the new run; carried-over steps do not count as remaining
-    select count(*) filter (where not (v_skip and coalesce(os.status = 'completed', false))) into v_remaining
-    from workflow.steps s
-    left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
-    where s.flow_slug = v_old.flow_slug;
+    -- PHASE 1: the steps carried over, the new run (they do not count as remaining)
+    if v_skip then
+        if v_vid <> v_old.version_id then
+            select jsonb_object_agg(x.step ->> 'slug', x.step) into v_old_steps
+            from jsonb_array_elements(workflow.get_flow(v_old.flow_slug, (
+                select v.version from workflow.flow_versions v where v.version_id = v_old.version_id)) -> 'steps') as x (step);
+            select jsonb_object_agg(x.step ->> 'slug', x.step) into v_new_steps
+            from jsonb_array_elements(workflow.get_flow(v_old.flow_slug, (
+                select v.version from workflow.flow_versions v where v.version_id = v_vid)) -> 'steps') as x (step);
+        end if;
+        -- In step order (topological), so a step's dependencies are decided before it.
+        for v_step in
+            select s.step_slug, coalesce(os.status = 'completed', false) as completed,
+                array(select d.dep_slug from workflow.deps d where d.version_id = s.version_id and d.step_slug = s.step_slug) as deps
+            from workflow.steps s
+            left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
+            where s.version_id = v_vid
+            order by s.step_index
+        loop
+            if v_step.completed and (v_vid = v_old.version_id or (
+                (v_old_steps -> v_step.step_slug) = (v_new_steps -> v_step.step_slug) and v_step.deps <@ v_carry
+            )) then
+                v_carry := v_carry || v_step.step_slug;
+            end if;
+        end loop;
+    end if;
+    select count(*) filter (where not s.step_slug = any(v_carry)) into v_remaining
+    from workflow.steps s where s.version_id = v_vid;
 
     -- The retry keeps the run's concurrency key and priority (flow control, 0009).
-    insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, retry_of, owner_worker_id,
-        concurrency_key, priority)
-    select v_new, v_old.flow_slug, v_remaining, v_old.input, retry_failed_workflow.now,
-        retry_failed_workflow.now + make_interval(secs => f.timeout_seconds), v_old.run_id, retry_failed_workflow.owner,
+    insert into workflow.runs (run_id, flow_slug, version_id, remaining_steps, input, started_at, deadline_at, retry_of,
+        owner_worker_id, concurrency_key, priority)
+    select v_new, v_old.flow_slug, v_vid, v_remaining, v_old.input, retry_failed_workflow.now,
+        retry_failed_workflow.now + make_interval(secs => v.timeout_seconds), v_old.run_id, retry_failed_workflow.owner,
         v_old.concurrency_key, v_old.priority
-    from workflow.flows f where f.flow_slug = v_old.flow_slug;
+    from workflow.flow_versions v where v.version_id = v_vid;
 
     -- PHASE 2: step states: carried over (completed, with output) or waiting on the dependencies
     -- that were not carried over
-    insert into workflow.step_states (run_id, step_slug, flow_slug, status, remaining_deps, remaining_tasks,
+    insert into workflow.step_states (run_id, step_slug, flow_slug, version_id, status, remaining_deps, remaining_tasks,
         initial_tasks, output, started_at, completed_at)
-    select v_new, s.step_slug, s.flow_slug,
+    select v_new, s.step_slug, s.flow_slug, s.version_id,
         case when carried then 'completed' else 'created' end,
         case when carried then 0 else (
             select count(*)::integer from workflow.deps d
-            left join workflow.step_states ds on ds.run_id = v_old.run_id and ds.step_slug = d.dep_slug
-            where d.flow_slug = s.flow_slug and d.step_slug = s.step_slug
-              and not (v_skip and coalesce(ds.status = 'completed', false))
+            where d.version_id = s.version_id and d.step_slug = s.step_slug
+              and not d.dep_slug = any(v_carry)
         ) end,
         case when carried then 0 end,
         case when carried then os.initial_tasks end,
@@ -3985,10 +4582,17 @@ begin
         case when carried then retry_failed_workflow.now end
     from workflow.steps s
     left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
-    cross join lateral (select v_skip and coalesce(os.status = 'completed', false) as carried) as c
-    where s.flow_slug = v_old.flow_slug;
+    cross join lateral (select s.step_slug = any(v_carry) as carried) as c
+    where s.version_id = v_vid;
 
     perform workflow._emit_events(array[v_new], array[null::text], array['run_started'], retry_failed_workflow.now);
+    if v_vid <> v_old.version_id and cardinality(v_carry) > 0 then
+        perform workflow._emit_events(
+            array(select v_new from unnest(v_carry)), v_carry,
+            array(select 'step_reused' from unnest(v_carry)), retry_failed_workflow.now
+        );
+        raise notice 'retry of run % on the current version reused the outputs of: %', v_old.run_id, array_to_string(v_carry, ', ');
+    end if;
 
     -- PHASE 3: start what is ready (or finish at once if everything was carried over)
     if v_remaining = 0 then
@@ -3998,7 +4602,7 @@ begin
                 select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}')
                 from workflow.step_states ss
                 where ss.run_id = v_new
-                  and not exists (select 1 from workflow.deps d where d.flow_slug = r.flow_slug and d.dep_slug = ss.step_slug)
+                  and not exists (select 1 from workflow.deps d where d.version_id = r.version_id and d.dep_slug = ss.step_slug)
             )
         where r.run_id = v_new;
         perform workflow._emit_events(array[v_new], array[null::text], array['run_completed'], retry_failed_workflow.now);
@@ -4326,7 +4930,9 @@ $$;
 -- for this flow with the same input is returned with created = false and nothing new is started
 -- for it; with a different input the call is refused (WF012) and nothing changes. owner names the
 -- worker id of the process that executes the runs' local steps (execute() passes its own); when
--- that owner dies, the runs fail (see _fail_dead_owners). Runs the throttled sweep first (_sweep).
+-- that owner dies, the runs fail (see _fail_dead_owners). version: the flow version number to run
+-- (list_flow_versions); null, the default, runs the current version. The runs are pinned to it:
+-- every later step reads that version's shape. Runs the throttled sweep first (_sweep).
 -- Returns one row
 -- per input, in input order: (run_id, created). Set-based throughout: one insert of runs, one of
 -- step states, one _start_steps for the root steps of every new run, so the per-run cost is a
@@ -4335,9 +4941,10 @@ $$;
 -- flows row FOR KEY SHARE through the foreign key, so add_step cannot change the flow meanwhile.
 -- Invariants: remaining_steps = number of steps; each step_state's remaining_deps = its number of
 -- dependencies; root steps start in this transaction; run_started events are recorded.
--- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
--- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- Errors: WF002 unknown flow, WF020 unknown version, WF021 retired version, WF016 flow without
+-- steps, WF009 an input of the wrong JSON type (the message names its position), WF010 run_ids of
+-- another length or repeated, timeout below 1 s, WF012 a run id already used by another flow or
+-- with another input, WF001 a malformed owner,
 -- WF010 a priority outside -1000..1000,
 -- WF025 an input whose value at the flow's key limit path is an object or an array.
 -- concurrency_key: the runs' key for the flow's key concurrency limit (set_concurrency_limit
@@ -4354,7 +4961,8 @@ create or replace function workflow.start_flows(
     now timestamptz default clock_timestamp(),
     owner text default null,
     concurrency_key text default null,
-    priority integer default null
+    priority integer default null,
+    version integer default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -4377,6 +4985,8 @@ declare
     v_created uuid[];
     v_conflict record;
     v_key_path text[];
+    v_vid bigint;
+    v_retired timestamptz;
 begin
     perform workflow._sweep(start_flows.now);
     -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
@@ -4384,13 +4994,26 @@ begin
         raise exception 'invalid owner worker id %', quote_literal(start_flows.owner)
             using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
     end if;
-    select f.timeout_seconds into v_timeout from workflow.flows f where f.flow_slug = start_flows.flow_slug;
+    select f.current_version_id into v_vid from workflow.flows f where f.flow_slug = start_flows.flow_slug;
     if not found then
         raise exception 'flow % does not exist', start_flows.flow_slug using errcode = 'WF002';
     end if;
+    if start_flows.version is not null then
+        select v.version_id into v_vid
+        from workflow.flow_versions v where v.flow_slug = start_flows.flow_slug and v.version = start_flows.version;
+        if not found then
+            raise exception 'flow % has no version %', start_flows.flow_slug, start_flows.version
+                using errcode = 'WF020', hint = 'list_flow_versions shows the versions a flow has.';
+        end if;
+    end if;
+    select v.timeout_seconds, v.retired_at into v_timeout, v_retired from workflow.flow_versions v where v.version_id = v_vid;
+    if v_retired is not null then
+        raise exception 'version % of flow % is retired; it starts no new runs', start_flows.version, start_flows.flow_slug
+            using errcode = 'WF021', hint = 'Start the current version (leave version out).';
+    end if;
     select count(*), coalesce(bool_or(s.step_type = 'map' and s.deps_count = 0), false)
     into v_steps, v_root_map
-    from workflow.steps s where s.flow_slug = start_flows.flow_slug;
+    from workflow.steps s where s.version_id = v_vid;
     if v_steps = 0 then
         raise exception 'flow % has no steps', start_flows.flow_slug using errcode = 'WF016';
     end if;
@@ -4400,7 +5023,7 @@ begin
     -- A local step is run only by the process that started the run: without an owner nothing
     -- would ever run it, and nothing would notice that nobody can (WF019).
     if start_flows.owner is null and exists (
-        select 1 from workflow.steps s where s.flow_slug = start_flows.flow_slug and s.execution = 'local'
+        select 1 from workflow.steps s where s.version_id = v_vid and s.execution = 'local'
     ) then
         raise exception 'flow % has local steps and the run has no owner', start_flows.flow_slug
             using errcode = 'WF019',
@@ -4458,9 +5081,9 @@ begin
         order by x.ord
     );
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id,
-            concurrency_key, priority)
-        select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
+        insert into workflow.runs (run_id, flow_slug, version_id, remaining_steps, input, started_at, deadline_at,
+            owner_worker_id, concurrency_key, priority)
+        select x.run_id, start_flows.flow_slug, v_vid, v_steps, x.input, start_flows.now,
             start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
             start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
@@ -4493,11 +5116,11 @@ begin
 
     if v_created is not null then
         -- PHASE 2: one state row per step of each new run, counting its dependencies
-        insert into workflow.step_states (run_id, step_slug, flow_slug, remaining_deps)
-        select x.run_id, s.step_slug, s.flow_slug, s.deps_count
+        insert into workflow.step_states (run_id, step_slug, flow_slug, version_id, remaining_deps)
+        select x.run_id, s.step_slug, s.flow_slug, s.version_id, s.deps_count
         from unnest(v_created) as x (run_id)
         cross join workflow.steps s
-        where s.flow_slug = start_flows.flow_slug;
+        where s.version_id = v_vid;
 
         perform workflow._emit_events(
             v_created,
@@ -4509,9 +5132,9 @@ begin
         -- PHASE 3: start the roots of every new run
         perform workflow._start_steps(
             array(select x.run_id from unnest(v_created) as x (run_id) cross join workflow.steps s
-                  where s.flow_slug = start_flows.flow_slug and s.deps_count = 0 order by x.run_id, s.step_index),
+                  where s.version_id = v_vid and s.deps_count = 0 order by x.run_id, s.step_index),
             array(select s.step_slug from unnest(v_created) as x (run_id) cross join workflow.steps s
-                  where s.flow_slug = start_flows.flow_slug and s.deps_count = 0 order by x.run_id, s.step_index),
+                  where s.version_id = v_vid and s.deps_count = 0 order by x.run_id, s.step_index),
             start_flows.now
         );
     end if;
@@ -4701,7 +5324,7 @@ as $$
         )
     ) order by l.limit_id), '[]'::jsonb)
     from workflow.runs r
-    join workflow.steps s on s.flow_slug = r.flow_slug and s.step_slug = _limits_waited_on.step_slug
+    join workflow.steps s on s.version_id = r.version_id and s.step_slug = _limits_waited_on.step_slug
     cross join lateral (
         select min(t.task_id) as first_task from workflow.tasks t
         where t.run_id = r.run_id and t.step_slug = s.step_slug and t.status = 'queued'
@@ -4740,6 +5363,35 @@ set search_path = ''
 as $$
     select _worker_alive.w.stopped_at is null and _worker_alive.w.released_at is null
         and _worker_alive.w.heartbeat_at + make_interval(secs => _worker_alive.w.heartbeat_timeout_seconds) > _worker_alive.now;
+$$;
+
+-- functions/_worker_handles.sql
+-- _worker_handles: does a worker's handlers object cover a step of a flow version?
+--
+-- handlers (workers.handlers, never null here: null means "anything" and callers test it first):
+-- {"<flow_slug>": ["<step_slug>", ...]} serves those steps of every version of the flow (the
+-- form from before versions, kept for compatibility and for psql users);
+-- {"<flow_slug>": {"<shape_hash>": ["<step_slug>", ...], ...}} serves them only in the versions
+-- with those hashes (workflow.flow_shape_hash of the worker's definition). A version whose hash
+-- is not known yet (null: made by the 0008 upgrade and not registered since) is served only by
+-- the list form.
+-- Called by claim_tasks (inside its locking scan) and get_run_status (waiting_for_worker): one
+-- rule, two readers. A plain SQL expression, so the planner inlines it: the claim pays two or
+-- three binary-searched jsonb lookups per message, as before versions.
+-- Locks nothing. Errors: none.
+create or replace function workflow._worker_handles(handlers jsonb, flow_slug text, shape_hash text, step_slug text)
+returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+    select case jsonb_typeof(_worker_handles.handlers -> _worker_handles.flow_slug)
+        when 'array' then (_worker_handles.handlers -> _worker_handles.flow_slug) ? _worker_handles.step_slug
+        when 'object' then coalesce(
+            (_worker_handles.handlers -> _worker_handles.flow_slug -> _worker_handles.shape_hash) ? _worker_handles.step_slug,
+            false)
+        else false
+    end;
 $$;
 
 -- functions/complete_task.sql
@@ -4973,6 +5625,20 @@ as $$
     order by w.worker_id;
 $$;
 
+-- functions/register_flow.sql
+-- register_flow: register a flow from one JSON description, idempotently; returns its slug.
+--
+-- The form psql users and clients have always called: register_flow_version does the work
+-- (see there: a known shape is a no-op, a new one becomes the current version) and this returns
+-- the slug only. Errors and locks: those of register_flow_version. Safe to repeat.
+create or replace function workflow.register_flow(definition jsonb)
+returns text
+language sql
+set search_path = ''
+as $$
+    select v.flow_slug from workflow.register_flow_version(register_flow.definition) as v;
+$$;
+
 -- functions/remove_limit.sql
 -- remove_limit: lift a concurrency or rate limit; the next claim starts tasks without it.
 --
@@ -5050,10 +5716,12 @@ $$;
 -- idempotent: repeating it returns the same run without starting anything new. timeout_seconds
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
--- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- local steps; if it dies the run fails (see start_flows). version: the flow version number to run
+-- (null: the current one). Same run_id with another input: WF012.
 -- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
 -- ordered queues (both: see start_flows).
--- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
+-- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
+-- WF010, WF001, WF019, WF025).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
@@ -5062,7 +5730,8 @@ create or replace function workflow.start_flow(
     now timestamptz default clock_timestamp(),
     owner text default null,
     concurrency_key text default null,
-    priority integer default null
+    priority integer default null,
+    version integer default null
 )
 returns uuid
 language sql
@@ -5077,7 +5746,8 @@ as $$
         start_flow.now,
         start_flow.owner,
         start_flow.concurrency_key,
-        start_flow.priority
+        start_flow.priority,
+        start_flow.version
     ) as s;
 $$;
 
@@ -5163,7 +5833,7 @@ begin
     alter default privileges in schema pgmq grant all on sequences to workflow_admin;
 
     -- workflow_worker: the task path.
-    grant select on workflow.flows, workflow.steps, workflow.deps to workflow_worker;
+    grant select on workflow.flows, workflow.flow_versions, workflow.steps, workflow.deps to workflow_worker;
     grant select on workflow.runs to workflow_worker;
     grant update (remaining_steps, status, output, error_message, failed_step, completed_at, failed_at)
         on workflow.runs to workflow_worker;

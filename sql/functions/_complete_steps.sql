@@ -42,7 +42,7 @@ begin
         select d.run_id, dp.step_slug
         from unnest(_complete_steps.run_ids, _complete_steps.step_slugs) as d (run_id, step_slug)
         join workflow.step_states ss on ss.run_id = d.run_id and ss.step_slug = d.step_slug
-        join workflow.deps dp on dp.flow_slug = ss.flow_slug and dp.dep_slug = d.step_slug
+        join workflow.deps dp on dp.version_id = ss.version_id and dp.dep_slug = d.step_slug
     )
     order by s.run_id, s.step_slug
     for no key update;
@@ -51,7 +51,7 @@ begin
         select d.run_id, dp.step_slug, count(*)::integer as n
         from unnest(_complete_steps.run_ids, _complete_steps.step_slugs) as d (run_id, step_slug)
         join workflow.step_states ss on ss.run_id = d.run_id and ss.step_slug = d.step_slug
-        join workflow.deps dp on dp.flow_slug = ss.flow_slug and dp.dep_slug = d.step_slug
+        join workflow.deps dp on dp.version_id = ss.version_id and dp.dep_slug = d.step_slug
         group by d.run_id, dp.step_slug
     ),
     upd as (
@@ -87,7 +87,7 @@ begin
                 select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}')
                 from workflow.step_states ss
                 where ss.run_id = r.run_id
-                  and not exists (select 1 from workflow.deps d where d.flow_slug = r.flow_slug and d.dep_slug = ss.step_slug)
+                  and not exists (select 1 from workflow.deps d where d.version_id = r.version_id and d.dep_slug = ss.step_slug)
             ) end
         from n
         where r.run_id = n.run_id and (r.status = 'started') is true

@@ -32,7 +32,7 @@ begin
         cross join lateral (
             select ss.step_slug
             from workflow.step_states ss
-            join workflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+            join workflow.steps s on s.version_id = ss.version_id and s.step_slug = ss.step_slug
             where ss.run_id = r.run_id and s.execution = 'local' and ss.status in ('created', 'started')
             order by s.step_index
             limit 1

@@ -30,7 +30,7 @@ as $$
         )
     ) order by l.limit_id), '[]'::jsonb)
     from workflow.runs r
-    join workflow.steps s on s.flow_slug = r.flow_slug and s.step_slug = _limits_waited_on.step_slug
+    join workflow.steps s on s.version_id = r.version_id and s.step_slug = _limits_waited_on.step_slug
     cross join lateral (
         select min(t.task_id) as first_task from workflow.tasks t
         where t.run_id = r.run_id and t.step_slug = s.step_slug and t.status = 'queued'

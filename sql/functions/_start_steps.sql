@@ -8,6 +8,8 @@
 -- dependency's output, or the run input for a root map step). A map over an empty array
 -- completes at once with output [] and the completion cascades. A map over a non-array fails
 -- the run.
+-- Each step's definition is read from its run's version (runs.version_id). A message carries the
+-- version's shape hash ("version"), which the claim's handler filter matches.
 -- In a paused run the messages are parked (vt = infinity) until the run is resumed.
 -- Locks: the step_states rows it starts (already locked or new to the caller's transaction);
 -- inserts tasks and queue messages. Sends one pg_notify per queue that gained work with no
@@ -43,7 +45,7 @@ begin
         select r.run_id, r.step_slug, st.map_over
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
         join workflow.runs ru on ru.run_id = r.run_id
-        join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = r.step_slug
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
         where st.step_type = 'map'
           and jsonb_typeof(case when st.map_over is null then ru.input else (
               select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
@@ -66,7 +68,7 @@ begin
             end as n
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
         join workflow.runs ru on ru.run_id = r.run_id
-        join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = r.step_slug
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
     ),
     upd as (
         update workflow.step_states s
@@ -91,7 +93,7 @@ begin
     from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
     join workflow.step_states s on s.run_id = r.run_id and s.step_slug = r.step_slug
     join workflow.runs ru on ru.run_id = r.run_id
-    join workflow.steps st on st.flow_slug = s.flow_slug and st.step_slug = s.step_slug
+    join workflow.steps st on st.version_id = s.version_id and st.step_slug = s.step_slug
     cross join lateral (
         select 0 as idx, null::jsonb as item where st.step_type = 'single'
         union all
@@ -110,14 +112,16 @@ begin
         select t.queue_name, st.start_delay_seconds as delay, ru.paused_at is not null as paused,
             array_agg(t.task_id order by t.task_id) as task_ids,
             array_agg(jsonb_build_object(
-                'task_id', t.task_id, 'run_id', t.run_id, 'flow', ru.flow_slug, 'step', t.step_slug, 'index', t.task_index,
+                'task_id', t.task_id, 'run_id', t.run_id, 'flow', ru.flow_slug, 'version', fv.shape_hash,
+                'step', t.step_slug, 'index', t.task_index,
                 'timeout', st.timeout_seconds, 'max_attempts', st.max_attempts,
                 'resources', to_jsonb(st.required_resources)
             ) order by t.task_id) as msgs
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
         join workflow.tasks t on t.run_id = r.run_id and t.step_slug = r.step_slug
         join workflow.runs ru on ru.run_id = t.run_id
-        join workflow.steps st on st.flow_slug = ru.flow_slug and st.step_slug = t.step_slug
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = t.step_slug
+        join workflow.flow_versions fv on fv.version_id = ru.version_id
         where t.message_id is null and t.status = 'queued'
         group by t.queue_name, st.start_delay_seconds, ru.paused_at is not null
     loop

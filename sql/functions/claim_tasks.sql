@@ -23,9 +23,10 @@
 -- this claim to commit, so its sweep sees what we claimed. The rare exhausted-lease path then
 -- locks like fail_tasks.
 -- Workers: with the worker_id of a registered worker (register_worker), only tasks of the steps
--- in its handlers are claimed, and a registered worker that is dead or stopped claims nothing. A
--- worker_id that is not registered, or null, claims any step (psql users). Each call first runs
--- the throttled sweep (_sweep: dead workers' leases, dead owners, deadlines).
+-- in its handlers are claimed (per flow, or per flow version: see _worker_handles), and a
+-- registered worker that is dead or stopped claims nothing. A worker_id that is not registered,
+-- or null, claims any step (psql users). Each call first runs the throttled sweep (_sweep: dead
+-- workers' leases, dead owners, deadlines).
 -- Concurrency limits (set_concurrency_limit): when a limit applies to the queue, the claim first
 -- takes a transaction-level advisory lock, without waiting (pg_try_advisory_xact_lock), on each
 -- (limit, key) that the visible head of the queue touches, then decides in the leasing statement,
@@ -163,9 +164,24 @@ begin
               -- 2.84 ms without, inside the run-to-run spread of 2.5-3.4 ms. What it does cost is
               -- a head of unservable visible messages, re-read by every claim of that worker:
               -- 1000 of them took a claim to 6-10 ms (a few microseconds each).
-              and ($5::jsonb is null or coalesce($5 -> coalesce(q.message ->> 'flow', (
+              -- Versions (0008): handlers name steps per flow ({"flow": ["step", ...]}: any
+              -- version) or per flow version ({"flow": {"<shape hash>": ["step", ...]}}); the
+              -- message carries its version's hash, messages sent before 0008 take it from their
+              -- run. This is workflow._worker_handles written out: a function with SET is never
+              -- inlined, and a call per scanned message would cost more than the lookups.
+              and ($5::jsonb is null or coalesce(case jsonb_typeof($5 -> coalesce(q.message ->> 'flow', (
                   select r.flow_slug from workflow.runs as r where r.run_id = (q.message ->> 'run_id')::uuid
-              )) ? (q.message ->> 'step'), false))
+              )))
+                  when 'array' then $5 -> coalesce(q.message ->> 'flow', (
+                      select r.flow_slug from workflow.runs as r where r.run_id = (q.message ->> 'run_id')::uuid
+                  )) ? (q.message ->> 'step')
+                  when 'object' then $5 -> coalesce(q.message ->> 'flow', (
+                      select r.flow_slug from workflow.runs as r where r.run_id = (q.message ->> 'run_id')::uuid
+                  )) -> coalesce(q.message ->> 'version', (
+                      select v.shape_hash from workflow.runs as r join workflow.flow_versions as v on v.version_id = r.version_id
+                      where r.run_id = (q.message ->> 'run_id')::uuid
+                  )) ? (q.message ->> 'step')
+              end, false))
               and ($3::uuid is null or q.msg_id = any (array(
                   select t.message_id from workflow.tasks as t
                   where t.run_id = $3 and t.status in ('queued', 'started') and t.message_id is not null
@@ -370,7 +386,7 @@ begin
             select jsonb_object_agg(d.dep_slug, ds.output)
             from workflow.deps d
             join workflow.step_states ds on ds.run_id = t.run_id and ds.step_slug = d.dep_slug
-            where d.flow_slug = r.flow_slug and d.step_slug = t.step_slug
+            where d.version_id = r.version_id and d.step_slug = t.step_slug
               and d.dep_slug is distinct from st.map_over
         ), '{}'::jsonb),
         t.item,
@@ -378,7 +394,7 @@ begin
     from unnest(v_task_ids, v_leases) as c (task_id, lease)
     join workflow.tasks t on t.task_id = c.task_id
     join workflow.runs r on r.run_id = t.run_id
-    join workflow.steps st on st.flow_slug = r.flow_slug and st.step_slug = t.step_slug
+    join workflow.steps st on st.version_id = r.version_id and st.step_slug = t.step_slug
     order by t.task_id;
 end;
 $$;

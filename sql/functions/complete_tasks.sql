@@ -105,7 +105,7 @@ begin
                 ) else s.output end
             from c, workflow.steps st
             where s.run_id = c.run_id and s.step_slug = c.step_slug and s.status in ('started', 'failed')
-              and st.flow_slug = s.flow_slug and st.step_slug = s.step_slug
+              and st.version_id = s.version_id and st.step_slug = s.step_slug
             returning s.run_id, s.step_slug, s.status
         )
         select array_agg(upd.run_id) filter (where upd.status = 'completed'),

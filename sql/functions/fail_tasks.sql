@@ -96,7 +96,7 @@ begin
               and t.attempts_count < t.max_attempts and fail_tasks.retryable[x.ord] is not false
               and r.run_id = t.run_id and (r.status = 'started') is true
               and ss.run_id = t.run_id and ss.step_slug = t.step_slug
-              and st.flow_slug = ss.flow_slug and st.step_slug = t.step_slug
+              and st.version_id = ss.version_id and st.step_slug = t.step_slug
             returning t.task_id, t.queue_name, t.message_id, r.paused_at is not null as paused,
                 least(st.base_delay_seconds * power(2, t.attempts_count - 1), 86400)::integer as delay
         )

@@ -9,10 +9,12 @@
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
 --             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker"}, ...
 --             in flow order],
---  "owner": the worker id executing its local steps (or null)}
+--  "owner": the worker id executing its local steps (or null),
+--  "version", "version_hash": the flow version the run is pinned to (number and shape hash)}
 -- waiting_for_worker is true for a started step with tasks left when no live registered worker
--- can take them: for a distributed step, none whose queues (null: any), handlers (null: any)
--- and resources cover it; for a local step, the run's owner is not alive. Only registered
+-- can take them: for a distributed step, none whose queues (null: any), handlers (null: any;
+-- per flow or per flow version, see _worker_handles) and resources cover it, so a task of a
+-- version no live worker serves reads true; for a local step, the run's owner is not alive. Only registered
 -- workers count (register_worker), so with unregistered workers it reads true.
 -- waiting_on_limits lists the concurrency and rate limits that hold the step's queued tasks back
 -- now, with their use and the tasks ahead (see _limits_waited_on); [] when none.
@@ -47,9 +49,12 @@ begin
         'cancelled_at', r.cancelled_at,
         'deadline_at', r.deadline_at,
         'owner', r.owner_worker_id,
+        'version', fv.version,
+        'version_hash', fv.shape_hash,
         'steps', st.steps
     ) into v_result
     from workflow.runs r
+    join workflow.flow_versions fv on fv.version_id = r.version_id
     cross join lateral (
         select count(*)::integer as total,
             (count(*) filter (where ss.status = 'completed'))::integer as done,
@@ -73,12 +78,12 @@ begin
                         select 1 from workflow.workers w
                         where workflow._worker_alive(w, get_run_status.now)
                           and (w.queues is null or s.queue_name = any(w.queues))
-                          and (w.handlers is null or coalesce(w.handlers -> r.flow_slug ? s.step_slug, false))
+                          and (w.handlers is null or workflow._worker_handles(w.handlers, r.flow_slug, fv.shape_hash, s.step_slug))
                           and s.required_resources <@ w.resources)
                     end
             ) order by s.step_index), '[]'::jsonb) as steps
         from workflow.step_states ss
-        join workflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+        join workflow.steps s on s.version_id = ss.version_id and s.step_slug = ss.step_slug
         where ss.run_id = r.run_id
     ) as st
     where r.run_id = get_run_status.run_id;

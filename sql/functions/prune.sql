@@ -3,12 +3,14 @@
 -- Retention for the run tables. A run is finished when its status is 'completed' or 'failed'
 -- (cancelled included); it is old when it ended (completed_at or failed_at) before
 -- now - older_than. Deletes up to batch_size such runs, oldest first, and their events, tasks and
--- step_states, then one batch of expired channel and queue archives (prune_archives), and
--- returns what it deleted. Called by psql users, cron jobs and the soak benchmark in a loop:
--- one call is one short transaction, and the caller repeats it until runs_deleted and
--- archived_deleted are 0 (for example `select * from workflow.prune('7 days')` under psql's
--- \watch). A single call never works through the whole backlog, so it never
--- holds locks, or the oldest snapshot that vacuum has to respect, for longer than one batch.
+-- step_states, then one batch of expired channel and queue archives (prune_archives), then the
+-- flow versions retired before now - older_than that no run uses any more (prune_flow_versions,
+-- which reports its count when called alone), and returns what it deleted. Called by psql users,
+-- cron jobs and the soak benchmark in a loop: one call is one short transaction, and the caller
+-- repeats it until runs_deleted and archived_deleted are 0 (for example
+-- `select * from workflow.prune('7 days')` under psql's \watch). A single call never works
+-- through the whole backlog, so it never holds locks, or the oldest snapshot that vacuum has to
+-- respect, for longer than one batch.
 -- How: the runs are picked through runs_finished_idx and locked FOR UPDATE SKIP LOCKED (a run
 -- that retry_failed_workflow or a forced cancel holds is left for the next call); each child
 -- table is then cleared with one DELETE by run_id (index: events_run_idx, task_is_unique,
@@ -76,6 +78,9 @@ begin
 
     -- PHASE 3: one batch of expired archives per queue
     archived_deleted := workflow.prune_archives(prune.older_than, prune.batch_size, prune.now);
+    -- PHASE 4: retired versions no run uses (few rows; not counted in this row, whose columns
+    -- are those of the release)
+    perform workflow.prune_flow_versions(prune.older_than, prune.now);
     return next;
 end;
 $$;

@@ -4,7 +4,8 @@
 -- read from the last event_id they saw, so a listener that was away misses nothing still kept),
 -- dashboards and psql users. for_run_id restricts to one run. Event names: run_started,
 -- step_completed, step_failed, run_completed, run_failed, run_cancelled, run_paused,
--- run_resumed. Locks nothing. Errors: WF010 max_events out of range.
+-- run_resumed, step_reused (a retry on the current version carried the step's output over).
+-- Locks nothing. Errors: WF010 max_events out of range.
 create or replace function workflow.read_events(
     after_id bigint default 0,
     for_run_id uuid default null,

@@ -4,12 +4,15 @@
 -- runs a run's local steps), or by psql users. An upsert on worker_id: a repeated call updates
 -- host, pid, queues, resources, handlers, version and the heartbeat timeout, and makes a worker
 -- that had stopped or died live again (started_at is then reset: it is a new life of that id).
--- handlers is {"<flow_slug>": ["<step_slug>", ...]}: the steps the worker can run; claim_tasks
--- with this worker_id then claims only those steps' tasks. null means any step.
+-- handlers is {"<flow_slug>": ["<step_slug>", ...]}: the steps the worker can run, in any
+-- version of the flow; or, per version, {"<flow_slug>": {"<shape_hash>": ["<step_slug>", ...]}}
+-- with the hashes of the definitions its code serves (flow_shape_hash, or register_flow_version's
+-- shape_hash); the two forms mix freely across flows. claim_tasks with this worker_id then claims
+-- only those steps' tasks (see _worker_handles). null means any step.
 -- A worker is alive while it heartbeats (heartbeat_worker) more often than
 -- heartbeat_timeout_seconds; after that the engine's sweep releases its leases at once.
 -- Locks: the worker's row (insert or update). Errors: WF001 malformed worker id, WF010 a timeout
--- below 1 s or handlers that are not {"flow": ["step", ...]}. Safe to repeat.
+-- below 1 s or handlers of neither form. Safe to repeat.
 create or replace function workflow.register_worker(
     worker_id text,
     host text default null,
@@ -41,11 +44,19 @@ begin
         jsonb_typeof(register_worker.handlers) <> 'object'
         or exists (
             select 1 from jsonb_each(register_worker.handlers) as h (flow, steps)
-            where jsonb_typeof(h.steps) <> 'array'
-               or exists (select 1 from jsonb_array_elements(h.steps) as e where jsonb_typeof(e) <> 'string')
+            where case jsonb_typeof(h.steps)
+                when 'array' then exists (select 1 from jsonb_array_elements(h.steps) as e where jsonb_typeof(e) <> 'string')
+                -- per version: {"<shape hash>": ["<step_slug>", ...], ...}
+                when 'object' then exists (
+                    select 1 from jsonb_each(h.steps) as v (shape_hash, vsteps)
+                    where jsonb_typeof(v.vsteps) <> 'array'
+                       or exists (select 1 from jsonb_array_elements(v.vsteps) as e where jsonb_typeof(e) <> 'string'))
+                else true
+            end
         )
     ) then
-        raise exception 'handlers must be {"<flow_slug>": ["<step_slug>", ...]}, got %', register_worker.handlers
+        raise exception 'handlers must be {"<flow_slug>": ["<step_slug>", ...]} or {"<flow_slug>": {"<shape_hash>": ["<step_slug>", ...]}}, got %',
+            register_worker.handlers
             using errcode = 'WF010';
     end if;
 

@@ -6,10 +6,12 @@
 -- idempotent: repeating it returns the same run without starting anything new. timeout_seconds
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
--- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
+-- local steps; if it dies the run fails (see start_flows). version: the flow version number to run
+-- (null: the current one). Same run_id with another input: WF012.
 -- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
 -- ordered queues (both: see start_flows).
--- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
+-- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
+-- WF010, WF001, WF019, WF025).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
@@ -18,7 +20,8 @@ create or replace function workflow.start_flow(
     now timestamptz default clock_timestamp(),
     owner text default null,
     concurrency_key text default null,
-    priority integer default null
+    priority integer default null,
+    version integer default null
 )
 returns uuid
 language sql
@@ -33,6 +36,7 @@ as $$
         start_flow.now,
         start_flow.owner,
         start_flow.concurrency_key,
-        start_flow.priority
+        start_flow.priority,
+        start_flow.version
     ) as s;
 $$;

@@ -6,7 +6,9 @@
 -- for this flow with the same input is returned with created = false and nothing new is started
 -- for it; with a different input the call is refused (WF012) and nothing changes. owner names the
 -- worker id of the process that executes the runs' local steps (execute() passes its own); when
--- that owner dies, the runs fail (see _fail_dead_owners). Runs the throttled sweep first (_sweep).
+-- that owner dies, the runs fail (see _fail_dead_owners). version: the flow version number to run
+-- (list_flow_versions); null, the default, runs the current version. The runs are pinned to it:
+-- every later step reads that version's shape. Runs the throttled sweep first (_sweep).
 -- Returns one row
 -- per input, in input order: (run_id, created). Set-based throughout: one insert of runs, one of
 -- step states, one _start_steps for the root steps of every new run, so the per-run cost is a
@@ -15,9 +17,10 @@
 -- flows row FOR KEY SHARE through the foreign key, so add_step cannot change the flow meanwhile.
 -- Invariants: remaining_steps = number of steps; each step_state's remaining_deps = its number of
 -- dependencies; root steps start in this transaction; run_started events are recorded.
--- Errors: WF002 unknown flow, WF016 flow without steps, WF009 an input of the wrong JSON type (the
--- message names its position), WF010 run_ids of another length or repeated, timeout below 1 s,
--- WF012 a run id already used by another flow or with another input, WF001 a malformed owner,
+-- Errors: WF002 unknown flow, WF020 unknown version, WF021 retired version, WF016 flow without
+-- steps, WF009 an input of the wrong JSON type (the message names its position), WF010 run_ids of
+-- another length or repeated, timeout below 1 s, WF012 a run id already used by another flow or
+-- with another input, WF001 a malformed owner,
 -- WF010 a priority outside -1000..1000,
 -- WF025 an input whose value at the flow's key limit path is an object or an array.
 -- concurrency_key: the runs' key for the flow's key concurrency limit (set_concurrency_limit
@@ -34,7 +37,8 @@ create or replace function workflow.start_flows(
     now timestamptz default clock_timestamp(),
     owner text default null,
     concurrency_key text default null,
-    priority integer default null
+    priority integer default null,
+    version integer default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -57,6 +61,8 @@ declare
     v_created uuid[];
     v_conflict record;
     v_key_path text[];
+    v_vid bigint;
+    v_retired timestamptz;
 begin
     perform workflow._sweep(start_flows.now);
     -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
@@ -64,13 +70,26 @@ begin
         raise exception 'invalid owner worker id %', quote_literal(start_flows.owner)
             using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
     end if;
-    select f.timeout_seconds into v_timeout from workflow.flows f where f.flow_slug = start_flows.flow_slug;
+    select f.current_version_id into v_vid from workflow.flows f where f.flow_slug = start_flows.flow_slug;
     if not found then
         raise exception 'flow % does not exist', start_flows.flow_slug using errcode = 'WF002';
     end if;
+    if start_flows.version is not null then
+        select v.version_id into v_vid
+        from workflow.flow_versions v where v.flow_slug = start_flows.flow_slug and v.version = start_flows.version;
+        if not found then
+            raise exception 'flow % has no version %', start_flows.flow_slug, start_flows.version
+                using errcode = 'WF020', hint = 'list_flow_versions shows the versions a flow has.';
+        end if;
+    end if;
+    select v.timeout_seconds, v.retired_at into v_timeout, v_retired from workflow.flow_versions v where v.version_id = v_vid;
+    if v_retired is not null then
+        raise exception 'version % of flow % is retired; it starts no new runs', start_flows.version, start_flows.flow_slug
+            using errcode = 'WF021', hint = 'Start the current version (leave version out).';
+    end if;
     select count(*), coalesce(bool_or(s.step_type = 'map' and s.deps_count = 0), false)
     into v_steps, v_root_map
-    from workflow.steps s where s.flow_slug = start_flows.flow_slug;
+    from workflow.steps s where s.version_id = v_vid;
     if v_steps = 0 then
         raise exception 'flow % has no steps', start_flows.flow_slug using errcode = 'WF016';
     end if;
@@ -80,7 +99,7 @@ begin
     -- A local step is run only by the process that started the run: without an owner nothing
     -- would ever run it, and nothing would notice that nobody can (WF019).
     if start_flows.owner is null and exists (
-        select 1 from workflow.steps s where s.flow_slug = start_flows.flow_slug and s.execution = 'local'
+        select 1 from workflow.steps s where s.version_id = v_vid and s.execution = 'local'
     ) then
         raise exception 'flow % has local steps and the run has no owner', start_flows.flow_slug
             using errcode = 'WF019',
@@ -138,9 +157,9 @@ begin
         order by x.ord
     );
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, remaining_steps, input, started_at, deadline_at, owner_worker_id,
-            concurrency_key, priority)
-        select x.run_id, start_flows.flow_slug, v_steps, x.input, start_flows.now,
+        insert into workflow.runs (run_id, flow_slug, version_id, remaining_steps, input, started_at, deadline_at,
+            owner_worker_id, concurrency_key, priority)
+        select x.run_id, start_flows.flow_slug, v_vid, v_steps, x.input, start_flows.now,
             start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
             start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
@@ -173,11 +192,11 @@ begin
 
     if v_created is not null then
         -- PHASE 2: one state row per step of each new run, counting its dependencies
-        insert into workflow.step_states (run_id, step_slug, flow_slug, remaining_deps)
-        select x.run_id, s.step_slug, s.flow_slug, s.deps_count
+        insert into workflow.step_states (run_id, step_slug, flow_slug, version_id, remaining_deps)
+        select x.run_id, s.step_slug, s.flow_slug, s.version_id, s.deps_count
         from unnest(v_created) as x (run_id)
         cross join workflow.steps s
-        where s.flow_slug = start_flows.flow_slug;
+        where s.version_id = v_vid;
 
         perform workflow._emit_events(
             v_created,
@@ -189,9 +208,9 @@ begin
         -- PHASE 3: start the roots of every new run
         perform workflow._start_steps(
             array(select x.run_id from unnest(v_created) as x (run_id) cross join workflow.steps s
-                  where s.flow_slug = start_flows.flow_slug and s.deps_count = 0 order by x.run_id, s.step_index),
+                  where s.version_id = v_vid and s.deps_count = 0 order by x.run_id, s.step_index),
             array(select s.step_slug from unnest(v_created) as x (run_id) cross join workflow.steps s
-                  where s.flow_slug = start_flows.flow_slug and s.deps_count = 0 order by x.run_id, s.step_index),
+                  where s.version_id = v_vid and s.deps_count = 0 order by x.run_id, s.step_index),
             start_flows.now
         );
     end if;

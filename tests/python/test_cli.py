@@ -108,6 +108,29 @@ def test_flows_with_a_slug_shows_its_steps(runner: CliRunner, db_url: str, regis
     assert json.loads(as_json.stdout) == Client(db_url).get_flow(registered)
 
 
+def test_flows_versions_lists_a_flows_versions_and_version_shows_one(
+    runner: CliRunner, db_url: str
+) -> None:
+    slug = "cli.versions"
+    with Client(db_url) as c:
+        a = {"slug": "a", "execution": "distributed"}
+        c.register_flow({"slug": slug, "steps": [a]})
+        c.start_flow(slug, {})
+        c.register_flow({"slug": slug, "steps": [a, {"slug": "b", "execution": "distributed"}]})
+    result = runner.invoke(main, ["--database-url", db_url, "flows", slug, "--versions"])
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:3] == ["version", "shape_hash", "current"]
+    assert [r.split()[0] for r in rows] == ["2", "1"]
+    assert rows[0].split()[2] == "yes" and rows[1].split()[-2:] == ["1", "1"]
+    as_json = runner.invoke(main, ["--database-url", db_url, "flows", slug, "--versions", "--json"])
+    assert [v["version"] for v in json.loads(as_json.stdout)] == [2, 1]
+    one = runner.invoke(main, ["--database-url", db_url, "flows", slug, "--version", "1", "--json"])
+    assert [s["slug"] for s in json.loads(one.stdout)["steps"]] == ["a"]
+    missing = runner.invoke(main, ["--database-url", db_url, "flows", slug, "--version", "9"])
+    assert missing.exit_code == 1 and "WF020" in missing.output
+
+
 def test_a_wf_error_is_one_line_with_its_sqlstate_and_exit_status_1(
     runner: CliRunner, db_url: str
 ) -> None:

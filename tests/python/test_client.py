@@ -22,7 +22,6 @@ from singularity_workflow import (
     DuplicateStep,
     EmptyFlow,
     FlowNotFound,
-    FlowShapeMismatch,
     InvalidInput,
     InvalidName,
     InvalidOption,
@@ -30,6 +29,7 @@ from singularity_workflow import (
     RunNotFound,
     SelfDependency,
     UnknownDependency,
+    VersionNotFound,
     Workflow,
     WorkflowError,
     step,
@@ -137,12 +137,15 @@ def test_input_of_the_wrong_type_carries_the_servers_hint(client: Client) -> Non
     assert "(SQLSTATE WF009)\nhint: " in err.value.describe()
 
 
-def test_a_different_shape_under_a_registered_slug_is_a_shape_mismatch(client: Client) -> None:
+def test_a_different_shape_under_a_registered_slug_is_a_new_current_version(client: Client) -> None:
     client.register_flow(three_steps("tests.shape", "q_shape"))
-    with pytest.raises(FlowShapeMismatch) as err:
-        client.register_flow(three_steps("tests.shape", "q_shape", max_attempts=9))
-    assert err.value.code == "WF007"
-    assert err.value.hint is not None and "new slug" in err.value.hint
+    client.register_flow(three_steps("tests.shape", "q_shape", max_attempts=9))
+    versions = client.list_flow_versions("tests.shape")
+    assert [(v.version, v.is_current) for v in versions] == [(2, True), (1, False)]
+    assert client.get_flow("tests.shape", version=1)["steps"][0]["max_attempts"] != 9
+    with pytest.raises(VersionNotFound) as err:
+        client.get_flow("tests.shape", version=3)
+    assert err.value.code == "WF020"
 
 
 def test_a_run_id_of_another_flow_is_a_conflict(client: Client) -> None:

@@ -518,10 +518,12 @@ def test_channel_stream_delivers_new_messages(db_url: str, client: Client) -> No
 def test_keyset_paging_stays_fast_on_a_million_runs(db_url: str, client: Client) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "insert into workflow.runs (run_id, flow_slug, status, remaining_steps, input,"
-            " started_at, completed_at)"
+            "insert into workflow.runs (run_id, flow_slug, version_id, status, remaining_steps,"
+            " input, started_at, completed_at)"
             " select gen_random_uuid(), case when i % 10 = 0 then 'dash_flow' else 'dash_other'"
-            " end, case when i % 50 = 0 then 'started' else 'completed' end, 0, '{}',"
+            " end, (select f.current_version_id from workflow.flows f where f.flow_slug ="
+            " case when i % 10 = 0 then 'dash_flow' else 'dash_other' end),"
+            " case when i % 50 = 0 then 'started' else 'completed' end, 0, '{}',"
             " now() - make_interval(secs => i), case when i % 50 = 0 then null"
             " else now() - make_interval(secs => i) end"
             " from generate_series(1, 1000000) i"
@@ -618,3 +620,28 @@ def test_a_database_without_the_schema_is_a_page_that_says_run_migrate(
             assert page.status_code == 503, (path, page.status_code)
             assert "the workflow schema is not installed in database" in page.text
             assert "singularity-workflow migrate" in page.text
+def test_a_run_shows_its_version_and_the_flow_page_diffs_two_versions(
+    web: TestClient, client: Client
+) -> None:
+    slug = "dash_versions"
+    d = {"execution": "distributed"}
+    v1 = {"slug": slug, "steps": [{"slug": "a", **d}, {"slug": "b", "depends_on": ["a"], **d}]}
+    v2 = {"slug": slug, "steps": [{"slug": "a", "timeout": 9, **d},
+                                  {"slug": "c", "depends_on": ["a"], **d}]}
+    client.register_flow(v1)
+    old_run = client.start_flow(slug, {})
+    client.register_flow(v2)
+    new_run = client.start_flow(slug, {})
+    old_page = web.get(f"/runs/{old_run}").text
+    assert re.search(r'id="run-version"><a href="/flows/dash_versions/versions">1</a>', old_page)
+    assert 'data-step="b"' in old_page and 'data-step="c"' not in old_page  # v1's DAG
+    new_page = web.get(f"/runs/{new_run}").text
+    assert 'data-step="c"' in new_page and 'data-step="b"' not in new_page  # v2's DAG
+    page = web.get(f"/flows/{slug}/versions").text
+    assert "2 (current)" in page
+    rows = dict(re.findall(r'<tr class="diff-(\w+)"><td>(\w+)</td>', page)[i][::-1]
+                for i in range(3))
+    assert rows == {"a": "changed", "b": "removed", "c": "added"}
+    assert "timeout: 60 → 9" in page.replace("&#34;", '"')
+    assert web.get(f"/flows/{slug}/versions?a=1&b=7").status_code == 404
+    assert web.get("/flows/nope/versions").status_code == 404

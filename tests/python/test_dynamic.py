@@ -26,7 +26,6 @@ from singularity_workflow import (
     EmptyFlow,
     FlowBuilder,
     FlowExists,
-    FlowInUse,
     FlowNotFound,
     InvalidName,
     InvalidOption,
@@ -160,12 +159,19 @@ def test_create_flow_errors(builder: FlowBuilder) -> None:
         builder.create_flow(new_name(), timeout=0)
 
 
-def test_a_flow_that_has_runs_no_longer_changes(builder: FlowBuilder, client: Client) -> None:
+def test_a_step_added_to_a_flow_that_has_runs_makes_a_new_version(
+    builder: FlowBuilder, client: Client
+) -> None:
     flow = builder.create_flow(new_name())
     builder.add_step(flow, "a")
-    execute_dynamic(flow, {}, {"a": lambda i: 1}, client=client, timeout=30)
-    with pytest.raises(FlowInUse):
-        builder.add_step(flow, "b", ["a"])
+    first = execute_dynamic(flow, {}, {"a": lambda i: 1}, client=client, timeout=30)
+    builder.add_step(flow, "b", ["a"])
+    assert [v.version for v in client.list_flow_versions(flow)] == [2, 1]
+    assert [s["slug"] for s in client.get_flow(flow, version=1)["steps"]] == ["a"]
+    second = execute_dynamic(flow, {}, {"a": lambda i: 1, "b": lambda i: 2}, client=client,
+                             timeout=30)
+    assert client.get_run_status(first.run_id).version == 1
+    assert client.get_run_status(second.run_id).version == 2
 
 
 # -- execute_dynamic ---------------------------------------------------------------------------

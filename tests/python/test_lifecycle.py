@@ -564,8 +564,9 @@ def test_the_newest_first_listing_reads_an_index_on_20000_runs(db_url: str) -> N
                 {"slug": "a", "execution": "distributed"}]}')"""
         )
         conn.execute(
-            "insert into workflow.runs (run_id, flow_slug, status, remaining_steps, input,"
-            " started_at) select gen_random_uuid(), 'lc_many',"
+            "insert into workflow.runs (run_id, flow_slug, version_id, status, remaining_steps,"
+            " input, started_at) select gen_random_uuid(), 'lc_many',"
+            " (select current_version_id from workflow.flows where flow_slug = 'lc_many'),"
             " (array['started', 'completed', 'failed'])[1 + i % 3], 1, '{}',"
             " now() - make_interval(secs => i) from generate_series(1, 20000) as i"
         )

@@ -63,5 +63,5 @@ def test_building_an_operation_checks_its_arguments_before_any_io() -> None:
     with pytest.raises(ValueError):
         runs.get_run_status("not a uuid")
     op = definitions.get_flow("orders")
-    assert (op.query, list(op.params)) == ("select workflow.get_flow(%s)", ["orders"])
+    assert (op.query, list(op.params)) == ("select workflow.get_flow(%s, %s)", ["orders", None])
     assert Operation("select 1", [], no_result).decode([(1,)]) is None

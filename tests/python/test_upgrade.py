@@ -202,3 +202,51 @@ def test_public_functions_of_the_release_stay_callable_with_their_old_arguments(
                 broken.append(f"{name}({', '.join(args)}) -> {result}")
     assert old, "the release has public functions (the check is not vacuous)"
     assert broken == [], "public functions of the release no longer callable as they were"
+
+
+def test_flows_become_version_1_and_runs_in_flight_finish_on_it_after_a_new_shape(
+    released: str,
+) -> None:
+    install(released)
+    with psycopg.connect(released, autocommit=True) as conn:
+        held = conn.execute(
+            "select task_id, attempts_count from workflow.tasks where status = 'started'"
+        ).fetchall()
+        assert conn.execute(
+            "select version, live_runs from workflow.list_flow_versions('upg')"
+        ).fetchall() == [(1, 3)]
+        # A deploy after the upgrade: "b" removed, "c" added.
+        assert conn.execute(
+            "select version, created from workflow.register_flow_version(%s)",
+            [Jsonb({"slug": "upg", "steps": [
+                {"slug": "a", "execution": "distributed", "queue": "upg"},
+                {"slug": "c", "execution": "distributed", "queue": "upg", "depends_on": ["a"]},
+            ]})],
+        ).fetchone() == (2, True)
+        for task_id, attempt in held:
+            conn.execute("select workflow.complete_task(%s, %s, %s)", [task_id, attempt, Jsonb(0)])
+        for _ in range(10):
+            tasks = conn.execute(
+                "select task_id, attempt from workflow.claim_tasks('upg', qty => 10)"
+            ).fetchall()
+            if not tasks:
+                break
+            for task_id, attempt in tasks:
+                conn.execute(
+                    "select workflow.complete_task(%s, %s, %s)", [task_id, attempt, Jsonb(1)]
+                )
+        rows = conn.execute(
+            "select r.status, array_agg(ss.step_slug order by ss.step_slug)"
+            " from workflow.runs r join workflow.step_states ss on ss.run_id = r.run_id"
+            " group by r.run_id, r.status"
+        ).fetchall()
+        assert rows == [("completed", ["a", "b"])] * 3, "the runs finished on their own shape"
+        # The release's shape registered again is a no-op naming version 1 (its hash was
+        # computed on the first registration after the upgrade).
+        assert conn.execute(
+            "select version, created from workflow.register_flow_version(%s)",
+            [Jsonb({"slug": "upg", "steps": [
+                {"slug": "a", "execution": "distributed", "queue": "upg"},
+                {"slug": "b", "execution": "distributed", "queue": "upg", "depends_on": ["a"]},
+            ]})],
+        ).fetchone() == (1, False)

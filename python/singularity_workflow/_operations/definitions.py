@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 from singularity_workflow._db import Operation, Rows, first_value, to_jsonb
 from singularity_workflow._operations._args import need_int, need_text, need_type
+from singularity_workflow._types import FlowVersion, RegisteredVersion
 
-__all__ = ["add_step", "create_flow", "get_flow", "list_flows", "register_flow"]
+__all__ = [
+    "add_step",
+    "create_flow",
+    "delete_flow_version",
+    "flow_shape_hash",
+    "get_flow",
+    "list_flow_versions",
+    "list_flows",
+    "register_flow",
+    "register_flow_version",
+    "retire_flow_version",
+]
 
 _ADD_STEP: Final = (
     "select workflow.add_step(flow_slug => %s, step_slug => %s, depends_on => %s::text[],"
@@ -17,13 +30,19 @@ _ADD_STEP: Final = (
     " resources => %s::text[])"
 )
 # A read of the definition tables (no workflow.* function lists flows yet); this is its one home.
+# Steps and timeout are the current version's.
 _LIST_FLOWS: Final = (
     "select f.flow_slug, count(s.step_slug)::integer,"
-    " f.timeout_seconds, f.created_at"
-    " from workflow.flows f left join workflow.steps s on s.flow_slug = f.flow_slug"
-    " group by f.flow_slug order by f.flow_slug"
+    " v.timeout_seconds, f.created_at, v.version"
+    " from workflow.flows f join workflow.flow_versions v on v.version_id = f.current_version_id"
+    " left join workflow.steps s on s.version_id = v.version_id"
+    " group by f.flow_slug, v.version_id order by f.flow_slug"
 )
-_FLOW_KEYS: Final = ("slug", "steps", "timeout", "created_at")
+_FLOW_KEYS: Final = ("slug", "steps", "timeout", "created_at", "version")
+_LIST_VERSIONS: Final = (
+    "select %s, version, shape_hash, is_current, created_at, retired_at, live_runs, total_runs"
+    " from workflow.list_flow_versions(%s)"
+)
 
 
 def _text(rows: Rows) -> str:
@@ -44,10 +63,44 @@ def register_flow(definition: Mapping[str, Any]) -> Operation[str]:
     )
 
 
-def get_flow(slug: str) -> Operation[dict[str, Any]]:
-    """Read a flow's definition as JSON (``workflow.get_flow``)."""
+def register_flow_version(definition: Mapping[str, Any]) -> Operation[RegisteredVersion]:
+    """Register a flow and say which version its shape is (``workflow.register_flow_version``)."""
+    return Operation(
+        "select flow_slug, version, shape_hash, created from workflow.register_flow_version(%s)",
+        [to_jsonb(dict(definition), "flow definition")],
+        lambda rows: RegisteredVersion(*rows[0]),
+    )
+
+
+def flow_shape_hash(definition: Mapping[str, Any]) -> Operation[str]:
+    """Compute a definition's shape hash (``workflow.flow_shape_hash``) without registering it."""
+    return Operation(
+        "select workflow.flow_shape_hash(%s)",
+        [to_jsonb(dict(definition), "flow definition")],
+        _text,
+    )
+
+
+def get_flow(slug: str, version: int | None = None) -> Operation[dict[str, Any]]:
+    """Read a flow version's definition as JSON (``workflow.get_flow``; None: the current)."""
     need_text(slug, "slug")
-    return Operation("select workflow.get_flow(%s)", [slug], first_value)
+    need_int(version, "version", optional=True)
+    return Operation("select workflow.get_flow(%s, %s)", [slug, version], first_value)
+
+
+def list_flow_versions(slug: str) -> Operation[list[FlowVersion]]:
+    """List a flow's versions, newest first, with run counts (``workflow.list_flow_versions``)."""
+    return Operation(_LIST_VERSIONS, [slug, slug], lambda rows: [FlowVersion(*r) for r in rows])
+
+
+def retire_flow_version(slug: str, version: int) -> Operation[datetime]:
+    """Retire a version: no new runs (``workflow.retire_flow_version``); decodes when."""
+    return Operation("select workflow.retire_flow_version(%s, %s)", [slug, version], first_value)
+
+
+def delete_flow_version(slug: str, version: int) -> Operation[Any]:
+    """Delete a version no run uses (``workflow.delete_flow_version``)."""
+    return Operation("select workflow.delete_flow_version(%s, %s)", [slug, version], first_value)
 
 
 def list_flows() -> Operation[list[dict[str, Any]]]:

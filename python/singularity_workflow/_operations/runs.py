@@ -68,14 +68,20 @@ def start_flow(
     owner: str | None = None,
     concurrency_key: str | None = None,
     priority: int | None = None,
+    version: int | None = None,
 ) -> Operation[UUID]:
-    """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id."""
+    """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id.
+
+    ``version``: the flow version to run (None: the current one).
+    """
     need_text(flow_slug, "flow_slug")
     rid = None if run_id is None else run_uuid(run_id)
     need_int(timeout_seconds, "timeout_seconds", optional=True)
+    need_int(version, "version", optional=True)
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
-        " timeout_seconds => %s, owner => %s, concurrency_key => %s, priority => %s)",
+        " timeout_seconds => %s, owner => %s, concurrency_key => %s, priority => %s,"
+        " version => %s)",
         [
             flow_slug,
             to_jsonb(input, "run input"),
@@ -84,6 +90,7 @@ def start_flow(
             owner,
             concurrency_key,
             priority,
+            version,
         ],
         first_value,
     )
@@ -97,6 +104,7 @@ def start_flows(
     timeout_seconds: int | None = None,
     concurrency_key: str | None = None,
     priority: int | None = None,
+    version: int | None = None,
 ) -> Operation[list[UUID]]:
     """Start one run per input in one call (``workflow.start_flows``); decodes the ids in order."""
     need_text(flow_slug, "flow_slug")
@@ -105,7 +113,8 @@ def start_flows(
     need_int(timeout_seconds, "timeout_seconds", optional=True)
     return Operation(
         "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
-        " run_ids => %s::uuid[], timeout_seconds => %s, concurrency_key => %s, priority => %s)",
+        " run_ids => %s::uuid[], timeout_seconds => %s, concurrency_key => %s, priority => %s,"
+        " version => %s)",
         [
             flow_slug,
             [to_jsonb(value, "run input") for value in inputs],
@@ -115,6 +124,7 @@ def start_flows(
             timeout_seconds,
             concurrency_key,
             priority,
+            version,
         ],
         _run_ids,
     )
@@ -182,14 +192,19 @@ def retry_failed_workflow(
     skip_completed: bool = True,
     reset_all: bool = False,
     owner: str | None = None,
+    on_current: bool = False,
 ) -> Operation[UUID]:
-    """Retry a failed run as a new run (``workflow.retry_failed_workflow``); decodes its id."""
+    """Retry a failed run as a new run (``workflow.retry_failed_workflow``); decodes its id.
+
+    ``on_current``: run on the flow's current version rather than the failed run's own.
+    """
     need_bool(skip_completed, "skip_completed")
     need_bool(reset_all, "reset_all")
+    need_bool(on_current, "on_current")
     return Operation(
         "select workflow.retry_failed_workflow(run_id => %s, skip_completed => %s,"
-        " reset_all => %s, owner => %s)",
-        [run_uuid(run_id), skip_completed, reset_all, owner],
+        " reset_all => %s, owner => %s, on_current => %s)",
+        [run_uuid(run_id), skip_completed, reset_all, owner, on_current],
         first_value,
     )
 

@@ -49,10 +49,35 @@ def sql_command(no_pgmq: bool, upgrade_from: str | None) -> None:
 @click.command("flows")
 @click.argument("slug", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--versions", is_flag=True, help="With SLUG: list its versions with run counts.")
+@click.option("--version", "version", type=int, default=None, metavar="N",
+              help="With SLUG: show version N's steps (default: the current version).")
 @click.pass_context
-def flows_command(ctx: click.Context, slug: str | None, as_json: bool) -> None:
-    """List the registered flows, or with SLUG show that flow's steps."""
+def flows_command(
+    ctx: click.Context, slug: str | None, as_json: bool, versions: bool, version: int | None
+) -> None:
+    """List the registered flows, or with SLUG show that flow's steps (or its versions)."""
     db = client_of(ctx)
+    if slug is None and (versions or version is not None):
+        raise click.UsageError("--versions and --version need a flow SLUG")
+    if slug is not None and versions:
+        listed_versions = db.list_flow_versions(slug)
+        if as_json:
+            click.echo(json.dumps([
+                {f: getattr(v, f) for f in v.__slots__} for v in listed_versions
+            ], indent=2, default=str))
+            return
+        click.echo(table(
+            ("version", "shape_hash", "current", "created_at", "retired_at", "live_runs", "runs"),
+            [
+                (v.version, v.shape_hash, "yes" if v.is_current else None,
+                 v.created_at.isoformat(" ", "seconds"),
+                 v.retired_at.isoformat(" ", "seconds") if v.retired_at else None,
+                 v.live_runs, v.total_runs)
+                for v in listed_versions
+            ],
+        ))
+        return
     if slug is None:
         listed = db.list_flows()
         if as_json:
@@ -66,7 +91,7 @@ def flows_command(ctx: click.Context, slug: str | None, as_json: bool) -> None:
             ]
             click.echo(table(("slug", "steps", "timeout", "created_at"), rows))
         return
-    flow = db.get_flow(slug)
+    flow = db.get_flow(slug, version)
     if as_json:
         click.echo(json.dumps(flow, indent=2))
         return

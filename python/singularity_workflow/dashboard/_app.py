@@ -50,9 +50,11 @@ from starlette.templating import Jinja2Templates
 
 from singularity_workflow._client import Client
 from singularity_workflow._errors import (
+    FlowNotFound,
     InvalidState,
     RunNotFound,
     SchemaNotInstalled,
+    VersionNotFound,
     WorkflowError,
 )
 from singularity_workflow._names import CHANNEL_NAME, RESERVED_CHANNEL_PREFIXES
@@ -280,7 +282,7 @@ class Dashboard:
         self.templates = _templates()
         #: Embedded in this server's pages; another origin cannot read them, so cannot forge it.
         self.csrf = secrets.token_urlsafe(32)
-        self._layouts: dict[str, Layout] = {}
+        self._layouts: dict[tuple[str, int | None], Layout] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -297,12 +299,14 @@ class Dashboard:
         return self.render(request, "error.html", {"message": message, "back": back},
                            status_code=status_code)
 
-    def layout(self, flow_slug: str) -> Layout:
-        """Return the DAG layout of a flow (cached: a flow's shape never changes)."""
-        found = self._layouts.get(flow_slug)
+    def layout(self, flow_slug: str, version: int | None = None) -> Layout:
+        """Return the DAG layout of a flow version (cached: a version's shape never changes)."""
+        found = self._layouts.get((flow_slug, version))
         if found is None:
-            flow = self.client.get_flow(flow_slug)
-            found = self._layouts[flow_slug] = layout_flow(flow["steps"])
+            flow = self.client.get_flow(flow_slug, version)
+            found = layout_flow(flow["steps"])
+            if version is not None:  # "the current version" changes with the next deploy
+                self._layouts[(flow_slug, version)] = found
         return found
 
     def snapshot(self, status: RunStatus) -> dict[str, Any]:
@@ -415,7 +419,7 @@ class Dashboard:
         status = self.client.get_run_status(run_id)
         snap = self.snapshot(status)
         return {
-            "run": status, "snap": snap, "layout": self.layout(status.flow_slug),
+            "run": status, "snap": snap, "layout": self.layout(status.flow_slug, status.version),
             "states_by_step": {s["step"]: s for s in snap["steps"]},
         }
 
@@ -521,6 +525,49 @@ class Dashboard:
                 "workers": queries.workers(self.client),
                 "limits": self.client.list_limits(),
                 "now": _when(datetime.now(UTC))}
+
+    # -- a flow's versions ------------------------------------------------------------------------
+
+    def _versions_context(self, flow_slug: str, a: int | None, b: int | None) -> dict[str, Any]:
+        """Read a flow's version history and, for versions ``a`` and ``b``, their step diff."""
+        versions = self.client.list_flow_versions(flow_slug)
+        if len(versions) > 1 and (a is None or b is None):
+            a, b = versions[1].version, versions[0].version  # the last deploy's change
+        diff: list[dict[str, Any]] = []
+        if a is not None and b is not None:
+            old = {s["slug"]: s for s in self.client.get_flow(flow_slug, a)["steps"]}
+            new = {s["slug"]: s for s in self.client.get_flow(flow_slug, b)["steps"]}
+            for slug in sorted(old.keys() | new.keys()):
+                before, after = old.get(slug), new.get(slug)
+                if before == after:
+                    continue
+                changed = sorted(
+                    k for k in (before or {}).keys() | (after or {}).keys()
+                    if (before or {}).get(k) != (after or {}).get(k)
+                ) if before and after else []
+                diff.append({
+                    "step": slug,
+                    "change": "added" if before is None else "removed" if after is None
+                    else "changed",
+                    "fields": [{"name": k, "old": before.get(k) if before else None,
+                                "new": after.get(k) if after else None} for k in changed],
+                })
+        return {"flow": flow_slug, "versions": versions, "a": a, "b": b, "diff": diff}
+
+    async def versions_page(self, request: Request) -> Response:
+        """GET /flows/{flow}/versions: the version history, and ``?a=&b=`` the diff of two."""
+        flow_slug = request.path_params["flow"]
+
+        def number(name: str) -> int | None:
+            raw = request.query_params.get(name, "")
+            return int(raw) if raw.isdigit() else None
+
+        try:
+            ctx = await asyncio.to_thread(
+                self._versions_context, flow_slug, number("a"), number("b"))
+        except (FlowNotFound, VersionNotFound) as exc:
+            return self.error(request, 404, str(exc), "/runs")
+        return self.render(request, "versions.html", ctx)
 
     async def queues_page(self, request: Request) -> Response:
         """GET /queues: depth, invisible and oldest age per queue; limits; the live workers."""
@@ -754,6 +801,7 @@ def create_app(database: str | Client | None = None,
         Route("/runs/{run_id}/status.json", dash.run_json),
         Route("/runs/{run_id}/steps/{step}", dash.step_page),
         Route("/runs/{run_id}/{action}", dash.action, methods=["POST"]),
+        Route("/flows/{flow}/versions", dash.versions_page),
         Route("/queues", dash.queues_page),
         Route("/queues/live", dash.queues_fragment),
         Route("/channels", dash.channels_page),

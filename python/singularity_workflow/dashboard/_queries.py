@@ -77,10 +77,10 @@ _COUNTS: Final = (
 _STEP: Final = (
     "select s.step_slug, s.status, st.step_type, s.remaining_deps, s.remaining_tasks,"
     " s.initial_tasks, s.output, s.started_at, s.completed_at, s.failed_at, s.error_message,"
-    " array(select d.dep_slug from workflow.deps d where d.flow_slug = s.flow_slug"
+    " array(select d.dep_slug from workflow.deps d where d.version_id = s.version_id"
     "  and d.step_slug = s.step_slug order by d.dep_slug) as depends_on"
     " from workflow.step_states s"
-    " join workflow.steps st on st.flow_slug = s.flow_slug and st.step_slug = s.step_slug"
+    " join workflow.steps st on st.version_id = s.version_id and st.step_slug = s.step_slug"
     " where s.run_id = %s and s.step_slug = %s"
 )
 _STEP_KEYS: Final = (

@@ -16,10 +16,13 @@ Steps take the options of code-defined steps (``@step``), with the same defaults
 ``"local"``, ``queue``, ``resources``, ``max_attempts`` 3, ``timeout`` 60, ``base_delay`` 1,
 ``start_delay`` 0, ``map`` (True, or the name of the dependency to map over). The checks are the
 server's (``workflow.add_step``), mapped to the typed errors: FlowNotFound (unknown workflow id),
-UnknownDependency, DuplicateStep, SelfDependency, InvalidName, InvalidOption, FlowInUse. A
-rejected step leaves the stored flow as it was. A cycle cannot be built at all: a dependency must
-exist before the step that names it, so the only loop one could try, a step depending on itself,
-is SelfDependency (register_flow, which takes whole graphs, reports cycles as DependencyCycle).
+UnknownDependency, DuplicateStep, SelfDependency, InvalidName, InvalidOption. A
+rejected step leaves the stored flow as it was. A step added to a flow whose current version
+has runs goes into a new version (``add_step`` copies the current one and makes the copy
+current), so those runs keep their shape and the next run has the step. A cycle cannot be built
+at all: a dependency must exist before the step that names it, so the only loop one could try, a
+step depending on itself, is SelfDependency (register_flow, which takes whole graphs, reports
+cycles as DependencyCycle).
 
 Workers and dynamic flows. ``execute_dynamic`` runs the *local* steps in the calling process and
 also registers ``step_functions`` in this process's handler registry, so a :class:`Worker`
@@ -105,7 +108,9 @@ class FlowBuilder:
         ``map=True`` maps over the single dependency (or, for a root step, the run input);
         ``map="dep"`` names the dependency, which is then added to ``depends_on`` if missing.
         Errors (nothing is stored when one is raised): FlowNotFound, UnknownDependency,
-        DuplicateStep, SelfDependency, InvalidName, InvalidOption, FlowInUse.
+        DuplicateStep, SelfDependency, InvalidName, InvalidOption. On a flow whose current
+        version has runs, the step goes into a new version (a copy of the current one, made
+        current by the first such call); those runs keep their shape.
         """
         if workflow_id is not None:
             if flow_slug is not None:

@@ -204,8 +204,8 @@ class Orchestrator:
         """Run an approved stored graph and wait for it; return its RunResult.
 
         The run input is ``{"goal", "graph_id", **input}``. The graph's flow keeps the step
-        options it was first registered with: running it again through an Orchestrator with
-        other options raises FlowShapeMismatch (decompose again for a new graph instead).
+        options of its latest registration: running it again through an Orchestrator with
+        other options registers a new version of the flow, and the run uses that.
         Raises InvalidState (not approved),
         TaskGraphNotFound, MissingStepFunctions, and RunFailed / RunTimeout like ``execute``.
         The flow and the run are recorded on the graph (``flow_slug``, ``last_run_id``).

@@ -40,8 +40,20 @@ _REGISTER: Final = (
 _HEARTBEAT: Final = "select workflow.heartbeat_worker(worker_id => %s)"
 _DEREGISTER: Final = "select workflow.deregister_worker(worker_id => %s)"
 
-#: {flow_slug: [step_slug, ...]}: the steps a process can run (None: any step).
-Handlers = Mapping[str, Sequence[str]]
+#: {flow_slug: [step_slug, ...]} (any version) or {flow_slug: {shape_hash: [step_slug, ...]}}
+#: (those versions): the steps a process can run (None: any step).
+Handlers = Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]]
+
+
+def _plain(given: Handlers | None) -> dict[str, Any] | None:
+    """Return ``given`` as plain JSON-ready dicts and lists (for comparison and sending)."""
+    if given is None:
+        return None
+    return {
+        flow: ({h: list(steps) for h, steps in served.items()} if isinstance(served, Mapping)
+               else list(served))
+        for flow, served in given.items()
+    }
 
 
 def package_version() -> str | None:
@@ -84,14 +96,13 @@ class Registration:
         self.heartbeat_timeout = heartbeat_timeout
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
-        self._registered: dict[str, list[str]] | None = None
+        self._registered: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
     def register(self) -> None:
         """Insert or refresh this process's row (``register_worker``); raises on failure."""
         with self._lock:
-            given = self._handlers()
-            handlers = None if given is None else {f: list(s) for f, s in given.items()}
+            handlers = _plain(self._handlers())
             self._client.call(Operation(
                 _REGISTER,
                 [self.worker_id, socket.gethostname(), os.getpid(), self._queues,
@@ -107,9 +118,7 @@ class Registration:
         Cheap when nothing changed (a comparison of two small dicts); the worker calls it on
         every poll tick, so a handler registered later is served within a poll interval.
         """
-        given = self._handlers()
-        now = None if given is None else {f: list(s) for f, s in given.items()}
-        if now != self._registered:
+        if _plain(self._handlers()) != self._registered:
             self.register()
 
     def start(self) -> None:

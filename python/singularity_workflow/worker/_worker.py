@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from singularity_workflow._client import Client
-from singularity_workflow.definitions import discover, registry
+from singularity_workflow.definitions import WorkflowDef, discover, registry
 from singularity_workflow.worker._engine import DEFAULT_MAX_WRITTEN_OFF, Engine
 from singularity_workflow.worker._handlers import RegistryResolver
 from singularity_workflow.worker._registration import (
@@ -31,8 +31,8 @@ from singularity_workflow.worker._registration import (
 )
 from singularity_workflow.worker._state import EngineStats, Source
 
-__all__ = ["EXIT_STUCK_HANDLERS", "Worker", "WorkerStuck", "default_worker_id",
-           "import_modules", "registered_handlers"]
+__all__ = ["EXIT_STUCK_HANDLERS", "VersionedHandlers", "Worker", "WorkerStuck",
+           "default_worker_id", "import_modules", "registered_handlers"]
 
 log = logging.getLogger("singularity_workflow.worker")
 
@@ -86,6 +86,36 @@ def registered_handlers() -> Handlers:
     return {slug: [s.name for s in defn.steps] for slug, defn in registry.items()}
 
 
+class VersionedHandlers:
+    """What a worker advertises: its steps per flow version its code is.
+
+    A flow whose definition this process holds (a ``Workflow`` class, the list form) is served
+    only in the version of that shape: ``{flow: {shape_hash: [steps]}}``, so during a rolling
+    deploy an old worker never takes a task of the new shape, nor a new worker one of the old.
+    The hash comes from the database (``workflow.flow_shape_hash``, the one place it is
+    computed), once per definition. A flow known only by its handlers (``register_handlers``,
+    ``execute_dynamic``) has no shape here and is served in any version: ``{flow: [steps]}``.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._hashes: dict[str, tuple[WorkflowDef, str]] = {}
+
+    def __call__(self) -> Handlers:
+        found: dict[str, Any] = {}
+        for slug, defn in list(registry.items()):
+            steps = [s.name for s in defn.steps]
+            if defn.handlers_only:
+                found[slug] = steps
+                continue
+            known = self._hashes.get(slug)
+            if known is None or known[0] is not defn:
+                known = (defn, self._client.flow_shape_hash(defn.definition()))
+                self._hashes[slug] = known
+            found[slug] = {known[1]: steps}
+        return found
+
+
 class Worker:
     """Serve one or more queues: claim tasks, run their handlers, report the results.
 
@@ -109,9 +139,12 @@ class Worker:
     worker stops and :meth:`run` raises :class:`WorkerStuck` (exit status 75).
 
     Handlers are found in the workflow registry by (flow, step). The worker registers itself
-    (``register_worker``) with exactly the steps it has handlers for, so it never claims a
-    task it cannot run: that task waits for a worker that can. It heartbeats every third of
-    ``heartbeat_timeout`` seconds from a thread of its own and deregisters when it stops; a
+    (``register_worker``) with exactly the steps it has handlers for, in the flow versions its
+    definitions are (see :class:`VersionedHandlers`), so it never claims a task it cannot run:
+    that task waits for a worker that can. ``handlers`` overrides what it advertises
+    (``{flow: [steps]}`` for any version, ``{flow: {shape_hash: [steps]}}`` for those versions).
+    It heartbeats every third of ``heartbeat_timeout`` seconds from a thread of its own and
+    deregisters when it stops; a
     worker that stops heartbeating (killed, frozen) is dead for the engine after
     ``heartbeat_timeout``, and its leases are released at once.
     """
@@ -132,6 +165,7 @@ class Worker:
         listen_database: str | None = None,
         heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT,
         max_written_off: int = DEFAULT_MAX_WRITTEN_OFF,
+        handlers: Handlers | None = None,
     ) -> None:
         if isinstance(queues, str):
             queues = (queues,)
@@ -158,6 +192,7 @@ class Worker:
         self.listen_database = listen_database
         self.heartbeat_timeout = heartbeat_timeout
         self.max_written_off = max_written_off
+        self.handlers = handlers
         self._registration: Registration | None = None
         self._stop = threading.Event()
         self._hurry = threading.Event()  # second signal: do not wait for in-flight tasks
@@ -218,7 +253,9 @@ class Worker:
         import_modules(self.imports)
         registration = Registration(
             self.client, self.worker_id, queues=self.queues, resources=self.resources,
-            handlers=registered_handlers, heartbeat_timeout=self.heartbeat_timeout,
+            handlers=(VersionedHandlers(self.client) if self.handlers is None
+                      else lambda: self.handlers),
+            heartbeat_timeout=self.heartbeat_timeout,
         )
         engine = Engine(
             self.client,

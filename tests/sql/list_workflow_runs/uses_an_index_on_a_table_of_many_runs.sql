@@ -9,8 +9,9 @@ select plan(6);
 
 select workflow.register_flow('{"slug": "f1", "steps": [{"slug": "a"}]}') \g /dev/null
 select workflow.register_flow('{"slug": "f2", "steps": [{"slug": "a"}]}') \g /dev/null
-insert into workflow.runs (run_id, flow_slug, status, remaining_steps, input, started_at)
+insert into workflow.runs (run_id, flow_slug, version_id, status, remaining_steps, input, started_at)
 select gen_random_uuid(), case when i % 2 = 0 then 'f1' else 'f2' end,
+    (select f.current_version_id from workflow.flows f where f.flow_slug = case when i % 2 = 0 then 'f1' else 'f2' end),
     (array['started', 'completed', 'failed'])[1 + i % 3], 1, '{}', sw_test.t0() - make_interval(secs => i)
 from generate_series(1, 20000) as i;
 analyze workflow.runs;
