@@ -43,6 +43,9 @@ begin
         'paused_at', r.paused_at,
         'cancelled_at', r.cancelled_at,
         'deadline_at', r.deadline_at,
+        'start_at', r.start_at,
+        'schedule_name', r.schedule_name,
+        'scheduled_for', r.scheduled_for,
         'owner', r.owner_worker_id,
         'steps', st.steps
     ) into v_result

@@ -7,14 +7,23 @@
 -- sets the run's deadline (default: the flow's timeout; none if both are null), after which
 -- enforce_deadlines cancels it. owner: the worker id of the process that executes the run's
 -- local steps; if it dies the run fails (see start_flows). Same run_id with another input: WF012.
--- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001).
+-- idempotency_key / dedupe_window, debounce_key / debounce_interval / debounce_mode and start_at
+-- are start_flows' (a key of one run; see there for what each does).
+-- Locks, invariants, errors: those of start_flows (WF002, WF016, WF009, WF012, WF010, WF001,
+-- WF030).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
     run_id uuid default null,
     timeout_seconds integer default null,
     now timestamptz default clock_timestamp(),
-    owner text default null
+    owner text default null,
+    idempotency_key text default null,
+    dedupe_window interval default interval '24 hours',
+    debounce_key text default null,
+    debounce_interval interval default null,
+    debounce_mode text default 'debounce',
+    start_at timestamptz default null
 )
 returns uuid
 language sql
@@ -27,6 +36,12 @@ as $$
         case when start_flow.run_id is null then null else array[start_flow.run_id] end,
         start_flow.timeout_seconds,
         start_flow.now,
-        start_flow.owner
+        start_flow.owner,
+        case when start_flow.idempotency_key is null then null else array[start_flow.idempotency_key] end,
+        start_flow.dedupe_window,
+        start_flow.debounce_key,
+        start_flow.debounce_interval,
+        start_flow.debounce_mode,
+        start_flow.start_at
     ) as s;
 $$;
