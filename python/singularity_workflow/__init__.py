@@ -18,18 +18,22 @@ from singularity_workflow._errors import (
     FlowInUse,
     FlowNotFound,
     FlowShapeMismatch,
+    InvalidCron,
     InvalidInput,
     InvalidName,
     InvalidOption,
     InvalidState,
+    KeyConflict,
     PayloadTooLarge,
     RunFailed,
     RunIdConflict,
     RunNotFound,
     RunTimeout,
+    ScheduleNotFound,
     SelfDependency,
     TaskGraphNotFound,
     UnknownDependency,
+    UnknownTimeZone,
     WorkflowError,
 )
 from singularity_workflow._install import install, render_install_sql
@@ -54,7 +58,14 @@ from singularity_workflow._listen import (
 )
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
 from singularity_workflow._run import RunResult, execute, execute_async
-from singularity_workflow._types import ClaimedTask, RunStatus, StepStatus, WorkflowRun
+from singularity_workflow._types import (
+    ClaimedTask,
+    RunStatus,
+    Schedule,
+    ScheduleInfo,
+    StepStatus,
+    WorkflowRun,
+)
 from singularity_workflow.definitions import (
     StepDef,
     Workflow,
@@ -94,10 +105,12 @@ __all__ = [
     "FlowInUse",
     "FlowNotFound",
     "FlowShapeMismatch",
+    "InvalidCron",
     "InvalidInput",
     "InvalidName",
     "InvalidOption",
     "InvalidState",
+    "KeyConflict",
     "MissingStepFunctions",
     "Orchestrator",
     "Listener",
@@ -109,12 +122,16 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "RunTimeout",
+    "Schedule",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "SelfDependency",
     "StepDef",
     "TaskGraph",
     "TaskGraphNotFound",
     "StepStatus",
     "UnknownDependency",
+    "UnknownTimeZone",
     "Worker",
     "Workflow",
     "WorkflowComposer",

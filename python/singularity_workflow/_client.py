@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -35,13 +36,25 @@ from psycopg_pool import ConnectionPool
 
 from singularity_workflow import _install
 from singularity_workflow._db import Connector, Database, Operation, raise_mapped, to_jsonb
+from singularity_workflow._errors import KeyConflict
 from singularity_workflow._messages import ChannelMessage, WorkflowEvent
-from singularity_workflow._operations import definitions, messaging, runs, task_graphs, tasks
+from singularity_workflow._operations import (
+    definitions,
+    messaging,
+    runs,
+    schedules,
+    task_graphs,
+    tasks,
+)
+from singularity_workflow._operations.runs import DebounceMode
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
+    MissedPolicy,
     OrderBy,
     RunStatus,
+    Schedule,
+    ScheduleInfo,
     UndecodableJson,
     WorkflowRun,
 )
@@ -139,15 +152,39 @@ class Client:
         Takes the JSON definition of ``workflow.register_flow`` as a dict, or a workflow (a
         ``WorkflowDef``, a ``Workflow`` subclass or a class with ``__workflow_steps__``), which is
         validated in Python first and whose handlers are then known to workers in this process.
-        Raises FlowShapeMismatch if the slug is registered with another shape.
+        Raises FlowShapeMismatch if the slug is registered with another shape. The schedules a
+        workflow class declares (``schedules = [Schedule(...)]``) are created with it, or
+        updated to match the class (their enabled flag is kept).
         """
         if isinstance(definition, Mapping):
-            body: Mapping[str, Any] = definition
-        else:
-            wdef = workflow_def(definition)
-            body = wdef.definition()
-            registry[wdef.slug] = wdef
-        return self.call(definitions.register_flow(body))
+            return self.call(definitions.register_flow(definition))
+        wdef = workflow_def(definition)
+        registry[wdef.slug] = wdef
+        slug = self.call(definitions.register_flow(wdef.definition()))
+        self._register_schedules(slug, getattr(wdef.source, "schedules", None) or ())
+        return slug
+
+    def _register_schedules(self, slug: str, declared: Sequence[Schedule]) -> None:
+        """Create (or bring up to date) the schedules a workflow class declares."""
+        for index, sched in enumerate(declared):
+            if not isinstance(sched, Schedule):
+                raise TypeError(f"flow {slug}: schedules must hold Schedule objects, got {sched!r}")
+            name = sched.name or (slug if index == 0 else f"{slug}:{index}")
+            options: dict[str, Any] = {
+                "timezone": sched.timezone,
+                "missed": sched.missed,
+                "max_catch_up": sched.max_catch_up,
+            }
+            try:
+                self.create_schedule(
+                    name, slug, sched.cron, sched.input, enabled=sched.enabled, **options
+                )
+            except KeyConflict:
+                # The code changed the schedule: the code is the source of truth for its
+                # definition. Not for enabled: an operator's disable survives a redeploy.
+                self.update_schedule(
+                    name, flow_slug=slug, cron=sched.cron, input=sched.input, **options
+                )
 
     def get_flow(self, slug: str) -> dict[str, Any]:
         """Return a flow's definition as JSON (the form register_flow takes); FlowNotFound."""
@@ -227,6 +264,12 @@ class Client:
         *,
         run_id: UUID | None = None,
         timeout_seconds: int | None = None,
+        idempotency_key: str | None = None,
+        dedupe_window: timedelta | float | None = None,
+        debounce_key: str | None = None,
+        debounce_interval: timedelta | float | None = None,
+        debounce_mode: DebounceMode = "debounce",
+        start_at: datetime | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id.
 
@@ -234,9 +277,27 @@ class Client:
         ``run_id`` the call is idempotent: repeating it returns the same run.
         ``timeout_seconds`` sets the run's deadline (default: the flow's timeout, if any); past
         it ``enforce_deadlines`` cancels the run with the reason ``deadline exceeded``.
+        ``idempotency_key``: a repeat within ``dedupe_window`` (default 24 hours; a timedelta
+        or seconds) returns the first run, or raises KeyConflict if its input differs.
+        ``debounce_key`` with ``debounce_interval``: ``debounce_mode="debounce"`` folds starts
+        within the interval into one run that starts once the interval has been quiet, with
+        the last input; ``"throttle"`` runs the first and returns it for the rest.
+        ``start_at``: the run waits, state ``scheduled``, until then (cancellable meanwhile); a
+        time in the past starts it now.
         """
         return self.call(
-            runs.start_flow(flow_slug, input, run_id=run_id, timeout_seconds=timeout_seconds)
+            runs.start_flow(
+                flow_slug,
+                input,
+                run_id=run_id,
+                timeout_seconds=timeout_seconds,
+                idempotency_key=idempotency_key,
+                dedupe_window=dedupe_window,
+                debounce_key=debounce_key,
+                debounce_interval=debounce_interval,
+                debounce_mode=debounce_mode,
+                start_at=start_at,
+            )
         )
 
     def start_flows(
@@ -246,6 +307,9 @@ class Client:
         *,
         run_ids: Sequence[UUID | None] | None = None,
         timeout_seconds: int | None = None,
+        idempotency_keys: Sequence[str | None] | None = None,
+        dedupe_window: timedelta | float | None = None,
+        start_at: datetime | None = None,
     ) -> list[UUID]:
         """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
 
@@ -253,10 +317,107 @@ class Client:
         few set-based statements for the whole batch, several times faster per run than separate
         calls. ``run_ids`` (same length, entries may be None) makes each run idempotent as in
         ``start_flow``. All or nothing: an invalid input fails the whole batch.
+        ``idempotency_keys`` (one per input, entries may be None), ``dedupe_window`` and
+        ``start_at`` are those of :meth:`start_flow`.
         """
         return self.call(
-            runs.start_flows(flow_slug, inputs, run_ids=run_ids, timeout_seconds=timeout_seconds)
+            runs.start_flows(
+                flow_slug,
+                inputs,
+                run_ids=run_ids,
+                timeout_seconds=timeout_seconds,
+                idempotency_keys=idempotency_keys,
+                dedupe_window=dedupe_window,
+                start_at=start_at,
+            )
         )
+
+    # -- schedules -------------------------------------------------------------------------
+
+    def create_schedule(
+        self,
+        name: str,
+        flow_slug: str,
+        cron: str,
+        input: Mapping[str, Any] | list[Any] | None = None,
+        *,
+        timezone: str = "UTC",
+        missed: MissedPolicy = "skip",
+        max_catch_up: int = 10,
+        enabled: bool = True,
+    ) -> datetime:
+        """Start runs of ``flow_slug`` on a cron schedule; return its first fire time.
+
+        Idempotent for the same definition; KeyConflict for a taken name with another one.
+        InvalidCron, UnknownTimeZone, FlowNotFound on bad input (nothing is stored). Ticks are
+        fired by the engine's own calls (any worker's claims), so nothing else is needed.
+        """
+        return self.call(
+            schedules.create_schedule(
+                name,
+                flow_slug,
+                cron,
+                input,
+                timezone=timezone,
+                missed=missed,
+                max_catch_up=max_catch_up,
+                enabled=enabled,
+            )
+        )
+
+    def update_schedule(
+        self,
+        name: str,
+        *,
+        flow_slug: str | None = None,
+        cron: str | None = None,
+        input: Mapping[str, Any] | list[Any] | None = None,
+        timezone: str | None = None,
+        missed: MissedPolicy | None = None,
+        max_catch_up: int | None = None,
+        enabled: bool | None = None,
+    ) -> datetime | None:
+        """Change a schedule (None keeps a value); return its next fire time (None if disabled)."""
+        return self.call(
+            schedules.update_schedule(
+                name,
+                flow_slug=flow_slug,
+                cron=cron,
+                input=input,
+                timezone=timezone,
+                missed=missed,
+                max_catch_up=max_catch_up,
+                enabled=enabled,
+            )
+        )
+
+    def enable_schedule(self, name: str) -> datetime | None:
+        """Enable a schedule; its next tick is the first after now. Return it."""
+        return self.update_schedule(name, enabled=True)
+
+    def disable_schedule(self, name: str) -> None:
+        """Disable a schedule: it fires nothing until enabled again."""
+        self.update_schedule(name, enabled=False)
+
+    def delete_schedule(self, name: str) -> bool:
+        """Delete a schedule (its runs stay); return whether there was one."""
+        return self.call(schedules.delete_schedule(name))
+
+    def list_schedules(self) -> list[ScheduleInfo]:
+        """Return every schedule with its next tick and its last run."""
+        return self.call(schedules.list_schedules())
+
+    def next_fire_times(self, name: str, n: int = 5) -> list[datetime]:
+        """Return the next ``n`` ticks of a schedule after now; ScheduleNotFound."""
+        return self.call(schedules.next_fire_times(name, n))
+
+    def trigger_schedule(self, name: str) -> UUID:
+        """Start a run of a schedule now, outside its ticks; return the run id."""
+        return self.call(schedules.trigger_schedule(name))
+
+    def fire_due_schedules(self) -> int:
+        """Fire every due tick now; return the number of runs started."""
+        return self.call(schedules.fire_due_schedules())
 
     def get_run_status(self, run_id: UUID | str) -> RunStatus:
         """Return a run's progress, per-step states, timings, input, output and error.
@@ -501,4 +662,3 @@ def default_client() -> Client:
         if _default is None:
             _default = Client()
         return _default
-

@@ -200,6 +200,34 @@ class ExtensionMissing(WorkflowError):
     default_code = "WF018"
 
 
+class InvalidCron(WorkflowError):
+    """WF027: a cron expression is malformed (which field and why) or never fires."""
+
+    default_code = "WF027"
+
+
+class UnknownTimeZone(WorkflowError):
+    """WF028: a schedule names a time zone PostgreSQL does not know."""
+
+    default_code = "WF028"
+
+
+class ScheduleNotFound(WorkflowError):
+    """WF029: no schedule has that name."""
+
+    default_code = "WF029"
+
+
+class KeyConflict(WorkflowError):
+    """WF030: an idempotency key (or a schedule name) is already used with something else.
+
+    A start with an idempotency key whose window is live and another input; a create_schedule
+    with a taken name and another definition. Nothing changes.
+    """
+
+    default_code = "WF030"
+
+
 class DefinitionError(WorkflowError):
     """A workflow definition is invalid; found in Python before anything reached the database.
 
@@ -276,6 +304,10 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         EmptyFlow,
         TaskGraphNotFound,
         ExtensionMissing,
+        InvalidCron,
+        UnknownTimeZone,
+        ScheduleNotFound,
+        KeyConflict,
     )
     if cls.default_code is not None
 }

@@ -7,7 +7,8 @@ nothing here reads the ``runs`` table directly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
 from uuid import UUID
 
 from singularity_workflow._db import Operation, Rows, clean_text, first_value, no_result, to_jsonb
@@ -21,6 +22,7 @@ from singularity_workflow._types import (
 )
 
 __all__ = [
+    "DebounceMode",
     "cancel_workflow_run",
     "enforce_deadlines",
     "get_run_status",
@@ -32,6 +34,11 @@ __all__ = [
     "start_flow",
     "start_flows",
 ]
+
+#: How starts with one debounce key coalesce: ``debounce`` (the last input wins, the run starts
+#: when the interval has been quiet) or ``throttle`` (the first start runs, the rest within the
+#: interval are dropped and return it).
+DebounceMode = Literal["debounce", "throttle"]
 
 # Named arguments, in the order of list_workflow_runs' columns (WorkflowRun unpacks them).
 _LIST_RUNS: Final = (
@@ -57,14 +64,49 @@ def _run_ids(rows: Rows) -> list[UUID]:
     return [row[0] for row in rows]
 
 
+def _interval(value: timedelta | float | None, what: str) -> timedelta | None:
+    """Return a window given as a timedelta or as seconds, as a timedelta (psycopg: interval)."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be a timedelta or a number of seconds, got {value!r}")
+    return timedelta(seconds=value)
+
+
 def start_flow(
-    flow_slug: str, input: Any, *, run_id: UUID | None = None, timeout_seconds: int | None = None
+    flow_slug: str,
+    input: Any,
+    *,
+    run_id: UUID | None = None,
+    timeout_seconds: int | None = None,
+    idempotency_key: str | None = None,
+    dedupe_window: timedelta | float | None = None,
+    debounce_key: str | None = None,
+    debounce_interval: timedelta | float | None = None,
+    debounce_mode: DebounceMode = "debounce",
+    start_at: datetime | None = None,
 ) -> Operation[UUID]:
-    """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id."""
+    """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id.
+
+    ``dedupe_window`` None keeps the server's default (24 hours).
+    """
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
-        " timeout_seconds => %s)",
-        [flow_slug, to_jsonb(input, "run input"), run_id, timeout_seconds],
+        " timeout_seconds => %s, idempotency_key => %s,"
+        " dedupe_window => coalesce(%s::interval, interval '24 hours'), debounce_key => %s,"
+        " debounce_interval => %s::interval, debounce_mode => %s, start_at => %s)",
+        [
+            flow_slug,
+            to_jsonb(input, "run input"),
+            run_id,
+            timeout_seconds,
+            idempotency_key,
+            _interval(dedupe_window, "dedupe_window"),
+            debounce_key,
+            _interval(debounce_interval, "debounce_interval"),
+            debounce_mode,
+            start_at,
+        ],
         first_value,
     )
 
@@ -75,16 +117,23 @@ def start_flows(
     *,
     run_ids: Sequence[UUID | None] | None = None,
     timeout_seconds: int | None = None,
+    idempotency_keys: Sequence[str | None] | None = None,
+    dedupe_window: timedelta | float | None = None,
+    start_at: datetime | None = None,
 ) -> Operation[list[UUID]]:
     """Start one run per input in one call (``workflow.start_flows``); decodes the ids in order."""
     return Operation(
         "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
-        " run_ids => %s::uuid[], timeout_seconds => %s)",
+        " run_ids => %s::uuid[], timeout_seconds => %s, idempotency_keys => %s::text[],"
+        " dedupe_window => coalesce(%s::interval, interval '24 hours'), start_at => %s)",
         [
             flow_slug,
             [to_jsonb(value, "run input") for value in inputs],
             None if run_ids is None else list(run_ids),
             timeout_seconds,
+            None if idempotency_keys is None else list(idempotency_keys),
+            _interval(dedupe_window, "dedupe_window"),
+            start_at,
         ],
         _run_ids,
     )
@@ -149,9 +198,7 @@ def retry_failed_workflow(
 
 def enforce_deadlines(*, max_runs: int = 100) -> Operation[int]:
     """Cancel runs past their deadline (``workflow.enforce_deadlines``); decodes how many."""
-    return Operation(
-        "select workflow.enforce_deadlines(max_runs => %s)", [max_runs], first_value
-    )
+    return Operation("select workflow.enforce_deadlines(max_runs => %s)", [max_runs], first_value)
 
 
 def maintain() -> Operation[dict[str, Any]]:

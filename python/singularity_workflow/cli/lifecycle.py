@@ -36,7 +36,6 @@ __all__ = [
 _ERROR_WIDTH = 60
 
 
-
 def _when(value: Any) -> str | None:
     """Format a timestamp for a table cell (seconds precision), None as is."""
     return None if value is None else value.isoformat(" ", "seconds")

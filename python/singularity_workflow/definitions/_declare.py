@@ -57,6 +57,7 @@ __all__ = ["Workflow", "step", "workflow_def"]
 _STEP_ATTR: Final = "__workflow_step__"
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 @overload
 def step(fn: F, /) -> F: ...
 
@@ -278,5 +279,3 @@ def workflow_def(obj: Any) -> WorkflowDef:
     )
     registry[slug] = wdef
     return wdef
-
-
