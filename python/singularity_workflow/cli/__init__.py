@@ -2,7 +2,8 @@
 
 One click group, ``main``, and one module per concern, each holding its commands: ``install``
 (migrate, sql, flows), ``lifecycle`` (status, runs, cancel, pause, resume, retry), ``worker``
-(worker, run), ``messaging`` (send, listen, notify), ``goal`` (the goal orchestrator's group)
+(worker, run), ``messaging`` (send, listen, notify), ``schedules`` (the schedules group),
+``goal`` (the goal orchestrator's group)
 and ``dashboard``. What they share (the group's error format, the one ``--database-url`` option,
 the client in the click context, table and JSON output) is in ``_base``. Nothing else in the
 package imports this one.
@@ -20,6 +21,7 @@ from singularity_workflow.cli.goal import goal_group
 from singularity_workflow.cli.install import flows_command, migrate_command, sql_command
 from singularity_workflow.cli.lifecycle import LIFECYCLE_COMMANDS
 from singularity_workflow.cli.messaging import listen_command, notify_command, send_command
+from singularity_workflow.cli.schedules import schedules_group
 from singularity_workflow.cli.worker import run_command, worker_command
 
 __all__ = ["CliError", "main"]
@@ -39,6 +41,7 @@ for _command in (
     run_command,
     *LIFECYCLE_COMMANDS,
     goal_group,
+    schedules_group,
     send_command,
     listen_command,
     notify_command,

@@ -126,7 +126,7 @@ def _runs_table(runs: list[WorkflowRun]) -> str:
     "--status",
     default=None,
     metavar="STATUS",
-    help="started (or in_progress), completed, failed, paused or cancelled [all].",
+    help="started, scheduled, in_progress (both), completed, failed, paused or cancelled [all].",
 )
 @click.option("--flow", "flow_slug", default=None, metavar="SLUG", help="Only runs of this flow.")
 @click.option("--limit", type=int, default=20, show_default=True, help="Runs to show (1-1000).")
