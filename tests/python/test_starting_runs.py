@@ -1,5 +1,7 @@
-"""Starting runs: schedule ticks fire exactly once under racing, killed processes; idempotency
-keys hold under concurrent starts; schedules declared on a workflow class are registered.
+"""Starting runs: schedule ticks, idempotency keys, schedules declared on a workflow class.
+
+Ticks fire exactly once under racing, killed processes; keys hold under concurrent starts;
+a class's schedules are registered with its flow.
 
 The tick race: 4 processes call ``workflow.fire_due_schedules`` in a loop with an injected
 clock that runs 20 schedule minutes per real second, so a per-minute schedule ticks 20 times a
@@ -24,6 +26,7 @@ from typing import Any, ClassVar
 
 import psycopg
 import pytest
+
 from singularity_workflow import (
     Client,
     InvalidCron,
@@ -62,7 +65,12 @@ FIRER = textwrap.dedent(
 def _flow(client: Client, slug: str) -> None:
     """Register a one-step distributed flow that nobody serves (its runs just stay started)."""
     client.register_flow(
-        {"slug": slug, "steps": [{"slug": "only", "execution": "distributed", "queue": "nobody_q"}]}
+        {
+            "slug": slug,
+            "steps": [
+                {"slug": "only", "execution": "distributed", "queue": "nobody_q"}
+            ],
+        }
     )
 
 
