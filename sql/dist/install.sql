@@ -4554,7 +4554,8 @@ $$;
 --   3. cancels runs past their deadline (enforce_deadlines);
 --   4. starts the scheduled runs whose start_at has come (_start_due_runs) and fires the
 --      schedule ticks that have come (fire_due_schedules): so any worker, app or psql session
---      calling the engine fires ticks, with no leader and nothing to configure.
+--      calling the engine fires ticks, with no leader and nothing to configure (a role that
+--      may not start runs, such as workflow_worker, skips this part).
 -- Cost when not due: one read of the single workflow.sweeps row (no lock, no write). When due:
 -- pg_try_advisory_xact_lock, so concurrent callers never wait for each other (the loser goes on
 -- without sweeping), then the sweeps row is re-checked and moved under that lock. Each part runs
