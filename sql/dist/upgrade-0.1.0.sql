@@ -4458,7 +4458,9 @@ begin
             if v_existing.status = 'scheduled' and v_existing.cancelled_at is null then
                 update workflow.runs r
                 set input = start_flows.inputs[1], start_at = start_flows.now + start_flows.debounce_interval,
-                    started_at = start_flows.now + start_flows.debounce_interval
+                    started_at = start_flows.now + start_flows.debounce_interval,
+                    -- the timeout still counts from the (now later) start
+                    deadline_at = r.deadline_at + (start_flows.now + start_flows.debounce_interval - r.started_at)
                 where r.run_id = v_existing.run_id;
                 update workflow.start_keys k
                 set window_ends_at = start_flows.now + start_flows.debounce_interval

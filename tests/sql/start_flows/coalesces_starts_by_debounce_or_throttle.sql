@@ -3,7 +3,7 @@
 -- been quiet. throttle: the first start runs now, the rest within the interval return it.
 begin;
 \ir ../_helpers.psql
-select plan(9);
+select plan(10);
 
 select sw_test.setup_flow('chain3') \g /dev/null
 select workflow.start_flow('chain3', '{"n": 1}', now => sw_test.t0(), debounce_key => 'd', debounce_interval => interval '10 s') as d1 \gset
@@ -15,6 +15,13 @@ select is(workflow._start_due_runs(sw_test.at(12)), 0, 'it does not start 10 s a
 select is(workflow._start_due_runs(sw_test.at(18)), 1, 'it starts when the interval has been quiet');
 select isnt(workflow.start_flow('chain3', '{"n": 3}', now => sw_test.at(19), debounce_key => 'd', debounce_interval => interval '10 s'),
     :'d1'::uuid, 'a start after that is a new run');
+
+select workflow.start_flow('chain3', '{"n": 9}', now => sw_test.t0(), debounce_key => 'dt', debounce_interval => interval '10 s',
+    timeout_seconds => 60) as dt \gset
+select workflow.start_flow('chain3', '{"n": 9}', now => sw_test.at(5), debounce_key => 'dt', debounce_interval => interval '10 s',
+    timeout_seconds => 60) \g /dev/null
+select is((select deadline_at from workflow.runs where run_id = :'dt'), sw_test.at(75),
+    'a pushed-back start keeps the whole timeout after it');
 
 select workflow.start_flow('chain3', '{"n": 1}', now => sw_test.t0(), debounce_key => 't', debounce_interval => interval '10 s', debounce_mode => 'throttle') as t1 \gset
 select is((select status from workflow.runs where run_id = :'t1'), 'started', 'a throttled first start runs now');
