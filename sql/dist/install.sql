@@ -4113,7 +4113,7 @@ declare
     v_max integer[] := array[59, 23, 31, 12, 7];
     v_months text[] := array['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
     v_days text[] := array['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
-    v_result jsonb := '{}';
+    v_result jsonb := '{}'::jsonb;
     v_values integer[];
     v_item text;
     v_range text;
@@ -4123,8 +4123,6 @@ declare
     v_parts text[];
     v_token text;
     v_bound integer;
-    v_i integer;
-    v_j integer;
 begin
     v_expr := case v_expr
         when '@yearly' then '0 0 1 1 *'
@@ -6001,8 +5999,8 @@ $$;
 --
 -- Called by psql users, clients, the CLI and dashboards. status_filter: null (all), 'started'
 -- (running or paused), 'scheduled' (waiting for start_at), 'in_progress' (both), 'completed',
--- 'failed' (cancelled included), 'paused', 'cancelled'. order_by: 'inserted_at' (= started_at), 'started_at', 'completed_at', 'failed_at',
--- 'flow_slug', 'status'; direction 'asc' or 'desc'. Only those names reach the ORDER BY, through
+-- 'failed' (cancelled included), 'paused', 'cancelled'. order_by: 'inserted_at' (= started_at),
+-- 'started_at', 'completed_at', 'failed_at', 'flow_slug', 'status'; direction 'asc' or 'desc'. Only those names reach the ORDER BY, through
 -- format('%I'), so nothing the caller writes becomes SQL. Indexes on (status, started_at),
 -- (flow_slug, started_at) and (started_at) serve the default ordering on large tables.
 -- Locks nothing. Errors: WF010 unknown status, order column or direction, limit_rows outside 1..1000,

@@ -30,7 +30,7 @@ declare
     v_max integer[] := array[59, 23, 31, 12, 7];
     v_months text[] := array['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
     v_days text[] := array['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
-    v_result jsonb := '{}';
+    v_result jsonb := '{}'::jsonb;
     v_values integer[];
     v_item text;
     v_range text;
@@ -40,8 +40,6 @@ declare
     v_parts text[];
     v_token text;
     v_bound integer;
-    v_i integer;
-    v_j integer;
 begin
     v_expr := case v_expr
         when '@yearly' then '0 0 1 1 *'
