@@ -662,3 +662,4 @@ def default_client() -> Client:
         if _default is None:
             _default = Client()
         return _default
+

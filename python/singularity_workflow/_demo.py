@@ -86,22 +86,8 @@ _TICK = 0.2
 # --------------------------------------------------------------------------------------------
 
 _WORDS = (
-    "postgres",
-    "queue",
-    "lease",
-    "worker",
-    "notify",
-    "listen",
-    "vacuum",
-    "index",
-    "commit",
-    "replica",
-    "tuple",
-    "snapshot",
-    "wal",
-    "lock",
-    "cursor",
-    "schema",
+    "postgres", "queue", "lease", "worker", "notify", "listen", "vacuum", "index",
+    "commit", "replica", "tuple", "snapshot", "wal", "lock", "cursor", "schema",
 )
 
 
@@ -121,7 +107,8 @@ class DemoPipeline:
         """Produce the items to score (a stand-in for reading a page of records)."""
         time.sleep(0.2)
         count = int(input["run"]["items"])
-        return [_WORDS[i % len(_WORDS)] + ("" if i < len(_WORDS) else str(i)) for i in range(count)]
+        return [_WORDS[i % len(_WORDS)] + ("" if i < len(_WORDS) else str(i)) for i in
+                range(count)]
 
     @staticmethod
     def score(item: str) -> dict[str, Any]:
@@ -153,17 +140,9 @@ class DemoPipeline:
         local = {"execution": "local"}
         return [
             ("fetch", DemoPipeline.fetch, {"depends_on": [], **local}),
-            (
-                "score",
-                DemoPipeline.score,
-                {
-                    "depends_on": ["fetch"],
-                    "map": True,
-                    "execution": "distributed",
-                    "queue": DEMO_QUEUE,
-                    "timeout": 30,
-                },
-            ),
+            ("score", DemoPipeline.score, {"depends_on": ["fetch"], "map": True,
+                                           "execution": "distributed", "queue": DEMO_QUEUE,
+                                           "timeout": 30}),
             ("profile", DemoPipeline.profile, {"depends_on": ["fetch"], **local}),
             ("report", DemoPipeline.report, {"depends_on": ["score", "profile"], **local}),
         ]
@@ -343,11 +322,9 @@ class Progress:
         if status is None:
             return
         width = 24
-        lines = [
-            f"  run {status.run_id}  {status.state:<9} "
-            f"[{'#' * int(width * status.percentage / 100):<{width}}] "
-            f"{status.completed_steps}/{status.total_steps} steps"
-        ]
+        lines = [f"  run {status.run_id}  {status.state:<9} "
+                 f"[{'#' * int(width * status.percentage / 100):<{width}}] "
+                 f"{status.completed_steps}/{status.total_steps} steps"]
         for s in status.steps:
             tasks = "-" if s.tasks is None else f"{s.tasks_completed}/{s.tasks}"
             lines.append(f"    {s.step:<8} {s.type:<6} {s.status:<9} tasks {tasks}")
@@ -376,14 +353,8 @@ class DemoResult:
     output: Any
 
 
-def run_demo(
-    url: str,
-    *,
-    items: int = 12,
-    out: IO[str] | None = None,
-    live: bool | None = None,
-    timeout: float = 60,
-) -> DemoResult:
+def run_demo(url: str, *, items: int = 12, out: IO[str] | None = None,
+             live: bool | None = None, timeout: float = 60) -> DemoResult:
     """Install the schema at ``url`` and run :class:`DemoPipeline` with live progress on ``out``.
 
     ``live``: redraw a table in place (default: when ``out`` is a terminal). Raises what
@@ -394,45 +365,32 @@ def run_demo(
     client = Client(url)
     try:
         applied = client.install()
-        click.echo(
-            "schema: "
-            + ("installed (" + ", ".join(applied) + ")" if applied else "already up to date"),
-            file=out,
-        )
+        click.echo("schema: " + ("installed (" + ", ".join(applied) + ")" if applied
+                                 else "already up to date"), file=out)
         token = uuid.uuid4().hex
         defn = workflow_def(DemoPipeline)
         client.register_flow(defn)
-        worker = Worker(
-            client.conninfo,
-            [DEMO_QUEUE],
-            concurrency=4,
-            poll_interval=0.5,
-            worker_id=f"{socket.gethostname()}:{os.getpid()}:demo-worker",
-            shutdown_grace=5,
-        )
-        click.echo(f"worker: serving queue {DEMO_QUEUE!r} in a thread (4 tasks at once)", file=out)
-        click.echo(
-            f"flow {defn.slug}: fetch -> (score: map, distributed | profile: local)"
-            f" -> report; {items} items",
-            file=out,
-        )
+        worker = Worker(client.conninfo, [DEMO_QUEUE], concurrency=4, poll_interval=0.5,
+                        worker_id=f"{socket.gethostname()}:{os.getpid()}:demo-worker",
+                        shutdown_grace=5)
+        click.echo(f"worker: serving queue {DEMO_QUEUE!r} in a thread (4 tasks at once)",
+                   file=out)
+        click.echo(f"flow {defn.slug}: fetch -> (score: map, distributed | profile: local)"
+                   f" -> report; {items} items", file=out)
         outcome: dict[str, Any] = {}
 
         def execute_in_thread() -> None:
             try:
-                outcome["result"] = execute(
-                    DemoPipeline,
-                    {"items": items, "demo": token},
-                    client=Client(url),
-                    timeout=timeout,
-                )
+                outcome["result"] = execute(DemoPipeline, {"items": items, "demo": token},
+                                            client=Client(url), timeout=timeout)
             except BaseException as exc:  # re-raised in the caller's thread
                 outcome["error"] = exc
 
         # Listen before the run starts, so that its first event cannot be missed.
         with listen("workflow_run_events", client=client) as listener:
             worker.run_in_thread()
-            runner = threading.Thread(target=execute_in_thread, name="sw-demo-execute", daemon=True)
+            runner = threading.Thread(target=execute_in_thread, name="sw-demo-execute",
+                                      daemon=True)
             try:
                 runner.start()
                 _follow(client, listener, Progress(client, out, live), token, runner)
@@ -449,9 +407,8 @@ def run_demo(
         client.close()
 
 
-def _follow(
-    client: Client, listener: Any, progress: Progress, token: str, runner: threading.Thread
-) -> None:
+def _follow(client: Client, listener: Any, progress: Progress, token: str,
+            runner: threading.Thread) -> None:
     """Show events of the demo's run until it ends (or the executing thread stops)."""
     run_id: UUID | None = None
     ended = False
@@ -488,64 +445,37 @@ def print_summary(result: DemoResult, out: IO[str]) -> None:
     status = result.status
     defn = workflow_def(DemoPipeline)
     took = _seconds(status.started_at, status.finished_at)
-    click.echo(
-        f"\nrun {result.run_id}: {status.state} in {took}"
-        f" ({status.completed_steps}/{status.total_steps} steps)",
-        file=out,
-    )
+    click.echo(f"\nrun {result.run_id}: {status.state} in {took}"
+               f" ({status.completed_steps}/{status.total_steps} steps)", file=out)
     rows = [("step", "type", "runs on", "tasks", "started", "took")]
     for s in status.steps:
         sdef = defn.step(s.step)
         where = "this process" if sdef.execution == "local" else f"worker, queue {sdef.queue}"
-        rows.append(
-            (
-                s.step,
-                s.type,
-                where,
-                "-" if s.tasks is None else str(s.tasks),
-                "+" + _seconds(status.started_at, s.started_at),
-                _seconds(s.started_at, s.completed_at),
-            )
-        )
+        rows.append((s.step, s.type, where, "-" if s.tasks is None else str(s.tasks),
+                     "+" + _seconds(status.started_at, s.started_at), _seconds(s.started_at,
+                                                                              s.completed_at)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        click.echo(
-            "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out
-        )
+        click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(),
+                   file=out)
     click.echo("output:", file=out)
     click.echo(json.dumps(result.output, indent=2), file=out)
 
 
 @click.command("demo")
-@click.option(
-    "--items",
-    type=click.IntRange(1, 1000),
-    default=12,
-    show_default=True,
-    help="Items the map step scores (one task each).",
-)
-@click.option(
-    "--embedded",
-    is_flag=True,
-    help="Use an embedded PostgreSQL even when another server is available.",
-)
-@click.option(
-    "--database",
-    "database_name",
-    default=DEMO_DATABASE,
-    show_default=True,
-    envvar="SW_DEMO_DATABASE",
-    help="Database to create (or reuse) on the server for the demo [env: SW_DEMO_DATABASE].",
-)
-@click.option(
-    "--live/--no-live",
-    default=None,
-    help="Redraw a progress table in place [default: when stdout is a terminal].",
-)
+@click.option("--items", type=click.IntRange(1, 1000), default=12, show_default=True,
+              help="Items the map step scores (one task each).")
+@click.option("--embedded", is_flag=True,
+              help="Use an embedded PostgreSQL even when another server is available.")
+@click.option("--database", "database_name", default=DEMO_DATABASE, show_default=True,
+              envvar="SW_DEMO_DATABASE",
+              help="Database to create (or reuse) on the server for the demo"
+              " [env: SW_DEMO_DATABASE].")
+@click.option("--live/--no-live", default=None,
+              help="Redraw a progress table in place [default: when stdout is a terminal].")
 @click.pass_context
-def demo_command(
-    ctx: click.Context, items: int, embedded: bool, database_name: str, live: bool | None
-) -> None:
+def demo_command(ctx: click.Context, items: int, embedded: bool, database_name: str,
+                 live: bool | None) -> None:
     """Run a diamond workflow with a map step end to end, on whatever PostgreSQL is at hand.
 
     The database: --database-url / DATABASE_URL, else a local server, else an embedded one
@@ -558,11 +488,8 @@ def demo_command(
     started = time.monotonic()
     with find_database(explicit, embedded=embedded) as found:
         url, dedicated = dedicated_database(found.url, database_name)
-        where = (
-            f"database {database_name}"
-            if dedicated
-            else f"the given database (no permission to create {database_name})"
-        )
+        where = (f"database {database_name}" if dedicated
+                 else f"the given database (no permission to create {database_name})")
         click.echo(f"using {found.source}: {describe(url)}  [{where}]", file=out)
         result = run_demo(url, items=items, out=out, live=live)
         print_summary(result, out)

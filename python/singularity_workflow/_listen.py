@@ -243,9 +243,7 @@ class Listener:
         self._on_message = on_message
         self._gap_timeout = gap_timeout
         self._notifier = Notifier(
-            lambda: self.client.connect_dedicated(),
-            names,
-            on_reconnect=self._replay,
+            lambda: self.client.connect_dedicated(), names, on_reconnect=self._replay,
             name=f"listener on {', '.join(names)}",
         )
         self._pending: deque[Item] = deque()
@@ -315,8 +313,7 @@ class Listener:
             self._started = True
         if self._on_message is not None:
             self._thread = threading.Thread(
-                target=self._run_callback,
-                name=f"sw-listen-{next(iter(self._channels))}",
+                target=self._run_callback, name=f"sw-listen-{next(iter(self._channels))}",
                 daemon=True,
             )
             self._thread.start()
@@ -480,11 +477,8 @@ class Listener:
                 if not is_connection_error(exc):
                     raise
                 # Nothing read is lost: the replay after the reconnect starts at the cursors.
-                log.warning(
-                    "listener on %s lost its connection (%s); reconnecting",
-                    ", ".join(self._channels),
-                    str(exc).strip().partition("\n")[0],
-                )
+                log.warning("listener on %s lost its connection (%s); reconnecting",
+                            ", ".join(self._channels), str(exc).strip().partition("\n")[0])
                 self._notifier.disconnect()
                 return
         now = time.monotonic()
@@ -504,9 +498,8 @@ class Listener:
             elif channel.kind is not _Kind.RAW:
                 self._read_events(channel, conn, None)
 
-    def _read_messages(
-        self, channel: _Channel, conn: psycopg.Connection[Any], *, replayed: bool
-    ) -> None:
+    def _read_messages(self, channel: _Channel, conn: psycopg.Connection[Any], *,
+                       replayed: bool) -> None:
         """Queue a channel's messages after its cursor's floor (all pages)."""
         cursor = channel.cursor
         assert cursor is not None
@@ -516,25 +509,18 @@ class Listener:
             settled = _settled_before(self._gap_timeout)
             for message in page:
                 if cursor.accept(message.message_id):
-                    self._pending.append(
-                        Notification(
-                            channel.name,
-                            message.message_id,
-                            str(message.message_id),
-                            replayed,
-                            None,
-                            [message],
-                        )
-                    )
+                    self._pending.append(Notification(
+                        channel.name, message.message_id, str(message.message_id),
+                        replayed, None, [message],
+                    ))
                 if message.enqueued_at < settled:
                     cursor.settle(message.message_id)
             if len(page) < PAGE:
                 return
             after = page[-1].message_id
 
-    def _read_events(
-        self, channel: _Channel, conn: psycopg.Connection[Any], lowest_new: int | None
-    ) -> None:
+    def _read_events(self, channel: _Channel, conn: psycopg.Connection[Any],
+                     lowest_new: int | None) -> None:
         """Queue a channel's events after its cursor (or from ``lowest_new``), all pages."""
         cursor = channel.cursor
         assert cursor is not None
@@ -590,15 +576,10 @@ class Listener:
         elif cursor.accept(message_id):
             client = self.client
             name = channel.name
-            self._pending.append(
-                Notification(
-                    name,
-                    message_id,
-                    payload,
-                    False,
-                    lambda: _load_message(client, name, message_id),
-                )
-            )
+            self._pending.append(Notification(
+                name, message_id, payload, False,
+                lambda: _load_message(client, name, message_id),
+            ))
 
 
 def _settled_before(gap_timeout: float) -> datetime:
@@ -634,10 +615,7 @@ def listen(
     InvalidName (WF001) for a channel name that is not valid.
     """
     return Listener(
-        channels,
-        client=client,
-        replay_from=replay_from,
-        on_message=on_message,
+        channels, client=client, replay_from=replay_from, on_message=on_message,
         gap_timeout=gap_timeout,
     ).start()
 

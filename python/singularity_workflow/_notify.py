@@ -176,9 +176,8 @@ class Notifier:
             if not is_connection_error(exc):
                 raise
             if not self.closed:
-                log.warning(
-                    "%s lost its connection (%s); reconnecting", self.name, _first_line(exc)
-                )
+                log.warning("%s lost its connection (%s); reconnecting", self.name,
+                            _first_line(exc))
             self.disconnect()
             return []
 

@@ -198,7 +198,9 @@ def retry_failed_workflow(
 
 def enforce_deadlines(*, max_runs: int = 100) -> Operation[int]:
     """Cancel runs past their deadline (``workflow.enforce_deadlines``); decodes how many."""
-    return Operation("select workflow.enforce_deadlines(max_runs => %s)", [max_runs], first_value)
+    return Operation(
+        "select workflow.enforce_deadlines(max_runs => %s)", [max_runs], first_value
+    )
 
 
 def maintain() -> Operation[dict[str, Any]]:

@@ -16,26 +16,16 @@ __all__ = ["dashboard_command"]
 
 
 @click.command("dashboard")
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to bind; anything but loopback needs --token or --read-only.",
-)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback needs --token or --read-only.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
-@click.option(
-    "--token",
-    envvar="SW_DASHBOARD_TOKEN",
-    default=None,
-    metavar="TOKEN",
-    help="Require this token (open /?token=TOKEN once, or send a Bearer header)"
-    " [env: SW_DASHBOARD_TOKEN].",
-)
+@click.option("--token", envvar="SW_DASHBOARD_TOKEN", default=None, metavar="TOKEN",
+              help="Require this token (open /?token=TOKEN once, or send a Bearer header)"
+                   " [env: SW_DASHBOARD_TOKEN].")
 @click.option("--read-only", is_flag=True, help="Show everything, allow no action.")
 @click.pass_context
-def dashboard_command(
-    ctx: click.Context, host: str, port: int, token: str | None, read_only: bool
-) -> None:
+def dashboard_command(ctx: click.Context, host: str, port: int, token: str | None,
+                      read_only: bool) -> None:
     """Serve the live web dashboard of runs, queues and channels."""
     try:
         import uvicorn
@@ -55,11 +45,8 @@ def dashboard_command(
         raise click.ClickException("no database given: pass --database-url or set DATABASE_URL")
     app = create_app(conninfo, config)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(
-        f"dashboard on http://{shown}:{port}/"
-        + (" (read-only)" if read_only else "")
-        + (" (token required)" if token else ""),
-        err=True,
-    )
+    click.echo(f"dashboard on http://{shown}:{port}/"
+               + (" (read-only)" if read_only else "") + (" (token required)" if token else ""),
+               err=True)
     # Open SSE streams would hold a graceful shutdown forever; give them two seconds.
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)

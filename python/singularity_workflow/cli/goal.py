@@ -30,6 +30,7 @@ from singularity_workflow.worker import import_modules
 __all__ = ["goal_group"]
 
 
+
 def load_object(reference: str, option: str) -> Any:
     """Import ``module:attribute`` (attribute may be dotted) and return the attribute."""
     module_name, sep, attribute = reference.partition(":")
@@ -65,37 +66,16 @@ def goal_group() -> None:
 
 @goal_group.command("plan")
 @click.argument("goal")
-@click.option(
-    "--decomposer",
-    "decomposer_ref",
-    required=True,
-    metavar="MODULE:FUNCTION",
-    help="The decomposer: goal -> list of task dicts (sync or async).",
-)
-@click.option(
-    "--max-depth",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Levels of subtasks allowed (1 = a flat graph).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.001),
-    default=60.0,
-    show_default=True,
-    help="Seconds the whole decomposition may take.",
-)
+@click.option("--decomposer", "decomposer_ref", required=True, metavar="MODULE:FUNCTION",
+              help="The decomposer: goal -> list of task dicts (sync or async).")
+@click.option("--max-depth", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Levels of subtasks allowed (1 = a flat graph).")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
+              help="Seconds the whole decomposition may take.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored graph as JSON.")
 @click.pass_context
-def plan_command(
-    ctx: click.Context,
-    goal: str,
-    decomposer_ref: str,
-    max_depth: int,
-    timeout: float,
-    as_json: bool,
-) -> None:
+def plan_command(ctx: click.Context, goal: str, decomposer_ref: str, max_depth: int,
+                 timeout: float, as_json: bool) -> None:
     """Decompose GOAL, store the task graph (not approved) and print it as a tree."""
     decomposer = load_object(decomposer_ref, "--decomposer")
     if not callable(decomposer):
@@ -105,9 +85,8 @@ def plan_command(
     )
     _show(graph, as_json)
     if not as_json:
-        click.echo(
-            f"\nreview it, then: singularity-workflow goal approve {graph.graph_id}", err=True
-        )
+        click.echo(f"\nreview it, then: singularity-workflow goal approve {graph.graph_id}",
+                   err=True)
 
 
 @goal_group.command("show")
@@ -131,43 +110,17 @@ def approve_command(ctx: click.Context, graph_id: UUID) -> None:
 
 @goal_group.command("run")
 @click.argument("graph_id", type=click.UUID)
-@click.option(
-    "--steps",
-    "steps_ref",
-    default=None,
-    metavar="MODULE:MAPPING",
-    help="Step functions keyed by task id (a dict).",
-)
-@click.option(
-    "--fallback",
-    "fallback_ref",
-    default=None,
-    metavar="MODULE:FUNCTION",
-    help="fallback(task, input) for tasks without a step function.",
-)
-@click.option(
-    "--input",
-    "input_json",
-    default="{}",
-    show_default=True,
-    help="Extra run input, as a JSON object (merged with goal and graph_id).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.001),
-    default=300.0,
-    show_default=True,
-    help="Seconds to wait for the run (it goes on in the database after that).",
-)
+@click.option("--steps", "steps_ref", default=None, metavar="MODULE:MAPPING",
+              help="Step functions keyed by task id (a dict).")
+@click.option("--fallback", "fallback_ref", default=None, metavar="MODULE:FUNCTION",
+              help="fallback(task, input) for tasks without a step function.")
+@click.option("--input", "input_json", default="{}", show_default=True,
+              help="Extra run input, as a JSON object (merged with goal and graph_id).")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=300.0, show_default=True,
+              help="Seconds to wait for the run (it goes on in the database after that).")
 @click.pass_context
-def run_command(
-    ctx: click.Context,
-    graph_id: UUID,
-    steps_ref: str | None,
-    fallback_ref: str | None,
-    input_json: str,
-    timeout: float,
-) -> None:
+def run_command(ctx: click.Context, graph_id: UUID, steps_ref: str | None,
+                fallback_ref: str | None, input_json: str, timeout: float) -> None:
     """Run an approved task graph in this process and print its output JSON."""
     if steps_ref is None and fallback_ref is None:
         raise click.UsageError("give --steps, --fallback or both")
@@ -175,9 +128,8 @@ def run_command(
     if steps_ref is not None:
         loaded = load_object(steps_ref, "--steps")
         if not isinstance(loaded, Mapping):
-            raise click.BadParameter(
-                f"{steps_ref} is not a mapping of task id -> function", param_hint="--steps"
-            )
+            raise click.BadParameter(f"{steps_ref} is not a mapping of task id -> function",
+                                     param_hint="--steps")
         steps = loaded
     fallback = load_object(fallback_ref, "--fallback") if fallback_ref else None
     try:

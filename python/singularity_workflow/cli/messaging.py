@@ -22,6 +22,7 @@ from singularity_workflow.cli._base import client_of
 __all__ = ["listen_command", "notify_command", "send_command"]
 
 
+
 @click.command("send")
 @click.argument("channel")
 @click.argument("message", metavar="JSON")
@@ -51,20 +52,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 @click.command("listen")
 @click.argument("channels", nargs=-1, required=True)
-@click.option(
-    "--replay-from",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="ID",
-    help="First print the persisted messages (or events) with ids above ID (0: the whole history).",
-)
-@click.option(
-    "--count",
-    "-n",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Exit after printing this many items.",
-)
+@click.option("--replay-from", type=click.IntRange(min=0), default=None, metavar="ID",
+              help="First print the persisted messages (or events) with ids above ID"
+              " (0: the whole history).")
+@click.option("--count", "-n", type=click.IntRange(min=1), default=None,
+              help="Exit after printing this many items.")
 @click.pass_context
 def listen_command(
     ctx: click.Context, channels: tuple[str, ...], replay_from: int | None, count: int | None

@@ -27,57 +27,22 @@ __all__ = ["run_command", "worker_command"]
 
 
 @click.command("worker")
-@click.option(
-    "--queue",
-    "-q",
-    "queues",
-    multiple=True,
-    default=("default",),
-    show_default=True,
-    help="Queue to serve (repeat for several).",
-)
-@click.option(
-    "--resource",
-    "resources",
-    multiple=True,
-    help="Resource this worker offers, e.g. gpu (repeat for several); it then also"
-    " claims steps that require it.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Tasks run at once (sync and async handlers together).",
-)
-@click.option(
-    "--import",
-    "-i",
-    "imports",
-    multiple=True,
-    help="Module that defines workflows, imported so its handlers are registered.",
-)
-@click.option(
-    "--poll-interval",
-    type=click.FloatRange(min=0.01),
-    default=5.0,
-    show_default=True,
-    help="Seconds between polls when no notification arrives.",
-)
-@click.option(
-    "--shutdown-grace",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    help="Seconds in-flight tasks get to finish after SIGTERM/SIGINT.",
-)
+@click.option("--queue", "-q", "queues", multiple=True, default=("default",), show_default=True,
+              help="Queue to serve (repeat for several).")
+@click.option("--resource", "resources", multiple=True,
+              help="Resource this worker offers, e.g. gpu (repeat for several); it then also"
+              " claims steps that require it.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Tasks run at once (sync and async handlers together).")
+@click.option("--import", "-i", "imports", multiple=True,
+              help="Module that defines workflows, imported so its handlers are registered.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+              help="Seconds between polls when no notification arrives.")
+@click.option("--shutdown-grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds in-flight tasks get to finish after SIGTERM/SIGINT.")
 @click.option("--worker-id", default=None, help="Name recorded on claimed tasks [host:pid:random].")
-@click.option(
-    "--log-level",
-    default="INFO",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-)
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.argument("modules", nargs=-1)
 @click.pass_context
 def worker_command(
@@ -118,23 +83,14 @@ def worker_command(
 
 @click.command("run")
 @click.argument("flow")
-@click.option(
-    "--input",
-    "input_json",
-    default="{}",
-    show_default=True,
-    help="The run's input, as JSON (an object, or an array for a root map step).",
-)
+@click.option("--input", "input_json", default="{}", show_default=True,
+              help="The run's input, as JSON (an object, or an array for a root map step).")
 @click.option("--wait", is_flag=True, help="Wait for the end, showing progress; print the output.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=300.0,
-    show_default=True,
-    help="With --wait: seconds to wait before giving up (the run goes on).",
-)
+@click.option("--timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="With --wait: seconds to wait before giving up (the run goes on).")
 @click.pass_context
-def run_command(ctx: click.Context, flow: str, input_json: str, wait: bool, timeout: float) -> None:
+def run_command(ctx: click.Context, flow: str, input_json: str, wait: bool,
+                timeout: float) -> None:
     """Start a run of FLOW and print its run id (with --wait: its output JSON).
 
     Only distributed steps can progress without a process executing the run: a flow with
@@ -156,16 +112,14 @@ def _run_and_wait(client: Client, flow: str, data: Any, timeout: float) -> None:
     run_id = uuid4()
     # LISTEN before the start, so even a run that ends at once is not missed; the notifier
     # reconnects if the connection drops, and the status read below never depends on it.
-    with Notifier(
-        client.connect_dedicated, [f"workflow_run_{run_id}"], name=f"run {run_id}: waiter"
-    ) as notifier:
+    with Notifier(client.connect_dedicated, [f"workflow_run_{run_id}"],
+                  name=f"run {run_id}: waiter") as notifier:
         client.start_flow(flow, data, run_id=run_id)
         click.echo(f"run {run_id} started", err=True)
         deadline = time.monotonic() + timeout
         status = client.get_run_status(run_id)
-        with click.progressbar(
-            length=max(status.total_steps, 1), label="steps", file=sys.stderr, show_pos=True
-        ) as bar:
+        with click.progressbar(length=max(status.total_steps, 1), label="steps",
+                               file=sys.stderr, show_pos=True) as bar:
             shown = 0
             while True:
                 if status.completed_steps > shown:
@@ -184,7 +138,9 @@ def _report_end(run: RunStatus, run_id: UUID) -> None:
         click.echo(dump(run.output))
         return
     if run.status == "failed":
-        raise click.ClickException(f"run {run_id} failed in step {run.failed_step}: {run.error}")
+        raise click.ClickException(
+            f"run {run_id} failed in step {run.failed_step}: {run.error}"
+        )
     raise click.ClickException(
         f"run {run_id} still {run.state} after the timeout"
         f" ({run.completed_steps} of {run.total_steps} steps completed); it goes on:"

@@ -38,9 +38,8 @@ def check_bind(host: str, *, token: str | None, read_only: bool) -> DashboardCon
     the Host header is then not restricted (the address people use is not known here).
     """
     if is_loopback(host):
-        return DashboardConfig(
-            token=token, read_only=read_only, allowed_hosts=LOOPBACK_HOSTS | {host}
-        )
+        return DashboardConfig(token=token, read_only=read_only,
+                               allowed_hosts=LOOPBACK_HOSTS | {host})
     if token is None and not read_only:
         raise UnsafeBind(
             f"refusing to serve on {host} without --token or --read-only: anyone who can reach"

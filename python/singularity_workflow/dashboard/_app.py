@@ -209,8 +209,7 @@ class _Guard:
                 else:
                     response = PlainTextResponse(
                         "this dashboard needs its token: open it as /?token=TOKEN, or send"
-                        " 'Authorization: Bearer TOKEN'",
-                        status_code=401,
+                        " 'Authorization: Bearer TOKEN'", status_code=401,
                     )
                 await _with_headers(response)(scope, receive, send)
                 return
@@ -265,9 +264,8 @@ def _secure_send(send: Send) -> Send:
 class Dashboard:
     """The application's state and handlers: the client, the live hub, templates, caches."""
 
-    def __init__(
-        self, client: Client, config: DashboardConfig, *, pool: ConnectionPool[Any] | None = None
-    ) -> None:
+    def __init__(self, client: Client, config: DashboardConfig, *, pool: ConnectionPool[Any] | None
+                 = None) -> None:
         self.client = client
         self.config = config
         self.pool = pool
@@ -279,22 +277,18 @@ class Dashboard:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def render(
-        self, request: Request, name: str, context: dict[str, Any], status_code: int = 200
-    ) -> Response:
+    def render(self, request: Request, name: str, context: dict[str, Any],
+               status_code: int = 200) -> Response:
         """Render a template with the values every page uses."""
         base = {"read_only": self.config.read_only, "csrf": self.csrf, "states": STATES}
-        return self.templates.TemplateResponse(
-            request, name, {**base, **context}, status_code=status_code
-        )
+        return self.templates.TemplateResponse(request, name, {**base, **context},
+                                               status_code=status_code)
 
-    def error(
-        self, request: Request, status_code: int, message: str, back: str | None = None
-    ) -> Response:
+    def error(self, request: Request, status_code: int, message: str,
+              back: str | None = None) -> Response:
         """Render an error page (the message is escaped like everything else)."""
-        return self.render(
-            request, "error.html", {"message": message, "back": back}, status_code=status_code
-        )
+        return self.render(request, "error.html", {"message": message, "back": back},
+                           status_code=status_code)
 
     def layout(self, flow_slug: str) -> Layout:
         """Return the DAG layout of a flow (cached: a flow's shape never changes)."""
@@ -310,24 +304,22 @@ class Dashboard:
         steps = []
         for s in status.steps:
             ended = s.completed_at or s.failed_at
-            steps.append(
-                {
-                    "step": s.step,
-                    "state": display_state(s.status, status.state),
-                    "type": s.type,
-                    "tasks": "" if s.tasks is None else f"{s.tasks_completed or 0}/{s.tasks}",
-                    "attempts": "" if s.attempts is None else str(s.attempts),
-                    "started": _when(s.started_at),
-                    "ended": _when(ended),
-                    "duration": _duration(_seconds(s.started_at, ended, now)),
-                    "error": s.error or "",
-                }
-            )
+            steps.append({
+                "step": s.step,
+                "state": display_state(s.status, status.state),
+                "type": s.type,
+                "tasks": "" if s.tasks is None else f"{s.tasks_completed or 0}/{s.tasks}",
+                "attempts": "" if s.attempts is None else str(s.attempts),
+                "started": _when(s.started_at),
+                "ended": _when(ended),
+                "duration": _duration(_seconds(s.started_at, ended, now)),
+                "error": s.error or "",
+            })
         return {
             "run_id": str(status.run_id),
             "state": status.state,
             "progress": f"{status.completed_steps}/{status.total_steps} steps"
-            f" ({status.percentage:g}%)",
+                        f" ({status.percentage:g}%)",
             "percentage": status.percentage,
             "ended": _when(status.finished_at),
             "duration": _duration(_seconds(status.started_at, status.finished_at, now)),
@@ -383,28 +375,18 @@ class Dashboard:
         filters = {"state": state or "", "flow": flow or "", "limit": str(limit)}
 
         def link(**extra: str) -> str:
-            params = {
-                k: v
-                for k, v in {**filters, **extra}.items()
-                if v and not (k == "limit" and v == "50")
-            }
+            params = {k: v for k, v in {**filters, **extra}.items() if v and
+                      not (k == "limit" and v == "50")}
             return "/runs" + ("?" + urlencode(params) if params else "")
 
         return {
-            "runs": runs,
-            "state": state,
-            "flow": flow,
-            "limit": limit,
-            "counts": counts,
-            "count_cap": COUNT_CAP,
-            "page_sizes": PAGE_SIZES,
+            "runs": runs, "state": state, "flow": flow, "limit": limit, "counts": counts,
+            "count_cap": COUNT_CAP, "page_sizes": PAGE_SIZES,
             "flows": [f["slug"] for f in self.client.list_flows()],
             "first_page": before is None and after is None,
             "older": link(before=_cursor_of(runs[-1])) if has_older and runs else None,
             "newer": link(after=_cursor_of(runs[0])) if has_newer and runs else None,
-            "newest": link(),
-            "link": link,
-            "query": str(request.url.query),
+            "newest": link(), "link": link, "query": str(request.url.query),
         }
 
     async def runs_page(self, request: Request) -> Response:
@@ -424,9 +406,7 @@ class Dashboard:
         status = self.client.get_run_status(run_id)
         snap = self.snapshot(status)
         return {
-            "run": status,
-            "snap": snap,
-            "layout": self.layout(status.flow_slug),
+            "run": status, "snap": snap, "layout": self.layout(status.flow_slug),
             "states_by_step": {s["step"]: s for s in snap["steps"]},
         }
 
@@ -473,22 +453,13 @@ class Dashboard:
         tasks = step["tasks"]
         now = datetime.now(UTC)
         for t in tasks:
-            t["duration"] = _duration(
-                _seconds(t["started_at"], t["completed_at"] or t["failed_at"], now)
-            )
-        return self.render(
-            request,
-            "step.html",
-            {
-                "run": status,
-                "step": step,
-                "tasks": tasks[:limit],
-                "offset": offset,
-                "limit": limit,
-                "more": len(tasks) > limit,
-                "state": display_state(step["status"], status.state),
-            },
-        )
+            t["duration"] = _duration(_seconds(t["started_at"],
+                                               t["completed_at"] or t["failed_at"], now))
+        return self.render(request, "step.html", {
+            "run": status, "step": step, "tasks": tasks[:limit], "offset": offset,
+            "limit": limit, "more": len(tasks) > limit,
+            "state": display_state(step["status"], status.state),
+        })
 
     # -- actions -----------------------------------------------------------------------------------
 
@@ -537,11 +508,9 @@ class Dashboard:
     # -- queues and channels -----------------------------------------------------------------------
 
     def _queues_context(self) -> dict[str, Any]:
-        return {
-            "queues": queries.queues(self.client),
-            "workers": queries.workers(self.client),
-            "now": _when(datetime.now(UTC)),
-        }
+        return {"queues": queries.queues(self.client),
+                "workers": queries.workers(self.client),
+                "now": _when(datetime.now(UTC))}
 
     async def queues_page(self, request: Request) -> Response:
         """GET /queues: depth, invisible and oldest age per queue; workers seen recently."""
@@ -574,14 +543,10 @@ class Dashboard:
         if not _is_channel(name):
             return self.error(request, 404, "not a channel name", "/channels")
         messages = await asyncio.to_thread(self._recent_messages, name, 100)
-        last = (
-            messages[-1]["id"]
-            if messages
-            else await asyncio.to_thread(self.client.last_message_id, name)
-        )
-        return self.render(
-            request, "channel.html", {"channel": name, "messages": messages, "last_id": last}
-        )
+        last = messages[-1]["id"] if messages else await asyncio.to_thread(
+            self.client.last_message_id, name)
+        return self.render(request, "channel.html",
+                           {"channel": name, "messages": messages, "last_id": last})
 
     def _recent_messages(self, channel: str, count: int) -> list[dict[str, Any]]:
         """Return the last ``count`` messages of a channel, oldest first."""
@@ -591,12 +556,8 @@ class Dashboard:
     def _messages_after(self, channel: str, after: int, limit: int = 100) -> list[dict[str, Any]]:
         """Messages with ids above ``after`` (read_channel), as the page shows them."""
         return [
-            {
-                "id": m.message_id,
-                "at": _when(m.enqueued_at),
-                "acked": m.acknowledged,
-                "text": _pretty(m.message),
-            }
+            {"id": m.message_id, "at": _when(m.enqueued_at), "acked": m.acknowledged,
+             "text": _pretty(m.message)}
             for m in self.client.read_channel(channel, after_id=after, limit=limit)
         ]
 
@@ -691,7 +652,9 @@ async def _form(request: Request) -> dict[str, str]:
     Done here rather than with ``request.form()``, which needs python-multipart for a format
     these forms never use.
     """
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+    if not request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
         return {}
     body = await request.body()
     if len(body) > MAX_FORM:
@@ -710,11 +673,8 @@ async def _wait(event: asyncio.Event, timeout: float) -> bool:
 
 def _sse(events: AsyncIterator[str]) -> Response:
     """Wrap ``events`` as a Server-Sent Events response (not cached, not buffered by proxies)."""
-    return StreamingResponse(
-        events,
-        media_type="text/event-stream",
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-    )
+    return StreamingResponse(events, media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
 
 def _is_channel(name: str) -> bool:
@@ -744,9 +704,8 @@ def _read_only_session(conn: psycopg.Connection[Any]) -> None:
     conn.execute("set session characteristics as transaction read only")
 
 
-def create_app(
-    database: str | Client | None = None, config: DashboardConfig | None = None
-) -> Starlette:
+def create_app(database: str | Client | None = None,
+               config: DashboardConfig | None = None) -> Starlette:
     """Build the dashboard application over ``database`` (a connection string or a Client).
 
     A connection string (or None: DATABASE_URL) gets a small pool of its own, opened and
@@ -762,11 +721,7 @@ def create_app(
         if conninfo is None:
             raise WorkflowError("no database given: pass --database-url or set DATABASE_URL")
         pool = ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=4,
-            open=False,
-            kwargs={"autocommit": True},
+            conninfo, min_size=1, max_size=4, open=False, kwargs={"autocommit": True},
             configure=_read_only_session if config.read_only else None,
             name="sw-dashboard",
         )

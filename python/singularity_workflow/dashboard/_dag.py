@@ -101,11 +101,7 @@ def layout_flow(steps: Sequence[Mapping[str, Any]]) -> Layout:
         top = (height - used) // 2
         for i, slug in enumerate(members):
             nodes[slug] = Node(
-                slug,
-                types[slug],
-                col,
-                i,
-                MARGIN + col * (NODE_W + COL_GAP),
+                slug, types[slug], col, i, MARGIN + col * (NODE_W + COL_GAP),
                 top + i * (NODE_H + ROW_GAP),
             )
     edges = []

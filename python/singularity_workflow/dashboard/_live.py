@@ -75,9 +75,8 @@ class LiveHub:
         """Start the listening thread and the flusher task on the running loop."""
         self._loop = asyncio.get_running_loop()
         self._flusher = asyncio.create_task(self._flush_forever())
-        self._thread = threading.Thread(
-            target=self._listen_forever, name="sw-dashboard-live", daemon=True
-        )
+        self._thread = threading.Thread(target=self._listen_forever, name="sw-dashboard-live",
+                                        daemon=True)
         self._thread.start()
 
     async def stop(self) -> None:
@@ -113,9 +112,8 @@ class LiveHub:
             if channel in self._channels:
                 return
             if len(self._channels) >= MAX_CHANNELS:
-                log.warning(
-                    "dashboard: already watching %d channels; %s is not live", MAX_CHANNELS, channel
-                )
+                log.warning("dashboard: already watching %d channels; %s is not live",
+                            MAX_CHANNELS, channel)
                 return
             self._channels.add(channel)
         self._restart.set()
@@ -159,9 +157,8 @@ class LiveHub:
                 with self._lock:
                     channels = [EVENTS_CHANNEL, *sorted(self._channels)]
                 try:
-                    listener = Listener(
-                        channels, client=self.client, replay_from=dict(last_ids) or None
-                    ).start()
+                    listener = Listener(channels, client=self.client,
+                                        replay_from=dict(last_ids) or None).start()
                 except Exception as exc:  # the database is down or a channel name is bad
                     log.warning("dashboard: cannot listen (%s); retrying", exc)
                     self._stop.wait(RESTART_DELAY)

@@ -83,18 +83,8 @@ _STEP: Final = (
     " where s.run_id = %s and s.step_slug = %s"
 )
 _STEP_KEYS: Final = (
-    "step_slug",
-    "status",
-    "step_type",
-    "remaining_deps",
-    "remaining_tasks",
-    "initial_tasks",
-    "output",
-    "started_at",
-    "completed_at",
-    "failed_at",
-    "error_message",
-    "depends_on",
+    "step_slug", "status", "step_type", "remaining_deps", "remaining_tasks", "initial_tasks",
+    "output", "started_at", "completed_at", "failed_at", "error_message", "depends_on",
 )
 _TASKS: Final = (
     "select t.task_index, t.status, t.attempts_count, t.max_attempts, t.worker_id, t.item,"
@@ -103,18 +93,8 @@ _TASKS: Final = (
     " order by t.task_index offset %s limit %s"
 )
 _TASK_KEYS: Final = (
-    "task_index",
-    "status",
-    "attempts_count",
-    "max_attempts",
-    "worker_id",
-    "item",
-    "output",
-    "error_message",
-    "queued_at",
-    "started_at",
-    "completed_at",
-    "failed_at",
+    "task_index", "status", "attempts_count", "max_attempts", "worker_id", "item", "output",
+    "error_message", "queued_at", "started_at", "completed_at", "failed_at",
 )
 _QUEUES: Final = (
     "select to_jsonb(m) from pgmq.metrics_all() m"
@@ -255,16 +235,11 @@ def queues(client: Client) -> list[dict[str, Any]]:
             total = int(m.get("queue_length") or 0)
             visible = m.get("queue_visible_length")
             depth = total if visible is None else int(visible)
-            out.append(
-                {
-                    "queue": m["queue_name"],
-                    "depth": depth,
-                    "invisible": total - depth,
-                    "total": total,
-                    "oldest_age": m.get("oldest_msg_age_sec"),
-                    "sent": m.get("total_messages"),
-                }
-            )
+            out.append({
+                "queue": m["queue_name"], "depth": depth, "invisible": total - depth,
+                "total": total, "oldest_age": m.get("oldest_msg_age_sec"),
+                "sent": m.get("total_messages"),
+            })
         return out
 
     return client.call(Operation(_QUEUES, [], decode))

@@ -57,7 +57,6 @@ __all__ = ["Workflow", "step", "workflow_def"]
 _STEP_ATTR: Final = "__workflow_step__"
 F = TypeVar("F", bound=Callable[..., Any])
 
-
 @overload
 def step(fn: F, /) -> F: ...
 
@@ -279,3 +278,5 @@ def workflow_def(obj: Any) -> WorkflowDef:
     )
     registry[slug] = wdef
     return wdef
+
+

@@ -119,11 +119,8 @@ SOFTWARE_RULES: Final[list[tuple[str, list[dict[str, Any]]]]] = [
         [
             {"id": "backend", "description": "Write the server side"},
             {"id": "frontend", "description": "Write the client side"},
-            {
-                "id": "integrate",
-                "description": "Wire both sides together",
-                "depends_on": ["backend", "frontend"],
-            },
+            {"id": "integrate", "description": "Wire both sides together",
+             "depends_on": ["backend", "frontend"]},
         ],
     ),
     (
@@ -141,12 +138,8 @@ SOFTWARE_RULES: Final[list[tuple[str, list[dict[str, Any]]]]] = [
         [
             {"id": "analyze", "description": "Analyze the requirements of: {goal}"},
             {"id": "design", "description": "Design a solution", "depends_on": ["analyze"]},
-            {
-                "id": "implement",
-                "description": "Implement the parts of: {goal}",
-                "depends_on": ["design"],
-                "complex": True,
-            },
+            {"id": "implement", "description": "Implement the parts of: {goal}",
+             "depends_on": ["design"], "complex": True},
             {"id": "test", "description": "Test the result", "depends_on": ["implement"]},
         ],
     ),
@@ -210,7 +203,7 @@ def parse_task_json(content: str) -> TaskList:
     if isinstance(data, Mapping):
         if "tasks" not in data:
             raise DecompositionError(
-                'the model\'s reply is a JSON object without a "tasks" list'
+                "the model's reply is a JSON object without a \"tasks\" list"
                 f" (keys: {', '.join(sorted(map(str, data))) or 'none'})"
             )
         data = data["tasks"]
@@ -291,8 +284,7 @@ class OpenAIChatDecomposer:
             raise DecompositionError(
                 f"the chat endpoint {self.endpoint} answered HTTP {exc.code}: {_excerpt(detail)}",
                 hint="Check the URL, the API key and the model name."
-                if exc.code in (401, 403, 404)
-                else None,
+                if exc.code in (401, 403, 404) else None,
             ) from None
         except TimeoutError:
             raise DecompositionTimeout(
@@ -337,15 +329,9 @@ def _fake_plan(request: Mapping[str, Any]) -> str:
     tasks = [
         {"id": "research", "description": f"Research: {goal}"},
         {"id": "outline", "description": "Outline the answer", "depends_on": ["research"]},
-        {
-            "id": "draft",
-            "description": "Draft each part",
-            "depends_on": ["outline"],
-            "subtasks": [
-                {"id": "draft_intro", "description": "Draft the introduction"},
-                {"id": "draft_body", "description": "Draft the body"},
-            ],
-        },
+        {"id": "draft", "description": "Draft each part", "depends_on": ["outline"],
+         "subtasks": [{"id": "draft_intro", "description": "Draft the introduction"},
+                      {"id": "draft_body", "description": "Draft the body"}]},
         {"id": "review", "description": "Review the draft", "depends_on": ["draft"]},
     ]
     return "```json\n" + json.dumps({"tasks": tasks}, indent=2) + "\n```"
@@ -409,23 +395,13 @@ class FakeChatServer:
                 if isinstance(answer, tuple):
                     self._send(answer[0], answer[1])
                     return
-                self._send(
-                    200,
-                    json.dumps(
-                        {
-                            "id": f"chatcmpl-fake-{len(fake.requests)}",
-                            "object": "chat.completion",
-                            "model": body.get("model", "fake"),
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": answer},
-                                }
-                            ],
-                        }
-                    ),
-                )
+                self._send(200, json.dumps({
+                    "id": f"chatcmpl-fake-{len(fake.requests)}",
+                    "object": "chat.completion",
+                    "model": body.get("model", "fake"),
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": answer}}],
+                }))
 
             def _send(self, status: int, text: str) -> None:
                 data = text.encode()
@@ -443,9 +419,8 @@ class FakeChatServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, name="sw-fake-chat", daemon=True
-        ).start()
+        threading.Thread(target=self._server.serve_forever, name="sw-fake-chat",
+                         daemon=True).start()
 
     def stop(self) -> None:
         """Stop serving and release the port."""

@@ -115,30 +115,16 @@ class Engine:
         self._stopped = threading.Event()  # the listener thread should exit
         self._maybe_more: dict[Source, bool] = {s: True for s in self.sources}
         self._conn = LoopConnection(client, worker_id, self.stats, self._look_everywhere)
-        self._flusher = Flusher(
-            client,
-            self._tasks,
-            self._conn,
-            self.stats,
-            concurrency=concurrency,
-            worker_id=worker_id,
-        )
-        self._leases = LeaseKeeper(
-            client,
-            self._tasks,
-            self.stats,
-            renew_fraction=lease_renew_fraction,
-            worker_id=worker_id,
-        )
+        self._flusher = Flusher(client, self._tasks, self._conn, self.stats,
+                                concurrency=concurrency, worker_id=worker_id)
+        self._leases = LeaseKeeper(client, self._tasks, self.stats,
+                                   renew_fraction=lease_renew_fraction, worker_id=worker_id)
         connect: Callable[[], psycopg.Connection[Any]] = (
-            client.connect_dedicated
-            if listen_conninfo is None
+            client.connect_dedicated if listen_conninfo is None
             else lambda: psycopg.connect(listen_conninfo, autocommit=True)
         )
         self._notifier = Notifier(
-            connect,
-            [*self._channel_source, *extra_channels],
-            on_reconnect=self._relistened,
+            connect, [*self._channel_source, *extra_channels], on_reconnect=self._relistened,
             name=f"worker {worker_id}: listener",
         )
         self._pool = DaemonPool(concurrency, f"sw-handler-{worker_id}")
@@ -159,9 +145,8 @@ class Engine:
         except BaseException:
             self._notifier.close()
             raise
-        threading.Thread(
-            target=self._listen_loop, name=f"sw-listen-{self.worker_id}", daemon=True
-        ).start()
+        threading.Thread(target=self._listen_loop, name=f"sw-listen-{self.worker_id}",
+                         daemon=True).start()
         self._leases.start()
 
     def close(self) -> None:
@@ -220,14 +205,9 @@ class Engine:
 
     # ----- the loop thread -------------------------------------------------------------------
 
-    def run(
-        self,
-        *,
-        until: Callable[[], bool],
-        deadline: float | None = None,
-        claiming: Callable[[], bool] = lambda: True,
-        on_poll: Callable[[], None] | None = None,
-    ) -> None:
+    def run(self, *, until: Callable[[], bool], deadline: float | None = None,
+            claiming: Callable[[], bool] = lambda: True,
+            on_poll: Callable[[], None] | None = None) -> None:
         """Loop until ``until()`` is true or ``deadline`` (monotonic) passes.
 
         ``claiming()`` false stops new claims (shutdown) while results are still flushed;
@@ -274,12 +254,8 @@ class Engine:
             if qty <= 0:
                 break
             got = self.client.claim_tasks(
-                src.queue,
-                qty,
-                worker_id=self.worker_id,
-                resources=self.resources,
-                for_run_id=src.for_run_id,
-                conn=conn,
+                src.queue, qty, worker_id=self.worker_id, resources=self.resources,
+                for_run_id=src.for_run_id, conn=conn,
             )
             if len(got) >= qty:
                 with self._tasks.lock:
@@ -309,12 +285,8 @@ class Engine:
             qty = min(free, self.batch_size)
             try:
                 tasks = self.client.claim_tasks(
-                    src.queue,
-                    qty,
-                    worker_id=self.worker_id,
-                    resources=self.resources,
-                    for_run_id=src.for_run_id,
-                    conn=conn,
+                    src.queue, qty, worker_id=self.worker_id,
+                    resources=self.resources, for_run_id=src.for_run_id, conn=conn,
                 )
             except Exception as exc:
                 with self._tasks.lock:
@@ -349,14 +321,8 @@ class Engine:
         self._tasks.add(InFlight(task, lease, time.monotonic() + lease * self.lease_renew_fraction))
         finish = self._flusher.put
         if handler is None:
-            log.error(
-                "worker %s: task %s (%s/%s): %s",
-                self.worker_id,
-                task.task_id,
-                task.flow_slug,
-                task.step_slug,
-                error,
-            )
+            log.error("worker %s: task %s (%s/%s): %s", self.worker_id, task.task_id,
+                      task.flow_slug, task.step_slug, error)
             finish(task, False, error)
             return
         arg = task.item if handler.is_map else task.input
@@ -396,9 +362,8 @@ class Engine:
     def _done(self, task: ClaimedTask, exc: BaseException | None, value: Any) -> None:
         if exc is not None:
             if not isinstance(exc, Exception):
-                log.warning(
-                    "worker %s: task %s raised %s", self.worker_id, task.task_id, type(exc).__name__
-                )
+                log.warning("worker %s: task %s raised %s", self.worker_id, task.task_id,
+                            type(exc).__name__)
             self._flusher.put(task, False, format_error(exc))
             return
         body, problem = serialise_output(task.step_slug, value)
@@ -422,10 +387,7 @@ class Engine:
             self._wake.wait(min(0.5, max(0.0, deadline - time.monotonic())))
             self._wake.clear()
         if left:
-            log.warning(
-                "worker %s: %d task(s) still running after the shutdown grace; their"
-                " leases will expire and another worker will run them",
-                self.worker_id,
-                left,
-            )
+            log.warning("worker %s: %d task(s) still running after the shutdown grace; their"
+                        " leases will expire and another worker will run them", self.worker_id,
+                        left)
         return left

@@ -60,16 +60,8 @@ class Flusher:
     Used by the loop thread only, except :meth:`put`, which any thread may call.
     """
 
-    def __init__(
-        self,
-        client: Client,
-        in_flight: InFlightTable,
-        conn: LoopConnection,
-        stats: EngineStats,
-        *,
-        concurrency: int,
-        worker_id: str,
-    ) -> None:
+    def __init__(self, client: Client, in_flight: InFlightTable, conn: LoopConnection,
+                 stats: EngineStats, *, concurrency: int, worker_id: str) -> None:
         self._client = client
         self._in_flight = in_flight
         self._conn = conn
@@ -141,17 +133,13 @@ class Flusher:
                 conn.execute(f"set local lock_timeout = '{_FLUSH_LOCK_TIMEOUT}'")
                 completed = (
                     self._client.complete_tasks(
-                        [(r.task.task_id, r.task.attempt, r.value) for r in done], conn=conn
-                    )
-                    if done
-                    else {}
+                        [(r.task.task_id, r.task.attempt, r.value) for r in done], conn=conn)
+                    if done else {}
                 )
                 failures = (
                     self._client.fail_tasks(
-                        [(r.task.task_id, r.task.attempt, r.value) for r in failed], conn=conn
-                    )
-                    if failed
-                    else {}
+                        [(r.task.task_id, r.task.attempt, r.value) for r in failed], conn=conn)
+                    if failed else {}
                 )
                 claimed = claim(conn, free)
         except Exception as exc:
@@ -178,13 +166,9 @@ class Flusher:
                 continue
             entry = self._in_flight.get(r.key)
             if entry is not None and entry.abandoned:
-                log.warning(
-                    "worker %s: discarding the result of task %s attempt %s: its lease"
-                    " was lost (it will be, or was, run again)",
-                    self._worker_id,
-                    r.task.task_id,
-                    r.task.attempt,
-                )
+                log.warning("worker %s: discarding the result of task %s attempt %s: its lease"
+                            " was lost (it will be, or was, run again)", self._worker_id,
+                            r.task.task_id, r.task.attempt)
                 self._forget([r])
                 continue
             pending.append(r)
@@ -214,9 +198,8 @@ class Flusher:
                 return
             raise
 
-    def _report(
-        self, conn: psycopg.Connection[Any], batch: list[Result], *, completing: bool
-    ) -> None:
+    def _report(self, conn: psycopg.Connection[Any], batch: list[Result], *,
+                completing: bool) -> None:
         """Send one batch; retry deadlocks, and split a batch the server refuses outright."""
         for attempt in range(5):
             try:
@@ -224,12 +207,12 @@ class Flusher:
                     conn.execute(f"set local lock_timeout = '{_FLUSH_LOCK_TIMEOUT}'")
                     if completing:
                         verdicts: dict[int, Any] = self._client.complete_tasks(
-                            [(r.task.task_id, r.task.attempt, r.value) for r in batch], conn=conn
-                        )
+                            [(r.task.task_id, r.task.attempt, r.value) for r in batch],
+                            conn=conn)
                     else:
                         verdicts = self._client.fail_tasks(
-                            [(r.task.task_id, r.task.attempt, r.value) for r in batch], conn=conn
-                        )
+                            [(r.task.task_id, r.task.attempt, r.value) for r in batch],
+                            conn=conn)
             except Exception as exc:
                 if is_connection_error(exc):
                     raise
@@ -244,9 +227,8 @@ class Flusher:
             self._record(batch, verdicts, completing=completing)
             return
 
-    def _locked(
-        self, conn: psycopg.Connection[Any], batch: list[Result], *, completing: bool
-    ) -> None:
+    def _locked(self, conn: psycopg.Connection[Any], batch: list[Result], *,
+                completing: bool) -> None:
         """Set aside the result(s) whose flush met a row lock held by another session.
 
         The others are reported one by one (each waits at most the lock timeout); a result that
@@ -261,23 +243,12 @@ class Flusher:
         r = batch[0]
         r.backoff = LOCKED_RETRY.after(r.backoff)
         r.retry_at = time.monotonic() + r.backoff
-        log.warning(
-            "worker %s: reporting task %s waits on a row lock held by another session"
-            " (run %s); retrying in %.0f s",
-            self._worker_id,
-            r.task.task_id,
-            r.task.run_id,
-            r.backoff,
-        )
+        log.warning("worker %s: reporting task %s waits on a row lock held by another session"
+                    " (run %s); retrying in %.0f s", self._worker_id, r.task.task_id,
+                    r.task.run_id, r.backoff)
 
-    def _refused(
-        self,
-        conn: psycopg.Connection[Any],
-        batch: list[Result],
-        exc: BaseException,
-        *,
-        completing: bool,
-    ) -> None:
+    def _refused(self, conn: psycopg.Connection[Any], batch: list[Result], exc: BaseException,
+                 *, completing: bool) -> None:
         """Isolate the cause of a batch the server refused as a request (not a lost connection).
 
         Each result is retried alone; a completion refused alone becomes a failure of its task
@@ -292,25 +263,14 @@ class Flusher:
         msg = f"{type(exc).__name__}: {exc}"
         self._stats.errors.append(msg)
         if completing:
-            log.error(
-                "worker %s: the output of task %s was refused: %s",
-                self._worker_id,
-                r.task.task_id,
-                msg,
-            )
-            bad = Result(
-                r.task,
-                False,
-                f"step {r.task.step_slug!r}: its output was refused by the database: {msg}",
-            )
+            log.error("worker %s: the output of task %s was refused: %s", self._worker_id,
+                      r.task.task_id, msg)
+            bad = Result(r.task, False, f"step {r.task.step_slug!r}: its output was refused by"
+                         f" the database: {msg}")
             self._report(conn, [bad], completing=False)
         else:
-            log.error(
-                "worker %s: could not report the failure of task %s: %s",
-                self._worker_id,
-                r.task.task_id,
-                msg,
-            )
+            log.error("worker %s: could not report the failure of task %s: %s", self._worker_id,
+                      r.task.task_id, msg)
             self._forget([r])
 
     def _record(self, batch: list[Result], verdicts: dict[int, Any], *, completing: bool) -> None:
@@ -321,27 +281,16 @@ class Flusher:
                     self._stats.completed += 1
                 else:
                     self._stats.stale += 1
-                    log.info(
-                        "worker %s: completion of task %s attempt %s was stale (the task"
-                        " was claimed again or its run ended)",
-                        self._worker_id,
-                        r.task.task_id,
-                        r.task.attempt,
-                    )
+                    log.info("worker %s: completion of task %s attempt %s was stale (the task"
+                             " was claimed again or its run ended)", self._worker_id,
+                             r.task.task_id, r.task.attempt)
             elif v == "stale":
                 self._stats.stale += 1
             else:
                 self._stats.failed += 1
-                log.info(
-                    "worker %s: task %s (%s/%s) attempt %s failed (%s): %s",
-                    self._worker_id,
-                    r.task.task_id,
-                    r.task.flow_slug,
-                    r.task.step_slug,
-                    r.task.attempt,
-                    v,
-                    str(r.value).splitlines()[0] if r.value else "",
-                )
+                log.info("worker %s: task %s (%s/%s) attempt %s failed (%s): %s",
+                         self._worker_id, r.task.task_id, r.task.flow_slug, r.task.step_slug,
+                         r.task.attempt, v, str(r.value).splitlines()[0] if r.value else "")
         self._forget(batch)
 
     def _forget(self, batch: Iterable[Result]) -> None:

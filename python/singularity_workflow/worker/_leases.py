@@ -30,24 +30,16 @@ log = logging.getLogger("singularity_workflow.worker")
 class LeaseKeeper:
     """The lease thread of one engine: :meth:`start` it, :meth:`stop` it."""
 
-    def __init__(
-        self,
-        client: Client,
-        in_flight: InFlightTable,
-        stats: EngineStats,
-        *,
-        renew_fraction: float,
-        worker_id: str,
-    ) -> None:
+    def __init__(self, client: Client, in_flight: InFlightTable, stats: EngineStats, *,
+                 renew_fraction: float, worker_id: str) -> None:
         self._client = client
         self._in_flight = in_flight
         self._stats = stats
         self._renew_fraction = renew_fraction
         self._worker_id = worker_id
         self._stopped = threading.Event()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"sw-lease-{worker_id}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop, name=f"sw-lease-{worker_id}",
+                                        daemon=True)
 
     def start(self) -> None:
         """Start the lease thread."""
@@ -77,12 +69,8 @@ class LeaseKeeper:
                     backoff.reset()
                 except Exception as exc:
                     delay = backoff.next()
-                    log.warning(
-                        "worker %s: lease renewal failed (%s); retrying in %.1f s",
-                        self._worker_id,
-                        exc,
-                        delay,
-                    )
+                    log.warning("worker %s: lease renewal failed (%s); retrying in %.1f s",
+                                self._worker_id, exc, delay)
                     if conn is not None:
                         try:
                             conn.close()
@@ -104,19 +92,13 @@ class LeaseKeeper:
             by_length.setdefault(e.lease_seconds, []).append(e)
         for seconds, entries in by_length.items():
             verdicts = self._client.extend_leases(
-                [(e.task.task_id, e.task.attempt) for e in entries], seconds, conn=conn
-            )
+                [(e.task.task_id, e.task.attempt) for e in entries], seconds, conn=conn)
             now = time.monotonic()
             for e in entries:
                 e.next_renewal = now + seconds * self._renew_fraction
                 if not verdicts.get(e.task.task_id, False) and self._in_flight.abandon(e):
                     self._stats.abandoned += 1
-                    log.warning(
-                        "worker %s: lost the lease of task %s attempt %s (%s/%s):"
-                        " its result will be discarded",
-                        self._worker_id,
-                        e.task.task_id,
-                        e.task.attempt,
-                        e.task.flow_slug,
-                        e.task.step_slug,
-                    )
+                    log.warning("worker %s: lost the lease of task %s attempt %s (%s/%s):"
+                                " its result will be discarded", self._worker_id,
+                                e.task.task_id, e.task.attempt, e.task.flow_slug,
+                                e.task.step_slug)

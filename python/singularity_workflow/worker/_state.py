@@ -150,10 +150,8 @@ class InFlightTable:
     def newest_claim(self, excluding: set[TaskKey]) -> float | None:
         """Return when the newest in-flight task not in ``excluding`` was claimed (monotonic)."""
         with self.lock:
-            return max(
-                (e.claimed_at for key, e in self._entries.items() if key not in excluding),
-                default=None,
-            )
+            return max((e.claimed_at for key, e in self._entries.items()
+                        if key not in excluding), default=None)
 
     def free(self, concurrency: int) -> int:
         """Return how many more tasks may be claimed under ``concurrency``."""
@@ -175,9 +173,8 @@ class LoopConnection:
     to try again). ``on_reconnect`` runs after each successful re-open.
     """
 
-    def __init__(
-        self, client: Client, worker_id: str, stats: EngineStats, on_reconnect: Callable[[], None]
-    ) -> None:
+    def __init__(self, client: Client, worker_id: str, stats: EngineStats,
+                 on_reconnect: Callable[[], None]) -> None:
         self._client = client
         self._worker_id = worker_id
         self._stats = stats
@@ -208,9 +205,8 @@ class LoopConnection:
             self._conn = None
             delay = self._backoff.next()
             self.retry_at = now + delay
-            log.warning(
-                "worker %s: cannot reconnect (%s); retrying in %.1f s", self._worker_id, exc, delay
-            )
+            log.warning("worker %s: cannot reconnect (%s); retrying in %.1f s",
+                        self._worker_id, exc, delay)
             return None
         self._stats.reconnects += 1
         log.info("worker %s: reconnected to the database", self._worker_id)

@@ -94,8 +94,7 @@ class Worker:
         # caller's to close.
         self._owns_client = not isinstance(client_or_database, Client)
         self.client = (
-            client_or_database
-            if isinstance(client_or_database, Client)
+            client_or_database if isinstance(client_or_database, Client)
             else Client(client_or_database)
         )
         self.queues = tuple(dict.fromkeys(queues))
@@ -152,17 +151,12 @@ class Worker:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._stop.is_set():
-            log.warning(
-                "worker %s: second signal: stopping without waiting for tasks", self.worker_id
-            )
+            log.warning("worker %s: second signal: stopping without waiting for tasks",
+                        self.worker_id)
             self.stop(wait_for_tasks=False)
         else:
-            log.info(
-                "worker %s: %s received: finishing in-flight tasks (up to %.0f s)",
-                self.worker_id,
-                signal.Signals(signum).name,
-                self.shutdown_grace,
-            )
+            log.info("worker %s: %s received: finishing in-flight tasks (up to %.0f s)",
+                     self.worker_id, signal.Signals(signum).name, self.shutdown_grace)
             self.stop()
 
     def run_in_thread(self) -> threading.Thread:
@@ -184,9 +178,8 @@ class Worker:
         )
         engine.start()
         self._engine = engine
-        self._thread = threading.Thread(
-            target=self._serve, name=f"sw-worker-{self.worker_id}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, name=f"sw-worker-{self.worker_id}",
+                                        daemon=True)
         self._thread.start()
         self._started.set()
         return self._thread
@@ -207,11 +200,8 @@ class Worker:
             log.debug("worker %s: maintain failed: %s", self.worker_id, exc)
             return
         if result.get("cancelled_runs"):
-            log.info(
-                "worker %s: cancelled %d run(s) past their deadline",
-                self.worker_id,
-                result["cancelled_runs"],
-            )
+            log.info("worker %s: cancelled %d run(s) past their deadline",
+                     self.worker_id, result["cancelled_runs"])
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for a worker started with :meth:`run_in_thread` to end; True if it ended."""
@@ -223,13 +213,8 @@ class Worker:
     def _serve(self) -> None:
         engine = self._engine
         assert engine is not None
-        log.info(
-            "worker %s: serving queues %s (resources %s, concurrency %d)",
-            self.worker_id,
-            ", ".join(self.queues),
-            ", ".join(self.resources) or "none",
-            self.concurrency,
-        )
+        log.info("worker %s: serving queues %s (resources %s, concurrency %d)", self.worker_id,
+                 ", ".join(self.queues), ", ".join(self.resources) or "none", self.concurrency)
         try:
             engine.run(until=self._stop.is_set, on_poll=self._maintain)
             engine.drain(self.shutdown_grace, skip=self._hurry.is_set)
@@ -240,10 +225,5 @@ class Worker:
             engine.close()
             if self._owns_client:
                 self.client.close()
-            log.info(
-                "worker %s: stopped (%d completed, %d failed, %d stale)",
-                self.worker_id,
-                engine.stats.completed,
-                engine.stats.failed,
-                engine.stats.stale,
-            )
+            log.info("worker %s: stopped (%d completed, %d failed, %d stale)", self.worker_id,
+                     engine.stats.completed, engine.stats.failed, engine.stats.stale)
