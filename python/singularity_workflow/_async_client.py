@@ -8,7 +8,7 @@ Made by ``scripts/gen_async_client.py`` from ``_client.py`` and the module-level
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
@@ -18,13 +18,16 @@ from singularity_workflow._aio import AsyncClientBase, default_for_loop
 from singularity_workflow._client import Client
 from singularity_workflow._messages import ChannelMessage, WorkflowEvent
 from singularity_workflow._operations.limits import LimitUse
+from singularity_workflow._operations.runs import DebounceMode
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
     FlowVersion,
+    MissedPolicy,
     OrderBy,
     RegisteredVersion,
     RunStatus,
+    ScheduleInfo,
     WorkerInfo,
     WorkflowRun,
 )
@@ -68,7 +71,9 @@ class AsyncClient(AsyncClientBase):
         validated in Python first and whose handlers are then known to workers in this process.
         A shape the slug already has is a no-op; a new one becomes the slug's new current version
         (runs of earlier versions finish on theirs). :meth:`register_flow_version` also says
-        which version and shape hash the definition is.
+        which version and shape hash the definition is. The schedules a workflow class declares
+        (``schedules = [Schedule(...)]``) are created with it, or updated to match the class
+        (their enabled flag is kept).
         """
         return cast("str", await self._replay(Client.register_flow, definition))
 
@@ -186,6 +191,12 @@ class AsyncClient(AsyncClientBase):
         priority: int | None = None,
         owner: str | None = None,
         version: int | None = None,
+        idempotency_key: str | None = None,
+        dedupe_window: timedelta | float | None = None,
+        debounce_key: str | None = None,
+        debounce_interval: timedelta | float | None = None,
+        debounce_mode: DebounceMode = "debounce",
+        start_at: datetime | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id, without waiting.
 
@@ -204,6 +215,13 @@ class AsyncClient(AsyncClientBase):
         (``execute`` passes its own); a flow with local steps needs one (LocalStepsNeedOwner).
         ``version`` runs that flow version (default: the current one); the run stays on it.
         VersionNotFound (WF020), VersionRetired (WF021).
+        ``idempotency_key``: a repeat within ``dedupe_window`` (default 24 hours; a timedelta
+        or seconds) returns the first run, or raises KeyConflict if its input differs.
+        ``debounce_key`` with ``debounce_interval``: ``debounce_mode="debounce"`` folds starts
+        within the interval into one run that starts once the interval has been quiet, with
+        the last input; ``"throttle"`` runs the first and returns it for the rest.
+        ``start_at``: the run waits, state ``scheduled``, until then (cancellable meanwhile); a
+        time in the past starts it now.
         """
         return cast(
             "UUID",
@@ -217,6 +235,12 @@ class AsyncClient(AsyncClientBase):
                 priority=priority,
                 owner=owner,
                 version=version,
+                idempotency_key=idempotency_key,
+                dedupe_window=dedupe_window,
+                debounce_key=debounce_key,
+                debounce_interval=debounce_interval,
+                debounce_mode=debounce_mode,
+                start_at=start_at,
             ),
         )
 
@@ -230,6 +254,9 @@ class AsyncClient(AsyncClientBase):
         concurrency_key: str | None = None,
         priority: int | None = None,
         version: int | None = None,
+        idempotency_keys: Sequence[str | None] | None = None,
+        dedupe_window: timedelta | float | None = None,
+        start_at: datetime | None = None,
     ) -> list[UUID]:
         """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
 
@@ -241,6 +268,9 @@ class AsyncClient(AsyncClientBase):
         ``concurrency_key`` and ``priority``: as in ``start_flow``, for every run of the batch.
         ``start_flow``. All or nothing: an invalid input fails the whole batch. ``version`` as
         in ``start_flow``.
+        ``start_flow``. All or nothing: an invalid input fails the whole batch.
+        ``idempotency_keys`` (one per input, entries may be None), ``dedupe_window`` and
+        ``start_at`` are those of :meth:`start_flow`.
         """
         return cast(
             "list[UUID]",
@@ -253,6 +283,9 @@ class AsyncClient(AsyncClientBase):
                 concurrency_key=concurrency_key,
                 priority=priority,
                 version=version,
+                idempotency_keys=idempotency_keys,
+                dedupe_window=dedupe_window,
+                start_at=start_at,
             ),
         )
 
@@ -329,6 +362,95 @@ class AsyncClient(AsyncClientBase):
     async def list_limits(self) -> list[LimitUse]:
         """Return every limit with its use: one row per limit and key (key None when unused)."""
         return cast("list[LimitUse]", await self._replay(Client.list_limits))
+
+    async def create_schedule(
+        self,
+        name: str,
+        flow_slug: str,
+        cron: str,
+        input: Mapping[str, Any] | list[Any] | None = None,
+        *,
+        timezone: str = "UTC",
+        missed: MissedPolicy = "skip",
+        max_catch_up: int = 10,
+        enabled: bool = True,
+    ) -> datetime:
+        """Start runs of ``flow_slug`` on a cron schedule; return its first fire time.
+
+        Idempotent for the same definition; KeyConflict for a taken name with another one.
+        InvalidCron, UnknownTimeZone, FlowNotFound on bad input (nothing is stored). Ticks are
+        fired by the engine's own calls (any worker's claims), so nothing else is needed.
+        """
+        return cast(
+            "datetime",
+            await self._replay(
+                Client.create_schedule,
+                name,
+                flow_slug,
+                cron,
+                input,
+                timezone=timezone,
+                missed=missed,
+                max_catch_up=max_catch_up,
+                enabled=enabled,
+            ),
+        )
+
+    async def update_schedule(
+        self,
+        name: str,
+        *,
+        flow_slug: str | None = None,
+        cron: str | None = None,
+        input: Mapping[str, Any] | list[Any] | None = None,
+        timezone: str | None = None,
+        missed: MissedPolicy | None = None,
+        max_catch_up: int | None = None,
+        enabled: bool | None = None,
+    ) -> datetime | None:
+        """Change a schedule (None keeps a value); return its next fire time (None if disabled)."""
+        return cast(
+            "datetime | None",
+            await self._replay(
+                Client.update_schedule,
+                name,
+                flow_slug=flow_slug,
+                cron=cron,
+                input=input,
+                timezone=timezone,
+                missed=missed,
+                max_catch_up=max_catch_up,
+                enabled=enabled,
+            ),
+        )
+
+    async def enable_schedule(self, name: str) -> datetime | None:
+        """Enable a schedule; its next tick is the first after now. Return it."""
+        return cast("datetime | None", await self._replay(Client.enable_schedule, name))
+
+    async def disable_schedule(self, name: str) -> None:
+        """Disable a schedule: it fires nothing until enabled again."""
+        await self._replay(Client.disable_schedule, name)
+
+    async def delete_schedule(self, name: str) -> bool:
+        """Delete a schedule (its runs stay); return whether there was one."""
+        return cast("bool", await self._replay(Client.delete_schedule, name))
+
+    async def list_schedules(self) -> list[ScheduleInfo]:
+        """Return every schedule with its next tick and its last run."""
+        return cast("list[ScheduleInfo]", await self._replay(Client.list_schedules))
+
+    async def next_fire_times(self, name: str, n: int = 5) -> list[datetime]:
+        """Return the next ``n`` ticks of a schedule after now; ScheduleNotFound."""
+        return cast("list[datetime]", await self._replay(Client.next_fire_times, name, n))
+
+    async def trigger_schedule(self, name: str) -> UUID:
+        """Start a run of a schedule now, outside its ticks; return the run id."""
+        return cast("UUID", await self._replay(Client.trigger_schedule, name))
+
+    async def fire_due_schedules(self) -> int:
+        """Fire every due tick now; return the number of runs started."""
+        return cast("int", await self._replay(Client.fire_due_schedules))
 
     async def get_run_status(self, run_id: UUID | str) -> RunStatus:
         """Return a run's progress, per-step states, timings, input, output and error.

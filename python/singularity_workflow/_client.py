@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -42,19 +42,24 @@ from singularity_workflow._operations import (
     limits,
     messaging,
     runs,
+    schedules,
     task_graphs,
     tasks,
     workers,
 )
 from singularity_workflow._operations._args import given, is_data, need_workflow
 from singularity_workflow._operations.limits import LimitUse
+from singularity_workflow._operations.runs import DebounceMode
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
     FlowVersion,
+    MissedPolicy,
     OrderBy,
     RegisteredVersion,
     RunStatus,
+    Schedule,
+    ScheduleInfo,
     UndecodableJson,
     WorkerInfo,
     WorkflowRun,
@@ -155,16 +160,18 @@ class Client:
         validated in Python first and whose handlers are then known to workers in this process.
         A shape the slug already has is a no-op; a new one becomes the slug's new current version
         (runs of earlier versions finish on theirs). :meth:`register_flow_version` also says
-        which version and shape hash the definition is.
+        which version and shape hash the definition is. The schedules a workflow class declares
+        (``schedules = [Schedule(...)]``) are created with it, or updated to match the class
+        (their enabled flag is kept).
         """
         if isinstance(definition, Mapping):
-            body: Mapping[str, Any] = definition
-        else:
-            need_workflow(definition, "definition")
-            wdef = workflow_def(definition)
-            body = wdef.definition()
-            registry[wdef.slug] = wdef
-        return self.call(definitions.register_flow(body))
+            return self.call(definitions.register_flow(definition))
+        need_workflow(definition, "definition")
+        wdef = workflow_def(definition)
+        registry[wdef.slug] = wdef
+        self.call(definitions.register_flow(wdef.definition()))
+        self._register_schedules(wdef.slug, getattr(wdef.source, "schedules", None) or ())
+        return wdef.slug
 
     def register_flow_version(
         self, definition: Mapping[str, Any] | WorkflowDef | type | object
@@ -181,6 +188,28 @@ class Client:
             body = wdef.definition()
             registry[wdef.slug] = wdef
         return self.call(definitions.register_flow_version(body))
+
+    def _register_schedules(self, slug: str, declared: Sequence[Schedule]) -> None:
+        """Create the schedules a workflow class declares, or bring them up to date.
+
+        ``workflow.declare_schedule`` keeps each one's enabled flag: the code is the source of
+        truth for a schedule's definition, an operator's disable survives a redeploy.
+        """
+        for index, sched in enumerate(declared):
+            if not isinstance(sched, Schedule):
+                raise TypeError(f"flow {slug}: schedules must hold Schedule objects, got {sched!r}")
+            self.call(
+                schedules.declare_schedule(
+                    sched.name or (slug if index == 0 else f"{slug}:{index}"),
+                    slug,
+                    sched.cron,
+                    sched.input,
+                    timezone=sched.timezone,
+                    missed=sched.missed,
+                    max_catch_up=sched.max_catch_up,
+                    enabled=sched.enabled,
+                )
+            )
 
     def flow_shape_hash(self, definition: Mapping[str, Any]) -> str:
         """Return the shape hash of a flow definition (``workflow.flow_shape_hash``)."""
@@ -286,6 +315,12 @@ class Client:
         priority: int | None = None,
         owner: str | None = None,
         version: int | None = None,
+        idempotency_key: str | None = None,
+        dedupe_window: timedelta | float | None = None,
+        debounce_key: str | None = None,
+        debounce_interval: timedelta | float | None = None,
+        debounce_mode: DebounceMode = "debounce",
+        start_at: datetime | None = None,
     ) -> UUID:
         """Start a run of ``flow_slug`` with ``input``; return its run id, without waiting.
 
@@ -304,6 +339,13 @@ class Client:
         (``execute`` passes its own); a flow with local steps needs one (LocalStepsNeedOwner).
         ``version`` runs that flow version (default: the current one); the run stays on it.
         VersionNotFound (WF020), VersionRetired (WF021).
+        ``idempotency_key``: a repeat within ``dedupe_window`` (default 24 hours; a timedelta
+        or seconds) returns the first run, or raises KeyConflict if its input differs.
+        ``debounce_key`` with ``debounce_interval``: ``debounce_mode="debounce"`` folds starts
+        within the interval into one run that starts once the interval has been quiet, with
+        the last input; ``"throttle"`` runs the first and returns it for the rest.
+        ``start_at``: the run waits, state ``scheduled``, until then (cancellable meanwhile); a
+        time in the past starts it now.
         """
         slug = self._flow_slug(flow_slug)
         return self.call(
@@ -316,6 +358,12 @@ class Client:
                 concurrency_key=concurrency_key,
                 priority=priority,
                 version=version,
+                idempotency_key=idempotency_key,
+                dedupe_window=dedupe_window,
+                debounce_key=debounce_key,
+                debounce_interval=debounce_interval,
+                debounce_mode=debounce_mode,
+                start_at=start_at,
             )
         )
 
@@ -329,6 +377,9 @@ class Client:
         concurrency_key: str | None = None,
         priority: int | None = None,
         version: int | None = None,
+        idempotency_keys: Sequence[str | None] | None = None,
+        dedupe_window: timedelta | float | None = None,
+        start_at: datetime | None = None,
     ) -> list[UUID]:
         """Start one run of ``flow_slug`` per input, in one call; return their ids in order.
 
@@ -340,6 +391,9 @@ class Client:
         ``concurrency_key`` and ``priority``: as in ``start_flow``, for every run of the batch.
         ``start_flow``. All or nothing: an invalid input fails the whole batch. ``version`` as
         in ``start_flow``.
+        ``start_flow``. All or nothing: an invalid input fails the whole batch.
+        ``idempotency_keys`` (one per input, entries may be None), ``dedupe_window`` and
+        ``start_at`` are those of :meth:`start_flow`.
         """
         slug = self._flow_slug(flow_slug)
         return self.call(
@@ -351,6 +405,9 @@ class Client:
                 concurrency_key=concurrency_key,
                 priority=priority,
                 version=version,
+                idempotency_keys=idempotency_keys,
+                dedupe_window=dedupe_window,
+                start_at=start_at,
             )
         )
 
@@ -439,6 +496,93 @@ class Client:
     def list_limits(self) -> list[LimitUse]:
         """Return every limit with its use: one row per limit and key (key None when unused)."""
         return self.call(limits.list_limits())
+
+    # -- schedules -------------------------------------------------------------------------
+
+    def create_schedule(
+        self,
+        name: str,
+        flow_slug: str,
+        cron: str,
+        input: Mapping[str, Any] | list[Any] | None = None,
+        *,
+        timezone: str = "UTC",
+        missed: MissedPolicy = "skip",
+        max_catch_up: int = 10,
+        enabled: bool = True,
+    ) -> datetime:
+        """Start runs of ``flow_slug`` on a cron schedule; return its first fire time.
+
+        Idempotent for the same definition; KeyConflict for a taken name with another one.
+        InvalidCron, UnknownTimeZone, FlowNotFound on bad input (nothing is stored). Ticks are
+        fired by the engine's own calls (any worker's claims), so nothing else is needed.
+        """
+        return self.call(
+            schedules.create_schedule(
+                name,
+                flow_slug,
+                cron,
+                input,
+                timezone=timezone,
+                missed=missed,
+                max_catch_up=max_catch_up,
+                enabled=enabled,
+            )
+        )
+
+    def update_schedule(
+        self,
+        name: str,
+        *,
+        flow_slug: str | None = None,
+        cron: str | None = None,
+        input: Mapping[str, Any] | list[Any] | None = None,
+        timezone: str | None = None,
+        missed: MissedPolicy | None = None,
+        max_catch_up: int | None = None,
+        enabled: bool | None = None,
+    ) -> datetime | None:
+        """Change a schedule (None keeps a value); return its next fire time (None if disabled)."""
+        return self.call(
+            schedules.update_schedule(
+                name,
+                flow_slug=flow_slug,
+                cron=cron,
+                input=input,
+                timezone=timezone,
+                missed=missed,
+                max_catch_up=max_catch_up,
+                enabled=enabled,
+            )
+        )
+
+    def enable_schedule(self, name: str) -> datetime | None:
+        """Enable a schedule; its next tick is the first after now. Return it."""
+        return self.call(schedules.update_schedule(name, enabled=True))
+
+    def disable_schedule(self, name: str) -> None:
+        """Disable a schedule: it fires nothing until enabled again."""
+        self.call(schedules.update_schedule(name, enabled=False))
+
+    def delete_schedule(self, name: str) -> bool:
+        """Delete a schedule (its runs stay); return whether there was one."""
+        return self.call(schedules.delete_schedule(name))
+
+    def list_schedules(self) -> list[ScheduleInfo]:
+        """Return every schedule with its next tick and its last run."""
+        return self.call(schedules.list_schedules())
+
+    def next_fire_times(self, name: str, n: int = 5) -> list[datetime]:
+        """Return the next ``n`` ticks of a schedule after now; ScheduleNotFound."""
+        return self.call(schedules.next_fire_times(name, n))
+
+    def trigger_schedule(self, name: str) -> UUID:
+        """Start a run of a schedule now, outside its ticks; return the run id."""
+        return self.call(schedules.trigger_schedule(name))
+
+    def fire_due_schedules(self) -> int:
+        """Fire every due tick now; return the number of runs started."""
+        return self.call(schedules.fire_due_schedules())
 
     def get_run_status(self, run_id: UUID | str) -> RunStatus:
         """Return a run's progress, per-step states, timings, input, output and error.

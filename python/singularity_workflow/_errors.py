@@ -279,6 +279,32 @@ class VersionInUse(WorkflowError):
     """WF022: the version cannot be retired or deleted: it is the current one, or runs use it."""
 
     default_code = "WF022"
+class InvalidCron(WorkflowError):
+    """WF027: a cron expression is malformed (which field and why) or never fires."""
+
+    default_code = "WF027"
+
+
+class UnknownTimeZone(WorkflowError):
+    """WF028: a schedule names a time zone PostgreSQL does not know."""
+
+    default_code = "WF028"
+
+
+class ScheduleNotFound(WorkflowError):
+    """WF029: no schedule has that name."""
+
+    default_code = "WF029"
+
+
+class KeyConflict(WorkflowError):
+    """WF030: an idempotency key (or a schedule name) is already used with something else.
+
+    A start with an idempotency key whose window is live and another input; a create_schedule
+    with a taken name and another definition. Nothing changes.
+    """
+
+    default_code = "WF030"
 
 
 class DefinitionError(WorkflowError):
@@ -364,6 +390,10 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         VersionNotFound,
         VersionRetired,
         VersionInUse,
+        InvalidCron,
+        UnknownTimeZone,
+        ScheduleNotFound,
+        KeyConflict,
     )
     if cls.default_code is not None
 }

@@ -4,12 +4,13 @@ A leaf module: it imports nothing of this package, so every layer (the database 
 operations, the client, the worker, the CLI, the dashboard) can use these types without
 creating a cycle. Runs: :class:`RunStatus` (``workflow.get_run_status``), :class:`StepStatus`,
 :class:`WorkflowRun` (``workflow.list_workflow_runs``); tasks: :class:`ClaimedTask`
-(``workflow.claim_tasks``) and :class:`UndecodableJson`.
+(``workflow.claim_tasks``) and :class:`UndecodableJson`; schedules: :class:`Schedule` (declared
+on a workflow class) and :class:`ScheduleInfo` (``workflow.list_schedules``).
 
 Vocabulary (docs/api-mapping.md): a run's ``status`` is the Elixir library's coarse
-``completed`` / ``failed`` / ``in_progress``; its ``state`` is ``running`` / ``paused`` /
-``completed`` / ``failed`` / ``cancelled``; the stored status of the ``runs`` table
-(``started`` / ``completed`` / ``failed``) is what ``WorkflowRun.status`` shows.
+``completed`` / ``failed`` / ``in_progress``; its ``state`` is ``scheduled`` / ``running`` /
+``paused`` / ``completed`` / ``failed`` / ``cancelled``; the stored status of the ``runs`` table
+(``scheduled`` / ``started`` / ``completed`` / ``failed``) is what ``WorkflowRun.status`` shows.
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 from uuid import UUID
 
 __all__ = [
     "DEFAULT_CANCEL_REASON",
     "ClaimedTask",
     "FlowVersion",
+    "MissedPolicy",
     "OrderBy",
     "RegisteredVersion",
     "RunStatus",
+    "Schedule",
+    "ScheduleInfo",
     "StepStatus",
     "UndecodableJson",
     "WorkflowRun",
@@ -426,3 +430,58 @@ class RegisteredVersion:
     version: int
     shape_hash: str
     created: bool
+
+
+#: What a schedule does with ticks that came due while nobody called the engine.
+MissedPolicy = Literal["skip", "once", "each"]
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A cron schedule declared on a workflow class; registered with the flow.
+
+    ``cron``: 5 fields (minute hour day-of-month month day-of-week, with ranges, lists, steps,
+    ``jan``/``mon`` names) or ``@hourly``/``@daily``/``@weekly``/``@monthly``/``@yearly``,
+    evaluated in ``timezone`` (an IANA name). ``input`` is every run's input. ``missed``:
+    ``skip`` (a tick fires only within a minute of its time), ``once`` (one run for the latest
+    missed tick) or ``each`` (every missed tick, the latest ``max_catch_up``). ``name``
+    defaults to ``<flow slug>`` for a workflow's first schedule and ``<flow slug>:<n>`` for
+    the n-th after it (counting from 1).
+
+    Example::
+
+        class Nightly(Workflow):
+            schedules = [Schedule(cron="0 3 * * *", timezone="Europe/Berlin")]
+    """
+
+    cron: str
+    input: Mapping[str, Any] | list[Any] = field(default_factory=dict)
+    timezone: str = "UTC"
+    missed: MissedPolicy = "skip"
+    max_catch_up: int = 10
+    name: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    """One schedule as ``workflow.list_schedules`` returns it (column order = field order).
+
+    ``next_fire_at`` is the next tick not yet fired (None when disabled); ``last_run_id`` and
+    ``last_run_state`` are the run of the latest fired tick; ``last_error`` why that tick could
+    not start its run (None when it could).
+    """
+
+    schedule_name: str
+    flow_slug: str
+    cron: str
+    timezone: str
+    input: Any
+    enabled: bool
+    missed: str
+    max_catch_up: int
+    next_fire_at: datetime | None
+    last_fired_at: datetime | None
+    last_run_id: UUID | None
+    last_run_state: str | None
+    last_error: str | None

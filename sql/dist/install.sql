@@ -3151,6 +3151,109 @@ end
 $sw_install$;
 commit;
 
+-- migration 0010_starting_runs
+begin;
+select pg_advisory_xact_lock(91634357130068);
+do $sw_install$
+declare
+    sw_detail text;
+    sw_hint text;
+begin
+    insert into workflow.schema_migrations (version, name)
+    values (10, '0010_starting_runs')
+    on conflict (version) do nothing;
+    if found then
+        execute $sw_migration_0010$
+-- 0010_starting_runs: runs start by schedule, once per idempotency key, coalesced by a debounce
+-- or throttle key, or at a time.
+--
+-- schedules: one row per named schedule. cron is the 5-field expression (or an @shorthand) as
+-- given; workflow._parse_cron validates it at create/update time and workflow._cron_next
+-- evaluates it in the schedule's time zone. next_fire_at is the next tick not yet fired: the one
+-- column fire_due_schedules reads (schedules_due_idx) and advances under the row's lock, so a
+-- tick fires once however many callers race (they take the rows FOR UPDATE SKIP LOCKED). missed
+-- says what happens to ticks that came due while nobody called the engine: 'skip' (a tick
+-- fires only within a minute of its time), 'once' (one run for the latest due tick) or 'each'
+-- (every due tick, the latest max_catch_up of them).
+--
+-- runs.schedule_name / scheduled_for: the schedule and the tick a run was started for (null
+-- for runs started otherwise; scheduled_for null for "trigger now"). The unique index is the
+-- last line of defence of "one run per tick": a second run for the same tick cannot commit.
+--
+-- runs.status 'scheduled': a run whose start is in the future (start_at, or a debounced start
+-- waiting for the quiet interval). Its step states exist, its root steps are not started; the
+-- sweep (workflow._start_due_runs) starts it when start_at has come. It can be cancelled before.
+--
+-- start_keys: the keys that make starts coalesce, per flow: kind 'idempotency' (a repeat within
+-- the window returns the first run), 'throttle' (the first start runs, the rest within the
+-- interval return it) and 'debounce' (the run waits until the interval has been quiet; the last
+-- input wins). window_ends_at: until when the key holds. Rows go with their run (on delete
+-- cascade, so prune of a run removes its keys) and prune removes keys whose window ended.
+
+create table workflow.schedules (
+    schedule_name text primary key,
+    flow_slug text not null references workflow.flows (flow_slug),
+    cron text not null,
+    timezone text not null default 'UTC',
+    input jsonb not null default '{}',
+    enabled boolean not null default true,
+    missed text not null default 'skip',
+    max_catch_up integer not null default 10,
+    next_fire_at timestamptz,
+    last_fired_at timestamptz,
+    last_run_id uuid,
+    -- Why the last tick could not start its run (null when it could); the tick is not retried.
+    last_error text,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    constraint schedule_name_is_valid check (schedule_name ~ '^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$'),
+    constraint missed_is_known check (missed in ('skip', 'once', 'each')),
+    constraint max_catch_up_is_positive check (max_catch_up >= 1)
+);
+create index schedules_due_idx on workflow.schedules (next_fire_at) where enabled;
+
+alter table workflow.runs drop constraint run_status_is_known;
+alter table workflow.runs add constraint run_status_is_known
+check (status in ('scheduled', 'started', 'completed', 'failed'));
+alter table workflow.runs add column start_at timestamptz;
+alter table workflow.runs add column schedule_name text;
+alter table workflow.runs add column scheduled_for timestamptz;
+create unique index runs_schedule_tick_is_unique on workflow.runs (schedule_name, scheduled_for)
+where schedule_name is not null and scheduled_for is not null;
+-- The sweep finds the scheduled runs that are due without scanning the others.
+create index runs_start_at_idx on workflow.runs (start_at) where status = 'scheduled';
+
+create table workflow.start_keys (
+    flow_slug text not null references workflow.flows (flow_slug),
+    key_kind text not null,
+    start_key text not null,
+    -- Deferred: start_flows writes the key (taking its lock, which is what serialises racing
+    -- starts of one key) before it inserts the run the key points at.
+    run_id uuid not null references workflow.runs (run_id) on delete cascade deferrable initially deferred,
+    window_ends_at timestamptz not null,
+    created_at timestamptz not null default now(),
+    primary key (flow_slug, key_kind, start_key),
+    constraint key_kind_is_known check (key_kind in ('idempotency', 'debounce', 'throttle'))
+);
+create index start_keys_run_idx on workflow.start_keys (run_id);
+create index start_keys_window_idx on workflow.start_keys (window_ends_at);
+
+drop function if exists workflow.start_flow(text, jsonb, uuid, integer, timestamptz, text);
+drop function if exists workflow.start_flows(text, jsonb[], uuid[], integer, timestamptz, text);
+
+$sw_migration_0010$;
+    end if;
+exception when others then
+    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
+    raise exception using
+        errcode = sqlstate,
+        message = 'migration 0010_starting_runs: ' || sqlerrm,
+        detail = sw_detail,
+        hint = sw_hint;
+end
+$sw_install$;
+commit;
+
 -- functions
 begin;
 select pg_advisory_xact_lock(91634357130068);
@@ -3455,6 +3558,42 @@ as $$
     order by l.kind, l.scope, l.name, u.key;
 $$;
 
+-- functions/list_schedules.sql
+-- list_schedules: every schedule with its next tick and its last run.
+--
+-- Called by psql users, clients, the CLI (schedules list) and the dashboard. next_fire_at is
+-- the next tick not yet fired (null when disabled: a disabled schedule fires nothing, and
+-- enabling it recomputes the tick from then); last_run_id / last_run_state are the run of the
+-- latest fired tick (state as run_state says; null when that run has been pruned).
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow.list_schedules()
+returns table (
+    schedule_name text,
+    flow_slug text,
+    cron text,
+    timezone text,
+    input jsonb,
+    enabled boolean,
+    missed text,
+    max_catch_up integer,
+    next_fire_at timestamptz,
+    last_fired_at timestamptz,
+    last_run_id uuid,
+    last_run_state text,
+    last_error text
+)
+language sql
+stable
+set search_path = ''
+as $$
+    select s.schedule_name, s.flow_slug, s.cron, s.timezone, s.input, s.enabled, s.missed, s.max_catch_up,
+        case when s.enabled then s.next_fire_at end, s.last_fired_at, s.last_run_id,
+        workflow.run_state(r.status, r.paused_at, r.cancelled_at), s.last_error
+    from workflow.schedules s
+    left join workflow.runs r on r.run_id = s.last_run_id
+    order by s.schedule_name;
+$$;
+
 -- functions/list_workers.sql
 -- list_workers: the registered workers, live ones only unless include_dead.
 --
@@ -3559,7 +3698,8 @@ $$;
 -- functions/run_status.sql
 -- run_status: the status name clients see for a run's stored status.
 --
--- The Elixir library's three statuses: the stored 'started' is reported as 'in_progress';
+-- The Elixir library's three statuses: the stored 'started' and 'scheduled' (a run waiting for
+-- its start_at) are reported as 'in_progress';
 -- 'completed' and 'failed' are themselves. Called by get_run_status and the dashboard's
 -- queries, per row. Sets no search_path so the planner can inline it (see run_state, whose
 -- reasons are the same).
@@ -3570,7 +3710,7 @@ language sql
 immutable
 parallel safe
 as $$
-    select case when run_status.status operator(pg_catalog.=) 'started' then 'in_progress' else run_status.status end
+    select case when run_status.status operator(pg_catalog.=) any (array['started', 'scheduled']) then 'in_progress' else run_status.status end
 $$;
 
 -- functions/start_flow.sql
@@ -3586,8 +3726,10 @@ $$;
 -- (null: the current one). Same run_id with another input: WF012.
 -- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
 -- ordered queues (both: see start_flows).
+-- idempotency_key / dedupe_window, debounce_key / debounce_interval / debounce_mode and start_at
+-- are start_flows' (a key of one run; see there for what each does).
 -- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
--- WF010, WF001, WF019, WF025).
+-- WF010, WF001, WF019, WF025, WF030).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
@@ -3597,7 +3739,13 @@ create or replace function workflow.start_flow(
     owner text default null,
     concurrency_key text default null,
     priority integer default null,
-    version integer default null
+    version integer default null,
+    idempotency_key text default null,
+    dedupe_window interval default interval '24 hours',
+    debounce_key text default null,
+    debounce_interval interval default null,
+    debounce_mode text default 'debounce',
+    start_at timestamptz default null
 )
 returns uuid
 language sql
@@ -3613,7 +3761,13 @@ as $$
         start_flow.owner,
         start_flow.concurrency_key,
         start_flow.priority,
-        start_flow.version
+        start_flow.version,
+        case when start_flow.idempotency_key is null then null else array[start_flow.idempotency_key] end,
+        start_flow.dedupe_window,
+        start_flow.debounce_key,
+        start_flow.debounce_interval,
+        start_flow.debounce_mode,
+        start_flow.start_at
     ) as s;
 $$;
 
@@ -3741,6 +3895,61 @@ begin
 end;
 $$;
 
+-- functions/_check_schedule.sql
+-- _check_schedule: validate a schedule's definition and return its first tick after now.
+--
+-- Called by create_schedule and update_schedule, so both refuse the same things before storing
+-- anything. Errors: WF002 unknown flow, WF027 invalid cron or one that never fires, WF028
+-- unknown time zone, WF009 input of the wrong JSON type for the flow, WF010 unknown missed
+-- policy or max_catch_up below 1. Locks nothing. Stable.
+create or replace function workflow._check_schedule(
+    flow_slug text,
+    cron text,
+    input jsonb,
+    timezone text,
+    missed text,
+    max_catch_up integer,
+    now timestamptz
+)
+returns timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_root_map boolean;
+    v_next timestamptz;
+begin
+    if not exists (select 1 from workflow.flows f where f.flow_slug = _check_schedule.flow_slug) then
+        raise exception 'flow % does not exist', coalesce(_check_schedule.flow_slug, 'null') using errcode = 'WF002';
+    end if;
+    perform workflow._validate_timezone(_check_schedule.timezone);
+    if _check_schedule.missed is null or _check_schedule.missed not in ('skip', 'once', 'each') then
+        raise exception 'unknown missed-tick policy %', coalesce(quote_literal(_check_schedule.missed), 'null')
+            using errcode = 'WF010', hint = 'Use skip, once or each.';
+    end if;
+    if _check_schedule.max_catch_up is null or _check_schedule.max_catch_up not between 1 and 1000 then
+        raise exception 'max_catch_up must be between 1 and 1000, got %', coalesce(_check_schedule.max_catch_up::text, 'null')
+            using errcode = 'WF010';
+    end if;
+    select coalesce(bool_or(s.step_type = 'map' and s.deps_count = 0), false) into v_root_map
+    from workflow.flows f
+    join workflow.steps s on s.version_id = f.current_version_id
+    where f.flow_slug = _check_schedule.flow_slug;
+    if jsonb_typeof(_check_schedule.input) is distinct from (case when v_root_map then 'array' else 'object' end) then
+        raise exception 'schedule input must be a JSON %, got %', case when v_root_map then 'array' else 'object' end,
+            coalesce(jsonb_typeof(_check_schedule.input), 'null')
+            using errcode = 'WF009';
+    end if;
+    v_next := workflow._cron_next(workflow._parse_cron(_check_schedule.cron), _check_schedule.now, _check_schedule.timezone);
+    if v_next is null then
+        raise exception 'invalid cron expression %: it never fires', quote_literal(_check_schedule.cron)
+            using errcode = 'WF027', hint = 'Check the day of month against the month (30 February does not exist).';
+    end if;
+    return v_next;
+end;
+$$;
+
 -- functions/_complete_steps.sql
 -- _complete_steps: advance the DAG after steps completed: count them off their dependents and
 -- their runs, finish runs whose last step this was, and start the steps that became ready.
@@ -3858,6 +4067,96 @@ begin
             _complete_steps.now
         );
     end if;
+end;
+$$;
+
+-- functions/_cron_next.sql
+-- _cron_next: the first tick of a parsed cron expression strictly after a given instant, in a
+-- time zone.
+--
+-- Called by create_schedule, update_schedule, fire_due_schedules and next_fire_times. spec is
+-- what _parse_cron returns; the expression is evaluated in local time of timezone (an IANA name
+-- PostgreSQL knows; the caller has validated it).
+-- Daylight saving time, how each local time maps to one instant:
+--   * a local time that occurs twice (clocks go back: 02:30 in Europe/Berlin on the last Sunday
+--     of October) fires once, at its first occurrence (still summer time); the repeated hour
+--     fires nothing again, so "*/15 * * * *" has one gap of an hour that night and no repeat;
+--   * a local time that does not exist (clocks go forward: 02:30 on the last Sunday of March)
+--     fires at the instant it would have had before the change, which the clock shows as one
+--     hour later (03:30); a tick that then falls on the same instant as another fires once.
+-- How: walks local days from the day of after (at most 8 years ahead, enough for any
+-- expression that can match: 29 February on a given weekday recurs within 28 years only with
+-- day-of-week restricted, and day-of-month/day-of-week combine with OR), and within a matching
+-- day the hours and minutes in order; the first candidate after after is the answer, except that
+-- a candidate in a skipped hour (mapped later than its local time says) lets the walk go on
+-- until its own local time, since an existing time right after the gap can come first.
+-- Returns null when the expression never matches (30 February). Locks nothing. Stable.
+create or replace function workflow._cron_next(spec jsonb, after timestamptz, timezone text)
+returns timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_minutes integer[] := array(select jsonb_array_elements_text(_cron_next.spec -> 'minute')::integer);
+    v_hours integer[] := array(select jsonb_array_elements_text(_cron_next.spec -> 'hour')::integer);
+    v_doms integer[] := array(select jsonb_array_elements_text(_cron_next.spec -> 'dom')::integer);
+    v_months integer[] := array(select jsonb_array_elements_text(_cron_next.spec -> 'month')::integer);
+    v_dows integer[] := array(select jsonb_array_elements_text(_cron_next.spec -> 'dow')::integer);
+    v_dom_any boolean := (_cron_next.spec ->> 'dom_any')::boolean;
+    v_dow_any boolean := (_cron_next.spec ->> 'dow_any')::boolean;
+    v_local timestamp := _cron_next.after at time zone _cron_next.timezone;
+    v_day date := v_local::date;
+    v_dom_ok boolean;
+    v_dow_ok boolean;
+    v_h integer;
+    v_m integer;
+    v_cand timestamp;
+    v_at timestamptz;
+    v_best timestamptz;
+    v_until timestamp;
+begin
+    for v_n in 0..(366 * 8) loop
+        if v_until is not null and v_day > v_until::date then
+            exit;
+        end if;
+        if extract(month from v_day)::integer = any(v_months) then
+            v_dom_ok := extract(day from v_day)::integer = any(v_doms);
+            v_dow_ok := extract(dow from v_day)::integer = any(v_dows);
+            if (case
+                    when v_dom_any and v_dow_any then true
+                    when v_dom_any then v_dow_ok
+                    when v_dow_any then v_dom_ok
+                    else v_dom_ok or v_dow_ok
+                end) then
+                foreach v_h in array v_hours loop
+                    -- hours wholly before after's local hour cannot hold the answer (an hour of
+                    -- slack for the repeated hour, whose times map to the earlier instant)
+                    continue when v_day + make_time(v_h, 59, 0) < v_local - interval '1 hour';
+                    foreach v_m in array v_minutes loop
+                        v_cand := v_day + make_time(v_h, v_m, 0);
+                        exit when v_until is not null and v_cand >= v_until;
+                        v_at := v_cand at time zone _cron_next.timezone;
+                        -- the first occurrence of a repeated local time
+                        if ((v_at - interval '1 hour') at time zone _cron_next.timezone) = v_cand then
+                            v_at := v_at - interval '1 hour';
+                        end if;
+                        if v_at > _cron_next.after and (v_best is null or v_at < v_best) then
+                            v_best := v_at;
+                            if (v_at at time zone _cron_next.timezone) = v_cand then
+                                return v_best;
+                            end if;
+                            -- a skipped local time: look on up to the local time it maps to
+                            v_until := v_at at time zone _cron_next.timezone;
+                        end if;
+                    end loop;
+                    exit when v_until is not null and v_day + make_time(v_h, 0, 0) >= v_until;
+                end loop;
+            end if;
+        end if;
+        v_day := v_day + 1;
+    end loop;
+    return v_best;
 end;
 $$;
 
@@ -4375,6 +4674,146 @@ begin
 end;
 $$;
 
+-- functions/_parse_cron.sql
+-- _parse_cron: parse a 5-field cron expression into the values each field allows.
+--
+-- The one cron parser. Called by create_schedule and update_schedule (to refuse a bad
+-- expression before anything is stored) and by _cron_next (to evaluate one). No dynamic SQL and
+-- no code execution: the expression is split and matched against fixed patterns only.
+-- Fields, in order: minute 0-59, hour 0-23, day of month 1-31, month 1-12 (or jan-dec), day of
+-- week 0-7 (0 and 7 are Sunday, or sun-sat). Each field is a comma-separated list of items;
+-- an item is *, a value, a range a-b, and either of the last two or * with a step /n
+-- (*/15, 1-30/2, 5/10 meaning 5-max/10). Names are case-insensitive and allowed in ranges
+-- (mon-fri). Shorthands: @yearly (@annually), @monthly, @weekly, @daily (@midnight), @hourly.
+-- As in Vixie cron, when both day of month and day of week are restricted (neither starts with
+-- *), a day matches if it matches either; dom_any / dow_any say whether each one is *.
+-- Returns {"minute": [..], "hour": [..], "dom": [..], "month": [..], "dow": [..],
+-- "dom_any": bool, "dow_any": bool}, every list sorted and without duplicates (dow uses 0-6).
+-- Errors: WF027, naming the field and why (wrong number of fields, unknown name, value out of
+-- range, a range that runs backwards, a step that is not a positive integer, an empty item).
+-- Locks nothing. Immutable.
+create or replace function workflow._parse_cron(cron text)
+returns jsonb
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_expr text := lower(btrim(coalesce(_parse_cron.cron, '')));
+    v_fields text[];
+    v_names text[] := array['minute', 'hour', 'day of month', 'month', 'day of week'];
+    v_keys text[] := array['minute', 'hour', 'dom', 'month', 'dow'];
+    v_min integer[] := array[0, 0, 1, 1, 0];
+    v_max integer[] := array[59, 23, 31, 12, 7];
+    v_months text[] := array['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+    v_days text[] := array['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+    v_result jsonb := '{}'::jsonb;
+    v_values integer[];
+    v_item text;
+    v_range text;
+    v_step integer;
+    v_lo integer;
+    v_hi integer;
+    v_parts text[];
+    v_token text;
+    v_bound integer;
+begin
+    v_expr := case v_expr
+        when '@yearly' then '0 0 1 1 *'
+        when '@annually' then '0 0 1 1 *'
+        when '@monthly' then '0 0 1 * *'
+        when '@weekly' then '0 0 * * 0'
+        when '@daily' then '0 0 * * *'
+        when '@midnight' then '0 0 * * *'
+        when '@hourly' then '0 * * * *'
+        else v_expr
+    end;
+    if v_expr like '@%' then
+        raise exception 'invalid cron expression %: unknown shorthand %', quote_literal(_parse_cron.cron), v_expr
+            using errcode = 'WF027', hint = 'Shorthands: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly.';
+    end if;
+    v_fields := regexp_split_to_array(v_expr, '\s+');
+    if v_expr = '' or cardinality(v_fields) <> 5 then
+        raise exception 'invalid cron expression %: expected 5 fields (minute hour day-of-month month day-of-week), got %',
+            quote_literal(_parse_cron.cron), case when v_expr = '' then 0 else cardinality(v_fields) end
+            using errcode = 'WF027', hint = 'For example ''*/15 9-17 * * mon-fri'' or ''@daily''.';
+    end if;
+
+    for v_i in 1..5 loop
+        v_values := '{}';
+        foreach v_item in array string_to_array(v_fields[v_i], ',') loop
+            if v_item = '' then
+                raise exception 'invalid cron expression %: % field has an empty list item', quote_literal(_parse_cron.cron), v_names[v_i]
+                    using errcode = 'WF027';
+            end if;
+            -- item = range [/ step]
+            v_parts := string_to_array(v_item, '/');
+            if cardinality(v_parts) > 2 then
+                raise exception 'invalid cron expression %: % field item % has more than one /', quote_literal(_parse_cron.cron), v_names[v_i], quote_literal(v_item)
+                    using errcode = 'WF027';
+            end if;
+            v_range := v_parts[1];
+            v_step := 1;
+            if cardinality(v_parts) = 2 then
+                if v_parts[2] !~ '^[0-9]{1,3}$' or v_parts[2]::integer = 0 then
+                    raise exception 'invalid cron expression %: % field step % must be a positive integer', quote_literal(_parse_cron.cron), v_names[v_i], quote_literal(v_parts[2])
+                        using errcode = 'WF027';
+                end if;
+                v_step := v_parts[2]::integer;
+            end if;
+            if v_range = '*' then
+                v_lo := v_min[v_i];
+                v_hi := case when v_i = 5 then 6 else v_max[v_i] end;
+            else
+                v_parts := string_to_array(v_range, '-');
+                if cardinality(v_parts) > 2 then
+                    raise exception 'invalid cron expression %: % field item % is not a value or a range a-b', quote_literal(_parse_cron.cron), v_names[v_i], quote_literal(v_item)
+                        using errcode = 'WF027';
+                end if;
+                for v_j in 1..cardinality(v_parts) loop
+                    v_token := v_parts[v_j];
+                    if v_token ~ '^[0-9]{1,2}$' then
+                        v_bound := v_token::integer;
+                    elsif v_i = 4 and v_token = any(v_months) then
+                        v_bound := array_position(v_months, v_token);
+                    elsif v_i = 5 and v_token = any(v_days) then
+                        v_bound := array_position(v_days, v_token) - 1;
+                    else
+                        raise exception 'invalid cron expression %: % field value % is not a number%', quote_literal(_parse_cron.cron), v_names[v_i], quote_literal(v_token),
+                            case v_i when 4 then ' or a month name (jan-dec)' when 5 then ' or a day name (sun-sat)' else '' end
+                            using errcode = 'WF027';
+                    end if;
+                    if v_bound not between v_min[v_i] and v_max[v_i] then
+                        raise exception 'invalid cron expression %: % field value % is out of range %-%', quote_literal(_parse_cron.cron), v_names[v_i], v_bound, v_min[v_i], v_max[v_i]
+                            using errcode = 'WF027';
+                    end if;
+                    if v_j = 1 then v_lo := v_bound; end if;
+                    v_hi := v_bound;
+                end loop;
+                -- 5/10 means 5-max/10, as in Vixie cron
+                if cardinality(v_parts) = 1 and v_step > 1 then
+                    v_hi := case when v_i = 5 then 6 else v_max[v_i] end;
+                end if;
+                if v_lo > v_hi then
+                    raise exception 'invalid cron expression %: % field range %-% runs backwards', quote_literal(_parse_cron.cron), v_names[v_i], v_lo, v_hi
+                        using errcode = 'WF027', hint = 'Write the smaller value first, or list two ranges: 22-23,0-2.';
+                end if;
+            end if;
+            v_values := v_values || array(select g from generate_series(v_lo, v_hi, v_step) as g);
+        end loop;
+        if v_i = 5 then
+            -- 7 is Sunday too
+            v_values := array(select case when g = 7 then 0 else g end from unnest(v_values) as g);
+        end if;
+        v_result := v_result || jsonb_build_object(v_keys[v_i],
+            to_jsonb(array(select distinct g from unnest(v_values) as g order by g)));
+    end loop;
+    return v_result || jsonb_build_object(
+        'dom_any', v_fields[3] like '*%',
+        'dow_any', v_fields[5] like '*%');
+end;
+$$;
+
 -- functions/_release_workers.sql
 -- _release_workers: make the tasks held by the given (dead or stopped) workers claimable now.
 --
@@ -4474,6 +4913,66 @@ begin
             perform pg_notify('workflow_q_' || v_queue.queue_name, '');
         end if;
     end loop;
+end;
+$$;
+
+-- functions/_start_due_runs.sql
+-- _start_due_runs: start the scheduled runs whose start_at has come.
+--
+-- Called by _sweep (throttled, from the engine's own calls) and by maintain. A scheduled run
+-- (start_flows with start_at in the future, or a debounced start) already has its step states;
+-- this moves it to 'started', records run_started, and starts its root steps, as start_flows
+-- would have done. Its deadline keeps the run's timeout, counted from now. At most 1,000 runs
+-- per call (the rest go to the next sweep, a second later), oldest start_at first.
+-- Locks: the due runs rows FOR UPDATE SKIP LOCKED (a run that a debounced start is pushing
+-- back, or that is being cancelled, is left for the next call; a concurrent caller takes other
+-- rows), then as _start_steps.
+-- Returns the number of runs started. Errors: none of its own. Safe to call concurrently and
+-- repeatedly: a started run is no longer 'scheduled'.
+create or replace function workflow._start_due_runs(now timestamptz)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_runs uuid[];
+begin
+    with due as materialized (
+        select r.run_id from workflow.runs r
+        where r.status = 'scheduled' and r.start_at <= _start_due_runs.now and r.cancelled_at is null
+        order by r.start_at
+        limit 1000
+        for update skip locked
+    ),
+    started as (
+        update workflow.runs r
+        set status = 'started', started_at = _start_due_runs.now,
+            deadline_at = _start_due_runs.now + (r.deadline_at - r.started_at)
+        from due where r.run_id = due.run_id
+        returning r.run_id
+    )
+    select array_agg(started.run_id order by started.run_id) into v_runs from started;
+    if v_runs is null then
+        return 0;
+    end if;
+    perform workflow._emit_events(
+        v_runs,
+        array(select null::text from unnest(v_runs)),
+        array(select 'run_started' from unnest(v_runs)),
+        _start_due_runs.now
+    );
+    perform workflow._start_steps(
+        array(select ss.run_id from workflow.step_states ss
+              join workflow.runs r on r.run_id = ss.run_id
+              join workflow.steps s on s.version_id = r.version_id and s.step_slug = ss.step_slug
+              where ss.run_id = any(v_runs) and s.deps_count = 0 order by ss.run_id, s.step_index),
+        array(select ss.step_slug from workflow.step_states ss
+              join workflow.runs r on r.run_id = ss.run_id
+              join workflow.steps s on s.version_id = r.version_id and s.step_slug = ss.step_slug
+              where ss.run_id = any(v_runs) and s.deps_count = 0 order by ss.run_id, s.step_index),
+        _start_due_runs.now
+    );
+    return cardinality(v_runs);
 end;
 $$;
 
@@ -4652,7 +5151,11 @@ $$;
 --      leases at once (_release_workers): their tasks are claimable as the next attempt;
 --   2. fails live runs whose owner (the process executing their local steps) is gone, naming it,
 --      when a local step of the run is not finished (_fail_dead_owners);
---   3. cancels runs past their deadline (enforce_deadlines).
+--   3. cancels runs past their deadline (enforce_deadlines);
+--   4. starts the scheduled runs whose start_at has come (_start_due_runs) and fires the
+--      schedule ticks that have come (fire_due_schedules): so any worker, app or psql session
+--      calling the engine fires ticks, with no leader and nothing to configure (a role that
+--      may not start runs, such as workflow_worker, skips this part).
 -- Cost when not due: one read of the single workflow.sweeps row (no lock, no write). When due:
 -- pg_try_advisory_xact_lock, so concurrent callers never wait for each other (the loser goes on
 -- without sweeping), then the sweeps row is re-checked and moved under that lock. Each part runs
@@ -4662,7 +5165,8 @@ $$;
 -- hot standby) the sweep does nothing.
 -- A clock injected into the past or future of the last sweep counts as due, so tests and real
 -- time cannot lock each other out.
--- Returns {"released_workers", "released_tasks", "failed_runs", "cancelled_runs"}, or null when it
+-- Returns {"released_workers", "released_tasks", "failed_runs", "cancelled_runs",
+-- "started_runs", "fired_ticks"}, or null when it
 -- did not run. Errors: none of its own. Safe to call concurrently and repeatedly.
 create or replace function workflow._sweep(now timestamptz, force boolean default false)
 returns jsonb
@@ -4675,6 +5179,8 @@ declare
     v_released integer := 0;
     v_failed integer := 0;
     v_cancelled integer := 0;
+    v_scheduled integer := 0;
+    v_fired integer := 0;
 begin
     select s.swept_at into v_last from workflow.sweeps s where s.sweep_id = 1;
     if not coalesce(_sweep.force, false) and v_last <= _sweep.now and v_last > _sweep.now - interval '1 second' then
@@ -4718,8 +5224,20 @@ begin
     exception when insufficient_privilege then
         raise debug 'workflow._sweep: deadlines skipped: %', sqlerrm;
     end;
+    -- PHASE 4: runs whose time has come. Any error is the schedule's or the run's, never the
+    -- caller's: a claim must not fail because a tick could not start its run.
+    begin
+        v_scheduled := workflow._start_due_runs(_sweep.now);
+    exception when others then
+        raise debug 'workflow._sweep: scheduled runs skipped: %', sqlerrm;
+    end;
+    begin
+        v_fired := workflow.fire_due_schedules(_sweep.now);
+    exception when others then
+        raise debug 'workflow._sweep: schedule ticks skipped: %', sqlerrm;
+    end;
     return jsonb_build_object('released_workers', coalesce(cardinality(v_dead), 0), 'released_tasks', v_released,
-        'failed_runs', v_failed, 'cancelled_runs', v_cancelled);
+        'failed_runs', v_failed, 'cancelled_runs', v_cancelled, 'started_runs', v_scheduled, 'fired_ticks', v_fired);
 end;
 $$;
 
@@ -4821,6 +5339,34 @@ begin
                         || ' (the engine''s own channels)', '')
                      from jsonb_array_elements_text(v_rule -> 'reserved_prefixes') as p));
     end if;
+end;
+$$;
+
+-- functions/_validate_timezone.sql
+-- _validate_timezone: refuse a time zone name PostgreSQL does not know.
+--
+-- Called by create_schedule and update_schedule before anything is stored. Accepts the names of
+-- pg_timezone_names (IANA names such as Europe/Berlin, and UTC); a fixed offset written as a
+-- POSIX string is refused too, since its "DST" rules would not be a real zone's.
+-- Tries a conversion rather than reading pg_timezone_names, which scans the zone files on disk
+-- (tens of milliseconds). Errors: WF028 unknown or malformed time zone. Locks nothing.
+create or replace function workflow._validate_timezone(timezone text)
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if _validate_timezone.timezone is null or _validate_timezone.timezone !~ '^[A-Za-z][A-Za-z0-9_+/-]{0,63}$' then
+        raise exception 'unknown time zone %', coalesce(quote_literal(_validate_timezone.timezone), 'null')
+            using errcode = 'WF028', hint = 'Use an IANA name such as UTC, Europe/Berlin or America/New_York.';
+    end if;
+    begin
+        perform pg_catalog.now() at time zone _validate_timezone.timezone;
+    exception when invalid_parameter_value then
+        raise exception 'unknown time zone %', quote_literal(_validate_timezone.timezone)
+            using errcode = 'WF028', hint = 'Use an IANA name such as UTC, Europe/Berlin or America/New_York.';
+    end;
 end;
 $$;
 
@@ -5006,7 +5552,8 @@ $$;
 -- running on workers are told at their next lease renewal or completion, and their completions
 -- are then ignored. Cancelling a run that already ended is an error (WF013) unless force is true:
 -- a completed run is then marked failed and cancelled (the Elixir library's force semantics); cancelling a
--- cancelled run again changes nothing.
+-- cancelled run again changes nothing. A scheduled run (start_at in the future) is cancelled
+-- before it starts: it never starts.
 -- Locks: the runs row FOR UPDATE (claims in flight commit first; later claims skip the run), then
 -- as _sweep_runs. Errors: WF011 unknown run, WF013 run already ended (without force).
 create or replace function workflow.cancel_workflow_run(
@@ -5032,7 +5579,7 @@ begin
     if v_cancelled is not null then
         return;
     end if;
-    if v_status <> 'started' and not cancel_workflow_run.force then
+    if v_status not in ('started', 'scheduled') and not cancel_workflow_run.force then
         raise exception 'run % already %', cancel_workflow_run.run_id, v_status
             using errcode = 'WF013', hint = 'Pass force => true to mark it cancelled anyway.';
     end if;
@@ -5642,6 +6189,115 @@ begin
 end;
 $$;
 
+-- functions/create_schedule.sql
+-- create_schedule: start runs of a flow on a cron schedule, in a time zone.
+--
+-- Called by psql users, clients (Client.create_schedule, and the schedules a workflow class
+-- declares, registered with its flow) and the CLI. cron: 5 fields or a shorthand (see
+-- _parse_cron); timezone: an IANA name, DST as _cron_next says (a repeated local time fires at
+-- its first occurrence; a skipped one an hour later on the clock). input: the input of every
+-- run it starts. missed: what ticks that came due while nobody called the engine do: 'skip'
+-- (a tick fires only within a minute of its time), 'once' (one run for the latest), 'each'
+-- (every one, the latest max_catch_up). Ticks are fired by fire_due_schedules, which the
+-- engine's own sweep runs (claim_tasks, start_flows, get_run_status): no leader, no pg_cron.
+-- The first tick is the first after now.
+-- Idempotent like register_flow: creating a schedule that exists with the same definition
+-- changes nothing; with another definition it is refused (WF030: use update_schedule).
+-- Locks: inserts the schedules row (a concurrent create of the same name waits on the key).
+-- Errors: WF001 malformed name, WF002 unknown flow, WF027 invalid cron (which field and why, or
+-- an expression that never fires), WF028 unknown time zone, WF009 input of the wrong JSON type,
+-- WF010 unknown missed policy or max_catch_up below 1, WF030 the name is taken by another
+-- definition. On error nothing is stored. Returns the next fire time.
+create or replace function workflow.create_schedule(
+    schedule_name text,
+    flow_slug text,
+    cron text,
+    input jsonb default '{}',
+    timezone text default 'UTC',
+    missed text default 'skip',
+    max_catch_up integer default 10,
+    enabled boolean default true,
+    now timestamptz default clock_timestamp()
+)
+returns timestamptz
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_next timestamptz;
+    v_old workflow.schedules;
+begin
+    -- GUARD: name, flow, cron, zone, input, policy
+    if create_schedule.schedule_name is null or create_schedule.schedule_name !~ '^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$' then
+        raise exception 'invalid schedule name %', coalesce(quote_literal(create_schedule.schedule_name), 'null')
+            using errcode = 'WF001', hint = 'Use a letter or _ then up to 127 letters, digits and _ . : -.';
+    end if;
+    v_next := workflow._check_schedule(create_schedule.flow_slug, create_schedule.cron, create_schedule.input,
+        create_schedule.timezone, create_schedule.missed, create_schedule.max_catch_up, create_schedule.now);
+
+    -- PHASE 1: the row, or the same row again
+    insert into workflow.schedules as s (schedule_name, flow_slug, cron, timezone, input, enabled, missed, max_catch_up,
+        next_fire_at, created_at, updated_at)
+    values (create_schedule.schedule_name, create_schedule.flow_slug, create_schedule.cron, create_schedule.timezone,
+        create_schedule.input, coalesce(create_schedule.enabled, true), create_schedule.missed, create_schedule.max_catch_up,
+        v_next, create_schedule.now, create_schedule.now)
+    on conflict on constraint schedules_pkey do nothing;
+    if found then
+        return v_next;
+    end if;
+    select * into v_old from workflow.schedules s where s.schedule_name = create_schedule.schedule_name;
+    if (v_old.flow_slug, v_old.cron, v_old.timezone, v_old.input, v_old.missed, v_old.max_catch_up)
+        is distinct from (create_schedule.flow_slug, create_schedule.cron, create_schedule.timezone,
+            create_schedule.input, create_schedule.missed, create_schedule.max_catch_up) then
+        raise exception 'schedule % exists with another definition', create_schedule.schedule_name
+            using errcode = 'WF030', hint = 'Change it with workflow.update_schedule, or delete it first.';
+    end if;
+    return v_old.next_fire_at;
+end;
+$$;
+
+-- functions/declare_schedule.sql
+-- declare_schedule: create a schedule, or bring an existing one of that name up to the given
+-- definition, keeping its enabled flag.
+--
+-- Called by clients when they register a workflow class that declares schedules (the code is
+-- the source of truth for a schedule's definition, an operator's disable survives a redeploy),
+-- and by psql users who keep schedules in a deployment script. A new name is create_schedule
+-- (enabled as given); a known one is update_schedule with every field but enabled.
+-- Locks: those of create_schedule, or the schedules row FOR UPDATE (update_schedule).
+-- Errors: those of create_schedule and update_schedule (WF002, WF027, WF028, WF009, WF010).
+-- Returns the next fire time (null when the schedule is disabled). Safe to repeat.
+create or replace function workflow.declare_schedule(
+    schedule_name text,
+    flow_slug text,
+    cron text,
+    input jsonb default '{}',
+    timezone text default 'UTC',
+    missed text default 'skip',
+    max_catch_up integer default 10,
+    enabled boolean default true,
+    now timestamptz default clock_timestamp()
+)
+returns timestamptz
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if exists (select 1 from workflow.schedules as s where s.schedule_name = declare_schedule.schedule_name) then
+        return workflow.update_schedule(
+            declare_schedule.schedule_name, declare_schedule.flow_slug, declare_schedule.cron,
+            declare_schedule.input, declare_schedule.timezone, declare_schedule.missed,
+            declare_schedule.max_catch_up, null, declare_schedule.now
+        );
+    end if;
+    return workflow.create_schedule(
+        declare_schedule.schedule_name, declare_schedule.flow_slug, declare_schedule.cron,
+        declare_schedule.input, declare_schedule.timezone, declare_schedule.missed,
+        declare_schedule.max_catch_up, declare_schedule.enabled, declare_schedule.now
+    );
+end;
+$$;
+
 -- functions/delete_flow_version.sql
 -- delete_flow_version: delete a flow version that no run uses, with its steps and dependencies.
 --
@@ -5687,6 +6343,23 @@ begin
     end if;
     delete from workflow.flow_versions v where v.version_id = v_version.version_id;
     return true;
+end;
+$$;
+
+-- functions/delete_schedule.sql
+-- delete_schedule: remove a schedule; the runs it started stay (they keep its name).
+--
+-- Called by psql users, clients and the CLI. Locks: the schedules row (waits for a
+-- fire_due_schedules holding it). Returns true when it deleted one, false when there was none
+-- (deleting twice is not an error). Errors: none. Safe to repeat.
+create or replace function workflow.delete_schedule(schedule_name text)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+    delete from workflow.schedules s where s.schedule_name = delete_schedule.schedule_name;
+    return found;
 end;
 $$;
 
@@ -5958,6 +6631,102 @@ begin
 end;
 $$;
 
+-- functions/fire_due_schedules.sql
+-- fire_due_schedules: start the runs of every schedule tick that has come, exactly once each.
+--
+-- Called by _sweep (throttled, from claim_tasks, start_flows and get_run_status: every worker
+-- fires ticks with no leader and nothing to configure), by maintain (and so by pg_cron where
+-- schedule_maintenance installed it) and by psql users. For each enabled schedule whose
+-- next_fire_at has come: the due ticks are the ones from next_fire_at up to now; the missed
+-- policy picks which start a run ('skip': the latest, if it is less than a minute old;
+-- 'once': the latest; 'each': the latest max_catch_up, oldest first); each run records the
+-- schedule (runs.schedule_name) and its tick (runs.scheduled_for); next_fire_at moves to the
+-- first tick after now. All in the caller's transaction: a caller killed before its commit
+-- fires nothing, and the next caller fires the same ticks.
+-- Locks: the due schedules rows FOR UPDATE SKIP LOCKED, in next_fire_at order (racing callers
+-- split the schedules and never wait for each other; a row is re-read after its lock, so a tick
+-- that another caller has fired meanwhile is no longer due), then as start_flows. The unique
+-- index runs_schedule_tick_is_unique makes a second run of one tick impossible to commit.
+-- A schedule whose run cannot start (its flow changed its input type, say) records the error
+-- in last_error and moves on; the other schedules fire. At most 100 schedules per call.
+-- Returns the number of runs started. Safe to call concurrently and repeatedly.
+create or replace function workflow.fire_due_schedules(now timestamptz default clock_timestamp())
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_s workflow.schedules;
+    v_spec jsonb;
+    v_tick timestamptz;
+    v_ticks timestamptz[];
+    v_keep integer;
+    v_steps integer := 0;
+    v_ids uuid[];
+    v_started integer := 0;
+begin
+    -- start_flows runs the sweep, which would fire the schedules this call holds again (a
+    -- transaction does not skip its own locks): the flag makes that inner call a no-op.
+    if current_setting('workflow.firing_schedules', true) = 'on' then
+        return 0;
+    end if;
+    perform set_config('workflow.firing_schedules', 'on', true);
+    for v_s in
+        select * from workflow.schedules s
+        where s.enabled and s.next_fire_at <= fire_due_schedules.now
+        order by s.next_fire_at
+        limit 100
+        for update skip locked
+    loop
+        v_spec := workflow._parse_cron(v_s.cron);
+        -- PHASE 1: the due ticks, keeping the last v_keep of them
+        v_keep := case v_s.missed when 'each' then v_s.max_catch_up else 1 end;
+        v_ticks := '{}';
+        v_tick := v_s.next_fire_at;
+        v_steps := 0;
+        while v_tick is not null and v_tick <= fire_due_schedules.now loop
+            v_ticks := (v_ticks || v_tick)[greatest(1, cardinality(v_ticks) + 2 - v_keep):];
+            v_steps := v_steps + 1;
+            if v_steps = 10000 then
+                -- A long outage of a frequent schedule: jump to the last day instead of walking
+                -- every tick (only the last max_catch_up <= 1000 are kept anyway).
+                v_tick := workflow._cron_next(v_spec, greatest(v_tick, fire_due_schedules.now - interval '1 day'), v_s.timezone);
+            else
+                v_tick := workflow._cron_next(v_spec, v_tick, v_s.timezone);
+            end if;
+        end loop;
+        if v_s.missed = 'skip' then
+            v_ticks := array(select t from unnest(v_ticks) as t where t > fire_due_schedules.now - interval '1 minute');
+        end if;
+
+        -- PHASE 2: one run per tick kept, in a subtransaction so one schedule's failure is its own
+        v_s.last_error := null;
+        if cardinality(v_ticks) > 0 then
+            begin
+                select array_agg(f.run_id) into v_ids
+                from workflow.start_flows(v_s.flow_slug, array(select v_s.input from unnest(v_ticks)),
+                    now => fire_due_schedules.now) as f;
+                update workflow.runs r
+                set schedule_name = v_s.schedule_name, scheduled_for = x.tick
+                from unnest(v_ids, v_ticks) as x (run_id, tick)
+                where r.run_id = x.run_id;
+                v_started := v_started + cardinality(v_ids);
+                v_s.last_fired_at := v_ticks[cardinality(v_ticks)];
+                v_s.last_run_id := v_ids[cardinality(v_ids)];
+            exception when others then
+                v_s.last_error := sqlerrm;
+            end;
+        end if;
+        update workflow.schedules s
+        set next_fire_at = v_tick, last_fired_at = v_s.last_fired_at, last_run_id = v_s.last_run_id,
+            last_error = v_s.last_error
+        where s.schedule_name = v_s.schedule_name;
+    end loop;
+    perform set_config('workflow.firing_schedules', 'off', true);
+    return v_started;
+end;
+$$;
+
 -- functions/flow_shape_hash.sql
 -- flow_shape_hash: the hash that identifies a flow's shape, the one place it is computed.
 --
@@ -6107,6 +6876,9 @@ begin
         'paused_at', r.paused_at,
         'cancelled_at', r.cancelled_at,
         'deadline_at', r.deadline_at,
+        'start_at', r.start_at,
+        'schedule_name', r.schedule_name,
+        'scheduled_for', r.scheduled_for,
         'owner', r.owner_worker_id,
         'version', fv.version,
         'version_hash', fv.shape_hash,
@@ -6270,11 +7042,11 @@ $$;
 -- functions/list_workflow_runs.sql
 -- list_workflow_runs: runs filtered by status and flow, ordered and paged.
 --
--- Called by psql users, clients, the CLI and dashboards. status_filter: null (all), 'started' (running
--- or paused; 'in_progress' is a synonym), 'completed', 'failed' (cancelled included), 'paused',
--- 'cancelled'. order_by: 'inserted_at' (= started_at), 'started_at', 'completed_at', 'failed_at',
--- 'flow_slug', 'status'; direction 'asc' or 'desc'. Only those names reach the ORDER BY, through
--- format('%I'), so nothing the caller writes becomes SQL. Indexes on (status, started_at),
+-- Called by psql users, clients, the CLI and dashboards. status_filter: null (all), 'started'
+-- (running or paused), 'scheduled' (waiting for start_at), 'in_progress' (both), 'completed',
+-- 'failed' (cancelled included), 'paused', 'cancelled'. order_by: 'inserted_at' (= started_at),
+-- 'started_at', 'completed_at', 'failed_at', 'flow_slug', 'status'; direction 'asc' or 'desc'.
+-- Only those names reach the ORDER BY, through format('%I'), so nothing the caller writes becomes SQL. Indexes on (status, started_at),
 -- (flow_slug, started_at) and (started_at) serve the default ordering on large tables.
 -- Locks nothing. Errors: WF010 unknown status, order column or direction, limit_rows outside 1..1000,
 -- negative offset_rows. Read-only.
@@ -6312,7 +7084,8 @@ begin
     v_where := case lower(coalesce(list_workflow_runs.status_filter, 'all'))
         when 'all' then 'true'
         when 'started' then 'r.status = ''started'''
-        when 'in_progress' then 'r.status = ''started'''
+        when 'in_progress' then 'r.status in (''started'', ''scheduled'')'
+        when 'scheduled' then 'r.status = ''scheduled'''
         when 'completed' then 'r.status = ''completed'''
         when 'failed' then 'r.status = ''failed'''
         when 'paused' then 'r.status = ''started'' and r.paused_at is not null'
@@ -6320,7 +7093,7 @@ begin
     end;
     if v_where is null then
         raise exception 'unknown run status filter %', quote_literal(list_workflow_runs.status_filter)
-            using errcode = 'WF010', hint = 'Use started, in_progress, completed, failed, paused or cancelled.';
+            using errcode = 'WF010', hint = 'Use started, scheduled, in_progress, completed, failed, paused or cancelled.';
     end if;
     v_column := case lower(coalesce(list_workflow_runs.order_by, 'inserted_at'))
         when 'inserted_at' then 'started_at'
@@ -6425,6 +7198,46 @@ begin
 end;
 $$;
 
+-- functions/next_fire_times.sql
+-- next_fire_times: the next n ticks of a schedule after now, for users to check an expression.
+--
+-- Called by psql users, clients, the CLI (schedules show) and the dashboard. Computed from the
+-- schedule's cron and time zone, whether or not it is enabled (a disabled schedule fires none
+-- of them). Locks nothing. Errors: WF029 unknown schedule, WF010 n outside 1..1000. Read-only.
+create or replace function workflow.next_fire_times(
+    schedule_name text,
+    n integer default 5,
+    now timestamptz default clock_timestamp()
+)
+returns setof timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_s workflow.schedules;
+    v_spec jsonb;
+    v_tick timestamptz;
+begin
+    select * into v_s from workflow.schedules s where s.schedule_name = next_fire_times.schedule_name;
+    if not found then
+        raise exception 'schedule % does not exist', coalesce(next_fire_times.schedule_name, 'null')
+            using errcode = 'WF029';
+    end if;
+    if next_fire_times.n is null or next_fire_times.n not between 1 and 1000 then
+        raise exception 'n must be between 1 and 1000, got %', coalesce(next_fire_times.n::text, 'null')
+            using errcode = 'WF010';
+    end if;
+    v_spec := workflow._parse_cron(v_s.cron);
+    v_tick := next_fire_times.now;
+    for v_i in 1..next_fire_times.n loop
+        v_tick := workflow._cron_next(v_spec, v_tick, v_s.timezone);
+        exit when v_tick is null;
+        return next v_tick;
+    end loop;
+end;
+$$;
+
 -- functions/notify_only.sql
 -- notify_only: a NOTIFY without persistence (fire-and-forget).
 --
@@ -6492,11 +7305,13 @@ $$;
 -- Retention for the run tables. A run is finished when its status is 'completed' or 'failed'
 -- (cancelled included); it is old when it ended (completed_at or failed_at) before
 -- now - older_than. Deletes up to batch_size such runs, oldest first, and their events, tasks and
--- step_states, then one batch of expired channel and queue archives (prune_archives), then the
--- flow versions retired before now - older_than that no run uses any more (prune_flow_versions,
--- which reports its count when called alone), and returns what it deleted. Called by psql users,
--- cron jobs and the soak benchmark in a loop: one call is one short transaction, and the caller
--- repeats it until runs_deleted and archived_deleted are 0 (for example
+-- step_states, then one batch of start keys whose window ended before the cutoff (an
+-- idempotency key is kept for its dedupe window, then until prune passes older_than beyond
+-- it), then one batch of expired channel and queue archives (prune_archives), then the flow
+-- versions retired before now - older_than that no run uses any more (prune_flow_versions,
+-- which reports its count when called alone), and returns what it deleted. Called by psql
+-- users, cron jobs and the soak benchmark in a loop: one call is one short transaction, and the
+-- caller repeats it until runs_deleted and archived_deleted are 0 (for example
 -- `select * from workflow.prune('7 days')` under psql's \watch). A single call never works
 -- through the whole backlog, so it never holds locks, or the oldest snapshot that vacuum has to
 -- respect, for longer than one batch.
@@ -6565,7 +7380,16 @@ begin
         get diagnostics runs_deleted = row_count;
     end if;
 
-    -- PHASE 3: one batch of expired archives per queue
+    -- PHASE 3: start keys (idempotency, debounce, throttle) whose window ended before the
+    -- cutoff; a key goes with its run too (on delete cascade)
+    delete from workflow.start_keys k
+    where (k.flow_slug, k.key_kind, k.start_key) in (
+        select k2.flow_slug, k2.key_kind, k2.start_key from workflow.start_keys k2
+        where k2.window_ends_at < v_cutoff
+        order by k2.window_ends_at
+        limit prune.batch_size);
+
+    -- PHASE 4: one batch of expired archives per queue
     archived_deleted := workflow.prune_archives(prune.older_than, prune.batch_size, prune.now);
     -- PHASE 4: retired versions no run uses (few rows; not counted in this row, whose columns
     -- are those of the release)
@@ -7664,6 +8488,26 @@ $$;
 -- flows row FOR KEY SHARE through the foreign key, so add_step cannot change the flow meanwhile.
 -- Invariants: remaining_steps = number of steps; each step_state's remaining_deps = its number of
 -- dependencies; root steps start in this transaction; run_started events are recorded.
+-- Starting runs later or once (appended parameters, all optional):
+--   idempotency_keys (one per input, null entries allowed): a start whose key was used for this
+--     flow within dedupe_window (default 24 hours) returns that run with created = false (same
+--     input) or is refused with WF030 (another input); outside the window it starts a new run
+--     and the key points at it. Keys are per flow; prune removes keys whose window has ended.
+--   debounce_key with debounce_interval and debounce_mode (one input only):
+--     'debounce' (default): the run is created scheduled to start when the interval has been
+--       quiet; a start with the same key while it waits replaces its input (the last input
+--       wins), pushes its start back by the interval, and returns it with created = false;
+--     'throttle': the first start runs now; starts with the same key within the interval after
+--       it are dropped and return that first run (created = false), whatever their input.
+--   start_at: the runs are created with status 'scheduled' (state 'scheduled' in get_run_status
+--     and list_workflow_runs) and started by the sweep once start_at has come (within about a
+--     second of it while the engine is being called); cancel_workflow_run cancels one before
+--     it starts. A start_at that is not in the future starts the runs now (documented choice:
+--     a clock skew of a caller must not turn a start into an error).
+--   The run's timeout counts from its actual start.
+-- Concurrency of keys: the key rows are upserted in key order; a concurrent start of the same
+-- key waits on that row (ON CONFLICT takes its lock) and then returns the run it points at, so
+-- 1,000 racing starts of 100 keys make exactly 100 runs.
 -- Errors: WF002 unknown flow, WF020 unknown version, WF021 retired version, WF016 flow without
 -- steps, WF009 an input of the wrong JSON type (the message names its position), WF010 run_ids of
 -- another length or repeated, timeout below 1 s, WF012 a run id already used by another flow or
@@ -7675,6 +8519,9 @@ $$;
 -- priority: the runs' priority (default 0, -1000..1000), added to each step's (set_step_priority);
 -- it orders claims on ordered queues (set_queue_order).
 -- WF019 a flow with local steps and no owner (nothing but the owner runs local steps).
+-- WF030 an idempotency key of a live window reused with another input, WF010 a non-positive
+-- dedupe_window or debounce_interval, an unknown debounce_mode, a debounce_key with several
+-- inputs or with start_at, idempotency_keys of another length or repeated.
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -7685,7 +8532,13 @@ create or replace function workflow.start_flows(
     owner text default null,
     concurrency_key text default null,
     priority integer default null,
-    version integer default null
+    version integer default null,
+    idempotency_keys text[] default null,
+    dedupe_window interval default interval '24 hours',
+    debounce_key text default null,
+    debounce_interval interval default null,
+    debounce_mode text default 'debounce',
+    start_at timestamptz default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -7710,6 +8563,10 @@ declare
     v_key_path text[];
     v_vid bigint;
     v_retired timestamptz;
+    v_start timestamptz := greatest(coalesce(start_flows.start_at, start_flows.now), start_flows.now);
+    v_status text := 'started';
+    v_kept text[];
+    v_existing record;
 begin
     perform workflow._sweep(start_flows.now);
     -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
@@ -7768,6 +8625,34 @@ begin
             raise exception 'a run id appears twice in one batch' using errcode = 'WF010';
         end if;
     end if;
+    if start_flows.idempotency_keys is not null then
+        if cardinality(start_flows.idempotency_keys) <> cardinality(start_flows.inputs) then
+            raise exception 'idempotency_keys has % entries for % inputs', cardinality(start_flows.idempotency_keys), cardinality(start_flows.inputs)
+                using errcode = 'WF010';
+        end if;
+        if (select count(distinct k) from unnest(start_flows.idempotency_keys) as k)
+            <> (select count(k) from unnest(start_flows.idempotency_keys) as k) then
+            raise exception 'an idempotency key appears twice in one batch' using errcode = 'WF010';
+        end if;
+        if start_flows.dedupe_window is null or start_flows.dedupe_window <= interval '0' then
+            raise exception 'dedupe_window must be a positive interval, got %', coalesce(start_flows.dedupe_window::text, 'null')
+                using errcode = 'WF010', hint = 'For example interval ''1 hour''.';
+        end if;
+    end if;
+    if start_flows.debounce_key is not null then
+        if start_flows.debounce_mode is null or start_flows.debounce_mode not in ('debounce', 'throttle') then
+            raise exception 'unknown debounce_mode %', coalesce(quote_literal(start_flows.debounce_mode), 'null')
+                using errcode = 'WF010', hint = 'Use debounce (the last input wins, the run starts when quiet) or throttle (the first start runs, the rest are dropped).';
+        end if;
+        if start_flows.debounce_interval is null or start_flows.debounce_interval <= interval '0' then
+            raise exception 'debounce_interval must be a positive interval, got %', coalesce(start_flows.debounce_interval::text, 'null')
+                using errcode = 'WF010', hint = 'For example interval ''30 seconds''.';
+        end if;
+        if cardinality(start_flows.inputs) <> 1 or start_flows.start_at is not null then
+            raise exception 'a debounce_key coalesces single starts: give one input and no start_at'
+                using errcode = 'WF010';
+        end if;
+    end if;
     select min(x.ord) into v_bad
     from unnest(start_flows.inputs) with ordinality as x (input, ord)
     where jsonb_typeof(x.input) is distinct from case when v_root_map then 'array' else 'object' end;
@@ -7797,17 +8682,95 @@ begin
         end if;
     end if;
 
-    -- PHASE 1: the runs (idempotent per caller-supplied run id)
+    -- PHASE 1: the runs (idempotent per caller-supplied run id and per key)
     v_ids := array(
         select coalesce(start_flows.run_ids[x.ord], gen_random_uuid())
         from generate_subscripts(start_flows.inputs, 1) as x (ord)
         order by x.ord
     );
+    if start_flows.start_at > start_flows.now then
+        v_status := 'scheduled';
+    end if;
+    if start_flows.idempotency_keys is not null then
+        -- A key whose window is live keeps its run: the upsert skips it (after waiting for a
+        -- concurrent start of the same key to commit) and the run it points at is returned.
+        with up as (
+            insert into workflow.start_keys as k (flow_slug, key_kind, start_key, run_id, window_ends_at, created_at)
+            select start_flows.flow_slug, 'idempotency', x.k, v_ids[x.ord], start_flows.now + start_flows.dedupe_window, start_flows.now
+            from unnest(start_flows.idempotency_keys) with ordinality as x (k, ord)
+            where x.k is not null
+            order by x.k
+            on conflict on constraint start_keys_pkey do update
+            set run_id = excluded.run_id, window_ends_at = excluded.window_ends_at, created_at = excluded.created_at
+            where k.window_ends_at <= excluded.created_at
+            returning k.start_key
+        )
+        select array_agg(up.start_key) into v_kept from up;
+        for v_existing in
+            select x.ord, k.run_id, r.input is distinct from start_flows.inputs[x.ord] as other_input
+            from unnest(start_flows.idempotency_keys) with ordinality as x (key, ord)
+            join workflow.start_keys k
+              on k.flow_slug = start_flows.flow_slug and k.key_kind = 'idempotency' and k.start_key = x.key
+            join workflow.runs r on r.run_id = k.run_id
+            where x.key is not null and not x.key = any(coalesce(v_kept, '{}'::text[]))
+            order by x.ord
+        loop
+            if v_existing.other_input then
+                raise exception 'idempotency key % was used for run % with another input (input %)',
+                    quote_literal(start_flows.idempotency_keys[v_existing.ord]), v_existing.run_id, v_existing.ord
+                    using errcode = 'WF030',
+                    hint = 'Repeat a start with the same input to get the same run, or use a new key.';
+            end if;
+            v_ids[v_existing.ord] := v_existing.run_id;
+        end loop;
+    end if;
+    if start_flows.debounce_key is not null then
+        insert into workflow.start_keys as k (flow_slug, key_kind, start_key, run_id, window_ends_at, created_at)
+        values (start_flows.flow_slug, start_flows.debounce_mode, start_flows.debounce_key, v_ids[1],
+            start_flows.now + start_flows.debounce_interval, start_flows.now)
+        on conflict on constraint start_keys_pkey do update
+        set run_id = excluded.run_id, window_ends_at = excluded.window_ends_at, created_at = excluded.created_at
+        where k.window_ends_at <= excluded.created_at;
+        if not found then
+            -- The key is live (its row is now locked by us). Throttle: drop this start. Debounce:
+            -- fold it into the waiting run, unless that run was cancelled meanwhile.
+            select k.run_id, r.status, r.cancelled_at into v_existing
+            from workflow.start_keys k join workflow.runs r on r.run_id = k.run_id
+            where k.flow_slug = start_flows.flow_slug and k.key_kind = start_flows.debounce_mode
+              and k.start_key = start_flows.debounce_key
+            for update of r;
+            if start_flows.debounce_mode = 'throttle' then
+                return query select v_existing.run_id, false;
+                return;
+            end if;
+            if v_existing.status = 'scheduled' and v_existing.cancelled_at is null then
+                update workflow.runs r
+                set input = start_flows.inputs[1], start_at = start_flows.now + start_flows.debounce_interval,
+                    started_at = start_flows.now + start_flows.debounce_interval,
+                    -- the timeout still counts from the (now later) start
+                    deadline_at = r.deadline_at + (start_flows.now + start_flows.debounce_interval - r.started_at)
+                where r.run_id = v_existing.run_id;
+                update workflow.start_keys k
+                set window_ends_at = start_flows.now + start_flows.debounce_interval
+                where k.flow_slug = start_flows.flow_slug and k.key_kind = 'debounce' and k.start_key = start_flows.debounce_key;
+                return query select v_existing.run_id, false;
+                return;
+            end if;
+            update workflow.start_keys k
+            set run_id = v_ids[1], window_ends_at = start_flows.now + start_flows.debounce_interval, created_at = start_flows.now
+            where k.flow_slug = start_flows.flow_slug and k.key_kind = 'debounce' and k.start_key = start_flows.debounce_key;
+        end if;
+        if start_flows.debounce_mode = 'debounce' then
+            v_status := 'scheduled';
+            v_start := start_flows.now + start_flows.debounce_interval;
+        end if;
+    end if;
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, version_id, remaining_steps, input, started_at, deadline_at,
-            owner_worker_id, concurrency_key, priority)
-        select x.run_id, start_flows.flow_slug, v_vid, v_steps, x.input, start_flows.now,
-            start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
+        insert into workflow.runs (run_id, flow_slug, version_id, status, remaining_steps, input, started_at, start_at,
+            deadline_at, owner_worker_id, concurrency_key, priority)
+        select x.run_id, start_flows.flow_slug, v_vid, v_status, v_steps, x.input, v_start,
+            case when v_status = 'scheduled' then v_start end,
+            v_start + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
             start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
@@ -7838,13 +8801,16 @@ begin
     end if;
 
     if v_created is not null then
-        -- PHASE 2: one state row per step of each new run, counting its dependencies
+        -- PHASE 2: one state row per step of each new run, counting its dependencies (scheduled
+        -- runs too: _start_due_runs then only starts their roots)
         insert into workflow.step_states (run_id, step_slug, flow_slug, version_id, remaining_deps)
         select x.run_id, s.step_slug, s.flow_slug, s.version_id, s.deps_count
         from unnest(v_created) as x (run_id)
         cross join workflow.steps s
         where s.version_id = v_vid;
+    end if;
 
+    if v_created is not null and v_status = 'started' then
         perform workflow._emit_events(
             v_created,
             array(select null::text from unnest(v_created)),
@@ -8010,6 +8976,97 @@ begin
     )
     returning graph_id into v_graph_id;
     return v_graph_id;
+end;
+$$;
+
+-- functions/trigger_schedule.sql
+-- trigger_schedule: start a run of a schedule now, outside its ticks ("run now").
+--
+-- Called by psql users, clients and the CLI (schedules trigger). The run has the schedule's
+-- flow and input, records the schedule in runs.schedule_name and no tick (scheduled_for null);
+-- the schedule's next tick and last_fired_at are unchanged. Works on a disabled schedule too.
+-- Locks: the schedules row FOR SHARE (a concurrent update or delete waits), then as
+-- start_flows. Errors: WF029 unknown schedule, and those of start_flows. Returns the run id.
+-- A repeated call starts another run.
+create or replace function workflow.trigger_schedule(schedule_name text, now timestamptz default clock_timestamp())
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_s workflow.schedules;
+    v_run uuid;
+begin
+    select * into v_s from workflow.schedules s where s.schedule_name = trigger_schedule.schedule_name for share;
+    if not found then
+        raise exception 'schedule % does not exist', coalesce(trigger_schedule.schedule_name, 'null')
+            using errcode = 'WF029';
+    end if;
+    v_run := workflow.start_flow(v_s.flow_slug, v_s.input, now => trigger_schedule.now);
+    update workflow.runs r set schedule_name = v_s.schedule_name where r.run_id = v_run;
+    return v_run;
+end;
+$$;
+
+-- functions/update_schedule.sql
+-- update_schedule: change a schedule; null arguments keep what is there.
+--
+-- Called by psql users, clients and the CLI (enable, disable). Changing cron or timezone, or
+-- enabling a disabled schedule, recomputes the next tick from now: ticks that fell while it was
+-- disabled are not caught up. Changing only input, missed, max_catch_up or flow keeps the next
+-- tick.
+-- Locks: the schedules row FOR UPDATE (waits for a fire_due_schedules holding it, so a tick is
+-- fired with the definition it had or with the new one, never a mix).
+-- Errors: WF029 unknown schedule, and those of create_schedule's checks (WF002, WF027, WF028,
+-- WF009, WF010). On error nothing changes. Returns the next fire time (null when disabled).
+-- Safe to repeat.
+create or replace function workflow.update_schedule(
+    schedule_name text,
+    flow_slug text default null,
+    cron text default null,
+    input jsonb default null,
+    timezone text default null,
+    missed text default null,
+    max_catch_up integer default null,
+    enabled boolean default null,
+    now timestamptz default clock_timestamp()
+)
+returns timestamptz
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_old workflow.schedules;
+    v_next timestamptz;
+begin
+    select * into v_old from workflow.schedules s where s.schedule_name = update_schedule.schedule_name for update;
+    if not found then
+        raise exception 'schedule % does not exist', coalesce(update_schedule.schedule_name, 'null')
+            using errcode = 'WF029';
+    end if;
+    v_next := workflow._check_schedule(
+        coalesce(update_schedule.flow_slug, v_old.flow_slug), coalesce(update_schedule.cron, v_old.cron),
+        coalesce(update_schedule.input, v_old.input), coalesce(update_schedule.timezone, v_old.timezone),
+        coalesce(update_schedule.missed, v_old.missed), coalesce(update_schedule.max_catch_up, v_old.max_catch_up),
+        update_schedule.now);
+    if not (update_schedule.cron is distinct from v_old.cron and update_schedule.cron is not null
+            or update_schedule.timezone is distinct from v_old.timezone and update_schedule.timezone is not null
+            or update_schedule.enabled and not v_old.enabled
+            or v_old.next_fire_at is null) then
+        v_next := v_old.next_fire_at;
+    end if;
+    update workflow.schedules s
+    set flow_slug = coalesce(update_schedule.flow_slug, s.flow_slug),
+        cron = coalesce(update_schedule.cron, s.cron),
+        input = coalesce(update_schedule.input, s.input),
+        timezone = coalesce(update_schedule.timezone, s.timezone),
+        missed = coalesce(update_schedule.missed, s.missed),
+        max_catch_up = coalesce(update_schedule.max_catch_up, s.max_catch_up),
+        enabled = coalesce(update_schedule.enabled, s.enabled),
+        next_fire_at = v_next,
+        updated_at = update_schedule.now
+    where s.schedule_name = update_schedule.schedule_name;
+    return case when coalesce(update_schedule.enabled, v_old.enabled) then v_next end;
 end;
 $$;
 
@@ -8312,6 +9369,42 @@ as $$
     order by l.kind, l.scope, l.name, u.key;
 $$;
 
+-- functions/list_schedules.sql
+-- list_schedules: every schedule with its next tick and its last run.
+--
+-- Called by psql users, clients, the CLI (schedules list) and the dashboard. next_fire_at is
+-- the next tick not yet fired (null when disabled: a disabled schedule fires nothing, and
+-- enabling it recomputes the tick from then); last_run_id / last_run_state are the run of the
+-- latest fired tick (state as run_state says; null when that run has been pruned).
+-- Locks nothing. Errors: none. Read-only.
+create or replace function workflow.list_schedules()
+returns table (
+    schedule_name text,
+    flow_slug text,
+    cron text,
+    timezone text,
+    input jsonb,
+    enabled boolean,
+    missed text,
+    max_catch_up integer,
+    next_fire_at timestamptz,
+    last_fired_at timestamptz,
+    last_run_id uuid,
+    last_run_state text,
+    last_error text
+)
+language sql
+stable
+set search_path = ''
+as $$
+    select s.schedule_name, s.flow_slug, s.cron, s.timezone, s.input, s.enabled, s.missed, s.max_catch_up,
+        case when s.enabled then s.next_fire_at end, s.last_fired_at, s.last_run_id,
+        workflow.run_state(r.status, r.paused_at, r.cancelled_at), s.last_error
+    from workflow.schedules s
+    left join workflow.runs r on r.run_id = s.last_run_id
+    order by s.schedule_name;
+$$;
+
 -- functions/list_workers.sql
 -- list_workers: the registered workers, live ones only unless include_dead.
 --
@@ -8416,7 +9509,8 @@ $$;
 -- functions/run_status.sql
 -- run_status: the status name clients see for a run's stored status.
 --
--- The Elixir library's three statuses: the stored 'started' is reported as 'in_progress';
+-- The Elixir library's three statuses: the stored 'started' and 'scheduled' (a run waiting for
+-- its start_at) are reported as 'in_progress';
 -- 'completed' and 'failed' are themselves. Called by get_run_status and the dashboard's
 -- queries, per row. Sets no search_path so the planner can inline it (see run_state, whose
 -- reasons are the same).
@@ -8427,7 +9521,7 @@ language sql
 immutable
 parallel safe
 as $$
-    select case when run_status.status operator(pg_catalog.=) 'started' then 'in_progress' else run_status.status end
+    select case when run_status.status operator(pg_catalog.=) any (array['started', 'scheduled']) then 'in_progress' else run_status.status end
 $$;
 
 -- functions/start_flow.sql
@@ -8443,8 +9537,10 @@ $$;
 -- (null: the current one). Same run_id with another input: WF012.
 -- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
 -- ordered queues (both: see start_flows).
+-- idempotency_key / dedupe_window, debounce_key / debounce_interval / debounce_mode and start_at
+-- are start_flows' (a key of one run; see there for what each does).
 -- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
--- WF010, WF001, WF019, WF025).
+-- WF010, WF001, WF019, WF025, WF030).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
@@ -8454,7 +9550,13 @@ create or replace function workflow.start_flow(
     owner text default null,
     concurrency_key text default null,
     priority integer default null,
-    version integer default null
+    version integer default null,
+    idempotency_key text default null,
+    dedupe_window interval default interval '24 hours',
+    debounce_key text default null,
+    debounce_interval interval default null,
+    debounce_mode text default 'debounce',
+    start_at timestamptz default null
 )
 returns uuid
 language sql
@@ -8470,7 +9572,13 @@ as $$
         start_flow.owner,
         start_flow.concurrency_key,
         start_flow.priority,
-        start_flow.version
+        start_flow.version,
+        case when start_flow.idempotency_key is null then null else array[start_flow.idempotency_key] end,
+        start_flow.dedupe_window,
+        start_flow.debounce_key,
+        start_flow.debounce_interval,
+        start_flow.debounce_mode,
+        start_flow.start_at
     ) as s;
 $$;
 

@@ -7,7 +7,11 @@
 --      leases at once (_release_workers): their tasks are claimable as the next attempt;
 --   2. fails live runs whose owner (the process executing their local steps) is gone, naming it,
 --      when a local step of the run is not finished (_fail_dead_owners);
---   3. cancels runs past their deadline (enforce_deadlines).
+--   3. cancels runs past their deadline (enforce_deadlines);
+--   4. starts the scheduled runs whose start_at has come (_start_due_runs) and fires the
+--      schedule ticks that have come (fire_due_schedules): so any worker, app or psql session
+--      calling the engine fires ticks, with no leader and nothing to configure (a role that
+--      may not start runs, such as workflow_worker, skips this part).
 -- Cost when not due: one read of the single workflow.sweeps row (no lock, no write). When due:
 -- pg_try_advisory_xact_lock, so concurrent callers never wait for each other (the loser goes on
 -- without sweeping), then the sweeps row is re-checked and moved under that lock. Each part runs
@@ -17,7 +21,8 @@
 -- hot standby) the sweep does nothing.
 -- A clock injected into the past or future of the last sweep counts as due, so tests and real
 -- time cannot lock each other out.
--- Returns {"released_workers", "released_tasks", "failed_runs", "cancelled_runs"}, or null when it
+-- Returns {"released_workers", "released_tasks", "failed_runs", "cancelled_runs",
+-- "started_runs", "fired_ticks"}, or null when it
 -- did not run. Errors: none of its own. Safe to call concurrently and repeatedly.
 create or replace function workflow._sweep(now timestamptz, force boolean default false)
 returns jsonb
@@ -30,6 +35,8 @@ declare
     v_released integer := 0;
     v_failed integer := 0;
     v_cancelled integer := 0;
+    v_scheduled integer := 0;
+    v_fired integer := 0;
 begin
     select s.swept_at into v_last from workflow.sweeps s where s.sweep_id = 1;
     if not coalesce(_sweep.force, false) and v_last <= _sweep.now and v_last > _sweep.now - interval '1 second' then
@@ -73,7 +80,19 @@ begin
     exception when insufficient_privilege then
         raise debug 'workflow._sweep: deadlines skipped: %', sqlerrm;
     end;
+    -- PHASE 4: runs whose time has come. Any error is the schedule's or the run's, never the
+    -- caller's: a claim must not fail because a tick could not start its run.
+    begin
+        v_scheduled := workflow._start_due_runs(_sweep.now);
+    exception when others then
+        raise debug 'workflow._sweep: scheduled runs skipped: %', sqlerrm;
+    end;
+    begin
+        v_fired := workflow.fire_due_schedules(_sweep.now);
+    exception when others then
+        raise debug 'workflow._sweep: schedule ticks skipped: %', sqlerrm;
+    end;
     return jsonb_build_object('released_workers', coalesce(cardinality(v_dead), 0), 'released_tasks', v_released,
-        'failed_runs', v_failed, 'cancelled_runs', v_cancelled);
+        'failed_runs', v_failed, 'cancelled_runs', v_cancelled, 'started_runs', v_scheduled, 'fired_ticks', v_fired);
 end;
 $$;

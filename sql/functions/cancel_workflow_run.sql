@@ -5,7 +5,8 @@
 -- running on workers are told at their next lease renewal or completion, and their completions
 -- are then ignored. Cancelling a run that already ended is an error (WF013) unless force is true:
 -- a completed run is then marked failed and cancelled (the Elixir library's force semantics); cancelling a
--- cancelled run again changes nothing.
+-- cancelled run again changes nothing. A scheduled run (start_at in the future) is cancelled
+-- before it starts: it never starts.
 -- Locks: the runs row FOR UPDATE (claims in flight commit first; later claims skip the run), then
 -- as _sweep_runs. Errors: WF011 unknown run, WF013 run already ended (without force).
 create or replace function workflow.cancel_workflow_run(
@@ -31,7 +32,7 @@ begin
     if v_cancelled is not null then
         return;
     end if;
-    if v_status <> 'started' and not cancel_workflow_run.force then
+    if v_status not in ('started', 'scheduled') and not cancel_workflow_run.force then
         raise exception 'run % already %', cancel_workflow_run.run_id, v_status
             using errcode = 'WF013', hint = 'Pass force => true to mark it cancelled anyway.';
     end if;

@@ -1,10 +1,10 @@
 -- list_workflow_runs: runs filtered by status and flow, ordered and paged.
 --
--- Called by psql users, clients, the CLI and dashboards. status_filter: null (all), 'started' (running
--- or paused; 'in_progress' is a synonym), 'completed', 'failed' (cancelled included), 'paused',
--- 'cancelled'. order_by: 'inserted_at' (= started_at), 'started_at', 'completed_at', 'failed_at',
--- 'flow_slug', 'status'; direction 'asc' or 'desc'. Only those names reach the ORDER BY, through
--- format('%I'), so nothing the caller writes becomes SQL. Indexes on (status, started_at),
+-- Called by psql users, clients, the CLI and dashboards. status_filter: null (all), 'started'
+-- (running or paused), 'scheduled' (waiting for start_at), 'in_progress' (both), 'completed',
+-- 'failed' (cancelled included), 'paused', 'cancelled'. order_by: 'inserted_at' (= started_at),
+-- 'started_at', 'completed_at', 'failed_at', 'flow_slug', 'status'; direction 'asc' or 'desc'.
+-- Only those names reach the ORDER BY, through format('%I'), so nothing the caller writes becomes SQL. Indexes on (status, started_at),
 -- (flow_slug, started_at) and (started_at) serve the default ordering on large tables.
 -- Locks nothing. Errors: WF010 unknown status, order column or direction, limit_rows outside 1..1000,
 -- negative offset_rows. Read-only.
@@ -42,7 +42,8 @@ begin
     v_where := case lower(coalesce(list_workflow_runs.status_filter, 'all'))
         when 'all' then 'true'
         when 'started' then 'r.status = ''started'''
-        when 'in_progress' then 'r.status = ''started'''
+        when 'in_progress' then 'r.status in (''started'', ''scheduled'')'
+        when 'scheduled' then 'r.status = ''scheduled'''
         when 'completed' then 'r.status = ''completed'''
         when 'failed' then 'r.status = ''failed'''
         when 'paused' then 'r.status = ''started'' and r.paused_at is not null'
@@ -50,7 +51,7 @@ begin
     end;
     if v_where is null then
         raise exception 'unknown run status filter %', quote_literal(list_workflow_runs.status_filter)
-            using errcode = 'WF010', hint = 'Use started, in_progress, completed, failed, paused or cancelled.';
+            using errcode = 'WF010', hint = 'Use started, scheduled, in_progress, completed, failed, paused or cancelled.';
     end if;
     v_column := case lower(coalesce(list_workflow_runs.order_by, 'inserted_at'))
         when 'inserted_at' then 'started_at'

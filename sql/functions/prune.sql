@@ -3,11 +3,13 @@
 -- Retention for the run tables. A run is finished when its status is 'completed' or 'failed'
 -- (cancelled included); it is old when it ended (completed_at or failed_at) before
 -- now - older_than. Deletes up to batch_size such runs, oldest first, and their events, tasks and
--- step_states, then one batch of expired channel and queue archives (prune_archives), then the
--- flow versions retired before now - older_than that no run uses any more (prune_flow_versions,
--- which reports its count when called alone), and returns what it deleted. Called by psql users,
--- cron jobs and the soak benchmark in a loop: one call is one short transaction, and the caller
--- repeats it until runs_deleted and archived_deleted are 0 (for example
+-- step_states, then one batch of start keys whose window ended before the cutoff (an
+-- idempotency key is kept for its dedupe window, then until prune passes older_than beyond
+-- it), then one batch of expired channel and queue archives (prune_archives), then the flow
+-- versions retired before now - older_than that no run uses any more (prune_flow_versions,
+-- which reports its count when called alone), and returns what it deleted. Called by psql
+-- users, cron jobs and the soak benchmark in a loop: one call is one short transaction, and the
+-- caller repeats it until runs_deleted and archived_deleted are 0 (for example
 -- `select * from workflow.prune('7 days')` under psql's \watch). A single call never works
 -- through the whole backlog, so it never holds locks, or the oldest snapshot that vacuum has to
 -- respect, for longer than one batch.
@@ -76,7 +78,16 @@ begin
         get diagnostics runs_deleted = row_count;
     end if;
 
-    -- PHASE 3: one batch of expired archives per queue
+    -- PHASE 3: start keys (idempotency, debounce, throttle) whose window ended before the
+    -- cutoff; a key goes with its run too (on delete cascade)
+    delete from workflow.start_keys k
+    where (k.flow_slug, k.key_kind, k.start_key) in (
+        select k2.flow_slug, k2.key_kind, k2.start_key from workflow.start_keys k2
+        where k2.window_ends_at < v_cutoff
+        order by k2.window_ends_at
+        limit prune.batch_size);
+
+    -- PHASE 4: one batch of expired archives per queue
     archived_deleted := workflow.prune_archives(prune.older_than, prune.batch_size, prune.now);
     -- PHASE 4: retired versions no run uses (few rows; not counted in this row, whose columns
     -- are those of the release)

@@ -10,8 +10,10 @@
 -- (null: the current one). Same run_id with another input: WF012.
 -- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
 -- ordered queues (both: see start_flows).
+-- idempotency_key / dedupe_window, debounce_key / debounce_interval / debounce_mode and start_at
+-- are start_flows' (a key of one run; see there for what each does).
 -- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
--- WF010, WF001, WF019, WF025).
+-- WF010, WF001, WF019, WF025, WF030).
 create or replace function workflow.start_flow(
     flow_slug text,
     input jsonb default '{}',
@@ -21,7 +23,13 @@ create or replace function workflow.start_flow(
     owner text default null,
     concurrency_key text default null,
     priority integer default null,
-    version integer default null
+    version integer default null,
+    idempotency_key text default null,
+    dedupe_window interval default interval '24 hours',
+    debounce_key text default null,
+    debounce_interval interval default null,
+    debounce_mode text default 'debounce',
+    start_at timestamptz default null
 )
 returns uuid
 language sql
@@ -37,6 +45,12 @@ as $$
         start_flow.owner,
         start_flow.concurrency_key,
         start_flow.priority,
-        start_flow.version
+        start_flow.version,
+        case when start_flow.idempotency_key is null then null else array[start_flow.idempotency_key] end,
+        start_flow.dedupe_window,
+        start_flow.debounce_key,
+        start_flow.debounce_interval,
+        start_flow.debounce_mode,
+        start_flow.start_at
     ) as s;
 $$;

@@ -17,6 +17,26 @@
 -- flows row FOR KEY SHARE through the foreign key, so add_step cannot change the flow meanwhile.
 -- Invariants: remaining_steps = number of steps; each step_state's remaining_deps = its number of
 -- dependencies; root steps start in this transaction; run_started events are recorded.
+-- Starting runs later or once (appended parameters, all optional):
+--   idempotency_keys (one per input, null entries allowed): a start whose key was used for this
+--     flow within dedupe_window (default 24 hours) returns that run with created = false (same
+--     input) or is refused with WF030 (another input); outside the window it starts a new run
+--     and the key points at it. Keys are per flow; prune removes keys whose window has ended.
+--   debounce_key with debounce_interval and debounce_mode (one input only):
+--     'debounce' (default): the run is created scheduled to start when the interval has been
+--       quiet; a start with the same key while it waits replaces its input (the last input
+--       wins), pushes its start back by the interval, and returns it with created = false;
+--     'throttle': the first start runs now; starts with the same key within the interval after
+--       it are dropped and return that first run (created = false), whatever their input.
+--   start_at: the runs are created with status 'scheduled' (state 'scheduled' in get_run_status
+--     and list_workflow_runs) and started by the sweep once start_at has come (within about a
+--     second of it while the engine is being called); cancel_workflow_run cancels one before
+--     it starts. A start_at that is not in the future starts the runs now (documented choice:
+--     a clock skew of a caller must not turn a start into an error).
+--   The run's timeout counts from its actual start.
+-- Concurrency of keys: the key rows are upserted in key order; a concurrent start of the same
+-- key waits on that row (ON CONFLICT takes its lock) and then returns the run it points at, so
+-- 1,000 racing starts of 100 keys make exactly 100 runs.
 -- Errors: WF002 unknown flow, WF020 unknown version, WF021 retired version, WF016 flow without
 -- steps, WF009 an input of the wrong JSON type (the message names its position), WF010 run_ids of
 -- another length or repeated, timeout below 1 s, WF012 a run id already used by another flow or
@@ -28,6 +48,9 @@
 -- priority: the runs' priority (default 0, -1000..1000), added to each step's (set_step_priority);
 -- it orders claims on ordered queues (set_queue_order).
 -- WF019 a flow with local steps and no owner (nothing but the owner runs local steps).
+-- WF030 an idempotency key of a live window reused with another input, WF010 a non-positive
+-- dedupe_window or debounce_interval, an unknown debounce_mode, a debounce_key with several
+-- inputs or with start_at, idempotency_keys of another length or repeated.
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -38,7 +61,13 @@ create or replace function workflow.start_flows(
     owner text default null,
     concurrency_key text default null,
     priority integer default null,
-    version integer default null
+    version integer default null,
+    idempotency_keys text[] default null,
+    dedupe_window interval default interval '24 hours',
+    debounce_key text default null,
+    debounce_interval interval default null,
+    debounce_mode text default 'debounce',
+    start_at timestamptz default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -63,6 +92,10 @@ declare
     v_key_path text[];
     v_vid bigint;
     v_retired timestamptz;
+    v_start timestamptz := greatest(coalesce(start_flows.start_at, start_flows.now), start_flows.now);
+    v_status text := 'started';
+    v_kept text[];
+    v_existing record;
 begin
     perform workflow._sweep(start_flows.now);
     -- GUARD: the flow, the arrays, the inputs' JSON types, the owner
@@ -121,6 +154,34 @@ begin
             raise exception 'a run id appears twice in one batch' using errcode = 'WF010';
         end if;
     end if;
+    if start_flows.idempotency_keys is not null then
+        if cardinality(start_flows.idempotency_keys) <> cardinality(start_flows.inputs) then
+            raise exception 'idempotency_keys has % entries for % inputs', cardinality(start_flows.idempotency_keys), cardinality(start_flows.inputs)
+                using errcode = 'WF010';
+        end if;
+        if (select count(distinct k) from unnest(start_flows.idempotency_keys) as k)
+            <> (select count(k) from unnest(start_flows.idempotency_keys) as k) then
+            raise exception 'an idempotency key appears twice in one batch' using errcode = 'WF010';
+        end if;
+        if start_flows.dedupe_window is null or start_flows.dedupe_window <= interval '0' then
+            raise exception 'dedupe_window must be a positive interval, got %', coalesce(start_flows.dedupe_window::text, 'null')
+                using errcode = 'WF010', hint = 'For example interval ''1 hour''.';
+        end if;
+    end if;
+    if start_flows.debounce_key is not null then
+        if start_flows.debounce_mode is null or start_flows.debounce_mode not in ('debounce', 'throttle') then
+            raise exception 'unknown debounce_mode %', coalesce(quote_literal(start_flows.debounce_mode), 'null')
+                using errcode = 'WF010', hint = 'Use debounce (the last input wins, the run starts when quiet) or throttle (the first start runs, the rest are dropped).';
+        end if;
+        if start_flows.debounce_interval is null or start_flows.debounce_interval <= interval '0' then
+            raise exception 'debounce_interval must be a positive interval, got %', coalesce(start_flows.debounce_interval::text, 'null')
+                using errcode = 'WF010', hint = 'For example interval ''30 seconds''.';
+        end if;
+        if cardinality(start_flows.inputs) <> 1 or start_flows.start_at is not null then
+            raise exception 'a debounce_key coalesces single starts: give one input and no start_at'
+                using errcode = 'WF010';
+        end if;
+    end if;
     select min(x.ord) into v_bad
     from unnest(start_flows.inputs) with ordinality as x (input, ord)
     where jsonb_typeof(x.input) is distinct from case when v_root_map then 'array' else 'object' end;
@@ -150,17 +211,95 @@ begin
         end if;
     end if;
 
-    -- PHASE 1: the runs (idempotent per caller-supplied run id)
+    -- PHASE 1: the runs (idempotent per caller-supplied run id and per key)
     v_ids := array(
         select coalesce(start_flows.run_ids[x.ord], gen_random_uuid())
         from generate_subscripts(start_flows.inputs, 1) as x (ord)
         order by x.ord
     );
+    if start_flows.start_at > start_flows.now then
+        v_status := 'scheduled';
+    end if;
+    if start_flows.idempotency_keys is not null then
+        -- A key whose window is live keeps its run: the upsert skips it (after waiting for a
+        -- concurrent start of the same key to commit) and the run it points at is returned.
+        with up as (
+            insert into workflow.start_keys as k (flow_slug, key_kind, start_key, run_id, window_ends_at, created_at)
+            select start_flows.flow_slug, 'idempotency', x.k, v_ids[x.ord], start_flows.now + start_flows.dedupe_window, start_flows.now
+            from unnest(start_flows.idempotency_keys) with ordinality as x (k, ord)
+            where x.k is not null
+            order by x.k
+            on conflict on constraint start_keys_pkey do update
+            set run_id = excluded.run_id, window_ends_at = excluded.window_ends_at, created_at = excluded.created_at
+            where k.window_ends_at <= excluded.created_at
+            returning k.start_key
+        )
+        select array_agg(up.start_key) into v_kept from up;
+        for v_existing in
+            select x.ord, k.run_id, r.input is distinct from start_flows.inputs[x.ord] as other_input
+            from unnest(start_flows.idempotency_keys) with ordinality as x (key, ord)
+            join workflow.start_keys k
+              on k.flow_slug = start_flows.flow_slug and k.key_kind = 'idempotency' and k.start_key = x.key
+            join workflow.runs r on r.run_id = k.run_id
+            where x.key is not null and not x.key = any(coalesce(v_kept, '{}'::text[]))
+            order by x.ord
+        loop
+            if v_existing.other_input then
+                raise exception 'idempotency key % was used for run % with another input (input %)',
+                    quote_literal(start_flows.idempotency_keys[v_existing.ord]), v_existing.run_id, v_existing.ord
+                    using errcode = 'WF030',
+                    hint = 'Repeat a start with the same input to get the same run, or use a new key.';
+            end if;
+            v_ids[v_existing.ord] := v_existing.run_id;
+        end loop;
+    end if;
+    if start_flows.debounce_key is not null then
+        insert into workflow.start_keys as k (flow_slug, key_kind, start_key, run_id, window_ends_at, created_at)
+        values (start_flows.flow_slug, start_flows.debounce_mode, start_flows.debounce_key, v_ids[1],
+            start_flows.now + start_flows.debounce_interval, start_flows.now)
+        on conflict on constraint start_keys_pkey do update
+        set run_id = excluded.run_id, window_ends_at = excluded.window_ends_at, created_at = excluded.created_at
+        where k.window_ends_at <= excluded.created_at;
+        if not found then
+            -- The key is live (its row is now locked by us). Throttle: drop this start. Debounce:
+            -- fold it into the waiting run, unless that run was cancelled meanwhile.
+            select k.run_id, r.status, r.cancelled_at into v_existing
+            from workflow.start_keys k join workflow.runs r on r.run_id = k.run_id
+            where k.flow_slug = start_flows.flow_slug and k.key_kind = start_flows.debounce_mode
+              and k.start_key = start_flows.debounce_key
+            for update of r;
+            if start_flows.debounce_mode = 'throttle' then
+                return query select v_existing.run_id, false;
+                return;
+            end if;
+            if v_existing.status = 'scheduled' and v_existing.cancelled_at is null then
+                update workflow.runs r
+                set input = start_flows.inputs[1], start_at = start_flows.now + start_flows.debounce_interval,
+                    started_at = start_flows.now + start_flows.debounce_interval,
+                    -- the timeout still counts from the (now later) start
+                    deadline_at = r.deadline_at + (start_flows.now + start_flows.debounce_interval - r.started_at)
+                where r.run_id = v_existing.run_id;
+                update workflow.start_keys k
+                set window_ends_at = start_flows.now + start_flows.debounce_interval
+                where k.flow_slug = start_flows.flow_slug and k.key_kind = 'debounce' and k.start_key = start_flows.debounce_key;
+                return query select v_existing.run_id, false;
+                return;
+            end if;
+            update workflow.start_keys k
+            set run_id = v_ids[1], window_ends_at = start_flows.now + start_flows.debounce_interval, created_at = start_flows.now
+            where k.flow_slug = start_flows.flow_slug and k.key_kind = 'debounce' and k.start_key = start_flows.debounce_key;
+        end if;
+        if start_flows.debounce_mode = 'debounce' then
+            v_status := 'scheduled';
+            v_start := start_flows.now + start_flows.debounce_interval;
+        end if;
+    end if;
     with ins as (
-        insert into workflow.runs (run_id, flow_slug, version_id, remaining_steps, input, started_at, deadline_at,
-            owner_worker_id, concurrency_key, priority)
-        select x.run_id, start_flows.flow_slug, v_vid, v_steps, x.input, start_flows.now,
-            start_flows.now + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
+        insert into workflow.runs (run_id, flow_slug, version_id, status, remaining_steps, input, started_at, start_at,
+            deadline_at, owner_worker_id, concurrency_key, priority)
+        select x.run_id, start_flows.flow_slug, v_vid, v_status, v_steps, x.input, v_start,
+            case when v_status = 'scheduled' then v_start end,
+            v_start + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
             start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
@@ -191,13 +330,16 @@ begin
     end if;
 
     if v_created is not null then
-        -- PHASE 2: one state row per step of each new run, counting its dependencies
+        -- PHASE 2: one state row per step of each new run, counting its dependencies (scheduled
+        -- runs too: _start_due_runs then only starts their roots)
         insert into workflow.step_states (run_id, step_slug, flow_slug, version_id, remaining_deps)
         select x.run_id, s.step_slug, s.flow_slug, s.version_id, s.deps_count
         from unnest(v_created) as x (run_id)
         cross join workflow.steps s
         where s.version_id = v_vid;
+    end if;
 
+    if v_created is not null and v_status = 'started' then
         perform workflow._emit_events(
             v_created,
             array(select null::text from unnest(v_created)),

@@ -17,6 +17,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from typing import Any
 from uuid import UUID
 
@@ -246,6 +247,22 @@ def test_the_queues_page_shows_each_limit_and_its_use(web: TestClient, client: C
     assert '<td class="num" data-field="in_use">1</td><td class="num">3</td>' in page
     client.remove_concurrency_limit("queue", "dash_lim")
     client.cancel_workflow_run(run_id)
+def test_schedules_page_lists_schedules_with_next_and_last_runs(
+    web: TestClient, client: Client
+) -> None:
+    assert "No schedules" in web.get("/schedules").text
+    client.create_schedule("dash_nightly", "dash_other", "0 3 * * *", timezone="Europe/Berlin")
+    client.create_schedule("dash_hourly", "dash_other", "@hourly", enabled=False)
+    run_id = client.trigger_schedule("dash_nightly")
+    client.cancel_workflow_run(run_id)
+    page = web.get("/schedules").text
+    assert "dash_nightly" in page and "Europe/Berlin" in page and "0 3 * * *" in page
+    nightly = next(s for s in client.list_schedules() if s.schedule_name == "dash_nightly")
+    assert nightly.next_fire_at is not None
+    assert nightly.next_fire_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") in page
+    assert 'href="/schedules" class="active"' in page
+    client.delete_schedule("dash_nightly")
+    client.delete_schedule("dash_hourly")
 
 
 # ----- escaping ---------------------------------------------------------------------------------

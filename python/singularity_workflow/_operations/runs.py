@@ -7,7 +7,8 @@ nothing here reads the ``runs`` table directly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
 from uuid import UUID
 
 from singularity_workflow._db import Operation, Rows, clean_text, first_value, no_result, to_jsonb
@@ -22,6 +23,7 @@ from singularity_workflow._types import (
 )
 
 __all__ = [
+    "DebounceMode",
     "cancel_workflow_run",
     "enforce_deadlines",
     "get_run_status",
@@ -34,6 +36,11 @@ __all__ = [
     "start_flow",
     "start_flows",
 ]
+
+#: How starts with one debounce key coalesce: ``debounce`` (the last input wins, the run starts
+#: when the interval has been quiet) or ``throttle`` (the first start runs, the rest within the
+#: interval are dropped and return it).
+DebounceMode = Literal["debounce", "throttle"]
 
 # Named arguments, in the order of list_workflow_runs' columns (WorkflowRun unpacks them).
 _LIST_RUNS: Final = (
@@ -59,6 +66,15 @@ def _run_ids(rows: Rows) -> list[UUID]:
     return [row[0] for row in rows]
 
 
+def _interval(value: timedelta | float | None, what: str) -> timedelta | None:
+    """Return a window given as a timedelta or as seconds, as a timedelta (psycopg: interval)."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be a timedelta or a number of seconds, got {value!r}")
+    return timedelta(seconds=value)
+
+
 def start_flow(
     flow_slug: str,
     input: Any,
@@ -69,10 +85,17 @@ def start_flow(
     concurrency_key: str | None = None,
     priority: int | None = None,
     version: int | None = None,
+    idempotency_key: str | None = None,
+    dedupe_window: timedelta | float | None = None,
+    debounce_key: str | None = None,
+    debounce_interval: timedelta | float | None = None,
+    debounce_mode: DebounceMode = "debounce",
+    start_at: datetime | None = None,
 ) -> Operation[UUID]:
     """Start a run of ``flow_slug`` (``workflow.start_flow``); decodes its run id.
 
-    ``version``: the flow version to run (None: the current one).
+    ``version``: the flow version to run (None: the current one). ``dedupe_window`` None keeps
+    the server's default (24 hours).
     """
     need_text(flow_slug, "flow_slug")
     rid = None if run_id is None else run_uuid(run_id)
@@ -81,7 +104,9 @@ def start_flow(
     return Operation(
         "select workflow.start_flow(flow_slug => %s, input => %s, run_id => %s,"
         " timeout_seconds => %s, owner => %s, concurrency_key => %s, priority => %s,"
-        " version => %s)",
+        " version => %s, idempotency_key => %s,"
+        " dedupe_window => coalesce(%s::interval, interval '24 hours'), debounce_key => %s,"
+        " debounce_interval => %s::interval, debounce_mode => %s, start_at => %s)",
         [
             flow_slug,
             to_jsonb(input, "run input"),
@@ -91,6 +116,12 @@ def start_flow(
             concurrency_key,
             priority,
             version,
+            idempotency_key,
+            _interval(dedupe_window, "dedupe_window"),
+            debounce_key,
+            _interval(debounce_interval, "debounce_interval"),
+            debounce_mode,
+            start_at,
         ],
         first_value,
     )
@@ -105,6 +136,9 @@ def start_flows(
     concurrency_key: str | None = None,
     priority: int | None = None,
     version: int | None = None,
+    idempotency_keys: Sequence[str | None] | None = None,
+    dedupe_window: timedelta | float | None = None,
+    start_at: datetime | None = None,
 ) -> Operation[list[UUID]]:
     """Start one run per input in one call (``workflow.start_flows``); decodes the ids in order."""
     need_text(flow_slug, "flow_slug")
@@ -114,7 +148,8 @@ def start_flows(
     return Operation(
         "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
         " run_ids => %s::uuid[], timeout_seconds => %s, concurrency_key => %s, priority => %s,"
-        " version => %s)",
+        " version => %s, idempotency_keys => %s::text[],"
+        " dedupe_window => coalesce(%s::interval, interval '24 hours'), start_at => %s)",
         [
             flow_slug,
             [to_jsonb(value, "run input") for value in inputs],
@@ -125,6 +160,9 @@ def start_flows(
             concurrency_key,
             priority,
             version,
+            None if idempotency_keys is None else list(idempotency_keys),
+            _interval(dedupe_window, "dedupe_window"),
+            start_at,
         ],
         _run_ids,
     )

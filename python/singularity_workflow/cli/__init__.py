@@ -2,10 +2,11 @@
 
 One click group, ``main``, and one module per concern, each holding its commands: ``install``
 (migrate, sql, flows), ``lifecycle`` (status, runs, cancel, pause, resume, retry), ``worker``
-(worker, workers, run), ``messaging`` (send, listen, notify), ``goal`` (the goal orchestrator's
-group), ``limits`` (concurrency and rate limits) and ``dashboard``. What they share (the group's
-error format, the one ``--database-url`` option, the client in the click context, table and JSON
-output) is in ``_base``. Nothing else in the package imports this one.
+(worker, workers, run), ``messaging`` (send, listen, notify), ``schedules`` (the schedules
+group), ``goal`` (the goal orchestrator's group), ``limits`` (concurrency and rate limits) and
+``dashboard``. What they share (the group's error format, the one ``--database-url`` option, the
+client in the click context, table and JSON output) is in ``_base``. Nothing else in the package
+imports this one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from singularity_workflow.cli.install import flows_command, migrate_command, sql
 from singularity_workflow.cli.lifecycle import LIFECYCLE_COMMANDS
 from singularity_workflow.cli.limits import limits_group
 from singularity_workflow.cli.messaging import listen_command, notify_command, send_command
+from singularity_workflow.cli.schedules import schedules_group
 from singularity_workflow.cli.worker import run_command, worker_command, workers_command
 
 __all__ = ["CliError", "main"]
@@ -42,6 +44,7 @@ for _command in (
     *LIFECYCLE_COMMANDS,
     goal_group,
     limits_group,
+    schedules_group,
     send_command,
     listen_command,
     notify_command,

@@ -37,7 +37,6 @@ __all__ = [
 _ERROR_WIDTH = 60
 
 
-
 def _when(value: Any) -> str | None:
     """Format a timestamp for a table cell (seconds precision), None as is."""
     return None if value is None else value.isoformat(" ", "seconds")
@@ -135,7 +134,7 @@ def _runs_table(runs: list[WorkflowRun]) -> str:
     "--status",
     default=None,
     metavar="STATUS",
-    help="started (or in_progress), completed, failed, paused or cancelled [all].",
+    help="started, scheduled, in_progress (both), completed, failed, paused or cancelled [all].",
 )
 @click.option("--flow", "flow_slug", default=None, metavar="SLUG", help="Only runs of this flow.")
 @click.option("--limit", type=int, default=20, show_default=True, help="Runs to show (1-1000).")

@@ -589,6 +589,11 @@ class Dashboard:
         channels = await asyncio.to_thread(queries.channels, self.client)
         return self.render(request, "channels.html", {"channels": channels})
 
+    async def schedules_page(self, request: Request) -> Response:
+        """GET /schedules: every schedule with its next fire and its last run."""
+        schedules = await asyncio.to_thread(self.client.list_schedules)
+        return self.render(request, "schedules.html", {"schedules": schedules})
+
     async def channel_page(self, request: Request) -> Response:
         """GET /channels/{name}: the channel's recent messages, then new ones live."""
         name = request.path_params["name"]
@@ -805,6 +810,7 @@ def create_app(database: str | Client | None = None,
         Route("/queues", dash.queues_page),
         Route("/queues/live", dash.queues_fragment),
         Route("/channels", dash.channels_page),
+        Route("/schedules", dash.schedules_page),
         Route("/channels/{name}", dash.channel_page),
         Route("/live/runs", dash.stream_runs),
         Route("/live/runs/{run_id}", dash.stream_run),
