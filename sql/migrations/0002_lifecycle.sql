@@ -1,6 +1,6 @@
 -- 0002_lifecycle: pause, cancel, retry and run deadlines.
 --
--- A run's status stays one of started / completed / failed (the seed's three); pausing and
+-- A run's status stays one of started / completed / failed (the Elixir library's three); pausing and
 -- cancelling are recorded beside it: a paused run is 'started' with paused_at set, a cancelled
 -- run is 'failed' with cancelled_at set and the reason as its error.
 alter table workflow.runs add column paused_at timestamptz;
