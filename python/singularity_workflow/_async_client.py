@@ -840,6 +840,15 @@ async def start_flow_async(
     *,
     run_id: UUID | None = None,
     timeout_seconds: int | None = None,
+    concurrency_key: str | None = None,
+    priority: int | None = None,
+    version: int | None = None,
+    idempotency_key: str | None = None,
+    dedupe_window: timedelta | float | None = None,
+    debounce_key: str | None = None,
+    debounce_interval: timedelta | float | None = None,
+    debounce_mode: DebounceMode = "debounce",
+    start_at: datetime | None = None,
     client: AsyncClient | None = None,
 ) -> UUID:
     """Start a run of ``workflow`` (a slug, or a workflow registered first); return its id.
@@ -847,7 +856,19 @@ async def start_flow_async(
     Returns at once: workers serving the steps' queues run it. See :meth:`Client.start_flow`.
     """
     return await _client(client).start_flow(
-        workflow, input, run_id=run_id, timeout_seconds=timeout_seconds
+        workflow,
+        input,
+        run_id=run_id,
+        timeout_seconds=timeout_seconds,
+        concurrency_key=concurrency_key,
+        priority=priority,
+        version=version,
+        idempotency_key=idempotency_key,
+        dedupe_window=dedupe_window,
+        debounce_key=debounce_key,
+        debounce_interval=debounce_interval,
+        debounce_mode=debounce_mode,
+        start_at=start_at,
     )
 
 
@@ -857,11 +878,26 @@ async def start_flows_async(
     *,
     run_ids: Sequence[UUID | None] | None = None,
     timeout_seconds: int | None = None,
+    concurrency_key: str | None = None,
+    priority: int | None = None,
+    version: int | None = None,
+    idempotency_keys: Sequence[str | None] | None = None,
+    dedupe_window: timedelta | float | None = None,
+    start_at: datetime | None = None,
     client: AsyncClient | None = None,
 ) -> list[UUID]:
     """Start one run per input in one call; return their ids. See :meth:`Client.start_flows`."""
     return await _client(client).start_flows(
-        workflow, inputs, run_ids=run_ids, timeout_seconds=timeout_seconds
+        workflow,
+        inputs,
+        run_ids=run_ids,
+        timeout_seconds=timeout_seconds,
+        concurrency_key=concurrency_key,
+        priority=priority,
+        version=version,
+        idempotency_keys=idempotency_keys,
+        dedupe_window=dedupe_window,
+        start_at=start_at,
     )
 
 

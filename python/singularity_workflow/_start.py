@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
@@ -29,6 +30,7 @@ from singularity_workflow._async_client import AsyncClient, default_async_client
 from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import RunTimeout
 from singularity_workflow._notify import Notifier
+from singularity_workflow._operations.runs import DebounceMode
 from singularity_workflow._types import RunStatus, run_uuid
 from singularity_workflow.definitions import WorkflowDef
 
@@ -51,6 +53,15 @@ def start_flow(
     *,
     run_id: UUID | None = None,
     timeout_seconds: int | None = None,
+    concurrency_key: str | None = None,
+    priority: int | None = None,
+    version: int | None = None,
+    idempotency_key: str | None = None,
+    dedupe_window: timedelta | float | None = None,
+    debounce_key: str | None = None,
+    debounce_interval: timedelta | float | None = None,
+    debounce_mode: DebounceMode = "debounce",
+    start_at: datetime | None = None,
     client: Client | None = None,
 ) -> UUID:
     """Start a run of ``workflow`` (a slug, or a workflow registered first); return its id.
@@ -58,7 +69,19 @@ def start_flow(
     Returns at once: workers serving the steps' queues run it. See :meth:`Client.start_flow`.
     """
     return _client(client).start_flow(
-        workflow, input, run_id=run_id, timeout_seconds=timeout_seconds
+        workflow,
+        input,
+        run_id=run_id,
+        timeout_seconds=timeout_seconds,
+        concurrency_key=concurrency_key,
+        priority=priority,
+        version=version,
+        idempotency_key=idempotency_key,
+        dedupe_window=dedupe_window,
+        debounce_key=debounce_key,
+        debounce_interval=debounce_interval,
+        debounce_mode=debounce_mode,
+        start_at=start_at,
     )
 
 
@@ -68,11 +91,26 @@ def start_flows(
     *,
     run_ids: Sequence[UUID | None] | None = None,
     timeout_seconds: int | None = None,
+    concurrency_key: str | None = None,
+    priority: int | None = None,
+    version: int | None = None,
+    idempotency_keys: Sequence[str | None] | None = None,
+    dedupe_window: timedelta | float | None = None,
+    start_at: datetime | None = None,
     client: Client | None = None,
 ) -> list[UUID]:
     """Start one run per input in one call; return their ids. See :meth:`Client.start_flows`."""
     return _client(client).start_flows(
-        workflow, inputs, run_ids=run_ids, timeout_seconds=timeout_seconds
+        workflow,
+        inputs,
+        run_ids=run_ids,
+        timeout_seconds=timeout_seconds,
+        concurrency_key=concurrency_key,
+        priority=priority,
+        version=version,
+        idempotency_keys=idempotency_keys,
+        dedupe_window=dedupe_window,
+        start_at=start_at,
     )
 
 

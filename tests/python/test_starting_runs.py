@@ -12,6 +12,7 @@ Afterwards every tick from the first to the last has exactly one run.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -28,14 +29,18 @@ import psycopg
 import pytest
 
 from singularity_workflow import (
+    AsyncClient,
     Client,
     InvalidCron,
     KeyConflict,
     Schedule,
     UnknownTimeZone,
     Workflow,
+    start_flow,
+    start_flow_async,
     step,
 )
+from singularity_workflow import start_flows as start_batch
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -250,3 +255,32 @@ def test_bad_schedules_and_keys_raise_their_errors(db_url: str) -> None:
         assert client.get_run_status(later).state == "scheduled"
         client.cancel_workflow_run(later)
         assert client.get_run_status(later).state == "cancelled"
+
+
+def test_the_module_level_start_takes_the_clients_keywords(db_url: str) -> None:
+    # start_flow / start_flows at module level (and their _async forms, generated from them)
+    # forward what Client.start_flow takes: a repeat with the same idempotency key is the
+    # first run, and the batch form takes the keys of each input.
+    with Client(db_url) as client:
+        client.register_flow({"slug": "tests.module_start", "steps": [
+            {"slug": "only", "execution": "distributed", "queue": "module_start_q"}]})
+        first = start_flow("tests.module_start", {"n": 1}, idempotency_key="k1", priority=5,
+                           client=client)
+        again = start_flow("tests.module_start", {"n": 1}, idempotency_key="k1", client=client)
+        assert again == first
+        batch = start_batch("tests.module_start", [{"n": 2}, {"n": 3}],
+                            idempotency_keys=["k2", "k3"], client=client)
+        assert start_batch("tests.module_start", [{"n": 2}], idempotency_keys=["k2"],
+                           client=client) == batch[:1]
+
+        async def from_asyncio() -> Any:
+            aclient = AsyncClient(client.conninfo)
+            try:
+                return await start_flow_async("tests.module_start", {"n": 1},
+                                              idempotency_key="k1", client=aclient)
+            finally:
+                await aclient.close()
+
+        assert asyncio.run(from_asyncio()) == first
+        for run_id in {first, *batch}:
+            client.cancel_workflow_run(run_id)
