@@ -7046,8 +7046,9 @@ $$;
 -- (running or paused), 'scheduled' (waiting for start_at), 'in_progress' (both), 'completed',
 -- 'failed' (cancelled included), 'paused', 'cancelled'. order_by: 'inserted_at' (= started_at),
 -- 'started_at', 'completed_at', 'failed_at', 'flow_slug', 'status'; direction 'asc' or 'desc'.
--- Only those names reach the ORDER BY, through format('%I'), so nothing the caller writes becomes SQL. Indexes on (status, started_at),
--- (flow_slug, started_at) and (started_at) serve the default ordering on large tables.
+-- Only those names reach the ORDER BY, through format('%I'), so nothing the caller writes becomes
+-- SQL. Indexes on (status, started_at), (flow_slug, started_at) and (started_at) serve the default
+-- ordering on large tables.
 -- Locks nothing. Errors: WF010 unknown status, order column or direction, limit_rows outside 1..1000,
 -- negative offset_rows. Read-only.
 create or replace function workflow.list_workflow_runs(
