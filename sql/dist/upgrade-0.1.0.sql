@@ -1764,7 +1764,7 @@ end;
 $$;
 revoke execute on function workflow._fire_due(timestamptz) from public;
 comment on function workflow._fire_due(timestamptz) is
-'SECURITY DEFINER so that a workflow_worker''s sweep starts the runs and ticks already due (capped at the real clock) without the worker role being able to start runs; not executable by public or workflow_reader.';
+'SECURITY DEFINER: a worker role''s sweep fires due ticks and start_at runs (capped at the real clock)';
 
 -- functions/_normalize_step.sql
 -- _normalize_step: validate one step description and fill in every default.
