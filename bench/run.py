@@ -26,6 +26,9 @@ What it does, in throwaway databases it creates and drops:
    concurrency limit over 1,000 keys and a global rate limit, side by side from one connection;
    and fairness on an ordered queue (one key with 10,000 ready tasks, nine with 10: in which claim
    the small keys' tasks start); ``--no-flow-control`` skips it.
+6. Schedules (``bench/schedules.py``): claims/s of an idle worker's claim loop (empty queue, the
+   sweep included) with 0 and with 1,000 schedules defined, none due, side by side, medians of 3,
+   and their ratio; ``--no-schedules`` skips it.
 
 Results: a table on stdout, and ``build/bench/latest.json`` with the machine and server settings.
 ``--quick`` is a ~30-second version for a smoke test (about a minute with the worker section). The
@@ -711,6 +714,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the flow-control section (bench/flow_control.py: limits' claim cost, fairness)",
     )
+    p.add_argument(
+        "--no-schedules",
+        action="store_true",
+        help="skip the schedules section (bench/schedules.py: idle claims, 0 vs 1,000 schedules)",
+    )
     p.add_argument("--output", type=Path, default=OUT_DIR / "latest.json")
     args = p.parse_args(argv)
     args.runs = args.runs or (4000 if args.quick else 20000)
@@ -808,6 +816,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         import flow_control
 
         report["flow_control"] = flow_control.run_section(admin, quick=args.quick)
+    if not args.no_schedules:
+        import schedules
+
+        report["schedules"] = schedules.run_section(admin, quick=args.quick)
     report["total_wall_s"] = round(time.monotonic() - began, 1)
     print_report(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -900,6 +912,10 @@ def print_report(report: dict[str, Any]) -> None:
         import flow_control
 
         flow_control.print_section(report["flow_control"])
+    if "schedules" in report:
+        import schedules
+
+        schedules.print_section(report["schedules"])
     print(f"\ntotal {report['total_wall_s']} s")
 
 

@@ -11,7 +11,10 @@
 --
 -- Functions: EXECUTE is granted to the three roles explicitly, beside PostgreSQL's default
 -- EXECUTE for PUBLIC, so a DBA who revokes it from PUBLIC (a common hardening) keeps the engine
--- usable by its roles. Every function is SECURITY INVOKER: table privileges remain the boundary.
+-- usable by its roles. Every function is SECURITY INVOKER, so table privileges remain the
+-- boundary, but for workflow._fire_due (SECURITY DEFINER, see its header): the sweep of a worker
+-- role's claim has it start the runs and ticks that are due, so it is executable by
+-- workflow_admin and workflow_worker only, never by public or workflow_reader.
 --
 -- When the roles do not exist (the installer had no CREATEROLE when 0005 ran) a NOTICE says so
 -- and nothing is granted; the next install after a DBA creates them grants everything.
@@ -20,6 +23,8 @@ do $grants$
 declare
     v_missing text[];
 begin
+    -- Before the roles check: a definer function is never executable by public, roles or not.
+    revoke execute on function workflow._fire_due(timestamptz) from public;
     select array_agg(r.name order by r.name) into v_missing
     from unnest(array['workflow_admin', 'workflow_worker', 'workflow_reader']) as r (name)
     where not exists (select 1 from pg_catalog.pg_roles as p where p.rolname = r.name);
@@ -35,6 +40,8 @@ begin
     grant execute on all functions in schema workflow to workflow_admin, workflow_worker, workflow_reader;
     alter default privileges in schema workflow
         grant execute on functions to workflow_admin, workflow_worker, workflow_reader;
+    -- A reader's sweep writes nothing, so it never needs _fire_due; by hand it must not start runs.
+    revoke execute on function workflow._fire_due(timestamptz) from workflow_reader;
 
     -- workflow_admin: everything in both schemas.
     grant all on all tables in schema workflow to workflow_admin;

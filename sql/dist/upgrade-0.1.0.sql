@@ -1719,6 +1719,53 @@ begin
 end;
 $$;
 
+-- functions/_fire_due.sql
+-- _fire_due: start the scheduled runs whose start_at has come and fire the schedule ticks that
+-- have come, with the privileges of the schema's owner, for a role that may not start runs.
+--
+-- Called by _sweep only, and only when its own (invoker) call of _start_due_runs or
+-- fire_due_schedules lacked a privilege: workflow_worker may not start runs, yet a worker's
+-- claims must fire ticks, or ticks would depend on an admin session being there.
+-- Why SECURITY DEFINER (the one exception to "every function is SECURITY INVOKER"): it is the
+-- narrowest way to let the worker role fire what is due without granting it start_flows'
+-- footprint (runs, step states, schedules, keys), which would let it start any run by hand.
+-- It does exactly what the sweep would do for an admin, nothing else: it takes no flow, input
+-- or run, and its clock is capped at the real clock (least(now, clock_timestamp())), so a
+-- caller can fire only what is already due, never a tick or a start_at of the future. Owned by
+-- the role that installs the schema (its owner); search_path is ''; execute is revoked from
+-- public below and granted to workflow_admin and workflow_worker only (sql/grants.sql).
+-- Locks: as _start_due_runs, then as fire_due_schedules (each in its own subtransaction, so one
+-- part's error does not undo the other's work).
+-- Returns the runs started by start_at and the runs started by ticks. Errors: none of its own
+-- (a part that fails is skipped and logged at DEBUG). Safe to call concurrently and repeatedly.
+create or replace function workflow._fire_due(now timestamptz)
+returns table (started_runs integer, fired_ticks integer)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_now timestamptz := least(coalesce(_fire_due.now, clock_timestamp()), clock_timestamp());
+begin
+    started_runs := 0;
+    fired_ticks := 0;
+    begin
+        started_runs := workflow._start_due_runs(v_now);
+    exception when others then
+        raise debug 'workflow._fire_due: scheduled runs skipped: %', sqlerrm;
+    end;
+    begin
+        fired_ticks := workflow.fire_due_schedules(v_now);
+    exception when others then
+        raise debug 'workflow._fire_due: schedule ticks skipped: %', sqlerrm;
+    end;
+    return next;
+end;
+$$;
+revoke execute on function workflow._fire_due(timestamptz) from public;
+comment on function workflow._fire_due(timestamptz) is
+'SECURITY DEFINER: a worker role''s sweep fires due ticks and start_at runs (capped at the real clock)';
+
 -- functions/_normalize_step.sql
 -- _normalize_step: validate one step description and fill in every default.
 --
@@ -2431,8 +2478,9 @@ $$;
 --   3. cancels runs past their deadline (enforce_deadlines);
 --   4. starts the scheduled runs whose start_at has come (_start_due_runs) and fires the
 --      schedule ticks that have come (fire_due_schedules): so any worker, app or psql session
---      calling the engine fires ticks, with no leader and nothing to configure (a role that
---      may not start runs, such as workflow_worker, skips this part).
+--      calling the engine fires ticks, with no leader and nothing to configure; a role that
+--      may not start runs (workflow_worker) has them started by _fire_due, a SECURITY DEFINER
+--      function that does only this, capped at the real clock.
 -- Cost when not due: one read of the single workflow.sweeps row (no lock, no write). When due:
 -- pg_try_advisory_xact_lock, so concurrent callers never wait for each other (the loser goes on
 -- without sweeping), then the sweeps row is re-checked and moved under that lock. Each part runs
@@ -2458,6 +2506,7 @@ declare
     v_cancelled integer := 0;
     v_scheduled integer := 0;
     v_fired integer := 0;
+    v_as_owner boolean := false;
 begin
     select s.swept_at into v_last from workflow.sweeps s where s.sweep_id = 1;
     if not coalesce(_sweep.force, false) and v_last <= _sweep.now and v_last > _sweep.now - interval '1 second' then
@@ -2502,17 +2551,32 @@ begin
         raise debug 'workflow._sweep: deadlines skipped: %', sqlerrm;
     end;
     -- PHASE 4: runs whose time has come. Any error is the schedule's or the run's, never the
-    -- caller's: a claim must not fail because a tick could not start its run.
+    -- caller's: a claim must not fail because a tick could not start its run. A role that may
+    -- not start runs (workflow_worker) gets insufficient_privilege here and has the owner's
+    -- narrowly scoped _fire_due do both parts instead, capped at the real clock.
     begin
         v_scheduled := workflow._start_due_runs(_sweep.now);
-    exception when others then
+    exception when insufficient_privilege then
+        v_as_owner := true;
+    when others then
         raise debug 'workflow._sweep: scheduled runs skipped: %', sqlerrm;
     end;
-    begin
-        v_fired := workflow.fire_due_schedules(_sweep.now);
-    exception when others then
-        raise debug 'workflow._sweep: schedule ticks skipped: %', sqlerrm;
-    end;
+    if not v_as_owner then
+        begin
+            v_fired := workflow.fire_due_schedules(_sweep.now);
+        exception when insufficient_privilege then
+            v_as_owner := true;
+        when others then
+            raise debug 'workflow._sweep: schedule ticks skipped: %', sqlerrm;
+        end;
+    end if;
+    if v_as_owner then
+        begin
+            select d.started_runs, d.fired_ticks into v_scheduled, v_fired from workflow._fire_due(_sweep.now) as d;
+        exception when others then
+            raise debug 'workflow._sweep: due runs and ticks skipped: %', sqlerrm;
+        end;
+    end if;
     return jsonb_build_object('released_workers', coalesce(cardinality(v_dead), 0), 'released_tasks', v_released,
         'failed_runs', v_failed, 'cancelled_runs', v_cancelled, 'started_runs', v_scheduled, 'fired_ticks', v_fired);
 end;
@@ -6906,7 +6970,10 @@ select pg_advisory_xact_lock(91634357130068);
 --
 -- Functions: EXECUTE is granted to the three roles explicitly, beside PostgreSQL's default
 -- EXECUTE for PUBLIC, so a DBA who revokes it from PUBLIC (a common hardening) keeps the engine
--- usable by its roles. Every function is SECURITY INVOKER: table privileges remain the boundary.
+-- usable by its roles. Every function is SECURITY INVOKER, so table privileges remain the
+-- boundary, but for workflow._fire_due (SECURITY DEFINER, see its header): the sweep of a worker
+-- role's claim has it start the runs and ticks that are due, so it is executable by
+-- workflow_admin and workflow_worker only, never by public or workflow_reader.
 --
 -- When the roles do not exist (the installer had no CREATEROLE when 0005 ran) a NOTICE says so
 -- and nothing is granted; the next install after a DBA creates them grants everything.
@@ -6915,6 +6982,8 @@ do $grants$
 declare
     v_missing text[];
 begin
+    -- Before the roles check: a definer function is never executable by public, roles or not.
+    revoke execute on function workflow._fire_due(timestamptz) from public;
     select array_agg(r.name order by r.name) into v_missing
     from unnest(array['workflow_admin', 'workflow_worker', 'workflow_reader']) as r (name)
     where not exists (select 1 from pg_catalog.pg_roles as p where p.rolname = r.name);
@@ -6930,6 +6999,8 @@ begin
     grant execute on all functions in schema workflow to workflow_admin, workflow_worker, workflow_reader;
     alter default privileges in schema workflow
         grant execute on functions to workflow_admin, workflow_worker, workflow_reader;
+    -- A reader's sweep writes nothing, so it never needs _fire_due; by hand it must not start runs.
+    revoke execute on function workflow._fire_due(timestamptz) from workflow_reader;
 
     -- workflow_admin: everything in both schemas.
     grant all on all tables in schema workflow to workflow_admin;

@@ -10,8 +10,9 @@
 --   3. cancels runs past their deadline (enforce_deadlines);
 --   4. starts the scheduled runs whose start_at has come (_start_due_runs) and fires the
 --      schedule ticks that have come (fire_due_schedules): so any worker, app or psql session
---      calling the engine fires ticks, with no leader and nothing to configure (a role that
---      may not start runs, such as workflow_worker, skips this part).
+--      calling the engine fires ticks, with no leader and nothing to configure; a role that
+--      may not start runs (workflow_worker) has them started by _fire_due, a SECURITY DEFINER
+--      function that does only this, capped at the real clock.
 -- Cost when not due: one read of the single workflow.sweeps row (no lock, no write). When due:
 -- pg_try_advisory_xact_lock, so concurrent callers never wait for each other (the loser goes on
 -- without sweeping), then the sweeps row is re-checked and moved under that lock. Each part runs
@@ -37,6 +38,7 @@ declare
     v_cancelled integer := 0;
     v_scheduled integer := 0;
     v_fired integer := 0;
+    v_as_owner boolean := false;
 begin
     select s.swept_at into v_last from workflow.sweeps s where s.sweep_id = 1;
     if not coalesce(_sweep.force, false) and v_last <= _sweep.now and v_last > _sweep.now - interval '1 second' then
@@ -81,17 +83,32 @@ begin
         raise debug 'workflow._sweep: deadlines skipped: %', sqlerrm;
     end;
     -- PHASE 4: runs whose time has come. Any error is the schedule's or the run's, never the
-    -- caller's: a claim must not fail because a tick could not start its run.
+    -- caller's: a claim must not fail because a tick could not start its run. A role that may
+    -- not start runs (workflow_worker) gets insufficient_privilege here and has the owner's
+    -- narrowly scoped _fire_due do both parts instead, capped at the real clock.
     begin
         v_scheduled := workflow._start_due_runs(_sweep.now);
-    exception when others then
+    exception when insufficient_privilege then
+        v_as_owner := true;
+    when others then
         raise debug 'workflow._sweep: scheduled runs skipped: %', sqlerrm;
     end;
-    begin
-        v_fired := workflow.fire_due_schedules(_sweep.now);
-    exception when others then
-        raise debug 'workflow._sweep: schedule ticks skipped: %', sqlerrm;
-    end;
+    if not v_as_owner then
+        begin
+            v_fired := workflow.fire_due_schedules(_sweep.now);
+        exception when insufficient_privilege then
+            v_as_owner := true;
+        when others then
+            raise debug 'workflow._sweep: schedule ticks skipped: %', sqlerrm;
+        end;
+    end if;
+    if v_as_owner then
+        begin
+            select d.started_runs, d.fired_ticks into v_scheduled, v_fired from workflow._fire_due(_sweep.now) as d;
+        exception when others then
+            raise debug 'workflow._sweep: due runs and ticks skipped: %', sqlerrm;
+        end;
+    end if;
     return jsonb_build_object('released_workers', coalesce(cardinality(v_dead), 0), 'released_tasks', v_released,
         'failed_runs', v_failed, 'cancelled_runs', v_cancelled, 'started_runs', v_scheduled, 'fired_ticks', v_fired);
 end;

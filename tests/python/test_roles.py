@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -148,3 +149,37 @@ def _raw(url: str, query: str, params: list[Any] | None = None) -> list[tuple[An
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []
+
+
+def test_a_worker_roles_claims_fire_due_ticks_and_start_at_runs(
+    logins: dict[str, str], db_url: str
+) -> None:
+    """Ticks and start_at runs need no admin session: an idle worker's claims start them."""
+    admin = Client(logins["admin"])
+    worker_client = Client(logins["worker"])
+    try:
+        admin.register_flow(RoleFlow)
+        admin.create_schedule("test_roles.tick", RoleFlow.slug, "@hourly", [7])
+        at_run = admin.start_flow(RoleFlow.slug, [8],
+                                  start_at=datetime.now(UTC) + timedelta(seconds=1))
+        # Make the hourly tick due now (as the database owner: no engine role writes schedules).
+        _raw(db_url, "update workflow.schedules set next_fire_at = clock_timestamp()"
+                     " - interval '1 second' where schedule_name = 'test_roles.tick'")
+        deadline = time.monotonic() + 15
+        while True:
+            # An idle claim loop on a queue with no tasks, as a Worker's poll does.
+            worker_client.claim_tasks("roles_idle_q", 1)
+            fired = _raw(db_url, "select count(*) from workflow.runs"
+                                 " where schedule_name = 'test_roles.tick'")[0][0]
+            status = _raw(db_url, "select status from workflow.runs where run_id = %s",
+                          [at_run])[0][0]
+            if fired and status == "started":
+                break
+            assert time.monotonic() < deadline, (fired, status)
+            time.sleep(0.2)
+        assert fired == 1
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            worker_client.start_flow(RoleFlow.slug, [1])
+    finally:
+        for c in (admin, worker_client):
+            c.close()
