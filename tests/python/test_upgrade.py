@@ -166,6 +166,9 @@ def test_grants_cover_every_table_and_function_after_the_upgrade(released: str) 
             select p.oid::regprocedure::text, r.role from pg_proc p
             cross join unnest(%s::text[]) as r (role)
             where p.pronamespace = 'workflow'::regnamespace
+              -- A security definer function (_fire_due) is withheld from the reader on purpose
+              -- (sql/grants.sql; the catalogue test checks the reader cannot run it).
+              and not (p.prosecdef and r.role = 'workflow_reader')
               and not coalesce(
                   p.proacl::text[] && array[r.role || '=X/' || pg_get_userbyid(p.proowner)], false)
             """,
