@@ -4976,10 +4976,10 @@ $$;
 -- definition they serve (the hash is what their handlers name; see _worker_handles).
 -- A known shape (its flow_shape_hash is one of the slug's versions) is a no-op: no row written
 -- (a changed step priority aside), no lock taken, and the version it already is is returned
--- with created = false, current or not, retired or not (so old workers re-registering during a rolling deploy never move the
--- current version back). A new shape becomes a new version, numbered one above the slug's
--- highest, and the current one: the next start without a version runs on it; runs of other
--- versions finish on theirs.
+-- with created = false, current or not, retired or not (so old workers re-registering during a
+-- rolling deploy never move the current version back). A new shape becomes a new version,
+-- numbered one above the slug's highest, and the current one: the next start without a version
+-- runs on it; runs of other versions finish on theirs.
 -- Step priorities ("priority" on a step) are not part of the shape: they are stored on every
 -- registration, a known shape included (_declare_step_priorities; the one write a known shape
 -- may make).
