@@ -3260,6 +3260,41 @@ select pg_advisory_xact_lock(91634357130068);
 -- pass 1: language sql functions, unchecked, so that every name exists
 set local check_function_bodies = off;
 
+-- functions/_declare_step_priorities.sql
+-- _declare_step_priorities: store the priorities a flow definition names on its steps.
+--
+-- Called by register_flow_version on every registration, a known shape included (a priority is
+-- not part of the shape: see flow_shape_hash). A step whose description has "priority" gets it,
+-- where set_step_priority keeps it (0 removes the row); a step that names none keeps what it has,
+-- so a definition without priorities never undoes a set_step_priority made at run time. As with
+-- set_step_priority, the priority applies to tasks sent after it, of every version of the flow.
+-- The definition's steps must have been validated (_normalize_step, through flow_shape_hash).
+-- Locks: the step_priorities rows it changes; a row that already holds the value is not written.
+-- Raises nothing of its own. Safe to repeat.
+create or replace function workflow._declare_step_priorities(flow_slug text, definition jsonb)
+returns void
+language sql
+set search_path = ''
+as $$
+    with declared as (
+        select s.step ->> 'slug' as step_slug, (s.step ->> 'priority')::integer as priority
+        from jsonb_array_elements(_declare_step_priorities.definition -> 'steps') as s (step)
+        where s.step ? 'priority'
+    ),
+    removed as (
+        delete from workflow.step_priorities as p
+        using declared as d
+        where p.flow_slug = _declare_step_priorities.flow_slug and p.step_slug = d.step_slug and d.priority = 0
+        returning 1
+    )
+    insert into workflow.step_priorities as p (flow_slug, step_slug, priority)
+    select _declare_step_priorities.flow_slug, d.step_slug, d.priority
+    from declared as d
+    where d.priority <> 0
+    on conflict on constraint step_priorities_pkey do update set priority = excluded.priority
+    where p.priority is distinct from excluded.priority;
+$$;
+
 -- functions/_limits_waited_on.sql
 -- _limits_waited_on: the limits a step of a run is waiting on, for get_run_status.
 --
@@ -3401,6 +3436,8 @@ $$;
 --   step_defaults   the value of every omitted option, queue excepted (it depends on execution)
 --   default_queues  {execution: queue} for a step that names no queue
 --   step_minimums   the least value of each integer option; integer_max the greatest
+--   priority_range  the least and greatest step priority (the option has no default: a step
+--                   that names none keeps the priority it has, see register_flow_version)
 --   event_statuses  {event: run status it leaves} for the run events (step events: absent)
 --   run_states      the states run_state returns
 -- Called by psql users, clients and the functions above (an immutable call without arguments,
@@ -3426,7 +3463,7 @@ as $$
                          "reserved": [], "reserved_prefixes": []}
         },
         "step_options": ["slug", "depends_on", "type", "map_over", "execution", "queue",
-                         "max_attempts", "base_delay", "timeout", "start_delay", "resources"],
+                         "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority"],
         "step_types": ["single", "map"],
         "executions": ["local", "distributed"],
         "step_defaults": {"depends_on": [], "type": "single", "map_over": null, "execution": "local",
@@ -3435,6 +3472,7 @@ as $$
         "default_queues": {"local": "local", "distributed": "default"},
         "step_minimums": {"max_attempts": 1, "base_delay": 0, "timeout": 1, "start_delay": 0},
         "integer_max": 2147483647,
+        "priority_range": [-1000, 1000],
         "event_statuses": {"run_started": "started", "run_resumed": "started",
                            "run_completed": "completed", "run_failed": "failed",
                            "run_cancelled": "failed", "run_paused": "paused"},
@@ -4495,11 +4533,14 @@ comment on function workflow._fire_due(timestamptz) is
 -- Applies the step rules of definition_rules() (option names, types, executions, defaults,
 -- default queues, minimums), used by add_step and register_flow, so a flow built step by step
 -- and the same flow registered as JSON compare equal. Input keys: slug, depends_on, type,
--- map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources. An
+-- map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources,
+-- priority. An
 -- omitted execution is local (on the reserved queue "local"); a distributed step that names no
 -- queue goes on queue "default".
 -- Returns an object with all of them; depends_on and resources sorted, so two descriptions of
--- the same step are equal as jsonb. Dependencies are not resolved here (add_step does that).
+-- the same step are equal as jsonb. priority (an integer in priority_range) is returned only when
+-- given: it has no default, and it is not part of a flow's shape (flow_shape_hash drops it).
+-- Dependencies are not resolved here (add_step does that).
 -- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency.
 create or replace function workflow._normalize_step(step jsonb)
 returns jsonb
@@ -4624,6 +4665,18 @@ begin
         end if;
         v_ints := v_ints || jsonb_build_object(v_key, (v_int #>> '{}')::integer);
     end loop;
+
+    if _normalize_step.step ? 'priority' then
+        v_int := _normalize_step.step -> 'priority';
+        if jsonb_typeof(v_int) <> 'number'
+            or (v_int #>> '{}')::numeric <> trunc((v_int #>> '{}')::numeric)
+            or (v_int #>> '{}')::numeric not between (v_rules #>> '{priority_range,0}')::numeric
+                and (v_rules #>> '{priority_range,1}')::numeric then
+            raise exception 'step %: priority must be an integer between -1000 and 1000, got %', v_slug, v_int
+                using errcode = 'WF010';
+        end if;
+        v_ints := v_ints || jsonb_build_object('priority', (v_int #>> '{}')::integer);
+    end if;
 
     return jsonb_build_object(
         'slug', v_slug,
@@ -5881,7 +5934,7 @@ begin
         -- cancelling or pausing it is skipped whole: this claim then holds none of its tasks, so
         -- that transaction's sweep cannot miss one (it waits for claims that got the run first).
         live_runs as materialized (
-            select r.run_id, r.paused_at is not null as paused
+            select r.run_id, r.paused_at is not null as paused, r.flow_slug, r.concurrency_key, r.input
             from (select distinct m.run_id from msgs as m) as x
             join workflow.runs as r on r.run_id = x.run_id
             where (r.status = 'started') is true
@@ -5890,7 +5943,7 @@ begin
         cand as materialized (
             select m.msg_id, m.timeout, t.task_id, t.run_id, t.step_slug, t.status = 'started' as reclaim,
                 t.status = 'started' and t.attempts_count >= t.max_attempts as exhausted,
-                lr.paused
+                lr.paused, lr.flow_slug, lr.concurrency_key, lr.input
             from msgs as m
             join workflow.tasks as t on t.task_id = m.task_id
             join live_runs as lr on lr.run_id = t.run_id
@@ -5901,19 +5954,34 @@ begin
         -- (limit, key) pairs, the use of each (live slots of a concurrency limit, starts inside
         -- a rate limit's window), and the verdict: a candidate starts when this claim holds all
         -- its pairs' locks and its rank (by message id) within each pair fits what is left.
+        -- Cost (bench/flow_control.py): the candidates and the limits are few, but the planner
+        -- sees one row in each CTE and, hash joins being off, joins CTEs by nested loops; so the
+        -- run's columns come along from live_runs (no second probe of runs), the limits that can
+        -- apply are read once (lims), the candidates' task ids are one array for the anti-joins,
+        -- and the slots to write come from the verdict's own arrays, not from a join back.
+        lims as materialized (
+            select l.limit_id, l.kind, l.scope, l.name, l.key_path, l.max_count, l.per_seconds
+            from workflow.limits as l
+            where $6 and (l.scope <> 'queue' or l.name = $8)
+            -- the order lets the planner read the (small) table by its primary key: a scan it
+            -- would otherwise make carries the disabled-seqscan cost, which sets off JIT
+            order by l.limit_id
+        ),
+        cand_ids as materialized (
+            select coalesce(array_agg(c.task_id), '{}') as ids from cand as c
+        ),
         ckeys as materialized (
             select c.msg_id, c.task_id, c.reclaim, l.limit_id, l.kind, l.max_count, l.per_seconds, lk.key,
                 l.limit_id || ':' || lk.key = any ($7) as held
             from cand as c
-            join workflow.runs as r on r.run_id = c.run_id
-            join workflow.limits as l
-                on (l.scope = 'queue' and l.name = $8)
-                or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
-                or (l.scope = 'step' and l.name = r.flow_slug || '.' || c.step_slug)
+            join lims as l
+                on l.scope = 'queue'
+                or (l.scope in ('flow', 'key') and l.name = c.flow_slug)
+                or (l.scope = 'step' and l.name = c.flow_slug || '.' || c.step_slug)
             cross join lateral (
-                select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+                select case when l.scope = 'key' then coalesce(c.concurrency_key, c.input #>> l.key_path, '') else '' end as key
             ) as lk
-            where $6 and not c.exhausted and not c.paused
+            where not c.exhausted and not c.paused
         ),
         held_keys as materialized (
             select distinct k.limit_id, k.kind, k.per_seconds, k.key from ckeys as k where k.held
@@ -5927,7 +5995,7 @@ begin
                 from workflow.concurrency_slots as s
                 join workflow.tasks as t on t.task_id = s.task_id
                 where s.limit_id = h.limit_id and s.key = h.key and t.status = 'started'
-                  and not exists (select 1 from cand as c where c.task_id = s.task_id)
+                  and not s.task_id = any ((select ci.ids from cand_ids as ci)::bigint[])
             ) else coalesce(cardinality(w.starts), 0) end as n,
                 w.starts
             from held_keys as h
@@ -5943,6 +6011,9 @@ begin
         ),
         verdict as materialized (
             select k.msg_id, bool_and(k.held) as held, coalesce(bool_or(u.n + k.rn > k.max_count), false) as is_full,
+                array_agg(k.limit_id) filter (where k.kind = 'concurrency') as slot_limits,
+                array_agg(k.key) filter (where k.kind = 'concurrency') as slot_keys,
+                min(k.task_id) as task_id,
                 max(case
                     when k.kind = 'concurrency' then $1 + interval '1 second'
                     -- the start whose leaving the window frees this task's place
@@ -5966,10 +6037,13 @@ begin
             left join verdict as v on v.msg_id = c.msg_id
         ),
         slotted as (
+            -- a verdict that holds and is not full is a granted task (ckeys has no exhausted or
+            -- paused candidate)
             insert into workflow.concurrency_slots (limit_id, key, task_id)
-            select k.limit_id, k.key, k.task_id
-            from ckeys as k join go as g on g.msg_id = k.msg_id
-            where g.granted and k.kind = 'concurrency'
+            select s.limit_id, s.key, v.task_id
+            from verdict as v
+            cross join lateral unnest(v.slot_limits, v.slot_keys) as s (limit_id, key)
+            where v.held and not v.is_full
             on conflict do nothing
             returning 1
         ),
@@ -5979,7 +6053,7 @@ begin
             using held_keys as h
             where h.kind = 'concurrency' and s.limit_id = h.limit_id and s.key = h.key
               and not exists (select 1 from workflow.tasks as t where t.task_id = s.task_id and t.status = 'started')
-              and not exists (select 1 from cand as c where c.task_id = s.task_id)
+              and not s.task_id = any ((select ci.ids from cand_ids as ci)::bigint[])
             returning 1
         ),
         windowed as (
@@ -6797,7 +6871,10 @@ $$;
 -- definition: a flow description in the form register_flow accepts (or get_flow returns). The
 -- shape is the flow timeout and every step after _normalize_step (its dependencies, type,
 -- map source, execution, queue, resources, attempts, delays, lease), keyed by step slug: the
--- order steps are listed in and the flow's slug are not part of it. Returns 16 hex digits
+-- order steps are listed in, the flow's slug and the steps' priorities are not part of it (a
+-- priority orders claims of the flow's steps in every version, and can change at run time by
+-- set_step_priority: a change makes no new version, and workers that serve a version by its
+-- hash keep serving it). Returns 16 hex digits
 -- (the first 64 bits of a SHA-256 of the canonical jsonb text; jsonb orders keys, so equal
 -- shapes give equal text). Two shapes of one slug colliding is a 2^-64 event.
 -- Called by register_flow (is this shape known?), add_step (the version's new hash), and
@@ -6822,7 +6899,7 @@ begin
     end if;
     select coalesce(jsonb_object_agg(n.step ->> 'slug', n.step), '{}'::jsonb) into v_steps
     from jsonb_array_elements(flow_shape_hash.definition -> 'steps') as s (step)
-    cross join lateral (select workflow._normalize_step(s.step) as step) as n;
+    cross join lateral (select workflow._normalize_step(s.step) - 'priority' as step) as n;
     return left(encode(sha256(convert_to(jsonb_build_object(
         'timeout', case when jsonb_typeof(flow_shape_hash.definition -> 'timeout') = 'number'
             then to_jsonb((flow_shape_hash.definition ->> 'timeout')::numeric::integer) end,
@@ -7706,12 +7783,15 @@ $$;
 -- and the options of add_step}]}; steps may come in any order. Called by register_flow (which
 -- returns the slug only) and by workers, which learn here the version and shape hash of each
 -- definition they serve (the hash is what their handlers name; see _worker_handles).
--- A known shape (its flow_shape_hash is one of the slug's versions) is a no-op: no row written,
--- no lock taken, and the version it already is is returned with created = false, current or
--- not, retired or not (so old workers re-registering during a rolling deploy never move the
--- current version back). A new shape becomes a new version, numbered one above the slug's
--- highest, and the current one: the next start without a version runs on it; runs of other
--- versions finish on theirs.
+-- A known shape (its flow_shape_hash is one of the slug's versions) is a no-op: no row written
+-- (a changed step priority aside), no lock taken, and the version it already is is returned
+-- with created = false, current or not, retired or not (so old workers re-registering during a
+-- rolling deploy never move the current version back). A new shape becomes a new version,
+-- numbered one above the slug's highest, and the current one: the next start without a version
+-- runs on it; runs of other versions finish on theirs.
+-- Step priorities ("priority" on a step) are not part of the shape: they are stored on every
+-- registration, a known shape included (_declare_step_priorities; the one write a known shape
+-- may make).
 -- Locks: inserts the flows row (a concurrent registration of the same new slug waits on it); a
 -- new shape then locks the flows row FOR NO KEY UPDATE (starts, which hold it FOR KEY SHARE, do
 -- not wait), so two registrations of different shapes are numbered one after the other and the
@@ -7779,6 +7859,7 @@ begin
     order by v.version desc
     limit 1;
     if found then
+        perform workflow._declare_step_priorities(v_slug, register_flow_version.definition);
         return query select v_slug, v_known.version, v_hash, false;
         return;
     end if;
@@ -7836,6 +7917,7 @@ begin
     order by v.version desc
     limit 1;
     if found then
+        perform workflow._declare_step_priorities(v_slug, register_flow_version.definition);
         return query select v_slug, v_known.version, v_hash, false;
         return;
     end if;
@@ -7867,6 +7949,7 @@ begin
     loop
         perform pgmq.create(v_queue);
     end loop;
+    perform workflow._declare_step_priorities(v_slug, register_flow_version.definition);
     return query select v_slug, v_version, v_hash, true;
 end;
 $$;
@@ -9136,6 +9219,41 @@ end;
 $$;
 
 -- pass 3: language sql functions again, now checked against the complete set
+-- functions/_declare_step_priorities.sql
+-- _declare_step_priorities: store the priorities a flow definition names on its steps.
+--
+-- Called by register_flow_version on every registration, a known shape included (a priority is
+-- not part of the shape: see flow_shape_hash). A step whose description has "priority" gets it,
+-- where set_step_priority keeps it (0 removes the row); a step that names none keeps what it has,
+-- so a definition without priorities never undoes a set_step_priority made at run time. As with
+-- set_step_priority, the priority applies to tasks sent after it, of every version of the flow.
+-- The definition's steps must have been validated (_normalize_step, through flow_shape_hash).
+-- Locks: the step_priorities rows it changes; a row that already holds the value is not written.
+-- Raises nothing of its own. Safe to repeat.
+create or replace function workflow._declare_step_priorities(flow_slug text, definition jsonb)
+returns void
+language sql
+set search_path = ''
+as $$
+    with declared as (
+        select s.step ->> 'slug' as step_slug, (s.step ->> 'priority')::integer as priority
+        from jsonb_array_elements(_declare_step_priorities.definition -> 'steps') as s (step)
+        where s.step ? 'priority'
+    ),
+    removed as (
+        delete from workflow.step_priorities as p
+        using declared as d
+        where p.flow_slug = _declare_step_priorities.flow_slug and p.step_slug = d.step_slug and d.priority = 0
+        returning 1
+    )
+    insert into workflow.step_priorities as p (flow_slug, step_slug, priority)
+    select _declare_step_priorities.flow_slug, d.step_slug, d.priority
+    from declared as d
+    where d.priority <> 0
+    on conflict on constraint step_priorities_pkey do update set priority = excluded.priority
+    where p.priority is distinct from excluded.priority;
+$$;
+
 -- functions/_limits_waited_on.sql
 -- _limits_waited_on: the limits a step of a run is waiting on, for get_run_status.
 --
@@ -9277,6 +9395,8 @@ $$;
 --   step_defaults   the value of every omitted option, queue excepted (it depends on execution)
 --   default_queues  {execution: queue} for a step that names no queue
 --   step_minimums   the least value of each integer option; integer_max the greatest
+--   priority_range  the least and greatest step priority (the option has no default: a step
+--                   that names none keeps the priority it has, see register_flow_version)
 --   event_statuses  {event: run status it leaves} for the run events (step events: absent)
 --   run_states      the states run_state returns
 -- Called by psql users, clients and the functions above (an immutable call without arguments,
@@ -9302,7 +9422,7 @@ as $$
                          "reserved": [], "reserved_prefixes": []}
         },
         "step_options": ["slug", "depends_on", "type", "map_over", "execution", "queue",
-                         "max_attempts", "base_delay", "timeout", "start_delay", "resources"],
+                         "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority"],
         "step_types": ["single", "map"],
         "executions": ["local", "distributed"],
         "step_defaults": {"depends_on": [], "type": "single", "map_over": null, "execution": "local",
@@ -9311,6 +9431,7 @@ as $$
         "default_queues": {"local": "local", "distributed": "default"},
         "step_minimums": {"max_attempts": 1, "base_delay": 0, "timeout": 1, "start_delay": 0},
         "integer_max": 2147483647,
+        "priority_range": [-1000, 1000],
         "event_statuses": {"run_started": "started", "run_resumed": "started",
                            "run_completed": "completed", "run_failed": "failed",
                            "run_cancelled": "failed", "run_paused": "paused"},

@@ -3,11 +3,14 @@
 -- Applies the step rules of definition_rules() (option names, types, executions, defaults,
 -- default queues, minimums), used by add_step and register_flow, so a flow built step by step
 -- and the same flow registered as JSON compare equal. Input keys: slug, depends_on, type,
--- map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources. An
+-- map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources,
+-- priority. An
 -- omitted execution is local (on the reserved queue "local"); a distributed step that names no
 -- queue goes on queue "default".
 -- Returns an object with all of them; depends_on and resources sorted, so two descriptions of
--- the same step are equal as jsonb. Dependencies are not resolved here (add_step does that).
+-- the same step are equal as jsonb. priority (an integer in priority_range) is returned only when
+-- given: it has no default, and it is not part of a flow's shape (flow_shape_hash drops it).
+-- Dependencies are not resolved here (add_step does that).
 -- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency.
 create or replace function workflow._normalize_step(step jsonb)
 returns jsonb
@@ -132,6 +135,18 @@ begin
         end if;
         v_ints := v_ints || jsonb_build_object(v_key, (v_int #>> '{}')::integer);
     end loop;
+
+    if _normalize_step.step ? 'priority' then
+        v_int := _normalize_step.step -> 'priority';
+        if jsonb_typeof(v_int) <> 'number'
+            or (v_int #>> '{}')::numeric <> trunc((v_int #>> '{}')::numeric)
+            or (v_int #>> '{}')::numeric not between (v_rules #>> '{priority_range,0}')::numeric
+                and (v_rules #>> '{priority_range,1}')::numeric then
+            raise exception 'step %: priority must be an integer between -1000 and 1000, got %', v_slug, v_int
+                using errcode = 'WF010';
+        end if;
+        v_ints := v_ints || jsonb_build_object('priority', (v_int #>> '{}')::integer);
+    end if;
 
     return jsonb_build_object(
         'slug', v_slug,

@@ -194,7 +194,7 @@ begin
         -- cancelling or pausing it is skipped whole: this claim then holds none of its tasks, so
         -- that transaction's sweep cannot miss one (it waits for claims that got the run first).
         live_runs as materialized (
-            select r.run_id, r.paused_at is not null as paused
+            select r.run_id, r.paused_at is not null as paused, r.flow_slug, r.concurrency_key, r.input
             from (select distinct m.run_id from msgs as m) as x
             join workflow.runs as r on r.run_id = x.run_id
             where (r.status = 'started') is true
@@ -203,7 +203,7 @@ begin
         cand as materialized (
             select m.msg_id, m.timeout, t.task_id, t.run_id, t.step_slug, t.status = 'started' as reclaim,
                 t.status = 'started' and t.attempts_count >= t.max_attempts as exhausted,
-                lr.paused
+                lr.paused, lr.flow_slug, lr.concurrency_key, lr.input
             from msgs as m
             join workflow.tasks as t on t.task_id = m.task_id
             join live_runs as lr on lr.run_id = t.run_id
@@ -214,19 +214,34 @@ begin
         -- (limit, key) pairs, the use of each (live slots of a concurrency limit, starts inside
         -- a rate limit's window), and the verdict: a candidate starts when this claim holds all
         -- its pairs' locks and its rank (by message id) within each pair fits what is left.
+        -- Cost (bench/flow_control.py): the candidates and the limits are few, but the planner
+        -- sees one row in each CTE and, hash joins being off, joins CTEs by nested loops; so the
+        -- run's columns come along from live_runs (no second probe of runs), the limits that can
+        -- apply are read once (lims), the candidates' task ids are one array for the anti-joins,
+        -- and the slots to write come from the verdict's own arrays, not from a join back.
+        lims as materialized (
+            select l.limit_id, l.kind, l.scope, l.name, l.key_path, l.max_count, l.per_seconds
+            from workflow.limits as l
+            where $6 and (l.scope <> 'queue' or l.name = $8)
+            -- the order lets the planner read the (small) table by its primary key: a scan it
+            -- would otherwise make carries the disabled-seqscan cost, which sets off JIT
+            order by l.limit_id
+        ),
+        cand_ids as materialized (
+            select coalesce(array_agg(c.task_id), '{}') as ids from cand as c
+        ),
         ckeys as materialized (
             select c.msg_id, c.task_id, c.reclaim, l.limit_id, l.kind, l.max_count, l.per_seconds, lk.key,
                 l.limit_id || ':' || lk.key = any ($7) as held
             from cand as c
-            join workflow.runs as r on r.run_id = c.run_id
-            join workflow.limits as l
-                on (l.scope = 'queue' and l.name = $8)
-                or (l.scope in ('flow', 'key') and l.name = r.flow_slug)
-                or (l.scope = 'step' and l.name = r.flow_slug || '.' || c.step_slug)
+            join lims as l
+                on l.scope = 'queue'
+                or (l.scope in ('flow', 'key') and l.name = c.flow_slug)
+                or (l.scope = 'step' and l.name = c.flow_slug || '.' || c.step_slug)
             cross join lateral (
-                select case when l.scope = 'key' then coalesce(r.concurrency_key, r.input #>> l.key_path, '') else '' end as key
+                select case when l.scope = 'key' then coalesce(c.concurrency_key, c.input #>> l.key_path, '') else '' end as key
             ) as lk
-            where $6 and not c.exhausted and not c.paused
+            where not c.exhausted and not c.paused
         ),
         held_keys as materialized (
             select distinct k.limit_id, k.kind, k.per_seconds, k.key from ckeys as k where k.held
@@ -240,7 +255,7 @@ begin
                 from workflow.concurrency_slots as s
                 join workflow.tasks as t on t.task_id = s.task_id
                 where s.limit_id = h.limit_id and s.key = h.key and t.status = 'started'
-                  and not exists (select 1 from cand as c where c.task_id = s.task_id)
+                  and not s.task_id = any ((select ci.ids from cand_ids as ci)::bigint[])
             ) else coalesce(cardinality(w.starts), 0) end as n,
                 w.starts
             from held_keys as h
@@ -256,6 +271,9 @@ begin
         ),
         verdict as materialized (
             select k.msg_id, bool_and(k.held) as held, coalesce(bool_or(u.n + k.rn > k.max_count), false) as is_full,
+                array_agg(k.limit_id) filter (where k.kind = 'concurrency') as slot_limits,
+                array_agg(k.key) filter (where k.kind = 'concurrency') as slot_keys,
+                min(k.task_id) as task_id,
                 max(case
                     when k.kind = 'concurrency' then $1 + interval '1 second'
                     -- the start whose leaving the window frees this task's place
@@ -279,10 +297,13 @@ begin
             left join verdict as v on v.msg_id = c.msg_id
         ),
         slotted as (
+            -- a verdict that holds and is not full is a granted task (ckeys has no exhausted or
+            -- paused candidate)
             insert into workflow.concurrency_slots (limit_id, key, task_id)
-            select k.limit_id, k.key, k.task_id
-            from ckeys as k join go as g on g.msg_id = k.msg_id
-            where g.granted and k.kind = 'concurrency'
+            select s.limit_id, s.key, v.task_id
+            from verdict as v
+            cross join lateral unnest(v.slot_limits, v.slot_keys) as s (limit_id, key)
+            where v.held and not v.is_full
             on conflict do nothing
             returning 1
         ),
@@ -292,7 +313,7 @@ begin
             using held_keys as h
             where h.kind = 'concurrency' and s.limit_id = h.limit_id and s.key = h.key
               and not exists (select 1 from workflow.tasks as t where t.task_id = s.task_id and t.status = 'started')
-              and not exists (select 1 from cand as c where c.task_id = s.task_id)
+              and not s.task_id = any ((select ci.ids from cand_ids as ci)::bigint[])
             returning 1
         ),
         windowed as (

@@ -14,6 +14,8 @@
 --   step_defaults   the value of every omitted option, queue excepted (it depends on execution)
 --   default_queues  {execution: queue} for a step that names no queue
 --   step_minimums   the least value of each integer option; integer_max the greatest
+--   priority_range  the least and greatest step priority (the option has no default: a step
+--                   that names none keeps the priority it has, see register_flow_version)
 --   event_statuses  {event: run status it leaves} for the run events (step events: absent)
 --   run_states      the states run_state returns
 -- Called by psql users, clients and the functions above (an immutable call without arguments,
@@ -39,7 +41,7 @@ as $$
                          "reserved": [], "reserved_prefixes": []}
         },
         "step_options": ["slug", "depends_on", "type", "map_over", "execution", "queue",
-                         "max_attempts", "base_delay", "timeout", "start_delay", "resources"],
+                         "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority"],
         "step_types": ["single", "map"],
         "executions": ["local", "distributed"],
         "step_defaults": {"depends_on": [], "type": "single", "map_over": null, "execution": "local",
@@ -48,6 +50,7 @@ as $$
         "default_queues": {"local": "local", "distributed": "default"},
         "step_minimums": {"max_attempts": 1, "base_delay": 0, "timeout": 1, "start_delay": 0},
         "integer_max": 2147483647,
+        "priority_range": [-1000, 1000],
         "event_statuses": {"run_started": "started", "run_resumed": "started",
                            "run_completed": "completed", "run_failed": "failed",
                            "run_cancelled": "failed", "run_paused": "paused"},

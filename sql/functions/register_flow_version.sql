@@ -4,12 +4,15 @@
 -- and the options of add_step}]}; steps may come in any order. Called by register_flow (which
 -- returns the slug only) and by workers, which learn here the version and shape hash of each
 -- definition they serve (the hash is what their handlers name; see _worker_handles).
--- A known shape (its flow_shape_hash is one of the slug's versions) is a no-op: no row written,
--- no lock taken, and the version it already is is returned with created = false, current or
--- not, retired or not (so old workers re-registering during a rolling deploy never move the
--- current version back). A new shape becomes a new version, numbered one above the slug's
--- highest, and the current one: the next start without a version runs on it; runs of other
--- versions finish on theirs.
+-- A known shape (its flow_shape_hash is one of the slug's versions) is a no-op: no row written
+-- (a changed step priority aside), no lock taken, and the version it already is is returned
+-- with created = false, current or not, retired or not (so old workers re-registering during a
+-- rolling deploy never move the current version back). A new shape becomes a new version,
+-- numbered one above the slug's highest, and the current one: the next start without a version
+-- runs on it; runs of other versions finish on theirs.
+-- Step priorities ("priority" on a step) are not part of the shape: they are stored on every
+-- registration, a known shape included (_declare_step_priorities; the one write a known shape
+-- may make).
 -- Locks: inserts the flows row (a concurrent registration of the same new slug waits on it); a
 -- new shape then locks the flows row FOR NO KEY UPDATE (starts, which hold it FOR KEY SHARE, do
 -- not wait), so two registrations of different shapes are numbered one after the other and the
@@ -77,6 +80,7 @@ begin
     order by v.version desc
     limit 1;
     if found then
+        perform workflow._declare_step_priorities(v_slug, register_flow_version.definition);
         return query select v_slug, v_known.version, v_hash, false;
         return;
     end if;
@@ -134,6 +138,7 @@ begin
     order by v.version desc
     limit 1;
     if found then
+        perform workflow._declare_step_priorities(v_slug, register_flow_version.definition);
         return query select v_slug, v_known.version, v_hash, false;
         return;
     end if;
@@ -165,6 +170,7 @@ begin
     loop
         perform pgmq.create(v_queue);
     end loop;
+    perform workflow._declare_step_priorities(v_slug, register_flow_version.definition);
     return query select v_slug, v_version, v_hash, true;
 end;
 $$;

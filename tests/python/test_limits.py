@@ -18,14 +18,23 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 from psycopg.types.json import Jsonb
 
-from singularity_workflow import Client, InvalidLimit
+from singularity_workflow import (
+    Client,
+    DefinitionError,
+    FlowBuilder,
+    InvalidLimit,
+    InvalidOption,
+    Workflow,
+    step,
+    workflow_def,
+)
 from singularity_workflow.cli import main
 
 DRIVERS = 8
@@ -244,3 +253,97 @@ def test_a_rate_limit_holds_across_connections_in_every_sliding_window(db_url: s
     assert started >= 2 * rate, f"only {started} starts: the test proves nothing"
     assert busiest <= rate, f"{busiest} starts in one {window} s window (limit {rate})"
     assert busiest == rate
+
+
+def _priorities(conn: psycopg.Connection[Any], flow: str) -> dict[str, int]:
+    """Return the stored step priorities of ``flow``."""
+    rows = conn.execute(
+        "select step_slug, priority from workflow.step_priorities where flow_slug = %s", [flow]
+    ).fetchall()
+    return {slug: priority for slug, priority in rows}
+
+
+def test_a_step_priority_declared_in_python_is_stored_and_is_not_part_of_the_shape(
+    conn: psycopg.Connection[Any],
+) -> None:
+    client = Client(conn)
+
+    class Prioritised(Workflow):
+        __workflow_slug__ = "tests.prioritised"
+
+        @step(execution="distributed", queue="prio_py", priority=7)
+        def first(self, input: Any) -> Any:
+            return input
+
+        @step(depends_on=["first"], execution="distributed", queue="prio_py")
+        def second(self, input: Any) -> Any:
+            return input
+
+    class Plain(Workflow):
+        __workflow_slug__ = "tests.prioritised"
+
+        @step(execution="distributed", queue="prio_py")
+        def first(self, input: Any) -> Any:
+            return input
+
+        @step(depends_on=["first"], execution="distributed", queue="prio_py")
+        def second(self, input: Any) -> Any:
+            return input
+
+    with_priority, without = workflow_def(Prioritised), workflow_def(Plain)
+    assert with_priority.step("first").priority == 7
+    assert with_priority.step("second").priority is None
+    client.register_flow(with_priority)
+    assert _priorities(conn, "tests.prioritised") == {"first": 7}
+    # The same shape: one version, one hash; the plain definition leaves the priority alone.
+    assert client.flow_shape_hash(with_priority.definition()) == client.flow_shape_hash(
+        without.definition()
+    )
+    client.register_flow(without)
+    assert [v.version for v in client.list_flow_versions("tests.prioritised")] == [1]
+    assert _priorities(conn, "tests.prioritised") == {"first": 7}
+
+
+def test_the_list_form_and_the_builder_take_a_priority(conn: psycopg.Connection[Any]) -> None:
+    client = Client(conn)
+
+    class Listed:
+        __workflow_slug__ = "tests.prioritised_list"
+        __workflow_steps__: ClassVar[list[Any]] = [
+            ("a", print, {"execution": "distributed", "queue": "prio_py", "priority": -3}),
+        ]
+
+    client.register_flow(workflow_def(Listed))
+    assert _priorities(conn, "tests.prioritised_list") == {"a": -3}
+    builder = FlowBuilder(client)
+    flow = builder.create_flow("tests.prioritised_built")
+    builder.add_step(flow, "a", execution="distributed", queue="prio_py", priority=1000)
+    builder.add_step(flow, "b", ["a"], execution="distributed", queue="prio_py")
+    assert _priorities(conn, flow) == {"a": 1000}
+
+
+@pytest.mark.parametrize("bad", [1001, -1001, 1.5, "high", True])
+def test_a_bad_step_priority_is_refused_before_the_database(bad: Any) -> None:
+    def make() -> type:
+        class Bad(Workflow):
+            __workflow_slug__ = "tests.bad_priority"
+
+            @step(priority=bad)
+            def only(self, input: Any) -> Any:
+                return input
+
+        return Bad
+
+    with pytest.raises(DefinitionError) as err:
+        workflow_def(make())
+    assert err.value.code == "WF010"
+
+
+def test_the_builder_refuses_a_bad_priority_and_stores_no_step(
+    conn: psycopg.Connection[Any],
+) -> None:
+    builder = FlowBuilder(Client(conn))
+    flow = builder.create_flow("tests.prioritised_bad")
+    with pytest.raises(InvalidOption):
+        builder.add_step(flow, "a", priority=2000)
+    assert builder.get_flow(flow)["steps"] == []

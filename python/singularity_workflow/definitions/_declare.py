@@ -13,7 +13,7 @@ Two ways to write a workflow, both turned into one ``WorkflowDef`` by ``workflow
 * the Elixir library's list form, on any class or module: ``__workflow_steps__`` (a list, or a
   function returning one) of ``(name, fn, options)`` tuples, options being a dict or
   ``(key, value)`` pairs with the Elixir library's names (depends_on, execution, queue,
-  resources, max_attempts, timeout, base_delay, start_delay, map)::
+  resources, max_attempts, timeout, base_delay, start_delay, map, priority)::
 
       class MyWorkflow:
           @staticmethod
@@ -77,6 +77,7 @@ def step(
     base_delay: int = 1,
     start_delay: int = 0,
     map: bool | str = False,
+    priority: int | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -93,6 +94,7 @@ def step(
     base_delay: int = 1,
     start_delay: int = 0,
     map: bool | str = False,
+    priority: int | None = None,
 ) -> Any:
     """Mark a method (or function) as a step; usable bare (``@step``) or with options.
 
@@ -103,6 +105,9 @@ def step(
     seconds), ``base_delay`` (first retry backoff, doubling) and ``start_delay`` are per step.
     ``map=True`` runs one task per element of the array its single dependency (or, for a root
     step, the run input) returns; ``map="dep"`` names which dependency to map over.
+    ``priority`` (-1000..1000, higher first) orders the step's tasks on an ordered queue
+    (``set_queue_order``); it is not part of the flow's shape, and None leaves the priority the
+    database has for the step (``set_step_priority``) as it is.
     Options are checked when the workflow is defined, not here.
     """
     options = {
@@ -115,6 +120,7 @@ def step(
         "base_delay": base_delay,
         "start_delay": start_delay,
         "map": map,
+        "priority": priority,
     }
 
     def mark(target: Any) -> Any:

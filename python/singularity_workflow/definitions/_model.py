@@ -23,6 +23,7 @@ from singularity_workflow.definitions._rules import (
     FLOW_NAME,
     INT_MAX,
     OPTION_NAMES,
+    PRIORITY_RANGE,
     QUEUE_NAME,
     RESOURCE_NAME,
     STEP_DEFAULTS,
@@ -67,10 +68,16 @@ class StepDef:
     start_delay: int = 0
     type: Literal["single", "map"] = "single"
     map_over: str | None = None
+    #: Claim priority on an ordered queue (-1000..1000); None: leave the stored one as it is.
+    priority: int | None = None
 
     def definition(self) -> dict[str, Any]:
-        """Return this step as ``register_flow`` JSON, in the server's normalised form."""
-        return {
+        """Return this step as ``register_flow`` JSON, in the server's normalised form.
+
+        ``priority`` is there only when declared: it is not part of the flow's shape (the
+        server stores it beside the versions, see ``_declare_step_priorities``).
+        """
+        body: dict[str, Any] = {
             "slug": self.name,
             "depends_on": sorted(self.depends_on),
             "type": self.type,
@@ -83,6 +90,9 @@ class StepDef:
             "timeout": self.timeout,
             "start_delay": self.start_delay,
         }
+        if self.priority is not None:
+            body["priority"] = self.priority
+        return body
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,20 @@ def _check_int(flow: str, name: str, key: str, value: Any, minimum: int) -> int:
     """Return ``value`` if it is an int in [minimum, 2**31-1], else raise WF010."""
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= INT_MAX:
         raise fail(f"flow {flow}, step {name}: {key} must be an integer >= {minimum}", "WF010")
+    return value
+
+
+def _check_priority(flow: str, name: str, value: Any) -> int | None:
+    """Return ``value`` if it is None or an int in ``PRIORITY_RANGE``, else raise WF010."""
+    if value is None:
+        return None
+    least, greatest = PRIORITY_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= greatest:
+        raise fail(
+            f"flow {flow}, step {name}: priority must be an integer between {least} and"
+            f" {greatest}, got {value!r}",
+            "WF010",
+        )
     return value
 
 
@@ -273,6 +297,7 @@ def build_step(
         start_delay=_check_int(flow, name, "start_delay", opts["start_delay"], 0),
         type=step_type,
         map_over=map_over,
+        priority=_check_priority(flow, name, opts["priority"]),
     )
 
 

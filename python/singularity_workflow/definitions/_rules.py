@@ -42,6 +42,7 @@ STEP_OPTIONS: Final = frozenset(
         "base_delay",
         "start_delay",
         "map",
+        "priority",
     }
 )
 #: Every option a step declaration may carry (``STEP_OPTIONS`` and ``depends_on``).
@@ -58,7 +59,12 @@ STEP_DEFAULTS: Final[Mapping[str, Any]] = {
     "base_delay": 1,
     "start_delay": 0,
     "map": False,
+    # No default: a step that names no priority keeps the one the database has for it.
+    "priority": None,
 }
+
+#: The least and greatest step priority (``definition_rules()`` ``priority_range``).
+PRIORITY_RANGE: Final = (-1000, 1000)
 
 
 def resource_list(value: Any) -> list[Any]:

@@ -14,9 +14,10 @@ visible (``singularity-workflow flows``) and usable from SQL like any other::
 
 Steps take the options of code-defined steps (``@step``), with the same defaults: ``execution``
 ``"local"``, ``queue``, ``resources``, ``max_attempts`` 3, ``timeout`` 60, ``base_delay`` 1,
-``start_delay`` 0, ``map`` (True, or the name of the dependency to map over). The checks are the
-server's (``workflow.add_step``), mapped to the typed errors: FlowNotFound (unknown workflow id),
-UnknownDependency, DuplicateStep, SelfDependency, InvalidName, InvalidOption. A
+``start_delay`` 0, ``map`` (True, or the name of the dependency to map over), ``priority``
+(none: see ``@step``). The checks are the server's (``workflow.add_step``), mapped to the typed
+errors: FlowNotFound (unknown workflow id), UnknownDependency, DuplicateStep, SelfDependency,
+InvalidName, InvalidOption. A
 rejected step leaves the stored flow as it was. A step added to a flow whose current version
 has runs goes into a new version (``add_step`` copies the current one and makes the copy
 current), so those runs keep their shape and the next run has the step. A cycle cannot be built
@@ -46,7 +47,12 @@ from singularity_workflow._operations._args import need_text, need_type, need_wa
 from singularity_workflow._run import RunResult
 from singularity_workflow._run import execute_dynamic as _run_dynamic
 from singularity_workflow.definitions._model import register_handlers
-from singularity_workflow.definitions._rules import STEP_DEFAULTS, STEP_OPTIONS, resource_list
+from singularity_workflow.definitions._rules import (
+    PRIORITY_RANGE,
+    STEP_DEFAULTS,
+    STEP_OPTIONS,
+    resource_list,
+)
 
 __all__ = ["FlowBuilder", "MissingStepFunctions", "execute_dynamic"]
 
@@ -104,7 +110,9 @@ class FlowBuilder:
         of ``flow_slug``; both name the flow, the id ``create_flow`` returned.
 
         ``depends_on``: names of steps already in the flow. ``options``: those of ``@step``
-        (execution, queue, resources, max_attempts, timeout, base_delay, start_delay, map).
+        (execution, queue, resources, max_attempts, timeout, base_delay, start_delay, map,
+        priority). ``priority`` (-1000..1000) is stored with ``set_step_priority`` after the step
+        is added: it is not part of the flow's shape.
         ``map=True`` maps over the single dependency (or, for a root step, the run input);
         ``map="dep"`` names the dependency, which is then added to ``depends_on`` if missing.
         Errors (nothing is stored when one is raised): FlowNotFound, UnknownDependency,
@@ -140,7 +148,17 @@ class FlowBuilder:
         # The default of code-defined steps, so a flow means the same however it was built.
         execution = options.get("execution", STEP_DEFAULTS["execution"])
         resources = options.get("resources")
-        return self.client.add_step(
+        priority = options.get("priority")
+        if priority is not None and (
+            isinstance(priority, bool)
+            or not isinstance(priority, int)
+            or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]
+        ):
+            raise InvalidOption(
+                f"step {step_name}: priority must be an integer between {PRIORITY_RANGE[0]}"
+                f" and {PRIORITY_RANGE[1]}, got {priority!r}"
+            )
+        stored = self.client.add_step(
             flow_slug,
             step_name,
             deps,
@@ -154,6 +172,9 @@ class FlowBuilder:
             start_delay=options.get("start_delay"),
             resources=None if resources is None else resource_list(resources),
         )
+        if priority is not None:
+            self.client.set_step_priority(flow_slug, step_name, priority)
+        return stored
 
     def get_flow(self, workflow_id: str) -> dict[str, Any]:
         """Return the flow as stored (``workflow.get_flow``); FlowNotFound if there is none."""
