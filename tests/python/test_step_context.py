@@ -271,3 +271,20 @@ def test_accepted_signatures() -> None:
     register_handlers("ctx_ok", {"a": kw, "b": lambda i: i, "c": print})
     with pytest.raises(DefinitionError, match="twice"):
         register_handlers("ctx_ok2", {"a": twice})
+
+
+class AsyncCtx(Workflow):
+    """An async handler takes the context too (it runs on the engine's event loop)."""
+
+    slug = "ctx_async"
+
+    @step
+    async def only(self, input: dict[str, Any], ctx: StepContext) -> list[Any]:
+        """Step only."""
+        return [ctx.step_slug, ctx.attempt, ctx.heartbeat()]
+
+
+def test_async_handlers_get_the_context(db_url: str) -> None:
+    with Client(db_url) as c:
+        result = execute(AsyncCtx, {}, client=c, timeout=60)
+    assert result.output == {"only": ["only", 1, True]}

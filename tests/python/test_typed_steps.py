@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from singularity_workflow import (
     Client,
     DefinitionError,
+    StepContext,
     StepDefaults,
     Workflow,
     execute,
@@ -257,3 +258,27 @@ def test_a_model_that_cannot_describe_json_fails_at_definition() -> None:
     with pytest.raises(DefinitionError, match=r"step a: model .*Opaque cannot describe JSON"):
         type("OpaqueFlow", (Workflow,), {"__module__": __name__, "slug": "typed_opaque",
                                          "a": step(opaque_handler)})
+
+
+class InProcess(Workflow):
+    """Context and typed I/O through run_in_process, the database-free helper."""
+
+    slug = "typed_in_process"
+
+    @step
+    def lines(self, input: Any) -> list[dict[str, Any]]:
+        """Step lines."""
+        return [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}]
+
+    @step(depends_on=["lines"], map=True)
+    async def double(self, item: Line, ctx: StepContext) -> LineOut:
+        """Step double."""
+        assert ctx.heartbeat() and not ctx.cancelled
+        return LineOut(f"{item.sku}{ctx.map_index}", item.qty * 2)
+
+
+def test_run_in_process_passes_context_and_typed_io() -> None:
+    from singularity_workflow.testing import run_in_process
+
+    outputs = run_in_process(InProcess, {})
+    assert outputs["double"] == [{"sku": "a0", "doubled": 2}, {"sku": "b1", "doubled": 4}]
