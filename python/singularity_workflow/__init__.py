@@ -99,6 +99,7 @@ from singularity_workflow._types import (
 )
 from singularity_workflow.definitions import (
     StepDef,
+    StepDefaults,
     Workflow,
     WorkflowDef,
     register_handlers,
@@ -117,7 +118,7 @@ from singularity_workflow.goals import (
     TaskGraph,
     WorkflowComposer,
 )
-from singularity_workflow.worker import Worker
+from singularity_workflow.worker import StepContext, Worker
 
 __version__ = "0.2.0.dev0"
 
@@ -184,7 +185,9 @@ __all__ = [
     "ScheduleInfo",
     "ScheduleNotFound",
     "SelfDependency",
+    "StepContext",
     "StepDef",
+    "StepDefaults",
     "StepNotFound",
     "TaskGraph",
     "TaskGraphNotFound",

@@ -43,6 +43,8 @@ from singularity_workflow._operations._args import (
 )
 from singularity_workflow._types import RunStatus
 from singularity_workflow.definitions import workflow_def
+from singularity_workflow.definitions._signature import context_param
+from singularity_workflow.definitions._typed import typed_io
 from singularity_workflow.worker import (
     Engine,
     HandlerNotFound,
@@ -234,7 +236,10 @@ def _functions_resolver(
             raise HandlerNotFound(
                 f"no function was given for step {task.step_slug!r} of {flow_slug!r}"
             )
-        return StepHandler(fn=fn, is_map=step.get("type") == "map", timeout=step.get("timeout"))
+        where = f"flow {flow_slug}, step {task.step_slug}"
+        return StepHandler(fn=fn, is_map=step.get("type") == "map", timeout=step.get("timeout"),
+                           context=context_param(fn, where),
+                           typed=typed_io(fn, where, task.step_slug))
 
     return resolve
 

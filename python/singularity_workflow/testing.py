@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import secrets
 import socket
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -56,11 +57,13 @@ from singularity_workflow._install import install
 from singularity_workflow._run import execute
 from singularity_workflow._start import start_flow, wait_for_run
 from singularity_workflow._types import RunStatus
-from singularity_workflow.definitions import WorkflowDef, workflow_def
+from singularity_workflow.definitions import StepDef, WorkflowDef, workflow_def
+from singularity_workflow.definitions._signature import POSITIONAL
 from singularity_workflow.worker import Worker
 
 __all__ = [
     "Backend",
+    "InProcessContext",
     "Completion",
     "choose_backend",
     "clone_database",
@@ -361,6 +364,7 @@ def run_in_process(workflow: Any, input: Any) -> dict[str, Any]:
     by_name = {s.name: s for s in wdef.steps}
     # The definition was checked acyclic; static_order gives dependencies before dependents.
     order = TopologicalSorter({s.name: s.depends_on for s in wdef.steps}).static_order()
+    run_id = uuid4()
     for step in (by_name[name] for name in order):
         handler = wdef.handler(step.name)
         if step.type == "map":
@@ -370,17 +374,69 @@ def run_in_process(workflow: Any, input: Any) -> dict[str, Any]:
                     f"step {step.name} maps over {step.map_over or 'the run input'},"
                     f" which is {type(source).__name__}, not an array"
                 )
-            outputs[step.name] = [_call(handler, item) for item in source]
+            outputs[step.name] = [
+                _call(handler, step, item, InProcessContext(run_id, wdef.slug, step.name, i))
+                for i, item in enumerate(source)
+            ]
         else:
             task_input = {"run": input, **{dep: outputs[dep] for dep in step.depends_on}}
-            outputs[step.name] = _call(handler, task_input)
+            outputs[step.name] = _call(handler, step, task_input,
+                                       InProcessContext(run_id, wdef.slug, step.name, None))
     return outputs
 
 
-def _call(handler: Callable[[Any], Any], argument: Any) -> Any:
-    result = handler(argument)
+class InProcessContext:
+    """The stand-in for a ``StepContext`` that ``run_in_process`` gives handlers asking for one.
+
+    The same fields, with no database behind them: attempt 1, ``version`` / ``version_hash`` /
+    ``deadline`` None, ``cancelled`` False, ``heartbeat()`` True; ``send_with_notify`` records
+    ``(channel, message)`` in ``sent`` and returns its position.
+    """
+
+    def __init__(self, run_id: UUID, flow_slug: str, step_slug: str,
+                 map_index: int | None) -> None:
+        self.run_id = run_id
+        self.flow_slug = flow_slug
+        self.step_slug = step_slug
+        self.attempt = 1
+        self.task_id = 0
+        self.map_index = map_index
+        self.version: int | None = None
+        self.version_hash: str | None = None
+        self.deadline: Any = None
+        self.cancelled = False
+        self.lease_seconds = 0
+        self.sent: list[tuple[str, Any]] = []
+        self.logger = logging.LoggerAdapter(
+            logging.getLogger("singularity_workflow.step"),
+            {"run_id": str(run_id), "flow_slug": flow_slug, "step_slug": step_slug,
+             "attempt": 1})
+
+    def heartbeat(self) -> bool:
+        """Nothing to extend in process: always True."""
+        return True
+
+    def send_with_notify(self, channel: str, message: Any) -> int:
+        """Record the message in ``sent``; return its position there."""
+        self.sent.append((channel, message))
+        return len(self.sent) - 1
+
+
+def _call(handler: Callable[..., Any], step: StepDef, argument: Any,
+          ctx: InProcessContext) -> Any:
+    """Call ``handler`` as the engine would: typed input parsed, context passed, output dumped."""
+    if step.typed is not None and step.typed.parse is not None:
+        argument = step.typed.parse(argument)
+    if step.context is None:
+        result = handler(argument)
+    elif step.context == POSITIONAL:
+        result = handler(argument, ctx)
+    else:
+        result = handler(argument, **{step.context: ctx})
     if inspect.isawaitable(result):
-        return asyncio.run(_await(result))
+        result = asyncio.run(_await(result))
+    if step.typed is not None and step.typed.dump is not None:
+        result = step.typed.dump(result)
     return result
 
 

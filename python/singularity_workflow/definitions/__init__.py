@@ -12,7 +12,13 @@ time) need a client and an executor and so live one layer up, in ``definitions.b
 package root ``singularity_workflow`` exports them as before.
 """
 
-from singularity_workflow.definitions._declare import Workflow, discover, step, workflow_def
+from singularity_workflow.definitions._declare import (
+    StepDefaults,
+    Workflow,
+    discover,
+    step,
+    workflow_def,
+)
 from singularity_workflow.definitions._model import (
     Execution,
     Handler,
@@ -44,6 +50,7 @@ __all__ = [
     "Execution",
     "Handler",
     "StepDef",
+    "StepDefaults",
     "Workflow",
     "WorkflowDef",
     "discover",

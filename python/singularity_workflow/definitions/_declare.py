@@ -38,7 +38,7 @@ import inspect
 import re
 import sys
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar, overload
 
@@ -51,13 +51,19 @@ from singularity_workflow.definitions._model import (
     fail,
     registry,
 )
-from singularity_workflow.definitions._rules import FLOW_NAME
+from singularity_workflow.definitions._rules import FLOW_NAME, STEP_OPTIONS
 
-__all__ = ["Workflow", "step", "workflow_def"]
+__all__ = ["StepDefaults", "Workflow", "step", "workflow_def"]
 
 #: Attribute the ``step`` decorator leaves on a function: its options, as given.
 _STEP_ATTR: Final = "__workflow_step__"
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: An option ``@step`` was not given (so the workflow's ``step_defaults`` may fill it in).
+_UNSET: Final[Any] = object()
+
+#: Options a workflow's ``step_defaults`` may set: every step option but the per-step shape.
+DEFAULTABLE: Final = STEP_OPTIONS - {"map"}
 
 @overload
 def step(fn: F, /) -> F: ...
@@ -85,16 +91,16 @@ def step(
     fn: Any = None,
     /,
     *,
-    depends_on: Iterable[str | Callable[..., Any]] = (),
-    execution: Execution = "local",
-    queue: str | None = None,
-    resources: Iterable[str] | Mapping[str, bool] = (),
-    max_attempts: int = 3,
-    timeout: int = 60,
-    base_delay: int = 1,
-    start_delay: int = 0,
-    map: bool | str = False,
-    priority: int | None = None,
+    depends_on: Any = _UNSET,
+    execution: Any = _UNSET,
+    queue: Any = _UNSET,
+    resources: Any = _UNSET,
+    max_attempts: Any = _UNSET,
+    timeout: Any = _UNSET,
+    base_delay: Any = _UNSET,
+    start_delay: Any = _UNSET,
+    map: Any = _UNSET,
+    priority: Any = _UNSET,
 ) -> Any:
     """Mark a method (or function) as a step; usable bare (``@step``) or with options.
 
@@ -108,10 +114,11 @@ def step(
     ``priority`` (-1000..1000, higher first) orders the step's tasks on an ordered queue
     (``set_queue_order``); it is not part of the flow's shape, and None leaves the priority the
     database has for the step (``set_step_priority``) as it is.
-    Options are checked when the workflow is defined, not here.
+    Only the options given are recorded: the others come from the class's ``step_defaults``,
+    then from ``STEP_DEFAULTS``. Options are checked when the workflow is defined, not here.
     """
-    options = {
-        "depends_on": tuple(depends_on),
+    given = {
+        "depends_on": depends_on,
         "execution": execution,
         "queue": queue,
         "resources": resources,
@@ -122,6 +129,9 @@ def step(
         "map": map,
         "priority": priority,
     }
+    options = {key: value for key, value in given.items() if value is not _UNSET}
+    if "depends_on" in options:
+        options["depends_on"] = tuple(options["depends_on"])
 
     def mark(target: Any) -> Any:
         inner = target.__func__ if isinstance(target, staticmethod | classmethod) else target
@@ -138,17 +148,59 @@ def step(
     return mark
 
 
+class StepDefaults(Mapping[str, Any]):
+    """A workflow's step defaults, as keywords: ``StepDefaults(execution="distributed", ...)``.
+
+    The same keywords as ``@step`` but ``depends_on`` and ``map``; only those given are
+    recorded (a read-only mapping of them). ``step_defaults`` may be a plain dict as well; this
+    form is immutable (no shared mutable class attribute) and type-checked.
+    """
+
+    def __init__(
+        self,
+        *,
+        execution: Execution | Any = _UNSET,
+        queue: str | None | Any = _UNSET,
+        resources: Iterable[str] | Mapping[str, bool] | Any = _UNSET,
+        max_attempts: int | Any = _UNSET,
+        timeout: int | Any = _UNSET,
+        base_delay: int | Any = _UNSET,
+        start_delay: int | Any = _UNSET,
+    ) -> None:
+        given = {"execution": execution, "queue": queue, "resources": resources,
+                 "max_attempts": max_attempts, "timeout": timeout, "base_delay": base_delay,
+                 "start_delay": start_delay}
+        self._options = {k: v for k, v in given.items() if v is not _UNSET}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._options[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._options)
+
+    def __len__(self) -> int:
+        return len(self._options)
+
+    def __repr__(self) -> str:
+        return "StepDefaults(" + ", ".join(f"{k}={v!r}" for k, v in self._options.items()) + ")"
+
+
 class Workflow:
     """Base class for workflows written as classes whose methods carry ``@step``.
 
-    Class attributes: ``slug`` (the flow's name; default ``module.QualifiedName``) and
-    ``timeout`` (seconds a run may take; None for no limit). A subclass that declares steps is
+    Class attributes: ``slug`` (the flow's name; default ``module.QualifiedName``),
+    ``timeout`` (seconds a run may take; None for no limit) and ``step_defaults`` (options
+    every step takes unless it names its own: ``StepDefaults(execution="distributed",
+    queue="cpu", timeout=30)`` or the same as a dict; any step option but ``depends_on`` and
+    ``map``, checked by the same rules as the step's options, on each step). A subclass that
+    declares steps is
     validated when its class statement runs (so a cycle fails at import, not at the first run)
     and enters ``registry``; one with no steps is treated as an abstract base.
     """
 
     slug: ClassVar[str | None] = None
     timeout: ClassVar[int | None] = None
+    step_defaults: ClassVar[Mapping[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -239,6 +291,30 @@ def _options(flow: str, name: Any, raw: Any) -> Mapping[str, Any]:
         ) from exc
 
 
+def _step_defaults(flow: str, obj: Any) -> Mapping[str, Any]:
+    """Return a workflow's ``step_defaults`` (or its ``__workflow_step_defaults__``).
+
+    Their keys are checked here (WF010 for an unknown or per-step option); their values are
+    checked on every step they reach, by ``build_step``'s rules, as if each step had named them.
+    """
+    raw = getattr(obj, "__workflow_step_defaults__", None)
+    if raw is None:
+        raw = getattr(obj, "step_defaults", None)
+    if raw is None or (isinstance(raw, Mapping) and not raw):
+        return {}
+    if not isinstance(raw, Mapping):
+        raise fail(f"flow {flow}: step_defaults must be a dict of step options, got {raw!r}",
+                   "WF010")
+    unknown = sorted(str(k) for k in raw if k not in DEFAULTABLE)
+    if unknown:
+        raise fail(
+            f"flow {flow}: step_defaults has option(s) a default cannot set: {', '.join(unknown)}",
+            "WF010",
+            hint="step_defaults may set: " + ", ".join(sorted(DEFAULTABLE)) + ".",
+        )
+    return dict(raw)
+
+
 def _unwrap(fn: Any) -> Any:
     """Return the function inside a staticmethod/classmethod/bound method, for identity tests."""
     while True:
@@ -325,7 +401,12 @@ def workflow_def(obj: Any) -> WorkflowDef:
         found = by_identity.get(id(_unwrap(ref)))
         return found if found is not None else getattr(ref, "__name__", None)
 
-    steps = [build_step(slug, name, fn, options, names_of) for name, fn, options in entries]
+    defaults = _step_defaults(slug, obj)
+    steps = [
+        build_step(slug, name, fn, options, names_of, defaults=defaults,
+                   skip_self=name in methods)
+        for name, fn, options in entries
+    ]
     check_graph(slug, steps)
     wdef = WorkflowDef(
         slug=slug, steps=tuple(steps), timeout=timeout, source=obj, method_steps=frozenset(methods)

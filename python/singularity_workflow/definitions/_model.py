@@ -30,6 +30,8 @@ from singularity_workflow.definitions._rules import (
     STEP_NAME,
     resource_list,
 )
+from singularity_workflow.definitions._signature import context_param
+from singularity_workflow.definitions._typed import TypedIO, typed_io
 
 __all__ = [
     "Execution",
@@ -70,6 +72,10 @@ class StepDef:
     map_over: str | None = None
     #: Claim priority on an ordered queue (-1000..1000); None: leave the stored one as it is.
     priority: int | None = None
+    #: How the handler takes a StepContext (``_signature.context_param``): None when it does not.
+    context: str | None = field(default=None, compare=False)
+    #: How its input is parsed and its output serialised (``_typed``): None for plain JSON.
+    typed: TypedIO | None = field(default=None, compare=False, repr=False)
 
     def definition(self) -> dict[str, Any]:
         """Return this step as ``register_flow`` JSON, in the server's normalised form.
@@ -202,8 +208,16 @@ def build_step(
     fn: Any,
     options: Mapping[str, Any],
     names_of: Callable[[Any], str | None],
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    skip_self: bool = False,
 ) -> StepDef:
-    """Validate one step's name, handler and options; return its StepDef."""
+    """Validate one step's name, handler and options; return its StepDef.
+
+    ``defaults``: the workflow's own step defaults (``Workflow.step_defaults``), between
+    ``STEP_DEFAULTS`` and the step's options, so they pass the same checks as the options.
+    ``skip_self``: ``fn`` is a plain method whose first parameter is ``self``.
+    """
     if not isinstance(name, str) or not STEP_NAME.match(name) or name == "run":
         raise fail(
             f"flow {flow}: invalid step name {name!r}",
@@ -219,7 +233,10 @@ def build_step(
             "WF010",
             hint="Known options: " + ", ".join(sorted(OPTION_NAMES)) + ".",
         )
-    opts = {**STEP_DEFAULTS, **options}
+    defaults = dict(defaults or {})
+    if options.get("execution") == "local" and "queue" not in options:
+        defaults.pop("queue", None)  # a step made local here takes no default queue
+    opts = {**STEP_DEFAULTS, **defaults, **options}
 
     raw_deps = opts["depends_on"]
     if isinstance(raw_deps, str) or callable(raw_deps):
@@ -298,6 +315,8 @@ def build_step(
         type=step_type,
         map_over=map_over,
         priority=_check_priority(flow, name, opts["priority"]),
+        context=context_param(fn, f"flow {flow}, step {name}", skip_self=skip_self),
+        typed=typed_io(fn, f"flow {flow}, step {name}", name, skip_self=skip_self),
     )
 
 
@@ -341,7 +360,9 @@ def register_handlers(flow_slug: str, handlers: Mapping[str, Handler]) -> Workfl
             raise fail(f"flow {flow_slug}: invalid step name {name!r}", "WF001")
         if not callable(fn):
             raise fail(f"flow {flow_slug}, step {name}: handler is not callable", "WF010")
-        steps.append(StepDef(name=name, fn=fn))
+        where = f"flow {flow_slug}, step {name}"
+        steps.append(StepDef(name=name, fn=fn, context=context_param(fn, where),
+                             typed=typed_io(fn, where, name)))
     wdef = WorkflowDef(slug=flow_slug, steps=tuple(steps), handlers_only=True)
     registry[flow_slug] = wdef
     return wdef

@@ -9,11 +9,13 @@ The parts, each one job (the architecture document draws how they fit):
 * :mod:`._registration`: the process's row in ``workflow.workers`` and its heartbeat;
 * :mod:`._pools`: where handlers run (daemon threads, one event loop);
 * :mod:`._handlers`: finding a task's handler and shaping its result;
+* :mod:`._context`: the :class:`StepContext` a handler may ask for;
 * :mod:`._state`: what the engine's threads share (tasks in flight, the loop's connection).
 
 Wake-ups come from the package's one notifier (``singularity_workflow._notify``).
 """
 
+from singularity_workflow.worker._context import StepContext
 from singularity_workflow.worker._engine import Engine, StepTimeout
 from singularity_workflow.worker._handlers import (
     HandlerNotFound,
@@ -43,6 +45,7 @@ __all__ = [
     "RegistryResolver",
     "Resolver",
     "Source",
+    "StepContext",
     "StepHandler",
     "StepTimeout",
     "Worker",

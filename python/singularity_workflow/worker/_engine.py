@@ -43,6 +43,8 @@ import psycopg
 from singularity_workflow._client import ClaimedTask, Client, UndecodableJson
 from singularity_workflow._errors import NonRetryableError
 from singularity_workflow._notify import Notifier, is_connection_error
+from singularity_workflow.definitions._signature import POSITIONAL
+from singularity_workflow.worker._context import StepContext
 from singularity_workflow.worker._flush import Flusher
 from singularity_workflow.worker._handlers import (
     HandlerNotFound,
@@ -68,6 +70,39 @@ log = logging.getLogger("singularity_workflow.worker")
 #: How many sync handler threads stuck past their step's timeout an engine tolerates before it
 #: gives up (a worker then exits so that its supervisor starts a fresh process).
 DEFAULT_MAX_WRITTEN_OFF = 10
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """Tell whether calling ``fn`` gives a coroutine (async functions and async callables)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    )
+
+
+def _bind(handler: StepHandler, ctx: StepContext | None) -> Callable[[Any], Any]:
+    """Return the handler as a one-argument callable: context bound, typed I/O applied.
+
+    The context goes positionally (``POSITIONAL``) or by the keyword the handler named; typed
+    I/O parses the argument before the call and serialises the value after it (a misfit raises
+    NonRetryableError, in the handler's thread, so it fails that task alone). The wrapper is
+    async exactly when the handler is, so the engine still picks the right pool.
+    """
+    fn = handler.fn
+    how = handler.context
+    args: tuple[Any, ...] = (ctx,) if how == POSITIONAL else ()
+    kwargs: dict[str, Any] = {how: ctx} if how is not None and how != POSITIONAL else {}
+    parse = handler.typed.parse if handler.typed is not None else None
+    dump = handler.typed.dump if handler.typed is not None else None
+    if _is_async(fn):
+        async def call_async(arg: Any) -> Any:
+            value = await fn(parse(arg) if parse else arg, *args, **kwargs)
+            return dump(value) if dump else value
+        return call_async
+
+    def call(arg: Any) -> Any:
+        value = fn(parse(arg) if parse else arg, *args, **kwargs)
+        return dump(value) if dump else value
+    return call
 
 
 class StepTimeout(TimeoutError):
@@ -353,9 +388,12 @@ class Engine:
             finish(task, False, f"step {task.step_slug!r}: {arg.reason}", retryable=False)
             return
         fn = handler.fn
-        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
-        ):
+        if handler.context is not None or handler.typed is not None:
+            # Bound here (context, typed I/O), so the pools still call fn(arg).
+            ctx = (StepContext(self.client, entry, is_map=handler.is_map)
+                   if handler.context is not None else None)
+            fn = _bind(handler, ctx)
+        if _is_async(fn):
             try:
                 coro = fn(arg)
             except Exception as exc:

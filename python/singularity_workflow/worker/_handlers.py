@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from singularity_workflow._client import ClaimedTask, Client, to_jsonb
 from singularity_workflow.definitions import WorkflowDef, find_handler, registry
+from singularity_workflow.definitions._typed import TypedIO
 
 __all__ = [
     "HandlerNotFound",
@@ -42,12 +43,16 @@ class StepHandler:
     ``is_map``: the handler receives the task's map element instead of the input dict.
     ``timeout``: the step's timeout in seconds: it bounds each attempt, and is the lease's
     length (renewed every ``timeout * lease_renew_fraction``); ``None`` when unknown: then no
-    bound, and the lease is estimated from the one the claim returned.
+    bound, and the lease is estimated from the one the claim returned. ``context``: how the
+    handler takes a :class:`StepContext` (``POSITIONAL``, a keyword name, or None: it does not).
+    ``typed``: how its input is parsed and its output serialised (typed I/O), None for plain.
     """
 
-    fn: Callable[[Any], Any]
+    fn: Callable[..., Any]
     is_map: bool
     timeout: int | None
+    context: str | None = None
+    typed: TypedIO | None = None
 
 
 class HandlerNotFound(LookupError):
@@ -68,7 +73,8 @@ def handler_from_def(defn: WorkflowDef, step_slug: str) -> StepHandler:
             " run was started by a different version of the code (deploy the same code to"
             f" the workers; steps here: {', '.join(s.name for s in defn.steps)})"
         ) from None
-    return StepHandler(defn.handler(step_slug), sdef.type == "map", sdef.timeout)
+    return StepHandler(defn.handler(step_slug), sdef.type == "map", sdef.timeout, sdef.context,
+                       sdef.typed)
 
 
 class RegistryResolver:
@@ -106,7 +112,9 @@ class RegistryResolver:
             flow = self._client.get_flow(task.flow_slug)
             shape = self._shapes[task.flow_slug] = {s["slug"]: s for s in flow["steps"]}
         s = shape.get(task.step_slug, {})
-        return StepHandler(fn, s.get("type") == "map", s.get("timeout"))
+        sdef = defn.step(task.step_slug)
+        return StepHandler(fn, s.get("type") == "map", s.get("timeout"), sdef.context,
+                           sdef.typed)
 
 
 def def_resolver(defn: WorkflowDef) -> Resolver:
