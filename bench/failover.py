@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -435,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0 and shutil.which("runuser") is None:
         print("failover needs root (initdb runs as the postgres user); skipped", file=sys.stderr)
         return 2
+    # A SIGTERM (a timeout, a kill) unwinds through the clean-up instead of skipping it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results, status = [], 0
     for mode in args.sync.split(","):
         root = Path(tempfile.mkdtemp(prefix="sw_failover_"))

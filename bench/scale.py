@@ -381,6 +381,8 @@ def bench(args: argparse.Namespace) -> int:
 
     from singularity_workflow import Client, install
 
+    # A SIGTERM (a timeout, a kill) unwinds through the clean-up below instead of skipping it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rtts = [float(x) for x in args.rtts.split(",") if x.strip()]
     report: dict[str, Any] = {"settings": {
         "workers": args.workers, "concurrency": CONCURRENCY, "single": args.single,
