@@ -10,7 +10,7 @@ PYTHON ?= python3
 # The stamp file makes `make venv` re-run pip only when the package definition changes.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-sql test-python test-unit lint sql dist-sql gen-async bench clean demo
+.PHONY: help venv test test-sql test-python test-unit lint sql dist-sql gen-async bench bench-scale bench-failover clean demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -81,6 +81,12 @@ demo: $(EMBEDDED_STAMP) ## Run a diamond workflow end to end (DATABASE_URL, a lo
 bench: venv ## Run the benchmark (bench/run.py)
 	@if [ -f bench/run.py ]; then $(VENV)/bin/python bench/run.py; \
 	else echo "bench/run.py does not exist yet"; exit 1; fi
+
+bench-scale: venv ## Workers on other hosts: W1/W3/hops through namespaces and 0/2/10 ms round trips (root)
+	$(VENV)/bin/python bench/scale.py
+
+bench-failover: venv ## Kill the primary under load, promote its replica: sync and async replication (root)
+	$(VENV)/bin/python bench/failover.py
 
 clean: ## Remove the virtualenv, build output and caches
 	rm -rf $(VENV) build dist python/dist .pytest_cache .mypy_cache .ruff_cache

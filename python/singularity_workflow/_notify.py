@@ -31,7 +31,9 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-__all__ = ["RECONNECT", "Backoff", "BackoffPolicy", "Notifier", "is_connection_error"]
+__all__ = [
+    "RECONNECT", "Backoff", "BackoffPolicy", "Notifier", "connection_lost", "is_connection_error",
+]
 
 log = logging.getLogger("singularity_workflow.notify")
 
@@ -76,6 +78,32 @@ def is_connection_error(exc: BaseException) -> bool:
     while seen is not None:
         if isinstance(seen, psycopg.OperationalError | psycopg.InterfaceError):
             return True
+        seen = seen.__cause__
+    return False
+
+
+#: SQLSTATEs of a server ending the session itself: shut down by an administrator, crashed,
+#: not accepting connections yet (class 08, connection exceptions, is checked by prefix).
+_SESSION_ENDED: Final = frozenset({"57P01", "57P02", "57P03"})
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Tell whether ``exc`` means the session is gone, not that one request was refused.
+
+    Narrower than :func:`is_connection_error`, for code that handles the server's verdicts
+    itself: psycopg files a lock timeout (55P03), a deadlock (40P01) or a cancelled statement
+    under ``OperationalError`` too, yet after them the session is fine and the transaction
+    only needs a retry. Lost is: an ``InterfaceError``, an ``OperationalError`` the client
+    raised itself (no SQLSTATE: the socket closed, a failed connect), a connection exception
+    (class 08) or a session the server ended (57P01-57P03).
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, psycopg.InterfaceError):
+            return True
+        if isinstance(seen, psycopg.OperationalError):
+            state = getattr(seen, "sqlstate", None)
+            return state is None or state.startswith("08") or state in _SESSION_ENDED
         seen = seen.__cause__
     return False
 

@@ -8,8 +8,10 @@ workflow class, which is validated and registered first.
 ``wait_for_run`` LISTENs on the run's channel ``workflow_run_<run_id>`` (every event of the
 run is sent there; the end carries ``status`` completed, failed or cancelled) *before* it reads
 the status once, so a run that ends between the two is seen either way. A status read once per
-second covers a lost notification. The sync form uses ``_notify.Notifier``; the async form
-LISTENs on a dedicated ``psycopg.AsyncConnection``.
+second covers a lost notification. A status read that loses its connection (the server
+restarted, a failover to a replica promoted in its place) is retried until the timeout, as the
+notifier reconnects: the wait is read-only, so repeating it is safe. The sync form uses
+``_notify.Notifier``; the async form LISTENs on a dedicated ``psycopg.AsyncConnection``.
 
 The async forms of ``start_flow``/``start_flows`` (``start_flow_async`` ...) are generated into
 ``_async_client`` from the functions here.
@@ -24,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
+import psycopg
 from psycopg import sql
 
 from singularity_workflow._async_client import AsyncClient, default_async_client
@@ -38,6 +41,8 @@ __all__ = ["start_flow", "start_flows", "wait_for_run", "wait_for_run_async"]
 
 #: How often a waiter reads the status when no notification came (a lost one costs this much).
 _POLL_SECONDS: Final = 1.0
+#: Pause between status reads while the database cannot be reached (a restart, a failover).
+_RETRY_SECONDS: Final = 0.2
 #: The ``RunStatus.status`` of a run that has not ended (running or paused).
 _LIVE: Final = "in_progress"
 _ENDED: Final = frozenset({"completed", "failed", "cancelled"})
@@ -147,7 +152,7 @@ def wait_for_run(
     notifier = Notifier(client.connect_dedicated, [f"workflow_run_{run}"], name="wait_for_run")
     with notifier:
         while True:
-            status = client.get_run_status(run)
+            status = _status_reconnecting(client, run, deadline)
             if status.status != _LIVE:
                 return status
             left = deadline - time.monotonic()
@@ -156,6 +161,22 @@ def wait_for_run(
             for note in notifier.receive(min(left, _POLL_SECONDS), stop_after=1):
                 if _ended(note.payload):
                     break
+
+
+def _status_reconnecting(client: Client, run: UUID, deadline: float) -> RunStatus:
+    """Read the run's status; while the connection is lost, retry until ``deadline``.
+
+    The Client drops a broken connection and opens a new one on the next call, so a retry is
+    a reconnect: with a multi-host connection string (``target_session_attrs=read-write``) it
+    finds a promoted replica.
+    """
+    while True:
+        try:
+            return client.get_run_status(run)
+        except psycopg.OperationalError:
+            if time.monotonic() + _RETRY_SECONDS > deadline:
+                raise
+            time.sleep(_RETRY_SECONDS)
 
 
 async def wait_for_run_async(

@@ -17,7 +17,7 @@ from typing import Any, Final
 import psycopg
 
 from singularity_workflow._client import ClaimedTask, Client
-from singularity_workflow._notify import BackoffPolicy, is_connection_error
+from singularity_workflow._notify import BackoffPolicy, connection_lost
 from singularity_workflow.worker._state import (
     EngineStats,
     InFlightTable,
@@ -147,9 +147,10 @@ class Flusher:
                 )
                 claimed = claim(conn, free)
         except Exception as exc:
-            if is_connection_error(exc):
+            if connection_lost(exc):
                 self._conn.lost(exc)
-            # else: rolled back; flush() reports the results one call at a time
+            # else (a held lock, a deadlock, a refused result): rolled back; flush() reports
+            # the results one call at a time, which sets aside or retries them
             return []
         if done:
             self._record(done, completed, completing=True)
@@ -195,7 +196,7 @@ class Flusher:
             if failed:
                 self._report(conn, failed, completing=False)
         except Exception as exc:
-            if is_connection_error(exc):
+            if connection_lost(exc):
                 # Keep what was not reported; it is retried on the new connection (a result
                 # whose lease expired meanwhile is then reported stale: the task is redelivered).
                 self._conn.lost(exc)
@@ -219,7 +220,9 @@ class Flusher:
                              for r in batch],
                             conn=conn)
             except Exception as exc:
-                if is_connection_error(exc):
+                # A lock timeout or a deadlock is an OperationalError to psycopg, but the
+                # session survives it: only a session that is gone goes to the reconnect.
+                if connection_lost(exc):
                     raise
                 if sqlstate(exc) == _LOCK_NOT_AVAILABLE:
                     self._locked(conn, batch, completing=completing)
