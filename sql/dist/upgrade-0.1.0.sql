@@ -531,6 +531,42 @@ end
 $sw_install$;
 commit;
 
+-- migration 0015_lease_run_paused
+begin;
+select pg_advisory_xact_lock(91634357130068);
+do $sw_install$
+declare
+    sw_detail text;
+    sw_hint text;
+begin
+    insert into workflow.schema_migrations (version, name)
+    values (15, '0015_lease_run_paused')
+    on conflict (version) do nothing;
+    if found then
+        execute $sw_migration_0015$
+-- 0015_lease_run_paused: extend_leases also says whether each task's run is paused.
+--
+-- A step context's `cancelled` becomes true when the run is paused as well as when it ends, and
+-- the worker learns it at lease renewal: extend_leases grows an output column, run_paused. A
+-- function's result columns cannot change under create or replace, so the old form is dropped
+-- here and the function file creates the new one right after the migrations (as 0009 and 0010
+-- did for start_flow). extend_lease (boolean) is unchanged.
+
+drop function if exists workflow.extend_leases(bigint[], integer[], integer, timestamptz);
+
+$sw_migration_0015$;
+    end if;
+exception when others then
+    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
+    raise exception using
+        errcode = sqlstate,
+        message = 'migration 0015_lease_run_paused: ' || sqlerrm,
+        detail = sw_detail,
+        hint = sw_hint;
+end
+$sw_install$;
+commit;
+
 -- functions
 begin;
 select pg_advisory_xact_lock(91634357130068);
@@ -3853,9 +3889,12 @@ $$;
 -- attempt) whose task is still 'started' under that attempt gets its message's visibility
 -- timeout set to now + seconds. extended = false tells the worker to stop: the task was
 -- completed, failed, swept by a failed or cancelled run, or claimed again after this attempt's
--- lease expired (its completion would be ignored anyway).
+-- lease expired (its completion would be ignored anyway). run_paused = true: the task's run is
+-- paused (its lease is still extended: a paused run's running tasks may finish and their
+-- results are kept); the worker tells the handler, whose context then reads cancelled, so a long
+-- step can stop early. Unknown tasks read false.
 -- Locks: the queue messages only (row locks for the update); never the task or run rows, so
--- renewals do not contend with completions.
+-- renewals do not contend with completions. run_paused reads the tasks' runs without a lock.
 -- Errors: WF010 arrays of different lengths or seconds < 1. Safe to repeat.
 create or replace function workflow.extend_leases(
     task_ids bigint[],
@@ -3863,7 +3902,7 @@ create or replace function workflow.extend_leases(
     seconds integer,
     now timestamptz default clock_timestamp()
 )
-returns table (task_id bigint, extended boolean)
+returns table (task_id bigint, extended boolean, run_paused boolean)
 language plpgsql
 set search_path = ''
 -- Hot path: plans pinned to key lookups, as every state-machine function; the reasons and the
@@ -3907,8 +3946,10 @@ begin
     end loop;
 
     return query
-    select i.task_id, i.task_id = any(v_extended)
+    select i.task_id, i.task_id = any(v_extended), coalesce(r.paused_at is not null, false)
     from unnest(extend_leases.task_ids) with ordinality as i (task_id, ord)
+    left join workflow.tasks as t on t.task_id = i.task_id
+    left join workflow.runs as r on r.run_id = t.run_id
     order by i.ord;
 end;
 $$;
