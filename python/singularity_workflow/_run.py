@@ -284,21 +284,31 @@ def execute_retry(
 def _functions_resolver(
     client: Client, flow_slug: str, step_functions: Mapping[str, Callable[[Any], Any]]
 ) -> Resolver:
-    """Return a resolver over ``step_functions``; the shape (map, timeout) comes from get_flow."""
+    """Return a resolver over ``step_functions``; the shape (map, timeout) comes from get_flow.
+
+    Every function's signature (how it asks for a context) and typed I/O are read here, before
+    any run starts, so a handler the engine cannot call is a ``DefinitionError`` naming it at
+    once, as for a workflow class, instead of a failed task once the run is under way.
+    """
     flow = client.get_flow(flow_slug)
     steps = {s["slug"]: s for s in flow.get("steps", [])}
+    handlers: dict[str, StepHandler] = {}
+    for slug, fn in step_functions.items():
+        step = steps.get(slug)
+        if step is None:
+            continue  # no such step: a task can never ask for it
+        where = f"flow {flow_slug}, step {slug}"
+        handlers[slug] = StepHandler(
+            fn=fn, is_map=step.get("type") == "map", timeout=step.get("timeout"),
+            context=context_param(fn, where), typed=typed_io(fn, where, slug))
 
     def resolve(task: Any) -> StepHandler:
-        fn = step_functions.get(task.step_slug)
-        step = steps.get(task.step_slug)
-        if fn is None or step is None:
+        handler = handlers.get(task.step_slug)
+        if handler is None:
             raise HandlerNotFound(
                 f"no function was given for step {task.step_slug!r} of {flow_slug!r}"
             )
-        where = f"flow {flow_slug}, step {task.step_slug}"
-        return StepHandler(fn=fn, is_map=step.get("type") == "map", timeout=step.get("timeout"),
-                           context=context_param(fn, where),
-                           typed=typed_io(fn, where, task.step_slug))
+        return handler
 
     return resolve
 
