@@ -171,6 +171,14 @@ def run_section(admin_url: str, *, quick: bool, reps: int) -> dict[str, Any]:
                   "p95_ms": round(statistics.median(pct(h, 0.95) for h in w4[v]), 3)}
               for v in variants}
     med_reg = {k: round(statistics.median(r[k] for r in reg), 4) for k in reg[0]}
+    # flat and deep of one rep ran interleaved, under the same load: the median of the reps'
+    # own ratios is steadier than the ratio of the medians when the load swings between reps.
+    paired = {
+        "w1": round(statistics.median(d / f for d, f in zip(w1["deep"], w1["flat"],
+                                                             strict=True)), 3),
+        "w4_p50": round(statistics.median(pct(d, 0.5) / pct(f, 0.5) for d, f in zip(
+            w4["deep"], w4["flat"], strict=True)), 3),
+    }
     return {
         "quick": quick, "reps": reps, "w1_runs": runs, "w4_chains": chains,
         "old_versions": OLD_VERSIONS, "pinned_runs_in_flight": live[0] if live else None,
@@ -180,6 +188,7 @@ def run_section(admin_url: str, *, quick: bool, reps: int) -> dict[str, Any]:
         "w4": med_w4,
         "w4_p50_ratio_deep_over_flat": round(
             med_w4["deep"]["p50_ms"] / med_w4["flat"]["p50_ms"], 3),
+        "paired_ratio_median_deep_over_flat": paired,
         "register_noop_ms": med_reg, "register_reps": reg,
         "load_min_max": [min(loads), max(loads)],
     }
@@ -201,6 +210,9 @@ def print_section(sec: dict[str, Any]) -> None:
           f"{w4['flat']['p50_ms']:>6.2f} /{w4['flat']['p95_ms']:>5.2f}"
           f"{w4['deep']['p50_ms']:>6.2f} /{w4['deep']['p95_ms']:>5.2f}"
           f"{sec['w4_p50_ratio_deep_over_flat']:>11.3f}  (p50)")
+    p = sec["paired_ratio_median_deep_over_flat"]
+    print(f"median of the reps' own ratios deep/flat (interleaved, same load): W1 {p['w1']:.3f},"
+          f" W4 p50 {p['w4_p50']:.3f}")
     r = sec["register_noop_ms"]
     print(f"{'register_flow unchanged, ms':<34}{r['v_flat']:>12.3f}{r['v_deep']:>12.3f}"
           f"{r['v_deep'] / r['v_flat']:>11.3f}")
