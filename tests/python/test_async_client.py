@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -413,17 +414,26 @@ def test_execute_async_times_out_as_execute_does(client: Client, db_url: str) ->
 
 
 def test_cancelling_execute_async_cancels_the_run(client: Client, db_url: str) -> None:
-    async def scenario() -> None:
+    client.register_flow(Doubler)
+    before = {r.run_id for r in client.list_workflow_runs(workflow_slug=Doubler.slug, limit=1000)}
+
+    async def scenario() -> UUID:
         async with AsyncClient(db_url) as aio:
             task = asyncio.create_task(sw.execute_async(Doubler, {"n": 3}, timeout=30, client=aio))
-            await asyncio.sleep(0.5)
+            deadline = time.monotonic() + 20
+            new: list[UUID] = []
+            while not new and time.monotonic() < deadline:  # until the run is started
+                await asyncio.sleep(0.05)
+                runs = await aio.list_workflow_runs(workflow_slug=Doubler.slug, limit=1000)
+                new = [r.run_id for r in runs if r.run_id not in before]
+            assert new, "execute_async started no run"
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
+            return new[0]
 
-    asyncio.run(scenario())
-    runs = client.list_workflow_runs(workflow_slug=Doubler.slug, limit=1)
-    status = client.get_run_status(runs[0].run_id)
+    run_id = asyncio.run(scenario())
+    status = client.get_run_status(run_id)
     assert (status.state, status.error) == ("cancelled", "execute_async was cancelled")
 
 
