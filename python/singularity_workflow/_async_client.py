@@ -653,7 +653,7 @@ class AsyncClient(AsyncClientBase):
         *,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> dict[int, LeaseRenewal]:
-        """``extend_leases``, telling also whether each task's run is paused (task_id -> renewal).
+        """``extend_leases``, telling also whether each task's run is paused (``renew_leases``).
 
         What the worker's lease thread and ``StepContext.heartbeat`` call: a paused run's
         leases are still extended, and its handlers' contexts read ``cancelled``.

@@ -3254,42 +3254,6 @@ end
 $sw_install$;
 commit;
 
--- migration 0015_lease_run_paused
-begin;
-select pg_advisory_xact_lock(91634357130068);
-do $sw_install$
-declare
-    sw_detail text;
-    sw_hint text;
-begin
-    insert into workflow.schema_migrations (version, name)
-    values (15, '0015_lease_run_paused')
-    on conflict (version) do nothing;
-    if found then
-        execute $sw_migration_0015$
--- 0015_lease_run_paused: extend_leases also says whether each task's run is paused.
---
--- A step context's `cancelled` becomes true when the run is paused as well as when it ends, and
--- the worker learns it at lease renewal: extend_leases grows an output column, run_paused. A
--- function's result columns cannot change under create or replace, so the old form is dropped
--- here and the function file creates the new one right after the migrations (as 0009 and 0010
--- did for start_flow). extend_lease (boolean) is unchanged.
-
-drop function if exists workflow.extend_leases(bigint[], integer[], integer, timestamptz);
-
-$sw_migration_0015$;
-    end if;
-exception when others then
-    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
-    raise exception using
-        errcode = sqlstate,
-        message = 'migration 0015_lease_run_paused: ' || sqlerrm,
-        detail = sw_detail,
-        hint = sw_hint;
-end
-$sw_install$;
-commit;
-
 -- functions
 begin;
 select pg_advisory_xact_lock(91634357130068);
@@ -3740,6 +3704,36 @@ as $$
         returning 1
     )
     select exists (select 1 from gone);
+$$;
+
+-- functions/renew_leases.sql
+-- renew_leases: extend_leases, and for each task whether its run is paused.
+--
+-- Called by workers' lease-renewal thread and StepContext.heartbeat (through
+-- Client.renew_leases) instead of extend_leases, so that a handler's context reads cancelled
+-- while its run is paused. extended is extend_leases' answer for the (task_id, attempt), unchanged
+-- (a paused run's leases are extended: its running tasks may finish and their results are kept);
+-- run_paused = true: the task's run is paused now. Unknown tasks read false, false. Results in
+-- input order. extend_leases itself is left as it is (its result is public).
+-- Locks: what extend_leases locks (the queue messages); the tasks' and runs' rows are read
+-- without a lock, by primary key. Errors: those of extend_leases (WF010). Safe to repeat.
+create or replace function workflow.renew_leases(
+    task_ids bigint[],
+    attempts integer[],
+    seconds integer,
+    now timestamptz default clock_timestamp()
+)
+returns table (task_id bigint, extended boolean, run_paused boolean)
+language sql
+set search_path = ''
+as $$
+    select e.task_id, e.extended, coalesce(r.paused_at is not null, false)
+    from workflow.extend_leases(
+        renew_leases.task_ids, renew_leases.attempts, renew_leases.seconds, renew_leases.now
+    ) with ordinality as e (task_id, extended, ord)
+    left join workflow.tasks as t on t.task_id = e.task_id
+    left join workflow.runs as r on r.run_id = t.run_id
+    order by e.ord;
 $$;
 
 -- functions/run_state.sql
@@ -6612,12 +6606,9 @@ $$;
 -- attempt) whose task is still 'started' under that attempt gets its message's visibility
 -- timeout set to now + seconds. extended = false tells the worker to stop: the task was
 -- completed, failed, swept by a failed or cancelled run, or claimed again after this attempt's
--- lease expired (its completion would be ignored anyway). run_paused = true: the task's run is
--- paused (its lease is still extended: a paused run's running tasks may finish and their
--- results are kept); the worker tells the handler, whose context then reads cancelled, so a long
--- step can stop early. Unknown tasks read false.
+-- lease expired (its completion would be ignored anyway).
 -- Locks: the queue messages only (row locks for the update); never the task or run rows, so
--- renewals do not contend with completions. run_paused reads the tasks' runs without a lock.
+-- renewals do not contend with completions.
 -- Errors: WF010 arrays of different lengths or seconds < 1. Safe to repeat.
 create or replace function workflow.extend_leases(
     task_ids bigint[],
@@ -6625,7 +6616,7 @@ create or replace function workflow.extend_leases(
     seconds integer,
     now timestamptz default clock_timestamp()
 )
-returns table (task_id bigint, extended boolean, run_paused boolean)
+returns table (task_id bigint, extended boolean)
 language plpgsql
 set search_path = ''
 -- Hot path: plans pinned to key lookups, as every state-machine function; the reasons and the
@@ -6669,10 +6660,8 @@ begin
     end loop;
 
     return query
-    select i.task_id, i.task_id = any(v_extended), coalesce(r.paused_at is not null, false)
+    select i.task_id, i.task_id = any(v_extended)
     from unnest(extend_leases.task_ids) with ordinality as i (task_id, ord)
-    left join workflow.tasks as t on t.task_id = i.task_id
-    left join workflow.runs as r on r.run_id = t.run_id
     order by i.ord;
 end;
 $$;
@@ -9704,6 +9693,36 @@ as $$
         returning 1
     )
     select exists (select 1 from gone);
+$$;
+
+-- functions/renew_leases.sql
+-- renew_leases: extend_leases, and for each task whether its run is paused.
+--
+-- Called by workers' lease-renewal thread and StepContext.heartbeat (through
+-- Client.renew_leases) instead of extend_leases, so that a handler's context reads cancelled
+-- while its run is paused. extended is extend_leases' answer for the (task_id, attempt), unchanged
+-- (a paused run's leases are extended: its running tasks may finish and their results are kept);
+-- run_paused = true: the task's run is paused now. Unknown tasks read false, false. Results in
+-- input order. extend_leases itself is left as it is (its result is public).
+-- Locks: what extend_leases locks (the queue messages); the tasks' and runs' rows are read
+-- without a lock, by primary key. Errors: those of extend_leases (WF010). Safe to repeat.
+create or replace function workflow.renew_leases(
+    task_ids bigint[],
+    attempts integer[],
+    seconds integer,
+    now timestamptz default clock_timestamp()
+)
+returns table (task_id bigint, extended boolean, run_paused boolean)
+language sql
+set search_path = ''
+as $$
+    select e.task_id, e.extended, coalesce(r.paused_at is not null, false)
+    from workflow.extend_leases(
+        renew_leases.task_ids, renew_leases.attempts, renew_leases.seconds, renew_leases.now
+    ) with ordinality as e (task_id, extended, ord)
+    left join workflow.tasks as t on t.task_id = e.task_id
+    left join workflow.runs as r on r.run_id = t.run_id
+    order by e.ord;
 $$;
 
 -- functions/run_state.sql

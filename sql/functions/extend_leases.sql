@@ -4,12 +4,9 @@
 -- attempt) whose task is still 'started' under that attempt gets its message's visibility
 -- timeout set to now + seconds. extended = false tells the worker to stop: the task was
 -- completed, failed, swept by a failed or cancelled run, or claimed again after this attempt's
--- lease expired (its completion would be ignored anyway). run_paused = true: the task's run is
--- paused (its lease is still extended: a paused run's running tasks may finish and their
--- results are kept); the worker tells the handler, whose context then reads cancelled, so a long
--- step can stop early. Unknown tasks read false.
+-- lease expired (its completion would be ignored anyway).
 -- Locks: the queue messages only (row locks for the update); never the task or run rows, so
--- renewals do not contend with completions. run_paused reads the tasks' runs without a lock.
+-- renewals do not contend with completions.
 -- Errors: WF010 arrays of different lengths or seconds < 1. Safe to repeat.
 create or replace function workflow.extend_leases(
     task_ids bigint[],
@@ -17,7 +14,7 @@ create or replace function workflow.extend_leases(
     seconds integer,
     now timestamptz default clock_timestamp()
 )
-returns table (task_id bigint, extended boolean, run_paused boolean)
+returns table (task_id bigint, extended boolean)
 language plpgsql
 set search_path = ''
 -- Hot path: plans pinned to key lookups, as every state-machine function; the reasons and the
@@ -61,10 +58,8 @@ begin
     end loop;
 
     return query
-    select i.task_id, i.task_id = any(v_extended), coalesce(r.paused_at is not null, false)
+    select i.task_id, i.task_id = any(v_extended)
     from unnest(extend_leases.task_ids) with ordinality as i (task_id, ord)
-    left join workflow.tasks as t on t.task_id = i.task_id
-    left join workflow.runs as r on r.run_id = t.run_id
     order by i.ord;
 end;
 $$;

@@ -115,7 +115,7 @@ def extend_leases(items: Sequence[tuple[int, int]], seconds: int) -> Operation[d
 
 
 _RENEW: Final = (
-    "select task_id, extended, run_paused from workflow.extend_leases("
+    "select task_id, extended, run_paused from workflow.renew_leases("
     "task_ids => %s::bigint[], attempts => %s::integer[], seconds => %s)"
 )
 
@@ -128,7 +128,7 @@ def _renewals(rows: Rows) -> dict[int, LeaseRenewal]:
 def renew_leases(
     items: Sequence[tuple[int, int]], seconds: int
 ) -> Operation[dict[int, LeaseRenewal]]:
-    """``extend_leases`` that also reads whether each task's run is paused (the lease thread)."""
+    """``extend_leases`` that also reads whether each task's run is paused (``renew_leases``)."""
     ids = [i[0] for i in items]
     attempts = [i[1] for i in items]
     return Operation(_RENEW, [ids, attempts, seconds], _renewals)
