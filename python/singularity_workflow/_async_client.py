@@ -23,6 +23,7 @@ from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
     FlowVersion,
+    LeaseRenewal,
     MissedPolicy,
     OrderBy,
     RegisteredVersion,
@@ -643,6 +644,23 @@ class AsyncClient(AsyncClientBase):
         """
         return cast(
             "dict[int, bool]", await self._replay(Client.extend_leases, items, seconds, conn=conn)
+        )
+
+    async def renew_leases(
+        self,
+        items: Sequence[tuple[int, int]],
+        seconds: int,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> dict[int, LeaseRenewal]:
+        """``extend_leases``, telling also whether each task's run is paused (``renew_leases``).
+
+        What the worker's lease thread and ``StepContext.heartbeat`` call: a paused run's
+        leases are still extended, and its handlers' contexts read ``cancelled``.
+        """
+        return cast(
+            "dict[int, LeaseRenewal]",
+            await self._replay(Client.renew_leases, items, seconds, conn=conn),
         )
 
     async def list_workers(self, *, include_dead: bool = False) -> list[WorkerInfo]:

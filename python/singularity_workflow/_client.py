@@ -54,6 +54,7 @@ from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     ClaimedTask,
     FlowVersion,
+    LeaseRenewal,
     MissedPolicy,
     OrderBy,
     RegisteredVersion,
@@ -765,6 +766,22 @@ class Client:
         if not items:
             return {}
         return self.call(tasks.extend_leases(items, seconds), conn=conn)
+
+    def renew_leases(
+        self,
+        items: Sequence[tuple[int, int]],
+        seconds: int,
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> dict[int, LeaseRenewal]:
+        """``extend_leases``, telling also whether each task's run is paused (``renew_leases``).
+
+        What the worker's lease thread and ``StepContext.heartbeat`` call: a paused run's
+        leases are still extended, and its handlers' contexts read ``cancelled``.
+        """
+        if not items:
+            return {}
+        return self.call(tasks.renew_leases(items, seconds), conn=conn)
 
     # -- workers -------------------------------------------------------------------------------
 

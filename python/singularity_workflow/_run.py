@@ -1,5 +1,8 @@
 """Start a run and wait for its end: ``execute``, ``execute_async``, ``execute_dynamic``.
 
+(``execute_async`` over an ``AsyncClient`` awaits a run of distributed steps natively on the
+caller's loop; a run with local steps needs the sync engine, so it goes to a thread.)
+
 The calling process starts the run and then acts as the worker for that run's *local* steps
 (queue ``local``, claimed with ``for_run_id`` so it never takes another run's local work), using
 the same engine as :class:`~singularity_workflow.Worker` (claim, handlers in threads or on an
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
+from singularity_workflow._async_client import AsyncClient, default_async_client
 from singularity_workflow._client import Client, default_client
 from singularity_workflow._errors import RunFailed, RunTimeout, WorkflowError
 from singularity_workflow._operations._args import (
@@ -41,6 +45,7 @@ from singularity_workflow._operations._args import (
     need_wait,
     need_workflow,
 )
+from singularity_workflow._start import wait_for_run_async
 from singularity_workflow._types import RunStatus
 from singularity_workflow.definitions import workflow_def
 from singularity_workflow.definitions._signature import context_param
@@ -138,20 +143,74 @@ async def execute_async(
     input: Any,
     *,
     timeout: float = 300,
-    client: Client | None = None,
+    client: AsyncClient | Client | None = None,
     concurrency: int = 10,
+    heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT,
 ) -> RunResult:
     """Await :func:`execute` without blocking the event loop (same arguments, same results).
 
-    One implementation: this runs the sync ``execute`` in a thread (``asyncio.to_thread``).
-    ``async def`` handlers of local steps run on the executor's own event loop thread, not on
-    the caller's loop, so they must not share loop-bound objects (sessions, locks) with it.
+    ``client`` is an :class:`AsyncClient` (None: the running loop's default one, over
+    ``DATABASE_URL``) or a sync :class:`Client`. With an ``AsyncClient`` and a workflow whose
+    steps are all distributed, nothing runs in a thread: the version is registered, the run
+    started and its end awaited on this loop (``wait_for_run_async`` LISTENs on the run's
+    channel on an async connection). No owner is registered then (no step needs this
+    process), so the run goes on if this process dies; its deadline (``timeout``) still ends it
+    in the database, and cancelling the awaiting task cancels the run (as Ctrl-C ends
+    :func:`execute`'s). A workflow with local steps, or a sync ``Client``, runs the sync
+    ``execute`` in a thread (the engine that serves local steps is sync; with an
+    ``AsyncClient`` it gets a ``Client`` on the same database): ``async def`` handlers of local
+    steps then run on the executor's own event loop thread, not on the caller's loop, so they
+    must not share loop-bound objects (sessions, locks) with it.
     """
-    return await asyncio.to_thread(
-        functools.partial(
-            execute, workflow, input, timeout=timeout, client=client, concurrency=concurrency
+    need_workflow(workflow)
+    need_wait(timeout, concurrency)
+    if isinstance(client, Client):
+        return await asyncio.to_thread(
+            functools.partial(execute, workflow, input, timeout=timeout, client=client,
+                              concurrency=concurrency, heartbeat_timeout=heartbeat_timeout)
         )
-    )
+    aclient = client if client is not None else default_async_client()
+    # A closed client, or one bound to another loop, is refused here naming this call, also
+    # on the thread path below (which only borrows the client's connection string).
+    aclient._check("execute_async")
+    defn = workflow_def(workflow)
+    if any(s.execution == "local" for s in defn.steps):
+        with Client(aclient.conninfo) as sync_client:
+            return await asyncio.to_thread(
+                functools.partial(execute, defn, input, timeout=timeout, client=sync_client,
+                                  concurrency=concurrency, heartbeat_timeout=heartbeat_timeout)
+            )
+    # Pinned to this definition's version, as execute does (a rolling deploy may have made
+    # another version current).
+    version = (await aclient.register_flow_version(defn)).version
+    run_id = await aclient.start_flow(defn.slug, input, timeout_seconds=max(1, math.ceil(timeout)),
+                                      version=version)
+    try:
+        status = await wait_for_run_async(run_id, timeout, client=aclient)
+    except RunTimeout:
+        # As execute: end the run now rather than at the next deadline sweep.
+        try:
+            await aclient.cancel_workflow_run(run_id, reason=_DEADLINE_REASON)
+        except WorkflowError:  # it ended meanwhile; report how
+            pass
+        status = await aclient.get_run_status(run_id)
+    except asyncio.CancelledError:
+        # The caller gave up on the run: nothing of it should go on (execute's Ctrl-C).
+        try:
+            await asyncio.shield(aclient.cancel_workflow_run(
+                run_id, reason="execute_async was cancelled"))
+        except WorkflowError:
+            pass
+        raise
+    if status.state == "cancelled" and status.error == _DEADLINE_REASON:
+        raise RunTimeout(
+            run_id=run_id,
+            completed_steps=status.completed_steps,
+            total_steps=status.total_steps,
+            hint=f"The run was cancelled (reason: {_DEADLINE_REASON}); see"
+            f" `singularity-workflow status {run_id}`.",
+        )
+    return _outcome(run_id, status)
 
 
 def execute_dynamic(
@@ -225,21 +284,31 @@ def execute_retry(
 def _functions_resolver(
     client: Client, flow_slug: str, step_functions: Mapping[str, Callable[[Any], Any]]
 ) -> Resolver:
-    """Return a resolver over ``step_functions``; the shape (map, timeout) comes from get_flow."""
+    """Return a resolver over ``step_functions``; the shape (map, timeout) comes from get_flow.
+
+    Every function's signature (how it asks for a context) and typed I/O are read here, before
+    any run starts, so a handler the engine cannot call is a ``DefinitionError`` naming it at
+    once, as for a workflow class, instead of a failed task once the run is under way.
+    """
     flow = client.get_flow(flow_slug)
     steps = {s["slug"]: s for s in flow.get("steps", [])}
+    handlers: dict[str, StepHandler] = {}
+    for slug, fn in step_functions.items():
+        step = steps.get(slug)
+        if step is None:
+            continue  # no such step: a task can never ask for it
+        where = f"flow {flow_slug}, step {slug}"
+        handlers[slug] = StepHandler(
+            fn=fn, is_map=step.get("type") == "map", timeout=step.get("timeout"),
+            context=context_param(fn, where), typed=typed_io(fn, where, slug))
 
     def resolve(task: Any) -> StepHandler:
-        fn = step_functions.get(task.step_slug)
-        step = steps.get(task.step_slug)
-        if fn is None or step is None:
+        handler = handlers.get(task.step_slug)
+        if handler is None:
             raise HandlerNotFound(
                 f"no function was given for step {task.step_slug!r} of {flow_slug!r}"
             )
-        where = f"flow {flow_slug}, step {task.step_slug}"
-        return StepHandler(fn=fn, is_map=step.get("type") == "map", timeout=step.get("timeout"),
-                           context=context_param(fn, where),
-                           typed=typed_io(fn, where, task.step_slug))
+        return handler
 
     return resolve
 

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_CANCEL_REASON",
     "ClaimedTask",
     "FlowVersion",
+    "LeaseRenewal",
     "MissedPolicy",
     "OrderBy",
     "RegisteredVersion",
@@ -380,6 +381,19 @@ class ClaimedTask:
     input: dict[str, Any]
     item: Any
     lease_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRenewal:
+    """What ``renew_leases`` answers for one task attempt.
+
+    ``extended`` False: stop, the attempt is no longer ours (its result would be ignored).
+    ``run_paused`` True: the run is paused; the lease was still extended (a paused run's
+    running tasks may finish), and the handler's context reads ``cancelled`` meanwhile.
+    """
+
+    extended: bool
+    run_paused: bool
 
 
 def run_uuid(run_id: UUID | str, name: str = "run_id") -> UUID:

@@ -389,8 +389,8 @@ class InProcessContext:
     """The stand-in for a ``StepContext`` that ``run_in_process`` gives handlers asking for one.
 
     The same fields, with no database behind them: attempt 1, ``version`` / ``version_hash`` /
-    ``deadline`` None, ``cancelled`` False, ``heartbeat()`` True; ``send_with_notify`` records
-    ``(channel, message)`` in ``sent`` and returns its position.
+    ``deadline`` None, ``cancelled`` and ``paused`` False, ``heartbeat()`` True;
+    ``send_with_notify`` records ``(channel, message)`` in ``sent`` and returns its position.
     """
 
     def __init__(self, run_id: UUID, flow_slug: str, step_slug: str,
@@ -405,6 +405,7 @@ class InProcessContext:
         self.version_hash: str | None = None
         self.deadline: Any = None
         self.cancelled = False
+        self.paused = False
         self.lease_seconds = 0
         self.sent: list[tuple[str, Any]] = []
         self.logger = logging.LoggerAdapter(

@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from singularity_workflow import (
     WrongEventLoop,
     _lifecycle,
     _listen,
+    _run,
     _start,
     step,
 )
@@ -308,3 +310,148 @@ def test_the_generator_refuses_a_method_that_uses_the_result_of_its_call() -> No
     bad = ast.parse("def g(self):\n    return self.call(op())['key']\n").body[0]
     with pytest.raises(SystemExit, match=r"Client\.g: the result of self\.call"):
         gen._method(bad)
+
+
+# -- execute_async over an AsyncClient ----------------------------------------------------------
+
+
+class Halver(Workflow):
+    """A distributed step that fails for odd input: execute's RunFailed through both paths."""
+
+    slug = "test_async_client.halver"
+
+    @step(execution="distributed", queue="g_async", max_attempts=1)
+    def halve(self, input: dict[str, Any]) -> dict[str, Any]:
+        """Halve n, refusing odd numbers."""
+        n = input["run"]["n"]
+        if n % 2:
+            raise ValueError(f"{n} is odd")
+        return {"n": n // 2}
+
+
+class LocalAndRemote(Workflow):
+    """A local step then a distributed one: execute_async takes the thread path for it."""
+
+    slug = "test_async_client.local_and_remote"
+
+    @step
+    def here(self, input: dict[str, Any]) -> int:
+        """Local: add one."""
+        return int(input["run"]["n"]) + 1
+
+    @step(execution="distributed", queue="g_async", depends_on=["here"])
+    def there(self, input: dict[str, Any]) -> int:
+        """Distributed: triple."""
+        return int(input["here"]) * 3
+
+
+def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
+    """Return what a call ended with, comparable across the two paths (run ids differ)."""
+    try:
+        return ("ok", fn().output)
+    except sw.RunFailed as e:
+        return ("RunFailed", (e.step, e.error))
+    except RunTimeout as e:
+        return ("RunTimeout", (e.completed_steps, e.total_steps))
+
+
+def test_execute_async_over_an_async_client_matches_execute_without_a_thread(
+    client: Client, worker: Worker, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases: list[tuple[Any, dict[str, Any]]] = [
+        (Doubler, {"n": 21}), (Halver, {"n": 8}), (Halver, {"n": 7}), (LocalAndRemote, {"n": 4})
+    ]
+    sync = [_outcome(lambda w=w, i=i: sw.execute(w, i, timeout=30, client=client))
+            for w, i in cases]
+    assert [kind for kind, _ in sync] == ["ok", "ok", "RunFailed", "ok"]
+
+    threaded: list[str] = []
+    real_execute = _run.execute
+
+    def spy(workflow: Any, *args: Any, **kwargs: Any) -> Any:
+        threaded.append(workflow_slug(workflow))
+        return real_execute(workflow, *args, **kwargs)
+
+    monkeypatch.setattr(_run, "execute", spy)
+
+    async def scenario() -> list[tuple[str, Any]]:
+        out = []
+        async with AsyncClient(db_url) as aio:
+            for w, i in cases:
+                try:
+                    r = await sw.execute_async(w, i, timeout=30, client=aio)
+                    out.append(("ok", r.output))
+                except sw.RunFailed as e:
+                    out.append(("RunFailed", (e.step, e.error)))
+        return out
+
+    assert asyncio.run(scenario()) == sync
+    # Only the workflow with a local step went through the sync execute (in a thread).
+    assert threaded == [LocalAndRemote.slug]
+
+
+def workflow_slug(workflow: Any) -> str:
+    """Return the slug of a workflow class or definition."""
+    return str(getattr(workflow, "slug", ""))
+
+
+def test_execute_async_times_out_as_execute_does(client: Client, db_url: str) -> None:
+    # No worker serves g_async here: both paths time out, cancel the run and say so.
+    sync = _outcome(lambda: sw.execute(Doubler, {"n": 1}, timeout=0.5, client=client))
+
+    async def scenario() -> tuple[tuple[str, Any], Any]:
+        async with AsyncClient(db_url) as aio:
+            try:
+                await sw.execute_async(Doubler, {"n": 1}, timeout=0.5, client=aio)
+            except RunTimeout as e:
+                return ("RunTimeout", (e.completed_steps, e.total_steps)), e.run_id
+        raise AssertionError("execute_async did not time out")
+
+    outcome, run_id = asyncio.run(scenario())
+    assert outcome == sync == ("RunTimeout", (0, 1))
+    status = client.get_run_status(run_id)
+    assert (status.state, status.error) == ("cancelled", "deadline exceeded")
+
+
+def test_cancelling_execute_async_cancels_the_run(client: Client, db_url: str) -> None:
+    client.register_flow(Doubler)
+    before = {r.run_id for r in client.list_workflow_runs(workflow_slug=Doubler.slug, limit=1000)}
+
+    async def scenario() -> UUID:
+        async with AsyncClient(db_url) as aio:
+            task = asyncio.create_task(sw.execute_async(Doubler, {"n": 3}, timeout=30, client=aio))
+            deadline = time.monotonic() + 20
+            new: list[UUID] = []
+            while not new and time.monotonic() < deadline:  # until the run is started
+                await asyncio.sleep(0.05)
+                runs = await aio.list_workflow_runs(workflow_slug=Doubler.slug, limit=1000)
+                new = [r.run_id for r in runs if r.run_id not in before]
+            assert new, "execute_async started no run"
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return new[0]
+
+    run_id = asyncio.run(scenario())
+    status = client.get_run_status(run_id)
+    assert (status.state, status.error) == ("cancelled", "execute_async was cancelled")
+
+
+def test_execute_async_refuses_a_closed_or_foreign_async_client(db_url: str) -> None:
+    async def closed() -> None:
+        aio = AsyncClient(db_url)
+        await aio.close()
+        for workflow in (Doubler, LocalAndRemote):  # the native path and the thread path
+            with pytest.raises(ClientClosed, match=r"AsyncClient\.execute_async\(\) called after"):
+                await sw.execute_async(workflow, {"n": 1}, client=aio)
+
+    asyncio.run(closed())
+
+    shared = AsyncClient(db_url)
+    asyncio.run(shared.list_flows())
+
+    async def elsewhere() -> None:
+        with pytest.raises(WrongEventLoop, match=r"AsyncClient\.execute_async\(\) called from"):
+            await sw.execute_async(LocalAndRemote, {"n": 1}, client=shared)
+
+    asyncio.run(elsewhere())

@@ -22,6 +22,7 @@ import pytest
 
 from singularity_workflow import (
     Client,
+    DefinitionError,
     DuplicateStep,
     EmptyFlow,
     FlowBuilder,
@@ -204,6 +205,20 @@ def test_unknown_or_empty_flows_and_non_callables_are_refused(
     builder.add_step(flow, "a")
     with pytest.raises(InvalidOption):
         execute_dynamic(flow, {}, {"a": "not a function"}, client=client)  # type: ignore[dict-item]
+    assert runs_of(client, flow) == 0
+
+
+def test_a_function_asking_for_a_context_wrongly_is_refused_naming_it_before_a_run(
+    builder: FlowBuilder, client: Client
+) -> None:
+    flow = builder.create_flow(new_name())
+    builder.add_step(flow, "a")
+
+    def two_contexts(input: Any, ctx: Any, *, other: Any) -> None: ...
+
+    with pytest.raises(DefinitionError, match=rf"{flow}, step a: handler .*two_contexts") as exc:
+        execute_dynamic(flow, {}, {"a": two_contexts}, client=client, timeout=30)
+    assert exc.value.code == "WF010"
     assert runs_of(client, flow) == 0
 
 

@@ -2,7 +2,8 @@
 
 * its fields for single and map steps (run, flow, version, step, attempt, map index, deadline);
 * ``heartbeat()`` moves the message's visibility timeout (the lease) now;
-* ``cancelled`` turns true once the run is cancelled while the handler runs;
+* ``cancelled`` turns true once the run is cancelled while the handler runs, and while it is
+  paused (``paused`` too; a resume clears both, and the result of the attempt is kept);
 * one-argument handlers (and ones with an optional second parameter) are called as before;
 * signatures the engine cannot call fail when the workflow is defined, naming the handler.
 """
@@ -228,6 +229,100 @@ def test_cancelled_turns_true_after_cancel(client: Client, serve: Any) -> None:
     # The lease (2 s) is renewed every second; the first renewal after the cancel is refused.
     assert observed == {"at_start": False, "at_end": True}
     assert client.get_run_status(run_id).state == "cancelled"
+
+
+pause_seen = threading.Event()
+pause_observed: dict[str, Any] = {}
+
+
+class Paused(Workflow):
+    """Test fixture Paused: a long step that watches its context through a pause and resume."""
+
+    slug = "ctx_pause"
+
+    @step(execution="distributed", queue="ctx_pause_q", timeout=10)
+    def long(self, input: dict[str, Any], ctx: StepContext) -> str:
+        """Step long: wait until the pause is seen, then until the resume is seen."""
+        pause_observed["at_start"] = (ctx.cancelled, ctx.paused)
+        started.set()
+        deadline = time.monotonic() + 15
+        while not ctx.cancelled and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pause_observed["paused"] = (ctx.cancelled, ctx.paused)
+        pause_seen.set()
+        while ctx.paused and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pause_observed["resumed"] = (ctx.cancelled, ctx.paused)
+        return "kept"
+
+    @step(execution="distributed", queue="ctx_pause_q", depends_on=["long"])
+    def after(self, input: dict[str, Any]) -> Any:
+        """Step after: runs once the run is resumed."""
+        return input["long"]
+
+
+def test_cancelled_and_paused_turn_true_while_the_run_is_paused(
+    client: Client, serve: Any
+) -> None:
+    started.clear()
+    pause_seen.clear()
+    pause_observed.clear()
+    client.register_flow(Paused)
+    run_id = client.start_flow(Paused, {})
+    serve(["ctx_pause_q"], lease_renew_fraction=0.1)
+    assert started.wait(15)
+    client.pause_workflow_run(run_id)
+    # The lease (10 s) is renewed every second: the first renewal after the pause flags it.
+    assert pause_seen.wait(15), pause_observed
+    assert client.get_run_status(run_id).state == "paused"
+    client.resume_workflow_run(run_id)
+    status = wait_run(client, run_id)
+    assert pause_observed == {
+        "at_start": (False, False),
+        "paused": (True, True),
+        "resumed": (False, False),
+    }
+    # The lease was extended throughout: the attempt's result was kept, not re-run.
+    assert status.status == "completed", status.error
+    assert status.output == {"after": "kept"}
+    assert client.get_step_outputs(run_id)["long"] == "kept"
+
+
+def test_heartbeat_reports_a_paused_run(client: Client, serve: Any) -> None:
+    """heartbeat() on a paused run extends the lease (True) and sets paused at once."""
+    seen: dict[str, Any] = {}
+    go = threading.Event()
+
+    class Beat(Workflow):
+        """Test fixture Beat."""
+
+        slug = "ctx_pause_beat"
+
+        @step(execution="distributed", queue="ctx_pause_beat_q", timeout=30)
+        def only(self, input: dict[str, Any], ctx: StepContext) -> str:
+            """Step only: heartbeat once the test paused the run."""
+            started.set()
+            go.wait(15)
+            seen["beat"] = ctx.heartbeat()
+            seen["flags"] = (ctx.cancelled, ctx.paused)
+            return "ok"
+
+    started.clear()
+    client.register_flow(Beat)
+    run_id = client.start_flow(Beat, {})
+    serve(["ctx_pause_beat_q"])
+    assert started.wait(15)
+    client.pause_workflow_run(run_id)
+    go.set()
+    deadline = time.monotonic() + 15
+    while "flags" not in seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The lease is 30 s, so the lease thread has not renewed yet: heartbeat() learned it.
+    assert seen == {"beat": True, "flags": (True, True)}
+    # Its only step finished while paused: the result is kept and the run ends with it.
+    status = wait_run(client, run_id)
+    assert status.status == "completed", status.error
+    assert status.output == {"only": "ok"}
 
 
 def test_bad_signatures_fail_at_definition_naming_the_handler() -> None:

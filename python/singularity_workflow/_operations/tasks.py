@@ -14,9 +14,9 @@ from typing import Any, Final
 from uuid import UUID
 
 from singularity_workflow._db import Operation, Rows, clean_text, to_jsonb
-from singularity_workflow._types import ClaimedTask, UndecodableJson
+from singularity_workflow._types import ClaimedTask, LeaseRenewal, UndecodableJson
 
-__all__ = ["claim_tasks", "complete_tasks", "extend_leases", "fail_tasks"]
+__all__ = ["claim_tasks", "complete_tasks", "extend_leases", "fail_tasks", "renew_leases"]
 
 _CLAIM: Final = (
     "select task_id, attempt, run_id, flow_slug, step_slug, task_index, input::text, item::text,"
@@ -112,3 +112,23 @@ def extend_leases(items: Sequence[tuple[int, int]], seconds: int) -> Operation[d
     ids = [i[0] for i in items]
     attempts = [i[1] for i in items]
     return Operation(_EXTEND, [ids, attempts, seconds], _by_task)
+
+
+_RENEW: Final = (
+    "select task_id, extended, run_paused from workflow.renew_leases("
+    "task_ids => %s::bigint[], attempts => %s::integer[], seconds => %s)"
+)
+
+
+def _renewals(rows: Rows) -> dict[int, LeaseRenewal]:
+    """Decode ``(task_id, extended, run_paused)`` rows into task_id -> LeaseRenewal."""
+    return {task_id: LeaseRenewal(extended, run_paused) for task_id, extended, run_paused in rows}
+
+
+def renew_leases(
+    items: Sequence[tuple[int, int]], seconds: int
+) -> Operation[dict[int, LeaseRenewal]]:
+    """``extend_leases`` that also reads whether each task's run is paused (``renew_leases``)."""
+    ids = [i[0] for i in items]
+    attempts = [i[1] for i in items]
+    return Operation(_RENEW, [ids, attempts, seconds], _renewals)

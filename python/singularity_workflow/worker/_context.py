@@ -6,13 +6,17 @@ task. Most fields come from the claim itself and cost nothing. ``version``, ``ve
 and ``deadline`` are not in the claim: the first read of any of them calls ``get_run_status``
 once for the attempt (one query) and keeps the answer.
 
-``heartbeat()`` extends the attempt's lease now through ``extend_leases`` (a long step that
+``heartbeat()`` extends the attempt's lease now through ``renew_leases`` (a long step that
 knows it is alive need not wait for the lease thread), on the client's connection rules (a pool
 connection or a fresh one, never the engine's own). ``cancelled`` is what the lease renewals
 learned: the database refuses to renew the lease of a task whose run was cancelled or failed
 (or that was claimed again after an expiry), the lease thread then marks it abandoned, and from
-then on ``cancelled`` is true, so a long handler can stop early. A paused run keeps its running
-tasks (they may finish, their results are kept), so a pause does not set it.
+then on ``cancelled`` is true. Each renewal also says whether the run is paused: while it is,
+``cancelled`` (and ``paused``) read true as well, so a long handler can stop early; the lease
+is still extended, and a result the handler returns anyway is kept (a paused run's running
+tasks may finish). A resume clears ``paused`` at the next renewal; an ended run stays
+``cancelled``. Renewals come every ``lease_seconds * lease_renew_fraction`` seconds (or at a
+``heartbeat()``), so a pause is seen within that time.
 """
 
 from __future__ import annotations
@@ -103,16 +107,24 @@ class StepContext:
 
     @property
     def cancelled(self) -> bool:
-        """True once a lease renewal was refused: the run ended (cancelled, failed) meanwhile."""
-        return self._entry.abandoned
+        """True once a renewal was refused (the run ended), or while the run is paused."""
+        return self._entry.abandoned or self._entry.run_paused
+
+    @property
+    def paused(self) -> bool:
+        """True while the last lease renewal found the run paused (a resume clears it)."""
+        return self._entry.run_paused
 
     def heartbeat(self) -> bool:
         """Extend this attempt's lease by ``lease_seconds`` now; False if it is no longer ours.
 
-        A refusal also sets ``cancelled`` (the engine then discards the attempt's result).
+        A refusal also sets ``cancelled`` (the engine then discards the attempt's result); a
+        paused run's lease is extended (True) and ``paused``/``cancelled`` read true.
         """
-        ok = self._client.extend_leases([(self.task_id, self.attempt)],
-                                        self._entry.lease_seconds).get(self.task_id, False)
+        verdict = self._client.renew_leases([(self.task_id, self.attempt)],
+                                            self._entry.lease_seconds).get(self.task_id)
+        ok = verdict is not None and verdict.extended
+        self._entry.run_paused = verdict is not None and verdict.run_paused
         if ok:
             # The lease thread need not renew again before the next regular interval.
             self._entry.next_renewal = max(

@@ -6,7 +6,9 @@ holds two connections, a busy one three), and extends each in-flight task's leas
 handler may block its thread, or hold the GIL in C code for a while, and must still not lose its
 lease (a handler can only delay this thread while it holds the GIL). A task whose renewal the
 database refuses (its run ended, or it was claimed again after an expiry) is marked abandoned:
-its result is discarded instead of reported. The same thread watches the step timeouts
+its result is discarded instead of reported. Each renewal also says whether the task's run is
+paused (the lease is still extended), which the entry's ``run_paused`` keeps for the handler's
+``StepContext.cancelled``. The same thread watches the step timeouts
 (``on_overdue``): an attempt past its step's ``timeout`` is handed to the engine, which fails it,
 and its lease is no longer renewed.
 """
@@ -105,12 +107,14 @@ class LeaseKeeper:
         for e in due:
             by_length.setdefault(e.lease_seconds, []).append(e)
         for seconds, entries in by_length.items():
-            verdicts = self._client.extend_leases(
+            verdicts = self._client.renew_leases(
                 [(e.task.task_id, e.task.attempt) for e in entries], seconds, conn=conn)
             now = time.monotonic()
             for e in entries:
                 e.next_renewal = now + seconds * self._renew_fraction
-                if not verdicts.get(e.task.task_id, False) and self._in_flight.abandon(e):
+                verdict = verdicts.get(e.task.task_id)
+                e.run_paused = verdict is not None and verdict.run_paused
+                if (verdict is None or not verdict.extended) and self._in_flight.abandon(e):
                     self._stats.abandoned += 1
                     log.warning("worker %s: lost the lease of task %s attempt %s (%s/%s):"
                                 " its result will be discarded", self._worker_id,

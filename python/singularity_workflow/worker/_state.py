@@ -57,6 +57,8 @@ class InFlight:
     lease_seconds: int
     next_renewal: float
     abandoned: bool = False
+    # The run was paused at the last lease renewal (the lease thread sets it; resume clears it).
+    run_paused: bool = False
     claimed_at: float = field(default_factory=time.monotonic)
     # The step's timeout as a monotonic time: past it the attempt is failed (timed_out) and its
     # lease is no longer renewed. None: no limit known.
