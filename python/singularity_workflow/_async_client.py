@@ -25,6 +25,7 @@ from singularity_workflow._types import (
     FlowVersion,
     MissedPolicy,
     OrderBy,
+    QueueMetrics,
     RegisteredVersion,
     RunStatus,
     ScheduleInfo,
@@ -643,6 +644,18 @@ class AsyncClient(AsyncClientBase):
         """
         return cast(
             "dict[int, bool]", await self._replay(Client.extend_leases, items, seconds, conn=conn)
+        )
+
+    async def metrics(
+        self, window: timedelta | float = 300, *, horizon: timedelta | float = 86400
+    ) -> list[QueueMetrics]:
+        """Return ``workflow.metrics``: per queue and flow, the tasks now and over ``window``.
+
+        ``window``: seconds or a timedelta (default 5 minutes); ``horizon`` bounds how long
+        before the window a task may have been created and still be counted (default 1 day).
+        """
+        return cast(
+            "list[QueueMetrics]", await self._replay(Client.metrics, window, horizon=horizon)
         )
 
     async def list_workers(self, *, include_dead: bool = False) -> list[WorkerInfo]:

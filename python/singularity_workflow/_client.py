@@ -41,6 +41,7 @@ from singularity_workflow._operations import (
     definitions,
     limits,
     messaging,
+    observe,
     runs,
     schedules,
     task_graphs,
@@ -56,6 +57,7 @@ from singularity_workflow._types import (
     FlowVersion,
     MissedPolicy,
     OrderBy,
+    QueueMetrics,
     RegisteredVersion,
     RunStatus,
     Schedule,
@@ -765,6 +767,17 @@ class Client:
         if not items:
             return {}
         return self.call(tasks.extend_leases(items, seconds), conn=conn)
+
+    # -- observing -----------------------------------------------------------------------------
+
+    def metrics(self, window: timedelta | float = 300, *,
+                horizon: timedelta | float = 86_400) -> list[QueueMetrics]:
+        """Return ``workflow.metrics``: per queue and flow, the tasks now and over ``window``.
+
+        ``window``: seconds or a timedelta (default 5 minutes); ``horizon`` bounds how long
+        before the window a task may have been created and still be counted (default 1 day).
+        """
+        return self.call(observe.metrics(window, horizon=horizon))
 
     # -- workers -------------------------------------------------------------------------------
 
