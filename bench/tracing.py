@@ -109,18 +109,21 @@ class WorkerProcess:
         return parsed
 
     def send(self, word: str) -> dict[str, Any]:
+        """Send a command line ("go", "stop"); return the process's answer."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(word + "\n")
         self.proc.stdin.flush()
         return self._line()
 
     def kill(self) -> None:
+        """Make sure the process is gone (after an error)."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
 
 
 def load_avg() -> float:
+    """Return the 1-minute load average, rounded."""
     return round(os.getloadavg()[0], 2)
 
 
