@@ -67,7 +67,6 @@ from singularity_workflow._errors import (
     WorkflowError,
 )
 from singularity_workflow._install import install, render_install_sql
-from singularity_workflow._logging import configure as configure_logging
 from singularity_workflow._lifecycle import (
     cancel_workflow_run,
     enforce_deadlines,
@@ -87,6 +86,7 @@ from singularity_workflow._listen import (
     send_with_notify,
     unlisten,
 )
+from singularity_workflow._logging import configure as configure_logging
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
 from singularity_workflow._run import RunResult, execute, execute_async, execute_retry
 from singularity_workflow._start import start_flow, start_flows, wait_for_run, wait_for_run_async

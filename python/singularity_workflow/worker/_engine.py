@@ -313,6 +313,7 @@ class Engine:
                 src.queue, qty, worker_id=self.worker_id, resources=self.resources,
                 for_run_id=src.for_run_id, conn=conn,
             )
+            self.observer.claimed(got, conn)  # tracing: their runs' contexts, same transaction
             if len(got) >= qty:
                 with self._tasks.lock:
                     self._maybe_more[src] = True
@@ -351,6 +352,7 @@ class Engine:
                     self._conn.lost(exc)
                     return
                 raise
+            self.observer.claimed(tasks, conn)  # tracing: their runs' contexts
             if len(tasks) >= qty:
                 # A full batch: more may be waiting, so claim again as soon as a slot frees.
                 with self._tasks.lock:

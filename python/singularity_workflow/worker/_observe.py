@@ -9,8 +9,9 @@ returns, called in the handler's thread (or as a coroutine on the async loop),
   the worker's ``/metrics`` serves (:func:`worker_families`);
 * when tracing is enabled (:mod:`singularity_workflow._tracing`), runs inside the task's span,
   a child of the run's stored trace context. Those contexts are read from the database once per
-  run a worker has not seen (:class:`RunInfoCache`), in the handler's thread, and for every
-  run then waiting in one query, so the loop thread never waits for them.
+  run a worker has not seen (:class:`RunInfoCache`): by the loop thread right after the claim,
+  on the claim's connection and in its transaction (:meth:`Observer.claimed`, one short read
+  per claim with new runs), or, if that failed, by the handler's thread before it starts.
 
 A failure of any of this is logged and never fails the task.
 """
@@ -25,6 +26,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
+
+import psycopg
 
 from singularity_workflow import _logging as slog
 from singularity_workflow import _tracing as tracing
@@ -55,6 +58,20 @@ class RunInfoCache:
         self._known: OrderedDict[UUID, RunTraceInfo] = OrderedDict()
         self._wanted: set[UUID] = set()
 
+    def unknown(self, run_ids: Sequence[UUID]) -> list[UUID]:
+        """Return the runs among ``run_ids`` whose info is not known yet."""
+        with self._lock:
+            return [r for r in dict.fromkeys(run_ids) if r not in self._known]
+
+    def store(self, found: dict[UUID, RunTraceInfo], asked: Sequence[UUID]) -> None:
+        """Keep fetched infos (a run asked for and not found: no context)."""
+        with self._lock:
+            for rid in asked:
+                self._known[rid] = found.get(rid, (None, None, {}))
+                self._wanted.discard(rid)
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+
     def want(self, run_id: UUID) -> None:
         """Note a run whose info a handler thread will ask for."""
         with self._lock:
@@ -80,11 +97,8 @@ class RunInfoCache:
                 log.warning("tracing: could not read the trace context of %d run(s): %s",
                             len(ids), exc)
                 return None
+            self.store(got, ids)
             with self._lock:
-                for rid in ids:
-                    self._known[rid] = got.get(rid, (None, None, {}))
-                while len(self._known) > self._size:
-                    self._known.popitem(last=False)
                 return self._known.get(run_id)
 
 
@@ -92,9 +106,29 @@ class Observer:
     """Wraps handlers with a span, their timing and their log fields (see the module doc)."""
 
     def __init__(self, client: Client, stats: EngineStats, worker_id: str) -> None:
+        self.client = client
         self.stats = stats
         self.worker_id = worker_id
         self.runs = RunInfoCache(lambda ids: client.call(run_trace_info(ids)))
+
+    def claimed(self, tasks: Sequence[ClaimedTask], conn: psycopg.Connection[Any]) -> None:
+        """Read the trace contexts of the claimed tasks' new runs on the claim's connection.
+
+        Called by the loop thread right after a claim (inside the flush's transaction when
+        there is one): one short read for every run not seen yet, so that the handler threads
+        need not make a round trip of their own before they start. Only when tracing is
+        enabled; never raises (a failure is logged, and the handler thread reads again).
+        """
+        if not tasks or not tracing.enabled():
+            return
+        ids = self.runs.unknown([t.run_id for t in tasks])
+        if not ids:
+            return
+        try:
+            self.runs.store(self.client.call(run_trace_info(ids), conn=conn), ids)
+        except Exception as exc:
+            log.warning("tracing: could not read the trace context of %d run(s): %s",
+                        len(ids), exc)
 
     def wrap(self, task: ClaimedTask, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """Return ``fn`` observed; a coroutine function exactly when ``fn`` is one."""
