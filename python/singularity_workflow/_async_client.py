@@ -658,6 +658,39 @@ class AsyncClient(AsyncClientBase):
             "list[QueueMetrics]", await self._replay(Client.metrics, window, horizon=horizon)
         )
 
+    async def metrics_series(
+        self,
+        window: timedelta | float = 3600,
+        buckets: int = 60,
+        *,
+        horizon: timedelta | float = 86400,
+    ) -> list[dict[str, Any]]:
+        """Return ``workflow.metrics_series``: per time bucket and queue, the window's tasks.
+
+        Keys: ``bucket_start``, ``queue``, ``claimed``, ``completed``, ``failed``, ``depth``,
+        ``claim_latency_p50_seconds``, ``claim_latency_p95_seconds`` (None: nothing claimed).
+        """
+        return cast(
+            "list[dict[str, Any]]",
+            await self._replay(Client.metrics_series, window, buckets, horizon=horizon),
+        )
+
+    async def run_series(
+        self,
+        window: timedelta | float = 3600,
+        buckets: int = 60,
+        *,
+        horizon: timedelta | float = 86400,
+    ) -> list[dict[str, Any]]:
+        """Return ``workflow.run_series``: per time bucket, runs started, completed, failed.
+
+        Keys: ``bucket_start``, ``started``, ``completed``, ``failed``, ``cancelled``.
+        """
+        return cast(
+            "list[dict[str, Any]]",
+            await self._replay(Client.run_series, window, buckets, horizon=horizon),
+        )
+
     async def list_workers(self, *, include_dead: bool = False) -> list[WorkerInfo]:
         """Return the live registered workers by id (``include_dead``: every registered one).
 

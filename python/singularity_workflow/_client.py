@@ -779,6 +779,23 @@ class Client:
         """
         return self.call(observe.metrics(window, horizon=horizon))
 
+    def metrics_series(self, window: timedelta | float = 3600, buckets: int = 60, *,
+                       horizon: timedelta | float = 86_400) -> list[dict[str, Any]]:
+        """Return ``workflow.metrics_series``: per time bucket and queue, the window's tasks.
+
+        Keys: ``bucket_start``, ``queue``, ``claimed``, ``completed``, ``failed``, ``depth``,
+        ``claim_latency_p50_seconds``, ``claim_latency_p95_seconds`` (None: nothing claimed).
+        """
+        return self.call(observe.metrics_series(window, buckets, horizon=horizon))
+
+    def run_series(self, window: timedelta | float = 3600, buckets: int = 60, *,
+                   horizon: timedelta | float = 86_400) -> list[dict[str, Any]]:
+        """Return ``workflow.run_series``: per time bucket, runs started, completed, failed.
+
+        Keys: ``bucket_start``, ``started``, ``completed``, ``failed``, ``cancelled``.
+        """
+        return self.call(observe.run_series(window, buckets, horizon=horizon))
+
     # -- workers -------------------------------------------------------------------------------
 
     def list_workers(self, *, include_dead: bool = False) -> list[WorkerInfo]:

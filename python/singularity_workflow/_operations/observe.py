@@ -17,7 +17,7 @@ from uuid import UUID
 from singularity_workflow._db import Operation, Rows
 from singularity_workflow._types import QueueMetrics, run_uuid
 
-__all__ = ["RunTraceInfo", "metrics", "run_trace_info"]
+__all__ = ["RunTraceInfo", "metrics", "metrics_series", "run_series", "run_trace_info"]
 
 _METRICS: Final = (
     "select queue_name, flow_slug, ready, waiting_on_limits, delayed, paused, running, completed,"
@@ -25,6 +25,18 @@ _METRICS: Final = (
     " duration_p50_seconds, duration_p95_seconds"
     " from workflow.metrics(window_length => %s, horizon => %s)"
 )
+_METRICS_SERIES: Final = (
+    "select bucket_start, queue_name, claimed, completed, failed, depth,"
+    " claim_latency_p50_seconds, claim_latency_p95_seconds"
+    " from workflow.metrics_series(window_length => %s, bucket_count => %s, horizon => %s)"
+)
+_METRICS_SERIES_KEYS: Final = ("bucket_start", "queue", "claimed", "completed", "failed",
+                               "depth", "claim_latency_p50_seconds", "claim_latency_p95_seconds")
+_RUN_SERIES: Final = (
+    "select bucket_start, started, completed, failed, cancelled"
+    " from workflow.run_series(window_length => %s, bucket_count => %s, horizon => %s)"
+)
+_RUN_SERIES_KEYS: Final = ("bucket_start", "started", "completed", "failed", "cancelled")
 _RUN_TRACE_INFO: Final = (
     "select r.run_id, r.trace_context, v.version,"
     " (select jsonb_object_agg(s.step_slug, s.queue_name) from workflow.steps s"
@@ -53,6 +65,27 @@ def metrics(window: timedelta | float = 300, *,
     """Read ``workflow.metrics`` over the last ``window`` (seconds or a timedelta)."""
     return Operation(_METRICS, [_seconds(window, "window"), _seconds(horizon, "horizon")],
                      _metrics)
+
+
+def _dicts(keys: tuple[str, ...]) -> Any:
+    def decode(rows: Rows) -> list[dict[str, Any]]:
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+    return decode
+
+
+def metrics_series(window: timedelta | float = 3600, buckets: int = 60, *,
+                   horizon: timedelta | float = 86_400) -> Operation[list[dict[str, Any]]]:
+    """Read ``workflow.metrics_series``: per bucket and queue, claims, completions, depth ..."""
+    return Operation(_METRICS_SERIES, [_seconds(window, "window"), buckets,
+                                       _seconds(horizon, "horizon")],
+                     _dicts(_METRICS_SERIES_KEYS))
+
+
+def run_series(window: timedelta | float = 3600, buckets: int = 60, *,
+               horizon: timedelta | float = 86_400) -> Operation[list[dict[str, Any]]]:
+    """Read ``workflow.run_series``: per bucket, runs started, completed, failed, cancelled."""
+    return Operation(_RUN_SERIES, [_seconds(window, "window"), buckets,
+                                   _seconds(horizon, "horizon")], _dicts(_RUN_SERIES_KEYS))
 
 
 def _trace_info(rows: Rows) -> dict[UUID, RunTraceInfo]:

@@ -817,7 +817,7 @@ def create_app(database: str | Client | None = None,
         Route("/live/runs/{run_id}", dash.stream_run),
         Route("/live/channels/{name}", dash.stream_channel),
         Route("/healthz", dash.healthz),
-        *observe_routes(client),  # /metrics (dashboard/_observe.py)
+        *observe_routes(client, dash.render),  # /metrics, /charts, timelines (_observe.py)
         Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
     ]
     async def schema_missing(request: Request, exc: Exception) -> Response:

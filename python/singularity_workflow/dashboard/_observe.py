@@ -1,4 +1,12 @@
-"""The dashboard's Prometheus endpoint: ``GET /metrics``, what the database says now.
+"""The dashboard's observability pages: ``/metrics`` (Prometheus), ``/charts``, run timelines.
+
+``GET /charts?window=15m|1h|24h`` shows the last window as server-drawn SVG charts
+(:mod:`._charts`): throughput and depth per queue, claim latency percentiles, failures, runs by
+status, from ``workflow.metrics_series`` and ``workflow.run_series`` (60 buckets each); the page
+re-fetches ``/charts/live`` every 5 seconds. ``GET /runs/{run_id}/timeline`` is a run's tasks as
+a Gantt-style chart (queue wait, run time, retries), which the run page re-fetches every 2 s.
+
+``/metrics``: what the database says now.
 
 Every sample comes from one read each, through the client: ``workflow.metrics`` (per queue and
 flow: tasks by state now, and over the window ``?window=`` seconds, default 300, the completed
@@ -17,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Final
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -25,9 +35,22 @@ from starlette.routing import Route
 
 from singularity_workflow._client import Client
 from singularity_workflow._metrics import CONTENT_TYPE, Family, render
+from singularity_workflow._types import run_uuid
 from singularity_workflow.dashboard import _queries as queries
+from singularity_workflow.dashboard._charts import TimelineRow, series_chart, timeline_chart
 
-__all__ = ["DEFAULT_WINDOW", "metrics_text", "observe_routes"]
+__all__ = ["CHART_WINDOWS", "DEFAULT_WINDOW", "charts", "metrics_text", "observe_routes"]
+
+#: The windows the charts page offers: its ?window= value, label and seconds.
+CHART_WINDOWS: Final = {"15m": ("15 min", 900), "1h": ("1 hour", 3600), "24h": ("24 hours", 86_400)}
+#: Buckets per chart (one point per bucket: 15 s, 1 min, 24 min for the three windows).
+BUCKETS: Final = 60
+#: Queues drawn per chart at most (the busiest), so a legend stays readable.
+MAX_QUEUES: Final = 6
+#: Tasks drawn on a run's timeline at most.
+TIMELINE_TASKS: Final = 100
+
+Render = Callable[[Request, str, dict[str, Any]], Response]
 
 #: Seconds of history a scrape's window covers unless ``?window=`` says otherwise.
 DEFAULT_WINDOW: Final = 300.0
@@ -85,8 +108,83 @@ def metrics_text(client: Client, window: float = DEFAULT_WINDOW) -> str:
     return render([tasks, oldest, completed, failed, latency, duration, win, sent, runs, workers])
 
 
-def observe_routes(client: Client) -> list[Route]:
-    """Return the routes of this module, to add to the dashboard's (``/metrics``)."""
+def charts(client: Client, window: str) -> dict[str, Any]:
+    """Read a window's series and draw its charts; the context of the charts templates."""
+    label, seconds = CHART_WINDOWS[window]
+    rows = client.metrics_series(seconds, BUCKETS)
+    runs = client.run_series(seconds, BUCKETS)
+    times = [r["bucket_start"] for r in runs]
+    width = seconds / BUCKETS
+    by_queue: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_queue.setdefault(r["queue"], []).append(r)
+    busiest = sorted(by_queue, key=lambda q: -sum(r["claimed"] + r["depth"] for r in by_queue[q]))
+    shown = sorted(busiest[:MAX_QUEUES])
+
+    def per_queue(key: str, scale: float = 1.0) -> dict[str, list[float | None]]:
+        return {q: [None if r[key] is None else r[key] * scale for r in by_queue[q]]
+                for q in shown}
+
+    latency: dict[str, list[float | None]] = {}
+    for q in shown:
+        latency[f"{q} p50"] = [r["claim_latency_p50_seconds"] for r in by_queue[q]]
+        latency[f"{q} p95"] = [r["claim_latency_p95_seconds"] for r in by_queue[q]]
+    drawn = [
+        series_chart("chart-throughput", "Throughput per queue (tasks completed)", times,
+                     per_queue("completed", 1 / width), unit="tasks/s"),
+        series_chart("chart-depth", "Queue depth (ready, not claimed)", times,
+                     per_queue("depth"), unit="tasks"),
+        series_chart("chart-latency", "Claim latency (ready to first claim)", times, latency,
+                     unit="s"),
+        series_chart("chart-failures", "Failures per queue (failed for good)", times,
+                     per_queue("failed"), unit="tasks", bars=True),
+        series_chart("chart-runs", "Runs by status", times, {
+            k: [float(r[k]) for r in runs] for k in ("started", "completed", "failed",
+                                                     "cancelled")}, unit="runs", bars=False),
+    ]
+    return {"window": window, "windows": CHART_WINDOWS, "label": label, "charts": drawn,
+            "bucket_seconds": width, "queues": shown, "hidden": len(busiest) - len(shown),
+            "now": datetime.now(UTC).isoformat(" ", "seconds")}
+
+
+def timeline(client: Client, run_id: str) -> Any:
+    """Draw a run's timeline (None for an unknown run)."""
+    found = queries.timeline(client, run_id, limit=TIMELINE_TASKS)
+    if found is None:
+        return None
+    end = found["ended_at"] or datetime.now(UTC)
+    rows = [TimelineRow(*t) for t in found["tasks"]]
+    return timeline_chart(rows, found["started_at"], end,
+                          more=max(0, found["total"] - len(rows)))
+
+
+def observe_routes(client: Client, render_page: Render) -> list[Route]:
+    """Return the routes of this module, to add to the dashboard's."""
+
+    def window_of(request: Request) -> str:
+        raw = request.query_params.get("window", "1h")
+        return raw if raw in CHART_WINDOWS else "1h"
+
+    async def charts_page(request: Request) -> Response:
+        """GET /charts?window=: the charts of the window, refreshed by the page's script."""
+        ctx = await asyncio.to_thread(charts, client, window_of(request))
+        return render_page(request, "charts.html", ctx)
+
+    async def charts_fragment(request: Request) -> Response:
+        """GET /charts/live?window=: the charts alone, for the page's refresh."""
+        ctx = await asyncio.to_thread(charts, client, window_of(request))
+        return render_page(request, "_charts_live.html", ctx)
+
+    async def run_timeline(request: Request) -> Response:
+        """GET /runs/{run_id}/timeline: the run's tasks as an SVG timeline fragment."""
+        try:
+            run_uuid(request.path_params["run_id"])
+        except (TypeError, ValueError):
+            return PlainTextResponse("not a run id", status_code=404)
+        svg = await asyncio.to_thread(timeline, client, request.path_params["run_id"])
+        if svg is None:
+            return PlainTextResponse("no such run", status_code=404)
+        return Response(str(svg), media_type="text/html; charset=utf-8")
 
     async def metrics(request: Request) -> Response:
         """GET /metrics[?window=seconds]: the Prometheus text format."""
@@ -102,4 +200,6 @@ def observe_routes(client: Client) -> list[Route]:
         body = await asyncio.to_thread(metrics_text, client, window)
         return Response(body, media_type=CONTENT_TYPE)
 
-    return [Route("/metrics", metrics)]
+    return [Route("/metrics", metrics), Route("/charts", charts_page),
+            Route("/charts/live", charts_fragment),
+            Route("/runs/{run_id}/timeline", run_timeline)]
