@@ -26,12 +26,13 @@ from singularity_workflow.dashboard import create_app
 
 pytest.importorskip("playwright.sync_api")
 
+from tests.python import test_dashboard_browser as browser_tests  # noqa: E402
 from tests.python.test_dashboard import serving  # noqa: E402
-from tests.python.test_dashboard_browser import (  # noqa: E402,F401  (fixtures)
-    _artefact,
-    browser,
-    page,
-)
+
+# The browser module's Chromium and page fixtures, and where screenshots go.
+browser = browser_tests.browser
+page = browser_tests.page
+_artefact = browser_tests._artefact
 
 RETRIED: set[str] = set()
 LOCK = threading.Lock()
