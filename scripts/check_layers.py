@@ -33,6 +33,9 @@ PACKAGE = "singularity_workflow"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Value types and errors: import nothing of this package.
     ("values", ("_types", "_errors", "_names")),
+    # Observability over the standard library (and OpenTelemetry when installed): structured
+    # logs, the Prometheus text format, tracing; anything above may log, count and trace.
+    ("observability", ("_logging", "_metrics", "_tracing")),
     # Pure Python below the database layer: message types, definitions and their rules, the
     # installer's file reader.
     ("model", ("_messages", "definitions", "definitions._*", "_install")),

@@ -46,6 +46,7 @@ from singularity_workflow._errors import (
     InvalidState,
     KeyConflict,
     LocalStepsNeedOwner,
+    MetricsPortInUse,
     NonRetryableError,
     NonScalarKey,
     PayloadTooLarge,
@@ -85,11 +86,13 @@ from singularity_workflow._listen import (
     send_with_notify,
     unlisten,
 )
+from singularity_workflow._logging import configure as configure_logging
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
 from singularity_workflow._run import RunResult, execute, execute_async, execute_retry
 from singularity_workflow._start import start_flow, start_flows, wait_for_run, wait_for_run_async
 from singularity_workflow._types import (
     ClaimedTask,
+    QueueMetrics,
     RunStatus,
     Schedule,
     ScheduleInfo,
@@ -145,6 +148,7 @@ __all__ = [
     "wait_for_run",
     "wait_for_run_async",
     "ChannelMessage",
+    "configure_logging",
     "ClaimedTask",
     "Client",
     "DecompositionError",
@@ -167,10 +171,12 @@ __all__ = [
     "InvalidState",
     "LocalStepsNeedOwner",
     "KeyConflict",
+    "MetricsPortInUse",
     "MissingStepFunctions",
     "NonScalarKey",
     "NonRetryableError",
     "Orchestrator",
+    "QueueMetrics",
     "Listener",
     "Notification",
     "PayloadTooLarge",

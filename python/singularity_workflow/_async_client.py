@@ -26,6 +26,7 @@ from singularity_workflow._types import (
     LeaseRenewal,
     MissedPolicy,
     OrderBy,
+    QueueMetrics,
     RegisteredVersion,
     RunStatus,
     ScheduleInfo,
@@ -661,6 +662,51 @@ class AsyncClient(AsyncClientBase):
         return cast(
             "dict[int, LeaseRenewal]",
             await self._replay(Client.renew_leases, items, seconds, conn=conn),
+        )
+
+    async def metrics(
+        self, window: timedelta | float = 300, *, horizon: timedelta | float = 86400
+    ) -> list[QueueMetrics]:
+        """Return ``workflow.metrics``: per queue and flow, the tasks now and over ``window``.
+
+        ``window``: seconds or a timedelta (default 5 minutes); ``horizon`` bounds how long
+        before the window a task may have been created and still be counted (default 1 day).
+        """
+        return cast(
+            "list[QueueMetrics]", await self._replay(Client.metrics, window, horizon=horizon)
+        )
+
+    async def metrics_series(
+        self,
+        window: timedelta | float = 3600,
+        buckets: int = 60,
+        *,
+        horizon: timedelta | float = 86400,
+    ) -> list[dict[str, Any]]:
+        """Return ``workflow.metrics_series``: per time bucket and queue, the window's tasks.
+
+        Keys: ``bucket_start``, ``queue``, ``claimed``, ``completed``, ``failed``, ``depth``,
+        ``claim_latency_p50_seconds``, ``claim_latency_p95_seconds`` (None: nothing claimed).
+        """
+        return cast(
+            "list[dict[str, Any]]",
+            await self._replay(Client.metrics_series, window, buckets, horizon=horizon),
+        )
+
+    async def run_series(
+        self,
+        window: timedelta | float = 3600,
+        buckets: int = 60,
+        *,
+        horizon: timedelta | float = 86400,
+    ) -> list[dict[str, Any]]:
+        """Return ``workflow.run_series``: per time bucket, runs started, completed, failed.
+
+        Keys: ``bucket_start``, ``started``, ``completed``, ``failed``, ``cancelled``.
+        """
+        return cast(
+            "list[dict[str, Any]]",
+            await self._replay(Client.run_series, window, buckets, horizon=horizon),
         )
 
     async def list_workers(self, *, include_dead: bool = False) -> list[WorkerInfo]:

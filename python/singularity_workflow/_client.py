@@ -41,6 +41,7 @@ from singularity_workflow._operations import (
     definitions,
     limits,
     messaging,
+    observe,
     runs,
     schedules,
     task_graphs,
@@ -57,6 +58,7 @@ from singularity_workflow._types import (
     LeaseRenewal,
     MissedPolicy,
     OrderBy,
+    QueueMetrics,
     RegisteredVersion,
     RunStatus,
     Schedule,
@@ -782,6 +784,33 @@ class Client:
         if not items:
             return {}
         return self.call(tasks.renew_leases(items, seconds), conn=conn)
+    # -- observing -----------------------------------------------------------------------------
+
+    def metrics(self, window: timedelta | float = 300, *,
+                horizon: timedelta | float = 86_400) -> list[QueueMetrics]:
+        """Return ``workflow.metrics``: per queue and flow, the tasks now and over ``window``.
+
+        ``window``: seconds or a timedelta (default 5 minutes); ``horizon`` bounds how long
+        before the window a task may have been created and still be counted (default 1 day).
+        """
+        return self.call(observe.metrics(window, horizon=horizon))
+
+    def metrics_series(self, window: timedelta | float = 3600, buckets: int = 60, *,
+                       horizon: timedelta | float = 86_400) -> list[dict[str, Any]]:
+        """Return ``workflow.metrics_series``: per time bucket and queue, the window's tasks.
+
+        Keys: ``bucket_start``, ``queue``, ``claimed``, ``completed``, ``failed``, ``depth``,
+        ``claim_latency_p50_seconds``, ``claim_latency_p95_seconds`` (None: nothing claimed).
+        """
+        return self.call(observe.metrics_series(window, buckets, horizon=horizon))
+
+    def run_series(self, window: timedelta | float = 3600, buckets: int = 60, *,
+                   horizon: timedelta | float = 86_400) -> list[dict[str, Any]]:
+        """Return ``workflow.run_series``: per time bucket, runs started, completed, failed.
+
+        Keys: ``bucket_start``, ``started``, ``completed``, ``failed``, ``cancelled``.
+        """
+        return self.call(observe.run_series(window, buckets, horizon=horizon))
 
     # -- workers -------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ __all__ = [
     "InvalidState",
     "NonScalarKey",
     "LocalStepsNeedOwner",
+    "MetricsPortInUse",
     "NonRetryableError",
     "PayloadTooLarge",
     "RunFailed",
@@ -494,6 +495,25 @@ class LocalStepsNeedOwner(WorkflowError):
 
 
 _BY_CODE[LocalStepsNeedOwner.default_code] = LocalStepsNeedOwner
+
+
+class MetricsPortInUse(WorkflowError):
+    """WF046: a metrics endpoint (a worker's ``--metrics-port``) cannot bind its port.
+
+    Raised in Python when the worker starts, before it claims anything; no SQL function raises
+    it. ``port`` and ``host`` say what was asked; the cause is the ``OSError`` of the bind.
+    """
+
+    default_code = "WF046"
+
+    def __init__(self, port: int, host: str, cause: OSError) -> None:
+        super().__init__(
+            f"metrics_port {port} on {host} is not available: {cause.strerror or cause}",
+            hint="Another process (or another worker on this host) serves that port: give each"
+            " worker its own --metrics-port, or 0 for any free port.",
+        )
+        self.port = port
+        self.host = host
 
 
 class NonRetryableError(Exception):

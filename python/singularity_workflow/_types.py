@@ -28,6 +28,7 @@ __all__ = [
     "LeaseRenewal",
     "MissedPolicy",
     "OrderBy",
+    "QueueMetrics",
     "RegisteredVersion",
     "RunStatus",
     "Schedule",
@@ -257,6 +258,33 @@ class RunStatus:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (the shape ``workflow.get_run_status`` returns)."""
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMetrics:
+    """One (queue, flow) row of ``workflow.metrics``: its tasks now and over a window.
+
+    Now: ``ready`` (claimable), ``waiting_on_limits`` (under a full concurrency or rate limit),
+    ``delayed`` (backoff, start delay), ``paused`` (paused runs), ``running`` (claimed),
+    ``oldest_ready_seconds``. Over the window: ``completed``, ``failed`` (for good), claim
+    latency (ready to first claim) and duration (claim to completion) percentiles in seconds,
+    None when nothing was measured.
+    """
+
+    queue: str
+    flow_slug: str
+    ready: int
+    waiting_on_limits: int
+    delayed: int
+    paused: int
+    running: int
+    completed: int
+    failed: int
+    oldest_ready_seconds: float | None
+    claim_latency_p50_seconds: float | None
+    claim_latency_p95_seconds: float | None
+    duration_p50_seconds: float | None
+    duration_p95_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)

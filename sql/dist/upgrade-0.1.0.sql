@@ -531,6 +531,62 @@ end
 $sw_install$;
 commit;
 
+-- migration 0012_observability
+begin;
+select pg_advisory_xact_lock(91634357130068);
+do $sw_install$
+declare
+    sw_detail text;
+    sw_hint text;
+begin
+    insert into workflow.schema_migrations (version, name)
+    values (12, '0012_observability')
+    on conflict (version) do nothing;
+    if found then
+        execute $sw_migration_0012$
+-- 0012_observability: what workflow.metrics and tracing read.
+--
+-- runs.trace_context: the W3C trace context (a JSON object of carrier headers, e.g.
+-- {"traceparent": "00-<trace id>-<span id>-01"}) of the span that started the run, given as
+-- start_flow(..., trace_context =>). Workers make each task's span a child of it, so one run
+-- shows as one trace across processes. Null when the caller traced nothing. Written once, at
+-- insert; nothing in the engine interprets it.
+--
+-- tasks_queued_at_brin: workflow.metrics reads the tasks of a time window (completions,
+-- failures, claim latencies). A BRIN index on queued_at (the task's creation time, never
+-- updated) bounds that read to the pages of recent tasks. queued_at is written only on insert,
+-- so the index does not stop the status updates from being HOT, and a BRIN index costs an insert
+-- almost nothing (a btree on completed_at would make every completion a non-HOT update).
+--
+-- The start signatures that gain a parameter are dropped so that the reload creates them afresh
+-- instead of adding an overload that would make every existing call ambiguous.
+
+alter table workflow.runs add column trace_context jsonb;
+
+create index tasks_queued_at_brin on workflow.tasks using brin (queued_at);
+
+drop function if exists workflow.start_flow(
+    text, jsonb, uuid, integer, timestamptz, text, text, integer, integer, text, interval, text, interval, text,
+    timestamptz
+);
+drop function if exists workflow.start_flows(
+    text, jsonb[], uuid[], integer, timestamptz, text, text, integer, integer, text[], interval, text, interval, text,
+    timestamptz
+);
+
+$sw_migration_0012$;
+    end if;
+exception when others then
+    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
+    raise exception using
+        errcode = sqlstate,
+        message = 'migration 0012_observability: ' || sqlerrm,
+        detail = sw_detail,
+        hint = sw_hint;
+end
+$sw_install$;
+commit;
+
 -- functions
 begin;
 select pg_advisory_xact_lock(91634357130068);
@@ -1070,7 +1126,8 @@ $$;
 -- local steps; if it dies the run fails (see start_flows). version: the flow version number to run
 -- (null: the current one). Same run_id with another input: WF012.
 -- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
--- ordered queues (both: see start_flows).
+-- ordered queues (both: see start_flows). trace_context: the caller's trace context, stored on the
+-- run for tracing (see start_flows).
 -- idempotency_key / dedupe_window, debounce_key / debounce_interval / debounce_mode and start_at
 -- are start_flows' (a key of one run; see there for what each does).
 -- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
@@ -1090,7 +1147,8 @@ create or replace function workflow.start_flow(
     debounce_key text default null,
     debounce_interval interval default null,
     debounce_mode text default 'debounce',
-    start_at timestamptz default null
+    start_at timestamptz default null,
+    trace_context jsonb default null
 )
 returns uuid
 language sql
@@ -1112,7 +1170,8 @@ as $$
         start_flow.debounce_key,
         start_flow.debounce_interval,
         start_flow.debounce_mode,
-        start_flow.start_at
+        start_flow.start_at,
+        start_flow.trace_context
     ) as s;
 $$;
 
@@ -4647,6 +4706,320 @@ begin
 end;
 $$;
 
+-- functions/metrics.sql
+-- metrics: what the engine is doing now and did over a recent window, per queue and flow.
+--
+-- Called by the dashboard's /metrics endpoint (Prometheus), the dashboard's charts, the CLI's
+-- `metrics` command and psql users. One row per (queue, flow) that has live work now or tasks in
+-- the window. Now (the live tasks, read from each workflow queue's pgmq table, so the cost follows
+-- the live work, not the history):
+--   ready              queued tasks whose message is visible: claimable now
+--   waiting_on_limits  queued tasks (visible or deferred) under a concurrency or rate limit that is
+--                      full now (the rule of _limits_waited_on: queue, flow, step or key scope)
+--   delayed            queued tasks whose message is invisible for another reason: retry backoff,
+--                      a start delay, a limit deferral whose limit has room again
+--   paused             queued tasks of paused runs (their messages are parked)
+--   running            tasks claimed and not finished (an expired lease still counts here until
+--                      the next claim takes the task again)
+--   oldest_ready_seconds  how long the longest-waiting ready task has been claimable (since its
+--                      message became visible or the task was queued, the later); null if none
+-- Over the window (now - window_length, now] (the tasks created since now - window_length -
+-- horizon, through the BRIN index on tasks.queued_at: a task created earlier than that and
+-- finished inside the window is not counted; horizon bounds the read):
+--   completed / failed  tasks completed, tasks failed for good (retried attempts are not failures)
+--   claim_latency_p50_seconds / _p95_  from a task becoming ready to its first claim (queued_at
+--                      plus the step's start delay to started_at), over first attempts started in
+--                      the window; a retried task's later claims are not measured (the time its
+--                      backoff ended is not stored)
+--   duration_p50_seconds / _p95_  how long the completing attempt ran (started_at to completed_at)
+-- Locks nothing. Errors: WF010 a window_length or horizon that is not positive. Read-only; safe to
+-- call as often as a scraper likes (each call reads the live messages and the window's tasks).
+create or replace function workflow.metrics(
+    window_length interval default interval '5 minutes',
+    horizon interval default interval '1 day',
+    now timestamptz default clock_timestamp()
+)
+returns table (
+    queue_name text,
+    flow_slug text,
+    ready bigint,
+    waiting_on_limits bigint,
+    delayed bigint,
+    paused bigint,
+    running bigint,
+    completed bigint,
+    failed bigint,
+    oldest_ready_seconds double precision,
+    claim_latency_p50_seconds double precision,
+    claim_latency_p95_seconds double precision,
+    duration_p50_seconds double precision,
+    duration_p95_seconds double precision
+)
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_live text;
+begin
+    -- GUARD
+    if metrics.window_length is null or metrics.window_length <= interval '0' then
+        raise exception 'window_length must be a positive interval, got %', coalesce(metrics.window_length::text, 'null')
+            using errcode = 'WF010', hint = 'For example interval ''5 minutes''.';
+    end if;
+    if metrics.horizon is null or metrics.horizon < interval '0' then
+        raise exception 'horizon must be an interval of zero or more, got %', coalesce(metrics.horizon::text, 'null')
+            using errcode = 'WF010', hint = 'The default, interval ''1 day'', suits most windows.';
+    end if;
+
+    -- PHASE 1: the live tasks of every workflow queue (channel queues carry no tasks), as one
+    -- union over the queues' own tables: a live task always has its message there.
+    select string_agg(format($sql$
+        select t.queue_name, r.flow_slug, t.status, t.step_slug, q.vt, greatest(q.vt, t.queued_at) as visible_at,
+            r.paused_at is not null as paused,
+            r.concurrency_key, r.input
+        from pgmq.%I as q
+        join workflow.tasks as t on t.task_id = (q.message ->> 'task_id')::bigint
+        join workflow.runs as r on r.run_id = t.run_id
+        where t.status in ('queued', 'started') and r.status = 'started'
+    $sql$, 'q_' || m.queue_name), ' union all ' order by m.queue_name)
+    into v_live
+    from pgmq.meta as m
+    where m.queue_name not in (select c.queue_name from workflow.channels as c);
+    if v_live is null then
+        v_live := 'select null::text as queue_name, null::text as flow_slug, null::text as status,'
+            || ' null::text as step_slug, null::timestamptz as vt, null::timestamptz as visible_at, false as paused, null::text as concurrency_key,'
+            || ' null::jsonb as input where false';
+    end if;
+
+    -- PHASE 2: classify the live tasks, aggregate the window, join the two
+    return query execute format($sql$
+        with live as materialized (%s),
+        -- the use of each limit and key now: live slots (concurrency), starts in the window (rate)
+        used as materialized (
+            select cs.limit_id, cs.key, count(*) as n
+            from workflow.concurrency_slots as cs
+            join workflow.tasks as t on t.task_id = cs.task_id
+            where t.status = 'started'
+            group by cs.limit_id, cs.key
+            union all
+            select w.limit_id, w.key, count(*)
+            from workflow.rate_windows as w
+            join workflow.limits as l on l.limit_id = w.limit_id
+            cross join lateral unnest(w.starts) as x (at)
+            where x.at > $1 - make_interval(secs => l.per_seconds::double precision)
+            group by w.limit_id, w.key
+        ),
+        classified as (
+            select lv.queue_name, lv.flow_slug, lv.status, lv.vt, lv.visible_at, lv.paused,
+                lv.status = 'queued' and not lv.paused and exists (
+                    select 1
+                    from workflow.limits as l
+                    cross join lateral (
+                        select case when l.scope = 'key' then coalesce(lv.concurrency_key, lv.input #>> l.key_path, '') else '' end as key
+                    ) as k
+                    join used as u on u.limit_id = l.limit_id and u.key = k.key
+                    where ((l.scope = 'queue' and l.name = lv.queue_name)
+                        or (l.scope in ('flow', 'key') and l.name = lv.flow_slug)
+                        or (l.scope = 'step' and l.name = lv.flow_slug || '.' || lv.step_slug))
+                      and u.n >= l.max_count
+                ) as limited
+            from live as lv
+        ),
+        now_counts as (
+            select c.queue_name, c.flow_slug,
+                count(*) filter (where c.status = 'queued' and not c.paused and not c.limited and c.vt <= $1) as ready,
+                count(*) filter (where c.limited) as waiting_on_limits,
+                count(*) filter (where c.status = 'queued' and not c.paused and not c.limited and c.vt > $1) as delayed,
+                count(*) filter (where c.status = 'queued' and c.paused) as paused,
+                count(*) filter (where c.status = 'started') as running,
+                extract(epoch from $1 - min(c.visible_at) filter (
+                    where c.status = 'queued' and not c.paused and not c.limited and c.vt <= $1
+                ))::double precision as oldest_ready_seconds
+            from classified as c
+            group by c.queue_name, c.flow_slug
+        ),
+        recent as materialized (
+            select t.queue_name, r.flow_slug, t.attempts_count, t.completed_at, t.failed_at, t.started_at,
+                t.queued_at + make_interval(secs => coalesce(s.start_delay_seconds, 0)) as ready_at
+            from workflow.tasks as t
+            join workflow.runs as r on r.run_id = t.run_id
+            left join workflow.steps as s on s.version_id = r.version_id and s.step_slug = t.step_slug
+            where t.queued_at > $1 - $2 - $3 and t.queued_at <= $1
+        ),
+        window_counts as (
+            select w.queue_name, w.flow_slug,
+                count(*) filter (where w.completed_at > $1 - $2 and w.completed_at <= $1) as completed,
+                count(*) filter (where w.failed_at > $1 - $2 and w.failed_at <= $1) as failed,
+                percentile_cont(0.5) within group (order by extract(epoch from greatest(w.started_at - w.ready_at, interval '0')))
+                    filter (where w.attempts_count = 1 and w.started_at > $1 - $2 and w.started_at <= $1) as lat50,
+                percentile_cont(0.95) within group (order by extract(epoch from greatest(w.started_at - w.ready_at, interval '0')))
+                    filter (where w.attempts_count = 1 and w.started_at > $1 - $2 and w.started_at <= $1) as lat95,
+                percentile_cont(0.5) within group (order by extract(epoch from w.completed_at - w.started_at))
+                    filter (where w.completed_at > $1 - $2 and w.completed_at <= $1) as dur50,
+                percentile_cont(0.95) within group (order by extract(epoch from w.completed_at - w.started_at))
+                    filter (where w.completed_at > $1 - $2 and w.completed_at <= $1) as dur95
+            from recent as w
+            group by w.queue_name, w.flow_slug
+            having count(*) filter (where (w.completed_at > $1 - $2 and w.completed_at <= $1)
+                or (w.failed_at > $1 - $2 and w.failed_at <= $1)
+                or (w.started_at > $1 - $2 and w.started_at <= $1)) > 0
+        )
+        select coalesce(n.queue_name, w.queue_name), coalesce(n.flow_slug, w.flow_slug),
+            coalesce(n.ready, 0), coalesce(n.waiting_on_limits, 0), coalesce(n.delayed, 0),
+            coalesce(n.paused, 0), coalesce(n.running, 0),
+            coalesce(w.completed, 0), coalesce(w.failed, 0), n.oldest_ready_seconds,
+            w.lat50, w.lat95, w.dur50, w.dur95
+        from now_counts as n
+        full join window_counts as w on w.queue_name = n.queue_name and w.flow_slug = n.flow_slug
+        order by 1, 2
+    $sql$, v_live)
+    using metrics.now, metrics.window_length, metrics.horizon;
+end;
+$$;
+
+-- functions/metrics_series.sql
+-- metrics_series: the tasks of each queue over a window, in equal time buckets, for charts.
+--
+-- Called by the dashboard's charts and psql users. The window (now - window_length, now] is cut
+-- into bucket_count buckets; one row per (bucket, queue) for every queue with tasks in the
+-- window, buckets without activity included (zeros), so a chart gets a full time axis. Per
+-- bucket, from the tasks' timestamps (the tasks created since now - window_length - horizon,
+-- through the BRIN index on tasks.queued_at, as workflow.metrics):
+--   claimed    tasks whose latest claim (started_at) falls in the bucket
+--   completed  tasks completed in the bucket; failed: tasks failed for good in the bucket
+--   depth      tasks ready and not yet claimed at the bucket's end: ready (queued_at plus the
+--              step's start delay) at or before it, and not claimed, completed or failed by it.
+--              A retried task counts from its first readiness until its latest claim (its
+--              earlier attempts' claim times are not stored), so depth is an upper bound
+--              while retries are pending; tasks created before the horizon are not counted.
+--   claim_latency_p50_seconds / _p95_  ready to first claim, over the first attempts claimed in
+--              the bucket (null when none)
+-- Locks nothing. Errors: WF010 a window_length that is not positive, a bucket_count outside
+-- 1..1000, a negative horizon. Read-only.
+create or replace function workflow.metrics_series(
+    window_length interval default interval '1 hour',
+    bucket_count integer default 60,
+    horizon interval default interval '1 day',
+    now timestamptz default clock_timestamp()
+)
+returns table (
+    bucket_start timestamptz,
+    queue_name text,
+    claimed bigint,
+    completed bigint,
+    failed bigint,
+    depth bigint,
+    claim_latency_p50_seconds double precision,
+    claim_latency_p95_seconds double precision
+)
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_start timestamptz;
+    v_width interval;
+begin
+    -- GUARD
+    if metrics_series.window_length is null or metrics_series.window_length <= interval '0' then
+        raise exception 'window_length must be a positive interval, got %', coalesce(metrics_series.window_length::text, 'null')
+            using errcode = 'WF010', hint = 'For example interval ''1 hour''.';
+    end if;
+    if metrics_series.bucket_count is null or metrics_series.bucket_count not between 1 and 1000 then
+        raise exception 'bucket_count must be between 1 and 1000, got %', coalesce(metrics_series.bucket_count::text, 'null')
+            using errcode = 'WF010', hint = 'A chart needs about one bucket per 10 pixels: 60 is the default.';
+    end if;
+    if metrics_series.horizon is null or metrics_series.horizon < interval '0' then
+        raise exception 'horizon must be an interval of zero or more, got %', coalesce(metrics_series.horizon::text, 'null')
+            using errcode = 'WF010', hint = 'The default, interval ''1 day'', suits most windows.';
+    end if;
+    v_start := metrics_series.now - metrics_series.window_length;
+    v_width := metrics_series.window_length / metrics_series.bucket_count;
+
+    -- PHASE 1: one pass over the window's tasks; each timestamp becomes a bucket number (-1:
+    -- before the window, which only the depth's running sum uses). Depth is a running sum of +1
+    -- at readiness and -1 at the first of claim / end, so the cost is one pass, not buckets x
+    -- tasks.
+    return query
+    with recent as materialized (
+        select t.queue_name,
+            t.queued_at + make_interval(secs => coalesce(s.start_delay_seconds, 0)) as ready_at,
+            t.attempts_count, t.started_at, t.completed_at, t.failed_at,
+            least(t.started_at, t.completed_at, t.failed_at) as left_at
+        from workflow.tasks as t
+        join workflow.runs as r on r.run_id = t.run_id
+        left join workflow.steps as s on s.version_id = r.version_id and s.step_slug = t.step_slug
+        where t.queued_at > v_start - metrics_series.horizon and t.queued_at <= metrics_series.now
+    ),
+    buckets as (
+        select b.i, v_start + v_width * b.i as bucket_start
+        from generate_series(0, metrics_series.bucket_count - 1) as b (i)
+    ),
+    queues as (
+        select distinct x.queue_name from recent as x
+    ),
+    placed as (
+        select x.*,
+            case when x.started_at > v_start and x.started_at <= metrics_series.now
+                then least(greatest(ceil(extract(epoch from x.started_at - v_start) / extract(epoch from v_width))::integer - 1, 0),
+                    metrics_series.bucket_count - 1) end as started_bucket,
+            case when x.completed_at > v_start and x.completed_at <= metrics_series.now
+                then least(greatest(ceil(extract(epoch from x.completed_at - v_start) / extract(epoch from v_width))::integer - 1, 0),
+                    metrics_series.bucket_count - 1) end as completed_bucket,
+            case when x.failed_at > v_start and x.failed_at <= metrics_series.now
+                then least(greatest(ceil(extract(epoch from x.failed_at - v_start) / extract(epoch from v_width))::integer - 1, 0),
+                    metrics_series.bucket_count - 1) end as failed_bucket
+        from recent as x
+    ),
+    -- A timestamp belongs to the bucket whose end is at or after it: bucket k covers
+    -- (start + k * width, start + (k + 1) * width]; -1 is "by the window's start".
+    depth_events as (
+        select x.queue_name,
+            greatest(ceil(extract(epoch from x.ready_at - v_start) / extract(epoch from v_width))::integer - 1, -1) as k,
+            1 as d
+        from recent as x
+        where x.ready_at <= metrics_series.now
+        union all
+        select x.queue_name,
+            greatest(ceil(extract(epoch from x.left_at - v_start) / extract(epoch from v_width))::integer - 1, -1),
+            -1
+        from recent as x
+        where x.ready_at <= metrics_series.now and x.left_at <= metrics_series.now
+    ),
+    deltas as (
+        select e.queue_name, e.k, sum(e.d) as d from depth_events as e group by e.queue_name, e.k
+    ),
+    counts as (
+        select p.queue_name, p.started_bucket as i, count(*) as claimed,
+            percentile_cont(0.5) within group (order by extract(epoch from greatest(p.started_at - p.ready_at, interval '0')))
+                filter (where p.attempts_count = 1) as lat50,
+            percentile_cont(0.95) within group (order by extract(epoch from greatest(p.started_at - p.ready_at, interval '0')))
+                filter (where p.attempts_count = 1) as lat95
+        from placed as p where p.started_bucket is not null
+        group by p.queue_name, p.started_bucket
+    ),
+    done as (
+        select p.queue_name, p.completed_bucket as i, count(*) as n
+        from placed as p where p.completed_bucket is not null group by p.queue_name, p.completed_bucket
+    ),
+    lost as (
+        select p.queue_name, p.failed_bucket as i, count(*) as n
+        from placed as p where p.failed_bucket is not null group by p.queue_name, p.failed_bucket
+    )
+    select b.bucket_start, q.queue_name,
+        coalesce(c.claimed, 0), coalesce(dn.n, 0), coalesce(l.n, 0),
+        greatest(coalesce((select sum(dl.d) from deltas as dl where dl.queue_name = q.queue_name and dl.k <= b.i), 0), 0)::bigint,
+        c.lat50, c.lat95
+    from buckets as b
+    cross join queues as q
+    left join counts as c on c.queue_name = q.queue_name and c.i = b.i
+    left join done as dn on dn.queue_name = q.queue_name and dn.i = b.i
+    left join lost as l on l.queue_name = q.queue_name and l.i = b.i
+    order by q.queue_name, b.bucket_start;
+end;
+$$;
+
 -- functions/next_fire_times.sql
 -- next_fire_times: the next n ticks of a schedule after now, for users to check an expression.
 --
@@ -5619,6 +5992,88 @@ begin
 end;
 $$;
 
+-- functions/run_series.sql
+-- run_series: runs started, completed, failed and cancelled over a window, in equal time buckets.
+--
+-- Called by the dashboard's charts ("runs by status") and psql users. The window
+-- (now - window_length, now] is cut into bucket_count buckets, (start + k * width,
+-- start + (k + 1) * width]; one row per bucket, zeros included. started counts runs by
+-- started_at; completed by completed_at; failed (not cancelled) and cancelled by failed_at.
+-- Reads the runs started since now - window_length - horizon (a run that started before that
+-- and ended inside the window is not counted), per stored status through the runs'
+-- (status, started_at) index. Scheduled runs that have not started are not counted.
+-- Locks nothing. Errors: WF010 a window_length that is not positive, a bucket_count outside
+-- 1..1000, a negative horizon. Read-only.
+create or replace function workflow.run_series(
+    window_length interval default interval '1 hour',
+    bucket_count integer default 60,
+    horizon interval default interval '1 day',
+    now timestamptz default clock_timestamp()
+)
+returns table (
+    bucket_start timestamptz,
+    started bigint,
+    completed bigint,
+    failed bigint,
+    cancelled bigint
+)
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_start timestamptz;
+    v_width interval;
+begin
+    -- GUARD
+    if run_series.window_length is null or run_series.window_length <= interval '0' then
+        raise exception 'window_length must be a positive interval, got %', coalesce(run_series.window_length::text, 'null')
+            using errcode = 'WF010', hint = 'For example interval ''1 hour''.';
+    end if;
+    if run_series.bucket_count is null or run_series.bucket_count not between 1 and 1000 then
+        raise exception 'bucket_count must be between 1 and 1000, got %', coalesce(run_series.bucket_count::text, 'null')
+            using errcode = 'WF010', hint = 'A chart needs about one bucket per 10 pixels: 60 is the default.';
+    end if;
+    if run_series.horizon is null or run_series.horizon < interval '0' then
+        raise exception 'horizon must be an interval of zero or more, got %', coalesce(run_series.horizon::text, 'null')
+            using errcode = 'WF010', hint = 'The default, interval ''1 day'', suits most windows.';
+    end if;
+    v_start := run_series.now - run_series.window_length;
+    v_width := run_series.window_length / run_series.bucket_count;
+
+    return query
+    with recent as materialized (
+        select r.started_at, r.completed_at, r.failed_at, r.cancelled_at is not null as cancelled
+        from workflow.runs as r
+        where r.status = any (array['started', 'completed', 'failed'])
+          and r.started_at > v_start - run_series.horizon and r.started_at <= run_series.now
+    ),
+    events as (
+        select x.started_at as at, 'started' as kind from recent as x
+        union all
+        select x.completed_at, 'completed' from recent as x where x.completed_at is not null
+        union all
+        select x.failed_at, case when x.cancelled then 'cancelled' else 'failed' end
+        from recent as x where x.failed_at is not null
+    ),
+    placed as (
+        select least(greatest(ceil(extract(epoch from e.at - v_start) / extract(epoch from v_width))::integer - 1, 0),
+            run_series.bucket_count - 1) as i, e.kind
+        from events as e
+        where e.at > v_start and e.at <= run_series.now
+    )
+    select v_start + v_width * b.i,
+        count(p.kind) filter (where p.kind = 'started'),
+        count(p.kind) filter (where p.kind = 'completed'),
+        count(p.kind) filter (where p.kind = 'failed'),
+        count(p.kind) filter (where p.kind = 'cancelled')
+    from generate_series(0, run_series.bucket_count - 1) as b (i)
+    left join placed as p on p.i = b.i
+    group by b.i
+    order by b.i;
+end;
+$$;
+
 -- functions/schedule_maintenance.sql
 -- schedule_maintenance: run workflow.maintain() on a schedule with pg_cron, where it is installed.
 --
@@ -5977,6 +6432,8 @@ $$;
 -- WF030 an idempotency key of a live window reused with another input, WF010 a non-positive
 -- dedupe_window or debounce_interval, an unknown debounce_mode, a debounce_key with several
 -- inputs or with start_at, idempotency_keys of another length or repeated.
+-- trace_context: the caller's W3C trace context (carrier headers as a JSON object), stored on each
+-- new run (runs.trace_context) for the task spans of tracing; not interpreted here.
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -5993,7 +6450,8 @@ create or replace function workflow.start_flows(
     debounce_key text default null,
     debounce_interval interval default null,
     debounce_mode text default 'debounce',
-    start_at timestamptz default null
+    start_at timestamptz default null,
+    trace_context jsonb default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -6222,11 +6680,12 @@ begin
     end if;
     with ins as (
         insert into workflow.runs (run_id, flow_slug, version_id, status, remaining_steps, input, started_at, start_at,
-            deadline_at, owner_worker_id, concurrency_key, priority)
+            deadline_at, owner_worker_id, concurrency_key, priority, trace_context)
         select x.run_id, start_flows.flow_slug, v_vid, v_status, v_steps, x.input, v_start,
             case when v_status = 'scheduled' then v_start end,
             v_start + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
-            start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
+            start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0),
+            start_flows.trace_context
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id
@@ -7059,7 +7518,8 @@ $$;
 -- local steps; if it dies the run fails (see start_flows). version: the flow version number to run
 -- (null: the current one). Same run_id with another input: WF012.
 -- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
--- ordered queues (both: see start_flows).
+-- ordered queues (both: see start_flows). trace_context: the caller's trace context, stored on the
+-- run for tracing (see start_flows).
 -- idempotency_key / dedupe_window, debounce_key / debounce_interval / debounce_mode and start_at
 -- are start_flows' (a key of one run; see there for what each does).
 -- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
@@ -7079,7 +7539,8 @@ create or replace function workflow.start_flow(
     debounce_key text default null,
     debounce_interval interval default null,
     debounce_mode text default 'debounce',
-    start_at timestamptz default null
+    start_at timestamptz default null,
+    trace_context jsonb default null
 )
 returns uuid
 language sql
@@ -7101,7 +7562,8 @@ as $$
         start_flow.debounce_key,
         start_flow.debounce_interval,
         start_flow.debounce_mode,
-        start_flow.start_at
+        start_flow.start_at,
+        start_flow.trace_context
     ) as s;
 $$;
 

@@ -9,7 +9,8 @@
 -- local steps; if it dies the run fails (see start_flows). version: the flow version number to run
 -- (null: the current one). Same run_id with another input: WF012.
 -- concurrency_key: the run's key for its flow's key limits; priority: the run's priority on
--- ordered queues (both: see start_flows).
+-- ordered queues (both: see start_flows). trace_context: the caller's trace context, stored on the
+-- run for tracing (see start_flows).
 -- idempotency_key / dedupe_window, debounce_key / debounce_interval / debounce_mode and start_at
 -- are start_flows' (a key of one run; see there for what each does).
 -- Locks, invariants, errors: those of start_flows (WF002, WF020, WF021, WF016, WF009, WF012,
@@ -29,7 +30,8 @@ create or replace function workflow.start_flow(
     debounce_key text default null,
     debounce_interval interval default null,
     debounce_mode text default 'debounce',
-    start_at timestamptz default null
+    start_at timestamptz default null,
+    trace_context jsonb default null
 )
 returns uuid
 language sql
@@ -51,6 +53,7 @@ as $$
         start_flow.debounce_key,
         start_flow.debounce_interval,
         start_flow.debounce_mode,
-        start_flow.start_at
+        start_flow.start_at,
+        start_flow.trace_context
     ) as s;
 $$;

@@ -51,6 +51,8 @@
 -- WF030 an idempotency key of a live window reused with another input, WF010 a non-positive
 -- dedupe_window or debounce_interval, an unknown debounce_mode, a debounce_key with several
 -- inputs or with start_at, idempotency_keys of another length or repeated.
+-- trace_context: the caller's W3C trace context (carrier headers as a JSON object), stored on each
+-- new run (runs.trace_context) for the task spans of tracing; not interpreted here.
 -- On error nothing is created.
 create or replace function workflow.start_flows(
     flow_slug text,
@@ -67,7 +69,8 @@ create or replace function workflow.start_flows(
     debounce_key text default null,
     debounce_interval interval default null,
     debounce_mode text default 'debounce',
-    start_at timestamptz default null
+    start_at timestamptz default null,
+    trace_context jsonb default null
 )
 returns table (run_id uuid, created boolean)
 language plpgsql
@@ -296,11 +299,12 @@ begin
     end if;
     with ins as (
         insert into workflow.runs (run_id, flow_slug, version_id, status, remaining_steps, input, started_at, start_at,
-            deadline_at, owner_worker_id, concurrency_key, priority)
+            deadline_at, owner_worker_id, concurrency_key, priority, trace_context)
         select x.run_id, start_flows.flow_slug, v_vid, v_status, v_steps, x.input, v_start,
             case when v_status = 'scheduled' then v_start end,
             v_start + make_interval(secs => coalesce(start_flows.timeout_seconds, v_timeout)),
-            start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0)
+            start_flows.owner, start_flows.concurrency_key, coalesce(start_flows.priority, 0),
+            start_flows.trace_context
         from unnest(v_ids, start_flows.inputs) as x (run_id, input)
         on conflict on constraint runs_pkey do nothing
         returning workflow.runs.run_id

@@ -11,8 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 from uuid import UUID
 
+from psycopg.types.json import Jsonb
+
 from singularity_workflow._db import Operation, Rows, clean_text, first_value, no_result, to_jsonb
 from singularity_workflow._operations._args import need_bool, need_int, need_text, need_type
+from singularity_workflow._tracing import enqueue_context
 from singularity_workflow._types import (
     DEFAULT_CANCEL_REASON,
     OrderBy,
@@ -75,6 +78,12 @@ def _interval(value: timedelta | float | None, what: str) -> timedelta | None:
     return timedelta(seconds=value)
 
 
+def _trace(flow_slug: str, runs: int = 1) -> Jsonb | None:
+    """Return the trace context to store with new runs: the enqueue span's (None: not tracing)."""
+    carrier = enqueue_context(flow_slug, runs)
+    return None if carrier is None else to_jsonb(carrier, "trace context")
+
+
 def start_flow(
     flow_slug: str,
     input: Any,
@@ -106,7 +115,8 @@ def start_flow(
         " timeout_seconds => %s, owner => %s, concurrency_key => %s, priority => %s,"
         " version => %s, idempotency_key => %s,"
         " dedupe_window => coalesce(%s::interval, interval '24 hours'), debounce_key => %s,"
-        " debounce_interval => %s::interval, debounce_mode => %s, start_at => %s)",
+        " debounce_interval => %s::interval, debounce_mode => %s, start_at => %s,"
+        " trace_context => %s)",
         [
             flow_slug,
             to_jsonb(input, "run input"),
@@ -122,6 +132,7 @@ def start_flow(
             _interval(debounce_interval, "debounce_interval"),
             debounce_mode,
             start_at,
+            _trace(flow_slug),
         ],
         first_value,
     )
@@ -149,7 +160,8 @@ def start_flows(
         "select run_id from workflow.start_flows(flow_slug => %s, inputs => %s::jsonb[],"
         " run_ids => %s::uuid[], timeout_seconds => %s, concurrency_key => %s, priority => %s,"
         " version => %s, idempotency_keys => %s::text[],"
-        " dedupe_window => coalesce(%s::interval, interval '24 hours'), start_at => %s)",
+        " dedupe_window => coalesce(%s::interval, interval '24 hours'), start_at => %s,"
+        " trace_context => %s)",
         [
             flow_slug,
             [to_jsonb(value, "run input") for value in inputs],
@@ -163,6 +175,7 @@ def start_flows(
             None if idempotency_keys is None else list(idempotency_keys),
             _interval(dedupe_window, "dedupe_window"),
             start_at,
+            _trace(flow_slug, len(inputs)),
         ],
         _run_ids,
     )

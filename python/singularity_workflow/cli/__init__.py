@@ -15,6 +15,8 @@ import click
 
 from singularity_workflow import __version__
 from singularity_workflow._demo import demo_command
+from singularity_workflow._logging import FORMATS
+from singularity_workflow._logging import configure as configure_logging
 from singularity_workflow.cli._base import CliError, CliGroup, add_database_option
 from singularity_workflow.cli.dashboard import dashboard_command
 from singularity_workflow.cli.goal import goal_group
@@ -23,15 +25,29 @@ from singularity_workflow.cli.lifecycle import LIFECYCLE_COMMANDS
 from singularity_workflow.cli.limits import limits_group
 from singularity_workflow.cli.messaging import listen_command, notify_command, send_command
 from singularity_workflow.cli.schedules import schedules_group
-from singularity_workflow.cli.worker import run_command, worker_command, workers_command
+from singularity_workflow.cli.worker import (
+    metrics_command,
+    run_command,
+    worker_command,
+    workers_command,
+)
 
 __all__ = ["CliError", "main"]
 
 
 @click.group(cls=CliGroup)
 @click.version_option(__version__, prog_name="singularity-workflow")
-def main() -> None:
+@click.option("--log-format", type=click.Choice(FORMATS), default="text", show_default=True,
+              envvar="SINGULARITY_WORKFLOW_LOG_FORMAT",
+              help="Log lines as text, key=value (kv) or JSON, on stderr.")
+@click.option("--log-level", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="The least severe level logged (the worker command has its own, INFO).")
+@click.pass_context
+def main(ctx: click.Context, log_format: str, log_level: str) -> None:
     """Drive the singularity-workflow engine that lives in PostgreSQL."""
+    ctx.meta["log_format"] = log_format
+    configure_logging(log_level, log_format)
 
 
 for _command in (
@@ -40,6 +56,7 @@ for _command in (
     flows_command,
     worker_command,
     workers_command,
+    metrics_command,
     run_command,
     *LIFECYCLE_COMMANDS,
     goal_group,

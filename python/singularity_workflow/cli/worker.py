@@ -13,9 +13,9 @@ no workflow schema, which restarting will not fix.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
-import logging
 import sys
 import time
 from typing import Any
@@ -25,6 +25,8 @@ import click
 
 from singularity_workflow._client import Client
 from singularity_workflow._errors import SchemaNotInstalled
+from singularity_workflow._logging import FORMATS
+from singularity_workflow._logging import configure as configure_logging
 from singularity_workflow._notify import Notifier
 from singularity_workflow._types import RunStatus
 from singularity_workflow.cli._base import client_of, dump, table
@@ -32,6 +34,7 @@ from singularity_workflow.worker import Worker, import_modules
 
 __all__ = [
     "EXIT_SCHEMA_MISSING",
+    "metrics_command",
     "progress_text",
     "run_command",
     "worker_command",
@@ -59,6 +62,13 @@ EXIT_SCHEMA_MISSING = 3
 @click.option("--worker-id", default=None, help="Name recorded on claimed tasks [host:pid:random].")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--log-format", type=click.Choice(FORMATS), default=None,
+              help="Log lines as text, key=value (kv) or JSON [the group's --log-format].")
+@click.option("--metrics-port", type=click.IntRange(min=0, max=65535), default=None,
+              help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics"
+              " (0: any free port).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address the metrics endpoint binds to (0.0.0.0: every interface).")
 @click.argument("modules", nargs=-1)
 @click.pass_context
 def worker_command(
@@ -71,6 +81,9 @@ def worker_command(
     shutdown_grace: float,
     worker_id: str | None,
     log_level: str,
+    log_format: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
     modules: tuple[str, ...],
 ) -> None:
     """Serve queues until SIGTERM/SIGINT, running the handlers of the imported MODULES.
@@ -78,10 +91,7 @@ def worker_command(
     A first signal stops claiming and lets running tasks finish (up to --shutdown-grace); a
     second one stops at once (unfinished tasks are run again elsewhere once their leases lapse).
     """
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(log_level, log_format or ctx.find_root().meta.get("log_format", "text"))
     try:
         import_modules(imports + modules)
     except ImportError as exc:
@@ -102,6 +112,8 @@ def worker_command(
         poll_interval=poll_interval,
         worker_id=worker_id,
         shutdown_grace=shutdown_grace,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     ).run()
 
 
@@ -139,6 +151,42 @@ def workers_command(ctx: click.Context, include_dead: bool, as_json: bool) -> No
     ]
     headers = ("worker", "host", "pid", "queues", "resources", "handlers", "version",
                "last_heartbeat", "alive")
+    click.echo(table(headers, rows))
+
+
+@click.command("metrics")
+@click.option("--window", type=click.FloatRange(min=0.001), default=300.0, show_default=True,
+              help="Seconds of history the completions, failures and percentiles cover.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def metrics_command(ctx: click.Context, window: float, as_json: bool) -> None:
+    """Show per queue and flow the tasks ready, waiting, running now, and the window's history.
+
+    The same numbers as the dashboard's /metrics (workflow.metrics): ready, waiting on limits,
+    delayed, paused and running tasks now; completed and failed tasks, claim latency and
+    duration percentiles (seconds) over the last --window seconds.
+    """
+    found = client_of(ctx).metrics(window)
+    if as_json:
+        click.echo(dump([dataclasses.asdict(m) for m in found]))
+        return
+    if not found:
+        click.echo("no tasks now or in the window")
+        return
+
+    def sec(value: float | None) -> str | None:
+        return None if value is None else f"{value:.3f}"
+
+    rows = [
+        (m.queue, m.flow_slug, m.ready, m.waiting_on_limits, m.delayed, m.paused, m.running,
+         m.completed, m.failed, sec(m.oldest_ready_seconds), sec(m.claim_latency_p50_seconds),
+         sec(m.claim_latency_p95_seconds), sec(m.duration_p50_seconds),
+         sec(m.duration_p95_seconds))
+        for m in found
+    ]
+    headers = ("queue", "flow", "ready", "limited", "delayed", "paused", "running", "completed",
+               "failed", "oldest_ready_s", "claim_p50_s", "claim_p95_s", "run_p50_s",
+               "run_p95_s")
     click.echo(table(headers, rows))
 
 

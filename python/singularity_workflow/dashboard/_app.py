@@ -62,6 +62,7 @@ from singularity_workflow._types import DEFAULT_CANCEL_REASON, RunStatus, Workfl
 from singularity_workflow.dashboard import _queries as queries
 from singularity_workflow.dashboard._dag import Layout, display_state, layout_flow
 from singularity_workflow.dashboard._live import RUNS_TOPIC, LiveHub, run_topic
+from singularity_workflow.dashboard._observe import observe_routes
 
 __all__ = ["DashboardConfig", "create_app"]
 
@@ -816,6 +817,7 @@ def create_app(database: str | Client | None = None,
         Route("/live/runs/{run_id}", dash.stream_run),
         Route("/live/channels/{name}", dash.stream_channel),
         Route("/healthz", dash.healthz),
+        *observe_routes(client, dash.render),  # /metrics, /charts, timelines (_observe.py)
         Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
     ]
     async def schema_missing(request: Request, exc: Exception) -> Response:

@@ -37,6 +37,7 @@ __all__ = [
     "run_counts",
     "runs",
     "step",
+    "timeline",
     "workers",
 ]
 
@@ -103,6 +104,21 @@ _QUEUES: Final = (
     " order by m.queue_name"
 )
 _CHANNELS: Final = "select channel, created_at from workflow.channels order by channel"
+# A run's tasks in the order their steps started (then by step and index), for its timeline;
+# through the (run_id, step_slug, task_index) key and the step_states primary key.
+_TIMELINE: Final = (
+    "select t.step_slug, t.task_index, t.status, t.attempts_count, t.queued_at, t.started_at,"
+    " coalesce(t.completed_at, t.failed_at)"
+    " from workflow.tasks t"
+    " left join workflow.step_states s on s.run_id = t.run_id and s.step_slug = t.step_slug"
+    " where t.run_id = %s"
+    " order by s.started_at nulls last, t.step_slug, t.task_index limit %s"
+)
+_TIMELINE_RUN: Final = (
+    "select r.started_at, coalesce(r.completed_at, r.failed_at),"
+    " (select count(*) from workflow.tasks t where t.run_id = r.run_id)"
+    " from workflow.runs r where r.run_id = %s"
+)
 
 
 def runs_op(
@@ -211,6 +227,29 @@ def step(
             Operation(_TASKS, [rid, step_slug, offset, limit], task_rows), conn=conn
         )
     return found
+
+
+def timeline(client: Client, run_id: UUID | str, *, limit: int = 100) -> dict[str, Any] | None:
+    """Return a run's tasks for its timeline; None if the run is unknown.
+
+    Keys: ``started_at`` and ``ended_at`` (None while it runs) of the run, ``tasks``: up to
+    ``limit`` rows (step, index, status, attempts, queued_at, started_at, ended_at) in the
+    order their steps started, and ``total``, the run's number of tasks.
+    """
+    rid = run_uuid(run_id)
+
+    def run_row(rows: Rows) -> tuple[Any, ...] | None:
+        return tuple(rows[0]) if rows else None
+
+    def task_rows(rows: Rows) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in rows]
+
+    with client.connection() as conn:
+        head = client.call(Operation(_TIMELINE_RUN, [rid], run_row), conn=conn)
+        if head is None:
+            return None
+        tasks = client.call(Operation(_TIMELINE, [rid, limit], task_rows), conn=conn)
+    return {"started_at": head[0], "ended_at": head[1], "total": head[2], "tasks": tasks}
 
 
 def queues(client: Client) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ import psycopg
 
 from singularity_workflow._client import ClaimedTask, Client, UndecodableJson
 from singularity_workflow._errors import NonRetryableError
+from singularity_workflow._logging import task_fields
 from singularity_workflow._notify import Notifier, is_connection_error
 from singularity_workflow.definitions._signature import POSITIONAL
 from singularity_workflow.worker._context import StepContext
@@ -54,6 +55,7 @@ from singularity_workflow.worker._handlers import (
     serialise_output,
 )
 from singularity_workflow.worker._leases import LeaseKeeper
+from singularity_workflow.worker._observe import Observer
 from singularity_workflow.worker._pools import AsyncRunner, DaemonPool
 from singularity_workflow.worker._state import (
     EngineStats,
@@ -153,6 +155,7 @@ class Engine:
         self.lease_renew_fraction = lease_renew_fraction
         self.worker_id = worker_id
         self.stats = EngineStats()
+        self.observer = Observer(client, self.stats, worker_id)
         self.max_written_off = max_written_off
         #: Set when the engine cannot go on (too many written-off threads); run() then returns.
         self.fatal: str | None = None
@@ -310,6 +313,7 @@ class Engine:
                 src.queue, qty, worker_id=self.worker_id, resources=self.resources,
                 for_run_id=src.for_run_id, conn=conn,
             )
+            self.observer.claimed(got, conn)  # tracing: their runs' contexts, same transaction
             if len(got) >= qty:
                 with self._tasks.lock:
                     self._maybe_more[src] = True
@@ -348,6 +352,7 @@ class Engine:
                     self._conn.lost(exc)
                     return
                 raise
+            self.observer.claimed(tasks, conn)  # tracing: their runs' contexts
             if len(tasks) >= qty:
                 # A full batch: more may be waiting, so claim again as soon as a slot frees.
                 with self._tasks.lock:
@@ -380,7 +385,7 @@ class Engine:
         finish = self._flusher.put
         if handler is None:
             log.error("worker %s: task %s (%s/%s): %s", self.worker_id, task.task_id,
-                      task.flow_slug, task.step_slug, error)
+                      task.flow_slug, task.step_slug, error, extra=task_fields(task))
             finish(task, False, error)
             return
         arg = task.item if handler.is_map else task.input
@@ -393,6 +398,7 @@ class Engine:
             ctx = (StepContext(self.client, entry, is_map=handler.is_map)
                    if handler.context is not None else None)
             fn = _bind(handler, ctx)
+        fn = self.observer.wrap(task, fn)  # span, handler seconds, log fields (worker/_observe)
         if _is_async(fn):
             try:
                 coro = fn(arg)
@@ -434,7 +440,7 @@ class Engine:
         if exc is not None:
             if not isinstance(exc, Exception):
                 log.warning("worker %s: task %s raised %s", self.worker_id, task.task_id,
-                            type(exc).__name__)
+                            type(exc).__name__, extra=task_fields(task))
             self._flusher.put(task, False, format_error(exc),
                               retryable=not isinstance(exc, NonRetryableError))
             return
@@ -461,7 +467,7 @@ class Engine:
             error = StepTimeout(f"step {task.step_slug!r} ran longer than its timeout of"
                                 f" {seconds} s (attempt {task.attempt})")
             log.warning("worker %s: task %s (%s/%s): %s", self.worker_id, task.task_id,
-                        task.flow_slug, task.step_slug, error)
+                        task.flow_slug, task.step_slug, error, extra=task_fields(task))
             self._flusher.put(task, False, f"{type(error).__name__}: {error}")
             if e.future is not None:
                 e.future.cancel()
@@ -470,7 +476,7 @@ class Engine:
                 self.stats.written_off += 1
                 log.warning("worker %s: the thread running task %s cannot be stopped: written"
                             " off and replaced (%d stuck, limit %d)", self.worker_id,
-                            task.task_id, stuck, self.max_written_off)
+                            task.task_id, stuck, self.max_written_off, extra=task_fields(task))
                 if stuck > self.max_written_off and self.fatal is None:
                     self.fatal = (f"{stuck} handler threads are stuck past their step's timeout"
                                   f" (limit {self.max_written_off})")

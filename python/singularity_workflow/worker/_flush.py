@@ -17,6 +17,7 @@ from typing import Any, Final
 import psycopg
 
 from singularity_workflow._client import ClaimedTask, Client
+from singularity_workflow._logging import task_fields
 from singularity_workflow._notify import BackoffPolicy, connection_lost
 from singularity_workflow.worker._state import (
     EngineStats,
@@ -173,7 +174,7 @@ class Flusher:
             if entry is not None and entry.abandoned:
                 log.warning("worker %s: discarding the result of task %s attempt %s: its lease"
                             " was lost (it will be, or was, run again)", self._worker_id,
-                            r.task.task_id, r.task.attempt)
+                            r.task.task_id, r.task.attempt, extra=task_fields(r.task))
                 self._forget([r])
                 continue
             pending.append(r)
@@ -253,7 +254,7 @@ class Flusher:
         r.retry_at = time.monotonic() + r.backoff
         log.warning("worker %s: reporting task %s waits on a row lock held by another session"
                     " (run %s); retrying in %.0f s", self._worker_id, r.task.task_id,
-                    r.task.run_id, r.backoff)
+                    r.task.run_id, r.backoff, extra=task_fields(r.task))
 
     def _refused(self, conn: psycopg.Connection[Any], batch: list[Result], exc: BaseException,
                  *, completing: bool) -> None:
@@ -272,17 +273,19 @@ class Flusher:
         self._stats.errors.append(msg)
         if completing:
             log.error("worker %s: the output of task %s was refused: %s", self._worker_id,
-                      r.task.task_id, msg)
+                      r.task.task_id, msg, extra=task_fields(r.task))
             # Not retryable: the same output would be refused again.
             bad = Result(r.task, False, f"step {r.task.step_slug!r}: its output was refused by"
                          f" the database: {msg}", retryable=False)
             self._report(conn, [bad], completing=False)
         else:
             log.error("worker %s: could not report the failure of task %s: %s", self._worker_id,
-                      r.task.task_id, msg)
+                      r.task.task_id, msg, extra=task_fields(r.task))
             self._forget([r])
 
     def _record(self, batch: list[Result], verdicts: dict[int, Any], *, completing: bool) -> None:
+        if batch:
+            self._stats.flush_batch_size.observe(len(batch))  # the worker's /metrics
         for r in batch:
             v = verdicts.get(r.task.task_id)
             if completing:
@@ -292,14 +295,15 @@ class Flusher:
                     self._stats.stale += 1
                     log.info("worker %s: completion of task %s attempt %s was stale (the task"
                              " was claimed again or its run ended)", self._worker_id,
-                             r.task.task_id, r.task.attempt)
+                             r.task.task_id, r.task.attempt, extra=task_fields(r.task))
             elif v == "stale":
                 self._stats.stale += 1
             else:
                 self._stats.failed += 1
                 log.info("worker %s: task %s (%s/%s) attempt %s failed (%s): %s",
                          self._worker_id, r.task.task_id, r.task.flow_slug, r.task.step_slug,
-                         r.task.attempt, v, str(r.value).splitlines()[0] if r.value else "")
+                         r.task.attempt, v, str(r.value).splitlines()[0] if r.value else "",
+                         extra=task_fields(r.task))
         self._forget(batch)
 
     def _forget(self, batch: Iterable[Result]) -> None:

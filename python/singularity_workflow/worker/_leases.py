@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 from singularity_workflow._client import Client
+from singularity_workflow._logging import task_fields
 from singularity_workflow._notify import Backoff
 from singularity_workflow.worker._state import EngineStats, InFlight, InFlightTable
 
@@ -119,4 +120,4 @@ class LeaseKeeper:
                     log.warning("worker %s: lost the lease of task %s attempt %s (%s/%s):"
                                 " its result will be discarded", self._worker_id,
                                 e.task.task_id, e.task.attempt, e.task.flow_slug,
-                                e.task.step_slug)
+                                e.task.step_slug, extra=task_fields(e.task))

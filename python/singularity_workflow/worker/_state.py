@@ -22,6 +22,7 @@ from uuid import UUID
 import psycopg
 
 from singularity_workflow._client import ClaimedTask, Client
+from singularity_workflow._metrics import BATCH_BUCKETS, SECONDS_BUCKETS, Histogram
 from singularity_workflow._notify import Backoff
 
 __all__ = [
@@ -104,6 +105,15 @@ class EngineStats:
     written_off: int = 0  # sync handler threads stuck past their step's timeout, replaced
     reconnects: int = 0
     errors: list[str] = field(default_factory=list)
+    # For a worker's /metrics (worker/_observe.py): how long handlers ran, per flow, step and
+    # outcome; how many results each flush reported in one transaction.
+    handler_seconds: Histogram = field(default_factory=lambda: Histogram(
+        "singularity_workflow_worker_handler_duration_seconds",
+        "Seconds a step handler ran, per flow, step and outcome (ok, error).",
+        SECONDS_BUCKETS, ("flow", "step", "outcome")))
+    flush_batch_size: Histogram = field(default_factory=lambda: Histogram(
+        "singularity_workflow_worker_flush_batch_size",
+        "Results reported per flush transaction.", BATCH_BUCKETS))
 
 
 def sqlstate(exc: BaseException) -> str | None:

@@ -21,9 +21,11 @@ from types import FrameType
 from typing import Any
 
 from singularity_workflow._client import Client
+from singularity_workflow._metrics import MetricsServer, render, serve_metrics
 from singularity_workflow.definitions import WorkflowDef, discover, registry
 from singularity_workflow.worker._engine import DEFAULT_MAX_WRITTEN_OFF, Engine
 from singularity_workflow.worker._handlers import RegistryResolver
+from singularity_workflow.worker._observe import worker_families
 from singularity_workflow.worker._registration import (
     DEFAULT_HEARTBEAT_TIMEOUT,
     Handlers,
@@ -147,6 +149,11 @@ class Worker:
     deregisters when it stops; a
     worker that stops heartbeating (killed, frozen) is dead for the engine after
     ``heartbeat_timeout``, and its leases are released at once.
+
+    ``metrics_port``: serve the worker's own Prometheus metrics at
+    ``http://metrics_host:metrics_port/metrics`` (tasks claimed, completed, failed, handler
+    seconds, flush batch sizes, reconnects; docs/observability.md); 0 picks a free port
+    (``metrics_address``). A port in use raises :class:`MetricsPortInUse` when it starts.
     """
 
     def __init__(
@@ -166,6 +173,8 @@ class Worker:
         heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT,
         max_written_off: int = DEFAULT_MAX_WRITTEN_OFF,
         handlers: Handlers | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
         if isinstance(queues, str):
             queues = (queues,)
@@ -193,6 +202,9 @@ class Worker:
         self.heartbeat_timeout = heartbeat_timeout
         self.max_written_off = max_written_off
         self.handlers = handlers
+        self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
+        self._metrics: MetricsServer | None = None
         self._registration: Registration | None = None
         self._stop = threading.Event()
         self._hurry = threading.Event()  # second signal: do not wait for in-flight tasks
@@ -251,6 +263,10 @@ class Worker:
         if self._thread is not None:
             raise RuntimeError("this worker was already started")
         import_modules(self.imports)
+        if self.metrics_port is not None:
+            # Bound first: a port in use is an error at start (MetricsPortInUse), not later.
+            self._metrics = serve_metrics(self.metrics_port, self._render_metrics,
+                                          host=self.metrics_host)
         registration = Registration(
             self.client, self.worker_id, queues=self.queues, resources=self.resources,
             handlers=(VersionedHandlers(self.client) if self.handlers is None
@@ -270,11 +286,16 @@ class Worker:
             listen_conninfo=self.listen_database,
             max_written_off=self.max_written_off,
         )
-        engine.start()
+        try:
+            engine.start()
+        except BaseException:
+            self._close_metrics()
+            raise
         try:
             registration.start()  # before the first claim, so the claims filter by handlers
         except BaseException:
             engine.close()
+            self._close_metrics()
             raise
         self._registration = registration
         self._engine = engine
@@ -283,6 +304,23 @@ class Worker:
         self._thread.start()
         self._started.set()
         return self._thread
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """The (host, port) the worker's ``/metrics`` listens on, once started (None: off)."""
+        return None if self._metrics is None else (str(self._metrics.host), self._metrics.port)
+
+    def _render_metrics(self) -> str:
+        """Render the worker's ``/metrics`` body: its counters and histograms (worker/_observe)."""
+        engine = self._engine
+        if engine is None:
+            return render([])
+        return render(worker_families(engine.stats, self.worker_id, engine.in_flight))
+
+    def _close_metrics(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
 
     def _maintain(self) -> None:
         """Run the engine's housekeeping (``workflow.maintain``) once per poll tick.
@@ -333,5 +371,6 @@ class Worker:
                 self._registration.stop()
             if self._owns_client:
                 self.client.close()
+            self._close_metrics()
             log.info("worker %s: stopped (%d completed, %d failed, %d stale)", self.worker_id,
                      engine.stats.completed, engine.stats.failed, engine.stats.stale)

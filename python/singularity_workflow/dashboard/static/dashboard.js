@@ -1,8 +1,8 @@
 // singularity-workflow dashboard: confirmations and live updates (no build step, no library).
 //
 // Every value from the server is written with textContent or setAttribute, never innerHTML,
-// except the list fragments (/runs/live, /queues/live), which the server renders with Jinja2's
-// escaping exactly like the page itself.
+// except the list fragments (/runs/live, /queues/live, /charts/live, a run's timeline), which the
+// server renders with Jinja2's escaping (the charts' SVG with html.escape) like the page itself.
 "use strict";
 
 (function () {
@@ -106,6 +106,21 @@
     stream("/live/runs/" + encodeURIComponent(root.dataset.run), { status: applyRun });
   }
 
+  // ---- fragments that refresh themselves: data-live-src, every data-live-every ms ----
+  // (the charts page, a run's timeline); the server renders them with escaping.
+  function liveFragments() {
+    document.querySelectorAll("[data-live-src]").forEach((el) => {
+      const load = async () => {
+        const response = await fetch(el.dataset.liveSrc, { credentials: "same-origin" });
+        if (!response.ok) return;
+        el.innerHTML = await response.text();
+        el.dataset.refreshed = String(Date.now());
+      };
+      if (!el.children.length) load();
+      setInterval(load, Number(el.dataset.liveEvery || 5000));
+    });
+  }
+
   function queuesPage() {
     const container = document.getElementById("queues-live");
     if (!container) return;
@@ -148,6 +163,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     wireConfirmations();
+    liveFragments();
     const page = document.body.dataset.page;
     if (page === "runs") runsPage();
     else if (page === "run") runPage();
