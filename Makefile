@@ -10,7 +10,7 @@ PYTHON ?= python3
 # The stamp file makes `make venv` re-run pip only when the package definition changes.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-sql test-python test-unit lint sql dist-sql gen-async bench clean demo
+.PHONY: help venv test test-sql test-python test-unit lint sql dist-sql gen-async bench bench-pressure clean demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -81,6 +81,11 @@ demo: $(EMBEDDED_STAMP) ## Run a diamond workflow end to end (DATABASE_URL, a lo
 bench: venv ## Run the benchmark (bench/run.py)
 	@if [ -f bench/run.py ]; then $(VENV)/bin/python bench/run.py; \
 	else echo "bench/run.py does not exist yet"; exit 1; fi
+
+# Not part of `make test`: ~13 minutes, a temporary cluster of its own, and load that disturbs
+# anything else on the machine. `.venv/bin/python bench/pressure.py --quick` is the smoke version.
+bench-pressure: venv ## Pressure bench (bench/pressure.py): held xid and long readers, autovacuum on and off
+	$(VENV)/bin/python bench/pressure.py --markdown $(PRESSURE_ARGS)
 
 clean: ## Remove the virtualenv, build output and caches
 	rm -rf $(VENV) build dist python/dist .pytest_cache .mypy_cache .ruff_cache
