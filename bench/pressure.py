@@ -320,6 +320,10 @@ def summarise(label: str, server: dict[str, str], reloptions: dict[str, str],
             "max_bytes": {t: max((s["tables"][t]["bytes"] for s in ss), default=0)
                           for t in TABLES},
             "top_waits": [(w, round(100 * n / total_waits)) for w, n in waits.most_common(4)],
+            "hot_updates": {t: {
+                "upd": end_tables[t]["upd"] - (ss[0]["tables"][t]["upd"] if ss else 0),
+                "hot_upd": end_tables[t]["hot_upd"] - (ss[0]["tables"][t]["hot_upd"] if ss else 0),
+            } for t in TABLES},
         }
     first = samples[0]["tables"] if samples else {}
     last = bounds["recovery"]["end"]["sample"]["tables"]
@@ -346,7 +350,7 @@ def print_target(r: dict[str, Any]) -> None:
               f" {p['completions_per_s']:7d} {p['claim_p50_ms']:6.2f} {p['claim_p95_ms']:6.2f}"
               f" {p['claim_p99_ms']:7.2f} {p['max_xmin_age']:9d}  {waits}")
     print(f"{'table':22} " + " ".join(f"{n[:10]:>17}" for n in PHASES) + "   (dead rows / MiB at"
-          " phase end)")
+          " phase end; HOT/updates over the run)")
     for t in TABLES:
         cells = []
         for p in r["phases"].values():
@@ -355,6 +359,11 @@ def print_target(r: dict[str, Any]) -> None:
         h = r["hot_updates"][t]
         print(f"{t:22} " + " ".join(f"{c:>17}" for c in cells)
               + f"   HOT {h['hot_upd']:,}/{h['upd']:,}")
+    print("HOT updates per phase (%): " + "; ".join(
+        f"{name} " + ", ".join(
+            f"{t.split('.')[1]} {100 * h['hot_upd'] // h['upd']}"
+            for t, h in p["hot_updates"].items() if h["upd"])
+        for name, p in r["phases"].items()))
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
