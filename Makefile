@@ -82,7 +82,7 @@ bench: venv ## Run the benchmark (bench/run.py)
 	@if [ -f bench/run.py ]; then $(VENV)/bin/python bench/run.py; \
 	else echo "bench/run.py does not exist yet"; exit 1; fi
 
-# Not part of `make test`: ~13 minutes, a temporary cluster of its own, and load that disturbs
+# Not part of `make test`: ~20 minutes, a temporary cluster of its own, and load that disturbs
 # anything else on the machine. `.venv/bin/python bench/pressure.py --quick` is the smoke version.
 bench-pressure: venv ## Pressure bench (bench/pressure.py): held xid and long readers, autovacuum on and off
 	$(VENV)/bin/python bench/pressure.py --markdown $(PRESSURE_ARGS)

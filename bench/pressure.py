@@ -173,11 +173,18 @@ def worker(url: str, batch: int, completed: Any, stop: Any, out: str) -> None:
     Path(out).write_text(json.dumps(samples))
 
 
-def housekeeper(url: str, keep: str, stop: Any) -> None:
-    """``maintain()`` every 5 s, and ``prune`` until a call deletes nothing, as deployments do."""
+def housekeeper(url: str, keep: str, vacuum: bool, vacuums: Any, stop: Any) -> None:
+    """``maintain()`` every 5 s, and ``prune`` until a call deletes nothing, as deployments do.
+
+    With ``vacuum``, also VACUUM the tables that ``maintain()`` names in its "vacuum" list, as a
+    worker does (``Worker(vacuum=True)``).
+    """
     with psycopg.connect(url, autocommit=True) as conn:
         while not stop.is_set():
-            conn.execute("select workflow.maintain()")
+            row = conn.execute("select workflow.maintain()").fetchone()
+            for table in (row[0].get("vacuum", []) if row and vacuum else []):
+                conn.execute(sql.SQL("vacuum {}").format(sql.SQL(table)))
+                vacuums.value += 1
             while not stop.is_set():
                 row = conn.execute("select runs_deleted from workflow.prune(%s::interval, 1000)",
                                    [keep]).fetchone()
@@ -212,8 +219,9 @@ def sample(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         "select coalesce(wait_event_type || ':' || wait_event, 'CPU') from pg_stat_activity"
         " where datname = current_database() and pid <> pg_backend_pid() and state = 'active'"
     ).fetchall()
-    xmin = conn.execute("select coalesce(max(age(backend_xmin)), 0) from pg_stat_activity"
-                        " where pid <> pg_backend_pid()").fetchone()
+    xmin = conn.execute("select coalesce(max(greatest(age(backend_xmin), age(backend_xid))), 0)"
+                        " from pg_stat_activity"
+                        " where datname = current_database() and pid <> pg_backend_pid()").fetchone()
     return {"t": time.time(), "tables": tables, "waits": [w[0] for w in waits],
             "xmin_age": int(xmin[0]) if xmin else 0}
 
@@ -235,6 +243,10 @@ def run_target(admin_url: str, label: str, args: argparse.Namespace) -> dict[str
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("select workflow.register_flow(%s)", [Jsonb({"slug": "pressure", "steps": [
                 {"slug": "only", "queue": QUEUE, "execution": "distributed"}]})])
+            if args.fillfactor:
+                for t in ("workflow.runs", "workflow.step_states", "workflow.tasks"):
+                    conn.execute(sql.SQL("alter table {} set (fillfactor = {})").format(
+                        sql.SQL(t), sql.Literal(args.fillfactor)))
             server = dict(conn.execute(
                 "select name, current_setting(name) from pg_settings where name in"
                 " ('autovacuum', 'autovacuum_naptime', 'autovacuum_vacuum_cost_delay',"
@@ -244,11 +256,12 @@ def run_target(admin_url: str, label: str, args: argparse.Namespace) -> dict[str
                 "select c.oid::regclass::text, coalesce(array_to_string(c.reloptions, ','), '')"
                 " from pg_class c where c.oid = any(%s::regclass[])", [list(TABLES)]).fetchall())
         stop, hk_stop = ctx.Event(), ctx.Event()
-        started, completed = ctx.Value("q", 0), ctx.Value("q", 0)
+        started, completed, vacuums = ctx.Value("q", 0), ctx.Value("q", 0), ctx.Value("q", 0)
         claims_file = str(Path(tmp) / "claims.json")
         procs = [ctx.Process(target=producer, args=(url, args.rate, started, stop)),
                  ctx.Process(target=worker, args=(url, args.batch, completed, stop, claims_file)),
-                 ctx.Process(target=housekeeper, args=(url, args.keep, hk_stop))]
+                 ctx.Process(target=housekeeper, args=(url, args.keep, args.vacuum, vacuums,
+                                                       hk_stop))]
         for p in procs:
             p.start()
         samples: list[dict[str, Any]] = []
@@ -290,7 +303,11 @@ def run_target(admin_url: str, label: str, args: argparse.Namespace) -> dict[str
         for p in procs:
             p.join(60)
         claims = json.loads(Path(claims_file).read_text())
-    return summarise(label, server, reloptions, samples, bounds, claims, durations, args)
+    result = summarise(label, server, reloptions, samples, bounds, claims, durations, args)
+    result["vacuums_by_housekeeper"] = vacuums.value
+    print(f"VACUUMs run on maintain()'s advice: {vacuums.value}"
+          + ("" if args.vacuum else " (--vacuum not given)"))
+    return result
 
 
 def summarise(label: str, server: dict[str, str], reloptions: dict[str, str],
@@ -402,7 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--database-url", default=os.environ.get(
         "DATABASE_URL", "postgresql://root@127.0.0.1:5432/postgres"),
         help="admin connection that may create databases")
-    p.add_argument("--target", choices=("server", "temp", "both"), default="both")
+    p.add_argument("--target", choices=("server", "temp", "both", "all"), default="all",
+                   help="server: this server; temp: a temporary cluster with autovacuum on; both;"
+                   " all (the default): both, and this server again with VACUUM on maintain()'s"
+                   " advice")
     p.add_argument("--rate", type=int, default=500, help="runs started per second (default 500)")
     p.add_argument("--batch", type=int, default=50, help="tasks per claim (default 50)")
     p.add_argument("--keep", default="60 seconds", help="prune runs finished longer ago")
@@ -411,6 +431,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--held", type=float, default=120.0, help="held-xid phase, seconds")
     p.add_argument("--readers-for", type=float, default=60.0, help="RR readers phase, seconds")
     p.add_argument("--recovery", type=float, default=120.0, help="recovery phase, seconds")
+    p.add_argument("--vacuum", action="store_true",
+                   help="the housekeeper also VACUUMs what maintain() advises")
+    p.add_argument("--fillfactor", type=int, default=None,
+                   help="try another fillfactor on runs, step_states and tasks (an experiment)")
     p.add_argument("--quick", action="store_true", help="short phases (15 s each, 5 s warm-up)")
     p.add_argument("--markdown", action="store_true", help="also print Markdown tables")
     p.add_argument("--output", type=Path, default=OUT)
@@ -419,9 +443,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.warmup, args.clean, args.held, args.readers_for, args.recovery = 5, 15, 15, 15, 15
 
     results = []
-    if args.target in ("server", "both"):
-        results.append(run_target(args.database_url, "this server", args))
-    if args.target in ("temp", "both"):
+    if args.target in ("both", "all") or (args.target == "server" and not args.vacuum):
+        results.append(run_target(args.database_url, "this server",
+                                  argparse.Namespace(**{**vars(args), "vacuum": False})))
+    if args.target == "all" or (args.target == "server" and args.vacuum):
+        results.append(run_target(args.database_url, "this server, VACUUM on maintain()'s advice",
+                                  argparse.Namespace(**{**vars(args), "vacuum": True})))
+    if args.target in ("temp", "both", "all"):
         with temp_cluster(args.database_url) as temp_url:
             results.append(run_target(temp_url, "temporary cluster", args))
     args.output.parent.mkdir(parents=True, exist_ok=True)
