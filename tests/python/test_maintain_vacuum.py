@@ -9,11 +9,11 @@ between the steps (a recent vacuum rightly removes the table from the list).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
-
-from singularity_workflow import Client
+from singularity_workflow import Client, Worker
 
 FLOW = {"slug": "vac.one", "steps": [{"slug": "a", "execution": "distributed", "queue": "vac_q"}]}
 
@@ -76,3 +76,30 @@ def test_no_vacuum_is_advised_while_an_old_snapshot_would_keep_the_dead_rows(db_
         holder.rollback()
         released = advice(other, "1 minute")
         assert "workflow.tasks" in released["vacuum"], released
+
+
+def test_a_worker_vacuums_what_maintain_names(db_url: str) -> None:
+    with Client(db_url) as client:
+        client.register_flow(FLOW)
+    with psycopg.connect(db_url, autocommit=True) as work:
+        work.execute("alter table workflow.tasks set (autovacuum_enabled = false)")
+        make_dead_tasks(work, 1500)
+        before = work.execute("select vacuum_count from pg_stat_user_tables"
+                              " where relid = 'workflow.tasks'::regclass").fetchone()
+        assert before is not None
+        worker = Worker(db_url, ["vac_q"], poll_interval=0.2)
+        worker.run_in_thread()
+        try:
+            deadline = time.monotonic() + 30
+            count = before[0]
+            while count == before[0] and time.monotonic() < deadline:
+                time.sleep(0.3)
+                work.execute("select pg_stat_clear_snapshot()")
+                row = work.execute("select vacuum_count from pg_stat_user_tables"
+                                   " where relid = 'workflow.tasks'::regclass").fetchone()
+                assert row is not None
+                count = row[0]
+        finally:
+            worker.stop()
+            worker.join(10)
+        assert count > before[0], "the worker's maintain tick did not vacuum workflow.tasks"

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from types import FrameType
 from typing import Any
 
+from psycopg import sql
+
 from singularity_workflow._client import Client
 from singularity_workflow.definitions import WorkflowDef, discover, registry
 from singularity_workflow.worker._engine import DEFAULT_MAX_WRITTEN_OFF, Engine
@@ -305,6 +307,24 @@ class Worker:
         if result.get("cancelled_runs"):
             log.info("worker %s: cancelled %d run(s) past their deadline",
                      self.worker_id, result["cancelled_runs"])
+        if result.get("vacuum"):
+            self._vacuum(result["vacuum"])
+
+    def _vacuum(self, tables: list[str]) -> None:
+        """VACUUM the hot tables ``maintain()`` named (only where autovacuum is off).
+
+        VACUUM cannot run inside a function or a transaction, so maintain returns the list and
+        the worker runs it on a connection of its own, in autocommit. SKIP_LOCKED: a table that
+        another worker (or autovacuum) is vacuuming is skipped rather than waited for. The names
+        come from the server already quoted (``format('%I.%I')``). Measured (bench/pressure.py on
+        a server with autovacuum off): without it, dead rows of the hot tables only grow.
+        """
+        try:
+            with self.client.connect_dedicated() as conn:
+                for table in tables:
+                    conn.execute(sql.SQL("vacuum (skip_locked) {}").format(sql.SQL(table)))
+        except Exception as exc:  # housekeeping only: retried on the next tick
+            log.debug("worker %s: vacuum failed: %s", self.worker_id, exc)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for a worker started with :meth:`run_in_thread` to end; True if it ended."""
