@@ -7407,16 +7407,16 @@ $$;
 --    exceed 20% of its size (min 500); with autovacuum on and keeping up, this rarely fires.
 -- 3. Names the hot tables a VACUUM would help now ("vacuum": the four above and the engine's
 --    pgmq queue tables), for the caller to run (VACUUM cannot run inside a function): a table
---    with at least max(1000, 10% of its live rows) dead rows, not vacuumed in the last 10 s, that
+--    with at least max(1000, 10% of its live rows) dead rows, not vacuumed in the last 10 s, on
+--    which autovacuum is off (the server's setting, or the table's autovacuum_enabled), and that
 --    the calling role owns (VACUUM needs ownership: a worker running as workflow_worker gets an
---    empty list). Never while a snapshot or transaction id of this database is older than 30 s
+--    empty list). Where autovacuum is on, it is left to do its work with the per-table settings. Never while a snapshot or transaction id of this database is older than 30 s
 --    (an idle-in-transaction session that wrote or took an xid, a long reader, a prepared
 --    transaction): the dead rows made since it
 --    began cannot be removed, so the vacuum would read the whole table and free almost nothing
 --    (bench/pressure.py: with an xid held, dead rows kept growing through every vacuum). That
 --    age is returned as "oldest_snapshot_seconds" so callers can see why nothing is advised.
---    With autovacuum on and the per-table settings of migrations 0005 and 0014 the list is
---    usually empty; it is for servers where autovacuum is off or behind.
+--    Workers run the list (VACUUM (SKIP_LOCKED), so two workers never queue behind each other).
 -- Only one caller at a time does the work (transaction advisory lock, try-only): the others
 -- return at once. ANALYZE needs the tables' owner; for other roles it is skipped with a warning.
 -- Returns {"cancelled_runs": n, "released_tasks": n, "failed_runs": n, "analyzed": [table, ...],
@@ -7484,6 +7484,8 @@ begin
                    select 1 from pgmq.meta m where s.relname in ('q_' || m.queue_name, 'a_' || m.queue_name))))
           and s.n_dead_tup >= greatest(1000, s.n_live_tup * 0.1)
           and coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < maintain.now - interval '10 seconds'
+          and (current_setting('autovacuum') = 'off'
+               or coalesce(c.reloptions, '{}'::text[]) && array['autovacuum_enabled=false', 'autovacuum_enabled=off'])
           and pg_has_role(current_user, c.relowner, 'USAGE');
     end if;
     return v_counts || jsonb_build_object('analyzed', to_jsonb(v_analyzed),
