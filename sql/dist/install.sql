@@ -7410,13 +7410,13 @@ $$;
 --    with at least max(1000, 10% of its live rows) dead rows, not vacuumed in the last 10 s, on
 --    which autovacuum is off (the server's setting, or the table's autovacuum_enabled), and that
 --    the calling role owns (VACUUM needs ownership: a worker running as workflow_worker gets an
---    empty list). Where autovacuum is on, it is left to do its work with the per-table settings. Never while a snapshot or transaction id of this database is older than 30 s
---    (an idle-in-transaction session that wrote or took an xid, a long reader, a prepared
---    transaction): the dead rows made since it
---    began cannot be removed, so the vacuum would read the whole table and free almost nothing
---    (bench/pressure.py: with an xid held, dead rows kept growing through every vacuum). That
---    age is returned as "oldest_snapshot_seconds" so callers can see why nothing is advised.
---    Workers run the list (VACUUM (SKIP_LOCKED), so two workers never queue behind each other).
+--    empty list). Where autovacuum is on, it is left to do its work with the per-table settings.
+--    Never while a snapshot or transaction id of this database is older than 30 s (an
+--    idle-in-transaction session that took an xid, a long reader, a prepared transaction): the
+--    dead rows made since it began cannot be removed, so a vacuum would read the whole table and
+--    free almost nothing. That age is returned as "oldest_snapshot_seconds", so callers can see
+--    why nothing is advised. Workers run the list (VACUUM (SKIP_LOCKED): two workers never queue
+--    behind each other).
 -- Only one caller at a time does the work (transaction advisory lock, try-only): the others
 -- return at once. ANALYZE needs the tables' owner; for other roles it is skipped with a warning.
 -- Returns {"cancelled_runs": n, "released_tasks": n, "failed_runs": n, "analyzed": [table, ...],
