@@ -101,7 +101,7 @@ def temp_cluster(admin_url: str) -> Iterator[str]:
     belongs to the ``postgres`` system user when the bench runs as root.
     """
     with psycopg.connect(admin_url) as conn:
-        copied = dict(conn.execute(
+        copied: dict[str, str] = dict(conn.execute(
             "select name, current_setting(name) from pg_settings where name in"
             " ('shared_buffers', 'fsync', 'synchronous_commit', 'max_wal_size', 'work_mem')"
         ).fetchall())
@@ -247,12 +247,12 @@ def run_target(admin_url: str, label: str, args: argparse.Namespace) -> dict[str
                 for t in ("workflow.runs", "workflow.step_states", "workflow.tasks"):
                     conn.execute(sql.SQL("alter table {} set (fillfactor = {})").format(
                         sql.SQL(t), sql.Literal(args.fillfactor)))
-            server = dict(conn.execute(
+            server: dict[str, str] = dict(conn.execute(
                 "select name, current_setting(name) from pg_settings where name in"
                 " ('autovacuum', 'autovacuum_naptime', 'autovacuum_vacuum_cost_delay',"
                 " 'autovacuum_vacuum_scale_factor', 'shared_buffers', 'synchronous_commit',"
                 " 'fsync', 'server_version')").fetchall())
-            reloptions = dict(conn.execute(
+            reloptions: dict[str, str] = dict(conn.execute(
                 "select c.oid::regclass::text, coalesce(array_to_string(c.reloptions, ','), '')"
                 " from pg_class c where c.oid = any(%s::regclass[])", [list(TABLES)]).fetchall())
         stop, hk_stop = ctx.Event(), ctx.Event()
