@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import psycopg
+
 from singularity_workflow import Client, Worker
 
 FLOW = {"slug": "vac.one", "steps": [{"slug": "a", "execution": "distributed", "queue": "vac_q"}]}
