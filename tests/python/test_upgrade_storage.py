@@ -59,7 +59,7 @@ def test_the_upgrade_keeps_every_row_and_the_runs_in_flight_finish(
     with psycopg.connect(url, autocommit=True) as conn:
         assert counts(conn) == before, "the upgrade lost or added rows"
         assert conn.execute(index).fetchone() == (None,)
-        options = dict(conn.execute(
+        options: dict[str, str] = dict(conn.execute(
             "select relname, array_to_string(reloptions, ',') from pg_class"
             " where oid = any(array['pgmq.q_upg_storage', 'pgmq.a_upg_storage',"
             " 'workflow.tasks', 'workflow.step_states']::regclass[])").fetchall())
