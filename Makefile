@@ -10,7 +10,7 @@ PYTHON ?= python3
 # The stamp file makes `make venv` re-run pip only when the package definition changes.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-sql test-python test-unit lint sql dist-sql gen-async bench bench-scale bench-failover clean demo
+.PHONY: help venv test test-sql test-python test-unit lint sql dist-sql gen-async bench bench-scale bench-failover bench-pressure clean demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -87,6 +87,11 @@ bench-scale: venv ## Workers on other hosts: W1/W3/hops through namespaces and 0
 
 bench-failover: venv ## Kill the primary under load, promote its replica: sync and async replication (root)
 	$(VENV)/bin/python bench/failover.py
+
+# Not part of `make test`: ~20 minutes, a temporary cluster of its own, and load that disturbs
+# anything else on the machine. `.venv/bin/python bench/pressure.py --quick` is the smoke version.
+bench-pressure: venv ## Pressure bench (bench/pressure.py): held xid and long readers, autovacuum on and off
+	$(VENV)/bin/python bench/pressure.py --markdown $(PRESSURE_ARGS)
 
 clean: ## Remove the virtualenv, build output and caches
 	rm -rf $(VENV) build dist python/dist .pytest_cache .mypy_cache .ruff_cache

@@ -3310,6 +3310,80 @@ end
 $sw_install$;
 commit;
 
+-- migration 0014_storage_pressure
+begin;
+select pg_advisory_xact_lock(91634357130068);
+do $sw_install$
+declare
+    sw_detail text;
+    sw_hint text;
+begin
+    insert into workflow.schema_migrations (version, name)
+    values (14, '0014_storage_pressure')
+    on conflict (version) do nothing;
+    if found then
+        execute $sw_migration_0014$
+-- 0014_storage_pressure: fewer index entries per finished run, and queue-like autovacuum
+-- settings on the pgmq tables of the engine's queues.
+--
+-- runs_finished_idx goes: it served prune only, and every run's final update (status and end
+-- time) added an entry to it. prune now walks runs_started_idx (a run that ended before the
+-- cutoff started before it), which the final update does not change. The run's final update
+-- is still not heap-only: the partial indexes of the live runs (deadlines, owners, scheduled
+-- starts) and the listing index (status, started_at) name the status, and HOT needs every
+-- indexed column unchanged (docs/operations.md, "Vacuum and the hot tables").
+--
+-- The queue tables (pgmq.q_<queue>: an insert, a visibility update and a delete per task) and
+-- their archives get the hot tables' autovacuum settings; pgmq creates them with PostgreSQL's
+-- defaults (vacuum after 20% of the rows changed, throttled by the cost delay), under which a
+-- busy queue table was measured at 44 MB for about 1,000 live rows. New queues get the same
+-- settings from workflow._tune_queue, called wherever the engine creates a queue.
+
+drop index workflow.runs_finished_idx;
+
+do $tune$
+declare
+    v_table text;
+begin
+    for v_table in
+        select c.relname
+        from pgmq.meta m
+        join pg_class c on c.relnamespace = 'pgmq'::regnamespace
+            and c.relname in ('q_' || m.queue_name, 'a_' || m.queue_name)
+            and c.relkind = 'r'
+        where pg_has_role(current_user, c.relowner, 'USAGE')
+        order by c.relname
+    loop
+        execute format(
+            'alter table pgmq.%I set (autovacuum_vacuum_scale_factor = 0.02,'
+            ' autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02,'
+            ' autovacuum_vacuum_cost_delay = 0)', v_table);
+    end loop;
+end;
+$tune$;
+
+-- tasks and step_states: more room on each page for heap-only updates. A task is updated twice
+-- (claimed, then completed with its output) and a step state once or more; while a snapshot
+-- holds back pruning, every update needs free space on its page to stay heap-only. Measured
+-- (bench/pressure.py --quick, an xid held for 15 s): with fillfactor 80, 39-48% of the updates
+-- of tasks and 40-51% of step_states were heap-only; with 50, 69% and 66%. New pages only: the
+-- existing ones fill as before until they are rewritten.
+alter table workflow.tasks set (fillfactor = 50);
+alter table workflow.step_states set (fillfactor = 50);
+
+$sw_migration_0014$;
+    end if;
+exception when others then
+    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
+    raise exception using
+        errcode = sqlstate,
+        message = 'migration 0014_storage_pressure: ' || sqlerrm,
+        detail = sw_detail,
+        hint = sw_hint;
+end
+$sw_install$;
+commit;
+
 -- functions
 begin;
 select pg_advisory_xact_lock(91634357130068);
@@ -3965,6 +4039,7 @@ begin
         return null;
     end if;
     perform pgmq.create(v_queue);
+    perform workflow._tune_queue(v_queue);
     insert into workflow.channels (channel, queue_name) values (_channel_queue.channel, v_queue)
     on conflict do nothing;
     return v_queue;
@@ -5497,6 +5572,44 @@ begin
 end;
 $$;
 
+-- functions/_tune_queue.sql
+-- _tune_queue: give a queue's pgmq tables the autovacuum settings of a queue-like table.
+--
+-- Called by register_flow_version, add_step, set_queue_order and _channel_queue right after
+-- they create a queue (pgmq.create), so that every queue the engine makes gets them; migration
+-- 0014 applied them to the queues that existed before. pgmq creates pgmq.q_<queue> (an insert,
+-- a visibility update and a delete per task: the busiest table of all) and pgmq.a_<queue> with
+-- PostgreSQL's defaults: vacuum after 20% of the rows changed, throttled by the cost delay, so a
+-- vacuum of a busy queue falls behind (measured: 44 MB for about 1,000 live rows). Here: vacuum
+-- and analyze after 2% changed (or inserted), unthrottled, as the hot tables of the workflow
+-- schema. A table the current role does not own (a queue created by someone else) is left as it
+-- is: ALTER TABLE needs ownership, and the settings are an optimisation, not a rule.
+-- Locks: SHARE UPDATE EXCLUSIVE on the two tables (ALTER TABLE ... SET), for a moment.
+-- Errors: none. Safe to repeat (the settings are overwritten with the same values).
+create or replace function workflow._tune_queue(queue_name text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_table text;
+begin
+    for v_table in
+        select c.relname
+        from pg_class c
+        where c.relnamespace = 'pgmq'::regnamespace and c.relkind = 'r'
+          and c.relname in ('q_' || _tune_queue.queue_name, 'a_' || _tune_queue.queue_name)
+          and pg_has_role(current_user, c.relowner, 'USAGE')
+        order by c.relname
+    loop
+        execute format(
+            'alter table pgmq.%I set (autovacuum_vacuum_scale_factor = 0.02,'
+            ' autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02,'
+            ' autovacuum_vacuum_cost_delay = 0)', v_table);
+    end loop;
+end;
+$$;
+
 -- functions/_validate_name.sql
 -- _validate_name: raise WF001 unless `value` is a valid name of the given kind.
 --
@@ -5715,6 +5828,7 @@ begin
     -- PHASE 3: make sure the queue exists (pgmq.create is idempotent but runs DDL; skip it when known)
     if not exists (select 1 from pgmq.meta m where m.queue_name = v_step ->> 'queue') then
         perform pgmq.create(v_step ->> 'queue');
+        perform workflow._tune_queue(v_step ->> 'queue');
     end if;
     return v_step;
 end;
@@ -7380,9 +7494,22 @@ $$;
 --    costs 10-25 ms instead of under 1 ms (measured). A table is analyzed when it was never
 --    analyzed and holds at least 100 rows, or when the rows changed since its last analysis
 --    exceed 20% of its size (min 500); with autovacuum on and keeping up, this rarely fires.
+-- 3. Names the hot tables a VACUUM would help now ("vacuum": the four above and the engine's
+--    pgmq queue tables), for the caller to run (VACUUM cannot run inside a function): a table
+--    with at least max(1000, 10% of its live rows) dead rows, not vacuumed in the last 10 s, on
+--    which autovacuum is off (the server's setting, or the table's autovacuum_enabled), and that
+--    the calling role owns (VACUUM needs ownership: a worker running as workflow_worker gets an
+--    empty list). Where autovacuum is on, it is left to do its work with the per-table settings.
+--    Never while a snapshot or transaction id of this database is older than 30 s (an
+--    idle-in-transaction session that took an xid, a long reader, a prepared transaction): the
+--    dead rows made since it began cannot be removed, so a vacuum would read the whole table and
+--    free almost nothing. That age is returned as "oldest_snapshot_seconds", so callers can see
+--    why nothing is advised. Workers run the list (VACUUM (SKIP_LOCKED): two workers never queue
+--    behind each other).
 -- Only one caller at a time does the work (transaction advisory lock, try-only): the others
 -- return at once. ANALYZE needs the tables' owner; for other roles it is skipped with a warning.
--- Returns {"cancelled_runs": n, "released_tasks": n, "failed_runs": n, "analyzed": [table, ...]}.
+-- Returns {"cancelled_runs": n, "released_tasks": n, "failed_runs": n, "analyzed": [table, ...],
+-- "vacuum": [qualified table, ...], "oldest_snapshot_seconds": n}.
 -- Safe to call often (cheap when there is nothing to do: one catalog query) and from many sessions.
 create or replace function workflow.maintain(now timestamptz default clock_timestamp())
 returns jsonb
@@ -7395,6 +7522,8 @@ declare
     v_analyzed text[] := '{}'::text[];
     v_sweep jsonb;
     v_counts jsonb;
+    v_oldest double precision;
+    v_vacuum text[];
 begin
     v_sweep := workflow._sweep(maintain.now, true);
     if v_sweep is null then
@@ -7409,7 +7538,7 @@ begin
         'failed_runs', coalesce((v_sweep ->> 'failed_runs')::integer, 0));
     -- "SWMAINT" in ASCII: one maintainer at a time; the others skip the statistics part.
     if not pg_try_advisory_xact_lock(x'53574d41494e54'::bigint) then
-        return v_counts || jsonb_build_object('analyzed', '[]'::jsonb);
+        return v_counts || jsonb_build_object('analyzed', '[]'::jsonb, 'vacuum', '[]'::jsonb);
     end if;
     for v_table in
         select s.relname
@@ -7425,7 +7554,32 @@ begin
         execute format('analyze workflow.%I', v_table);
         v_analyzed := v_analyzed || v_table;
     end loop;
-    return v_counts || jsonb_build_object('analyzed', to_jsonb(v_analyzed));
+    -- PHASE 3: tables a VACUUM would help, unless an old snapshot makes it useless
+    select greatest(
+        (select max(extract(epoch from (maintain.now - a.xact_start)))
+         from pg_catalog.pg_stat_activity a
+         where a.datname = current_database() and a.pid <> pg_backend_pid()
+           and (a.backend_xmin is not null or a.backend_xid is not null) and a.xact_start is not null),
+        (select max(extract(epoch from (maintain.now - p.prepared)))
+         from pg_catalog.pg_prepared_xacts p where p.database = current_database()),
+        0) into v_oldest;
+    if v_oldest <= 30 then
+        select array_agg(format('%I.%I', s.schemaname, s.relname) order by s.schemaname, s.relname)
+        into v_vacuum
+        from pg_catalog.pg_stat_user_tables s
+        join pg_catalog.pg_class c on c.oid = s.relid
+        where ((s.schemaname = 'workflow' and s.relname in ('runs', 'step_states', 'tasks', 'events'))
+               or (s.schemaname = 'pgmq' and exists (
+                   select 1 from pgmq.meta m where s.relname in ('q_' || m.queue_name, 'a_' || m.queue_name))))
+          and s.n_dead_tup >= greatest(1000, s.n_live_tup * 0.1)
+          and coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < maintain.now - interval '10 seconds'
+          and (current_setting('autovacuum') = 'off'
+               or coalesce(c.reloptions, '{}'::text[]) && array['autovacuum_enabled=false', 'autovacuum_enabled=off'])
+          and pg_has_role(current_user, c.relowner, 'USAGE');
+    end if;
+    return v_counts || jsonb_build_object('analyzed', to_jsonb(v_analyzed),
+        'vacuum', to_jsonb(coalesce(v_vacuum, '{}'::text[])),
+        'oldest_snapshot_seconds', round(v_oldest::numeric, 1));
 end;
 $$;
 
@@ -7860,7 +8014,10 @@ $$;
 -- `select * from workflow.prune('7 days')` under psql's \watch). A single call never works
 -- through the whole backlog, so it never holds locks, or the oldest snapshot that vacuum has to
 -- respect, for longer than one batch.
--- How: the runs are picked through runs_finished_idx and locked FOR UPDATE SKIP LOCKED (a run
+-- How: the runs are picked through runs_started_idx (a run that ended before the cutoff started
+-- before it; the walk passes over the live and recently ended runs that started before the
+-- cutoff, a bounded set, and no index on the end time is needed, so a run's final update adds
+-- one index entry fewer: migration 0014) and locked FOR UPDATE SKIP LOCKED (a run
 -- that retry_failed_workflow or a forced cancel holds is left for the next call); each child
 -- table is then cleared with one DELETE by run_id (index: events_run_idx, task_is_unique,
 -- step_states' primary key) and the runs last by primary key, so the cascades find nothing
@@ -7900,11 +8057,14 @@ begin
     end if;
     v_cutoff := prune.now - prune.older_than;
 
-    -- PHASE 1: pick and lock one batch of old finished runs (the partial index holds only those)
+    -- PHASE 1: pick and lock one batch of old finished runs, oldest start first. A run cancelled
+    -- before its scheduled start keeps its planned started_at, so it goes once that is older
+    -- than the cutoff too.
     select array_agg(x.run_id) into v_runs from (
         select r.run_id from workflow.runs r
-        where r.status <> 'started' and coalesce(r.completed_at, r.failed_at) < v_cutoff
-        order by coalesce(r.completed_at, r.failed_at)
+        where r.started_at < v_cutoff and r.status in ('completed', 'failed')
+          and coalesce(r.completed_at, r.failed_at) < v_cutoff
+        order by r.started_at
         limit prune.batch_size
         for update skip locked
     ) as x;
@@ -8351,6 +8511,7 @@ begin
         order by 1
     loop
         perform pgmq.create(v_queue);
+        perform workflow._tune_queue(v_queue);
     end loop;
     perform workflow._declare_step_priorities(v_slug, register_flow_version.definition);
     return query select v_slug, v_version, v_hash, true;
@@ -8989,6 +9150,7 @@ begin
     end if;
     if not exists (select 1 from pgmq.meta m where m.queue_name = set_queue_order.queue_name) then
         perform pgmq.create(set_queue_order.queue_name);
+        perform workflow._tune_queue(set_queue_order.queue_name);
     end if;
     execute format(
         'create index if not exists %I on pgmq.%I (((message ->> ''ord'')::double precision), msg_id)',

@@ -21,6 +21,7 @@ begin
         return null;
     end if;
     perform pgmq.create(v_queue);
+    perform workflow._tune_queue(v_queue);
     insert into workflow.channels (channel, queue_name) values (_channel_queue.channel, v_queue)
     on conflict do nothing;
     return v_queue;

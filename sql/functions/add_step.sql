@@ -114,6 +114,7 @@ begin
     -- PHASE 3: make sure the queue exists (pgmq.create is idempotent but runs DDL; skip it when known)
     if not exists (select 1 from pgmq.meta m where m.queue_name = v_step ->> 'queue') then
         perform pgmq.create(v_step ->> 'queue');
+        perform workflow._tune_queue(v_step ->> 'queue');
     end if;
     return v_step;
 end;

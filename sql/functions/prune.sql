@@ -13,7 +13,10 @@
 -- `select * from workflow.prune('7 days')` under psql's \watch). A single call never works
 -- through the whole backlog, so it never holds locks, or the oldest snapshot that vacuum has to
 -- respect, for longer than one batch.
--- How: the runs are picked through runs_finished_idx and locked FOR UPDATE SKIP LOCKED (a run
+-- How: the runs are picked through runs_started_idx (a run that ended before the cutoff started
+-- before it; the walk passes over the live and recently ended runs that started before the
+-- cutoff, a bounded set, and no index on the end time is needed, so a run's final update adds
+-- one index entry fewer: migration 0014) and locked FOR UPDATE SKIP LOCKED (a run
 -- that retry_failed_workflow or a forced cancel holds is left for the next call); each child
 -- table is then cleared with one DELETE by run_id (index: events_run_idx, task_is_unique,
 -- step_states' primary key) and the runs last by primary key, so the cascades find nothing
@@ -53,11 +56,14 @@ begin
     end if;
     v_cutoff := prune.now - prune.older_than;
 
-    -- PHASE 1: pick and lock one batch of old finished runs (the partial index holds only those)
+    -- PHASE 1: pick and lock one batch of old finished runs, oldest start first. A run cancelled
+    -- before its scheduled start keeps its planned started_at, so it goes once that is older
+    -- than the cutoff too.
     select array_agg(x.run_id) into v_runs from (
         select r.run_id from workflow.runs r
-        where r.status <> 'started' and coalesce(r.completed_at, r.failed_at) < v_cutoff
-        order by coalesce(r.completed_at, r.failed_at)
+        where r.started_at < v_cutoff and r.status in ('completed', 'failed')
+          and coalesce(r.completed_at, r.failed_at) < v_cutoff
+        order by r.started_at
         limit prune.batch_size
         for update skip locked
     ) as x;

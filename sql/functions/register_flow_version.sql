@@ -169,6 +169,7 @@ begin
         order by 1
     loop
         perform pgmq.create(v_queue);
+        perform workflow._tune_queue(v_queue);
     end loop;
     perform workflow._declare_step_priorities(v_slug, register_flow_version.definition);
     return query select v_slug, v_version, v_hash, true;

@@ -38,6 +38,7 @@ begin
     end if;
     if not exists (select 1 from pgmq.meta m where m.queue_name = set_queue_order.queue_name) then
         perform pgmq.create(set_queue_order.queue_name);
+        perform workflow._tune_queue(set_queue_order.queue_name);
     end if;
     execute format(
         'create index if not exists %I on pgmq.%I (((message ->> ''ord'')::double precision), msg_id)',
