@@ -20,6 +20,11 @@ import psycopg
 
 __all__ = [
     "DefinitionError",
+    "EventPayloadTooLarge",
+    "InvalidEvent",
+    "NotAWaitStep",
+    "StepNotWaiting",
+    "UnknownEvent",
     "DependencyCycle",
     "DuplicateStep",
     "EmptyFlow",
@@ -307,6 +312,39 @@ class KeyConflict(WorkflowError):
     default_code = "WF030"
 
 
+class InvalidEvent(WorkflowError):
+    """WF031: ``send_event`` got a malformed event name, an empty or over-long key, or a keep
+    out of range (1 s to 365 days). Nothing is sent."""
+
+    default_code = "WF031"
+
+
+class UnknownEvent(WorkflowError):
+    """WF032: no wait step of any flow waits for that event name (a typo fails loudly instead of
+    being kept for nobody). Nothing is sent."""
+
+    default_code = "WF032"
+
+
+class EventPayloadTooLarge(WorkflowError):
+    """WF033: an event payload over 1 MiB as JSON text. Nothing is sent."""
+
+    default_code = "WF033"
+
+
+class NotAWaitStep(WorkflowError):
+    """WF034: ``approve`` / ``reject`` name a step that is not a wait step of the run's flow."""
+
+    default_code = "WF034"
+
+
+class StepNotWaiting(WorkflowError):
+    """WF035: ``approve`` / ``reject`` a wait step that has already ended, or of a run that has
+    ended: a decision is taken once."""
+
+    default_code = "WF035"
+
+
 class DefinitionError(WorkflowError):
     """A workflow definition is invalid; found in Python before anything reached the database.
 
@@ -394,6 +432,11 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         UnknownTimeZone,
         ScheduleNotFound,
         KeyConflict,
+        InvalidEvent,
+        UnknownEvent,
+        EventPayloadTooLarge,
+        NotAWaitStep,
+        StepNotWaiting,
     )
     if cls.default_code is not None
 }
