@@ -313,15 +313,19 @@ class KeyConflict(WorkflowError):
 
 
 class InvalidEvent(WorkflowError):
-    """WF031: ``send_event`` got a malformed event name, an empty or over-long key, or a keep
-    out of range (1 s to 365 days). Nothing is sent."""
+    """WF031: ``send_event`` got a malformed event name, an empty or over-long key, a bad keep.
+
+    The keep must be 1 s to 365 days. Nothing is sent.
+    """
 
     default_code = "WF031"
 
 
 class UnknownEvent(WorkflowError):
-    """WF032: no wait step of any flow waits for that event name (a typo fails loudly instead of
-    being kept for nobody). Nothing is sent."""
+    """WF032: no wait step of any flow waits for that event name. Nothing is sent.
+
+    Refused rather than kept for nobody, so that a typo fails loudly.
+    """
 
     default_code = "WF032"
 
@@ -339,8 +343,10 @@ class NotAWaitStep(WorkflowError):
 
 
 class StepNotWaiting(WorkflowError):
-    """WF035: ``approve`` / ``reject`` a wait step that has already ended, or of a run that has
-    ended: a decision is taken once."""
+    """WF035: ``approve`` / ``reject`` a wait step that has ended, or of a run that has ended.
+
+    A decision is taken once: a second approve of a completed step is refused.
+    """
 
     default_code = "WF035"
 

@@ -17,6 +17,7 @@ from singularity_workflow import __version__
 from singularity_workflow._demo import demo_command
 from singularity_workflow.cli._base import CliError, CliGroup, add_database_option
 from singularity_workflow.cli.dashboard import dashboard_command
+from singularity_workflow.cli.events import EVENT_COMMANDS
 from singularity_workflow.cli.goal import goal_group
 from singularity_workflow.cli.install import flows_command, migrate_command, sql_command
 from singularity_workflow.cli.lifecycle import LIFECYCLE_COMMANDS
@@ -42,6 +43,7 @@ for _command in (
     workers_command,
     run_command,
     *LIFECYCLE_COMMANDS,
+    *EVENT_COMMANDS,
     goal_group,
     limits_group,
     schedules_group,

@@ -1,0 +1,308 @@
+"""Wait steps and durable sleeps over real connections and processes (docs/control-flow.md).
+
+* 1,000 runs each wait on their own event; the events are sent in random order from 4
+  connections, a third of them before any run reached its wait step, the rest while two
+  workers (real connections, see ``_drive.py``) complete the steps before and after the wait.
+  Every run completes with its own payload, exactly once, and nothing is left kept or waiting.
+* A 2 s sleep of a step survives the SIGKILL of the worker process that served the step before
+  it: the sleeping task is a queue message nobody holds, and a new worker claims it once, at
+  its wake time.
+* Definitions: the Python checks of the control-flow options, and approve/reject through the
+  client.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from singularity_workflow import (
+    Client,
+    DefinitionError,
+    NotAWaitStep,
+    StepNotWaiting,
+    UnknownEvent,
+    Workflow,
+    step,
+)
+from singularity_workflow.definitions import workflow_def
+from tests.fixtures import import_file
+from tests.python._drive import Outcome, Task, drive, errors_of
+
+REPO = Path(__file__).resolve().parents[2]
+RUNS = 1000
+SENDERS = 4
+
+
+def test_a_wait_step_is_declared_without_placement() -> None:
+    class Approval(Workflow):
+        slug = "test_control_flow.decl"
+
+        @step(execution="distributed")
+        def draft(self, input: Any) -> int:
+            return 1
+
+        @step(depends_on=["draft"], wait_for="review", event_key="input.doc.id", wait_timeout=60)
+        def review(self, input: Any) -> None:
+            """Wait for the review event of this document."""
+
+        @step(depends_on=["review"], execution="distributed", sleep="review.delay")
+        def publish(self, input: Any) -> Any:
+            return input
+
+    review = workflow_def(Approval).step("review")
+    assert (review.type, review.execution, review.queue) == ("wait", "distributed", "default")
+    assert review.definition()["wait_for"] == "review"
+    assert review.definition()["event_key"] == "input.doc.id"
+    assert workflow_def(Approval).step("publish").definition()["sleep"] == "review.delay"
+    assert "sleep" not in workflow_def(Approval).step("draft").definition()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"wait_for": "bad name"},
+        {"wait_for": "e", "queue": "q"},
+        {"wait_for": "e", "map": True},
+        {"wait_for": "e", "event_key": "input"},
+        {"wait_for": "e", "wait_timeout": 0},
+        {"event_key": "run_id"},
+        {"sleep": -1},
+        {"sleep": "other.delay"},
+    ],
+)
+def test_bad_control_options_fail_at_definition(options: dict[str, Any]) -> None:
+    with pytest.raises(DefinitionError) as caught:
+
+        class Bad(Workflow):
+            slug = "test_control_flow.bad"
+
+            @step(**options)
+            def only(self, input: Any) -> None: ...
+
+    assert caught.value.code == "WF010"
+
+
+def test_the_server_accepts_what_python_declares(db_url: str) -> None:
+    class Declared(Workflow):
+        slug = "test_control_flow.declared"
+
+        @step(execution="distributed")
+        def a(self, input: Any) -> int:
+            return 1
+
+        @step(depends_on=["a"], wait_for="declared", wait_timeout=5)
+        def hold(self, input: Any) -> None: ...
+
+        @step(depends_on=["hold"], execution="distributed", sleep=3)
+        def b(self, input: Any) -> int:
+            return 2
+
+    with Client(db_url) as client:
+        client.register_flow(Declared)
+        stored = client.get_flow("test_control_flow.declared")
+        assert stored["steps"] == [s.definition() for s in workflow_def(Declared).steps]
+        # The shape Python declares is the shape the server stored: registering again is a no-op.
+        assert client.register_flow_version(Declared).created is False
+
+
+def test_approve_and_reject_through_the_client(db_url: str) -> None:
+    with Client(db_url) as client:
+        client.register_flow(
+            {"slug": "test_control_flow.review", "steps": [{"slug": "ok", "wait_for": "review"}]}
+        )
+        first = client.start_flow("test_control_flow.review", {})
+        second = client.start_flow("test_control_flow.review", {})
+        waiting = client.get_run_status(first).steps[0].waiting_for_event
+        assert waiting is not None
+        assert (waiting["event"], waiting["key"]) == ("review", str(first))
+        assert waiting["timeout_at"] is None
+        assert client.approve(first, "ok", by="ann", comment="fine")["status"] == "delivered"
+        assert client.reject(second, "ok", by="bob")["run_id"] == str(second)
+        outputs = {r: client.get_run_status(r).output for r in (first, second)}
+        assert outputs[first]["ok"]["approved"] is True
+        assert outputs[first]["ok"]["by"] == "ann"
+        assert outputs[second]["ok"]["approved"] is False
+        with pytest.raises(StepNotWaiting):
+            client.approve(first, "ok")
+        with pytest.raises(NotAWaitStep):
+            client.approve(first, "nope")
+        with pytest.raises(UnknownEvent):
+            client.send_event("never_declared", str(first), {})
+
+
+def _proof_handler(task: Task) -> Outcome:
+    """pre: its run id; post: echo what the wait step received."""
+    if task["step_slug"] == "pre":
+        return ("ok", str(task["run_id"]))
+    return ("ok", task["input"]["hold"])
+
+
+@pytest.mark.slow
+def test_a_thousand_runs_each_get_their_own_event_exactly_once(db_url: str) -> None:
+    with Client(db_url) as client:
+        client.register_flow({"slug": "test_control_flow.proof", "steps": [
+            {"slug": "pre", "execution": "distributed", "queue": "proof_q"},
+            {"slug": "hold", "depends_on": ["pre"], "wait_for": "proof"},
+            {"slug": "post", "depends_on": ["hold"], "execution": "distributed",
+             "queue": "proof_q"},
+        ]})
+        run_ids = client.start_flows("test_control_flow.proof", [{} for _ in range(RUNS)])
+    rng = random.Random(16)
+    order = list(run_ids)
+    rng.shuffle(order)
+    early, late = order[: RUNS // 3], order[RUNS // 3 :]
+    results: dict[UUID, str] = {}
+    errors: list[tuple[str | None, str]] = []
+    lock = threading.Lock()
+
+    def send(share: list[UUID]) -> None:
+        """Send each run its own event from this thread's own connection."""
+        try:
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                for run_id in share:
+                    row = conn.execute(
+                        "select workflow.send_event('proof', %s, %s)",
+                        [str(run_id), Jsonb({"for": str(run_id)})],
+                    ).fetchone()
+                    assert row is not None
+                    with lock:
+                        results[run_id] = row[0]["status"]
+                    time.sleep(rng.random() * 0.002)
+        except psycopg.Error as exc:
+            with lock:
+                errors.append((exc.sqlstate, str(exc)))
+
+    def send_all(ids: list[UUID]) -> None:
+        shares = [ids[i::SENDERS] for i in range(SENDERS)]
+        threads = [threading.Thread(target=send, args=(s,)) for s in shares]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+
+    # A third before any wait step started: those must be kept, then consumed.
+    send_all(early)
+    assert not errors, errors
+    assert Counter(results.values()) == {"kept": len(early)}
+    senders = threading.Thread(target=send_all, args=(late,))
+    senders.start()
+    stats = drive(db_url, "proof_q", ["test_control_flow.proof"], _proof_handler,
+                  drivers=2, batch=50, timeout=240)
+    senders.join(120)
+    assert not errors, errors
+    assert not errors_of(stats), errors_of(stats)
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "select r.run_id, r.status, s.output, r.output"
+            " from workflow.runs r join workflow.step_states s"
+            "   on s.run_id = r.run_id and s.step_slug = 'hold'"
+            " where r.flow_slug = 'test_control_flow.proof'"
+        ).fetchall()
+        assert len(rows) == RUNS
+        for run_id, status, hold, output in rows:
+            assert status == "completed", run_id
+            # Its own payload, not another run's, seen by the step after the wait too.
+            assert hold == {"for": str(run_id)}
+            assert output == {"post": {"for": str(run_id)}}
+        # Each event was used once: nothing kept, nothing waiting, each post ran once.
+        assert conn.execute("select count(*) from workflow.pending_events").fetchone() == (0,)
+        assert conn.execute("select count(*) from workflow.event_waits").fetchone() == (0,)
+        assert conn.execute(
+            "select count(*), max(attempts_count) from workflow.tasks t"
+            " join workflow.runs r using (run_id)"
+            " where r.flow_slug = 'test_control_flow.proof' and t.step_slug = 'post'"
+        ).fetchone() == (RUNS, 1)
+    assert len(results) == RUNS
+    counts = Counter(results.values())
+    assert counts["kept"] >= len(early) and counts["kept"] + counts["delivered"] == RUNS
+
+
+SLEEP_FLOWS = """
+import os
+import time
+from singularity_workflow import Workflow, step
+
+class Nap(Workflow):
+    slug = "test_control_flow.nap"
+
+    @step(execution="distributed", queue="nap_q")
+    def before(self, input):
+        return {"delay": 2}
+
+    @step(depends_on=["before"], execution="distributed", queue="nap_q", sleep="before.delay")
+    def after(self, input):
+        return time.time()
+"""
+
+
+def _worker(db_url: str, module_dir: Path, worker_id: str) -> subprocess.Popen[str]:
+    """Start a real worker process on nap_q serving the Nap flow."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(module_dir), str(REPO / "python")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "singularity_workflow", "--database-url", db_url, "worker",
+         "-q", "nap_q", "-i", "nap_flows", "--worker-id", worker_id, "--poll-interval", "0.2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+@pytest.mark.slow
+def test_a_sleep_survives_the_kill_of_its_worker(db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "nap_flows.py").write_text(textwrap.dedent(SLEEP_FLOWS))
+    nap = import_file(tmp_path / "nap_flows.py")
+    with Client(db_url) as client, psycopg.connect(db_url, autocommit=True) as conn:
+        client.register_flow(nap.Nap)
+        run_id = client.start_flow("test_control_flow.nap", {})
+        first = _worker(db_url, tmp_path, "first")
+        second: subprocess.Popen[str] | None = None
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                row = conn.execute(
+                    "select status, wake_at from workflow.step_states"
+                    " where run_id = %s and step_slug = 'after'", [run_id],
+                ).fetchone()
+                if row is not None and row[0] == "started":
+                    break
+                assert time.monotonic() < deadline, "the step before the sleep never completed"
+                assert first.poll() is None, first.communicate()[0]
+                time.sleep(0.05)
+            wake_at = row[1]
+            assert wake_at is not None
+            status = client.get_run_status(run_id)
+            assert status.steps[1].sleeping_until == wake_at
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            second = _worker(db_url, tmp_path, "second")
+            deadline = time.monotonic() + 30
+            while client.get_run_status(run_id).status == "in_progress":
+                assert time.monotonic() < deadline, "the run did not finish after the sleep"
+                assert second.poll() is None, second.communicate()[0]
+                time.sleep(0.1)
+            task = conn.execute(
+                "select status, attempts_count, worker_id, started_at from workflow.tasks"
+                " where run_id = %s and step_slug = 'after'", [run_id],
+            ).fetchone()
+            assert task is not None
+            assert task[:3] == ("completed", 1, "second")
+            assert task[3] >= wake_at, "the sleeping task was claimed before its wake time"
+        finally:
+            for proc in (first, second):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
