@@ -306,3 +306,44 @@ def test_a_sleep_survives_the_kill_of_its_worker(db_url: str, tmp_path: Path) ->
                 if proc is not None and proc.poll() is None:
                     proc.kill()
                     proc.wait()
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx`")
+def test_the_dashboard_approves_and_rejects_a_waiting_run(db_url: str) -> None:
+    import re
+    import warnings
+
+    from singularity_workflow.dashboard import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    with Client(db_url) as client:
+        client.register_flow(
+            {"slug": "test_control_flow.dash", "steps": [{"slug": "gate", "wait_for": "gate"}]}
+        )
+        yes = client.start_flow("test_control_flow.dash", {})
+        no = client.start_flow("test_control_flow.dash", {})
+        with TestClient(create_app(db_url), base_url="http://localhost") as web:
+            page = web.get(f"/runs/{yes}").text
+            assert "gate waits for gate" in page and "Approve" in page and "Reject" in page
+            found = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert found is not None
+            token = found.group(1)
+            r = web.post(f"/runs/{yes}/approve", data={"csrf": token, "step": "gate",
+                         "comment": "ok"}, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].endswith("done=approved")
+            r = web.post(f"/runs/{no}/reject", data={"csrf": token, "step": "gate"},
+                         follow_redirects=False)
+            assert r.status_code == 303
+            # Decided once: the buttons are gone, and a second post is refused.
+            assert "waits for gate" not in web.get(f"/runs/{yes}").text
+            again = web.post(f"/runs/{yes}/approve", data={"csrf": token, "step": "gate"})
+            assert again.status_code == 400
+            forged = web.post(f"/runs/{no}/approve", data={"csrf": "forged", "step": "gate"})
+            assert forged.status_code == 403
+        gate = {r: client.get_run_status(r).output["gate"] for r in (yes, no)}
+        assert (gate[yes]["approved"], gate[yes]["by"], gate[yes]["comment"]) == (
+            True, "dashboard", "ok")
+        assert gate[no]["approved"] is False
