@@ -3319,9 +3319,6 @@ create table workflow.pending_events (
 create index pending_events_key_idx on workflow.pending_events (event_name, event_key, event_id);
 create index pending_events_expires_idx on workflow.pending_events (expires_at);
 
-alter table workflow.event_waits set (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
-alter table workflow.pending_events set (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
-
 $sw_migration_0011$;
     end if;
 exception when others then
@@ -7632,7 +7629,8 @@ $$;
 --  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
---             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker"}, ...
+--             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker",
+--             "waiting_for_event", "sleeping_until"}, ...
 --             in flow order],
 --  "owner": the worker id executing its local steps (or null),
 --  "version", "version_hash": the flow version the run is pinned to (number and shape hash)}
@@ -7641,6 +7639,9 @@ $$;
 -- per flow or per flow version, see _worker_handles) and resources cover it, so a task of a
 -- version no live worker serves reads true; for a local step, the run's owner is not alive. Only registered
 -- workers count (register_worker), so with unregistered workers it reads true.
+-- waiting_for_event: for a wait step that waits, {"event", "key", "since", "timeout_at"} (the
+-- key send_event must quote), else null; sleeping_until: a started step's wake time while it
+-- sleeps (the sleep option), else null (docs/control-flow.md).
 -- waiting_on_limits lists the concurrency and rate limits that hold the step's queued tasks back
 -- now, with their use and the tasks ahead (see _limits_waited_on); [] when none.
 -- Runs the throttled sweep first (_sweep), so a dead owner or a passed deadline shows at once.
@@ -7698,7 +7699,13 @@ begin
                 'failed_at', ss.failed_at,
                 'error', ss.error_message,
                 'waiting_on_limits', workflow._limits_waited_on(r.run_id, ss.step_slug, get_run_status.now),
+                'waiting_for_event', (
+                    select jsonb_build_object('event', w.event_name, 'key', w.event_key, 'since', w.created_at,
+                        'timeout_at', w.timeout_at)
+                    from workflow.event_waits w where w.run_id = r.run_id and w.step_slug = ss.step_slug),
+                'sleeping_until', case when ss.status = 'started' and ss.wake_at > get_run_status.now then ss.wake_at end,
                 'waiting_for_worker', ss.status = 'started' and ss.remaining_tasks > 0 and r.status = 'started'
+                    and s.step_type <> 'wait'
                     and case when s.execution = 'local' then not coalesce((
                         select workflow._worker_alive(w, get_run_status.now)
                         from workflow.workers w where w.worker_id = r.owner_worker_id), false)

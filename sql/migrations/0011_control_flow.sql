@@ -49,6 +49,3 @@ create table workflow.pending_events (
 );
 create index pending_events_key_idx on workflow.pending_events (event_name, event_key, event_id);
 create index pending_events_expires_idx on workflow.pending_events (expires_at);
-
-alter table workflow.event_waits set (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
-alter table workflow.pending_events set (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
