@@ -21,9 +21,11 @@ import psycopg
 __all__ = [
     "DefinitionError",
     "EventPayloadTooLarge",
+    "InvalidCondition",
     "InvalidEvent",
     "NotAWaitStep",
     "StepNotWaiting",
+    "UnknownConditionStep",
     "UnknownEvent",
     "DependencyCycle",
     "DuplicateStep",
@@ -351,6 +353,22 @@ class StepNotWaiting(WorkflowError):
     default_code = "WF035"
 
 
+class InvalidCondition(WorkflowError):
+    """WF036: a step's condition is not one of the documented shapes (docs/control-flow.md).
+
+    An unknown op, a missing or misplaced value, a path that is not field names, nesting deeper
+    than 8 or more than 64 comparisons. Nothing is registered.
+    """
+
+    default_code = "WF036"
+
+
+class UnknownConditionStep(WorkflowError):
+    """WF037: a step's condition reads a step that is not one of its dependencies."""
+
+    default_code = "WF037"
+
+
 class DefinitionError(WorkflowError):
     """A workflow definition is invalid; found in Python before anything reached the database.
 
@@ -443,6 +461,8 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         EventPayloadTooLarge,
         NotAWaitStep,
         StepNotWaiting,
+        InvalidCondition,
+        UnknownConditionStep,
     )
     if cls.default_code is not None
 }

@@ -185,6 +185,8 @@ class RunStatus:
     deadline_at: datetime | None
     version: int | None = None
     version_hash: str | None = None
+    #: Steps skipped by a condition (counted in ``completed_steps`` as done).
+    skipped_steps: int = 0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunStatus:
@@ -213,6 +215,7 @@ class RunStatus:
             paused_at=_timestamp(data.get("paused_at")),
             cancelled_at=_timestamp(data.get("cancelled_at")),
             deadline_at=_timestamp(data.get("deadline_at")),
+            skipped_steps=int(data.get("skipped_steps") or 0),
             version=None if data.get("version") is None else int(data["version"]),
             version_hash=data.get("version_hash"),
         )

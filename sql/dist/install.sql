@@ -3470,7 +3470,7 @@ $$;
 --
 -- Called by register_flow_version and add_step when they store a step (its argument is the
 -- output of _normalize_step). Returns the object of the options wait_for, event_key,
--- wait_timeout and sleep that the step has, or null when it has none (docs/control-flow.md).
+-- wait_timeout, sleep, condition and run_if_skipped that the step has, or null when it has none (docs/control-flow.md).
 -- Locks nothing; raises nothing; immutable.
 create or replace function workflow._step_control(step jsonb)
 returns jsonb
@@ -3482,7 +3482,9 @@ as $$
         'wait_for', _step_control.step -> 'wait_for',
         'event_key', _step_control.step -> 'event_key',
         'wait_timeout', _step_control.step -> 'wait_timeout',
-        'sleep', _step_control.step -> 'sleep'
+        'sleep', _step_control.step -> 'sleep',
+        'condition', _step_control.step -> 'condition',
+        'run_if_skipped', _step_control.step -> 'run_if_skipped'
     )), '{}'::jsonb)
 $$;
 
@@ -3646,7 +3648,7 @@ as $$
         },
         "step_options": ["slug", "depends_on", "type", "map_over", "execution", "queue",
                          "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority",
-                         "wait_for", "event_key", "wait_timeout", "sleep"],
+                         "wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
         "step_types": ["single", "map", "wait"],
         "executions": ["local", "distributed"],
         "step_defaults": {"depends_on": [], "type": "single", "map_over": null, "execution": "local",
@@ -4157,6 +4159,114 @@ begin
 end;
 $$;
 
+-- functions/_check_condition.sql
+-- _check_condition: validate a step's condition (docs/control-flow.md, "Conditions").
+--
+-- A condition is JSON, never code: a comparison {"path": "<where>", "op": "<op>", "value": v}
+-- or a combination {"all": [c, ...]}, {"any": [c, ...]}, {"not": c}. path is input.<field>...
+-- (the run input) or <dependency>[.<field>...] (that dependency's output), the dependency being
+-- one of depends_on; op is eq, ne (JSON equality), gt, gte, lt, lte (numbers numerically,
+-- strings as text; a value of another type compares false), in (value is an array that holds
+-- the value at path), exists (the path holds a value other than JSON null; no "value").
+-- At most 8 levels deep and 64 comparisons. Called by _normalize_step for the condition
+-- option (depth 1; it recurses). Locks nothing; immutable.
+-- Errors: WF036 malformed (not one of the shapes above, an unknown op, a missing or misplaced
+-- value, too deep or too large); WF037 a path naming a step that is not a dependency.
+create or replace function workflow._check_condition(
+    condition jsonb,
+    step_slug text,
+    deps text[],
+    depth integer default 1
+)
+returns integer
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_rules jsonb := workflow.definition_rules() -> 'control';
+    v_keys text[];
+    v_count integer := 0;
+    v_part jsonb;
+    v_head text;
+    v_op text;
+begin
+    if _check_condition.depth > 8 then
+        raise exception 'step %: condition is nested more than 8 levels deep', _check_condition.step_slug
+            using errcode = 'WF036';
+    end if;
+    if jsonb_typeof(_check_condition.condition) is distinct from 'object' then
+        raise exception 'step %: a condition must be a JSON object, got %', _check_condition.step_slug,
+            coalesce(_check_condition.condition::text, 'null')
+            using errcode = 'WF036',
+                hint = 'Example: {"path": "review.approved", "op": "eq", "value": true}; combine with all, any, not.';
+    end if;
+    select array_agg(k order by k) into v_keys from jsonb_object_keys(_check_condition.condition) as k;
+    if v_keys in (array['all'], array['any']) then
+        if jsonb_typeof(_check_condition.condition -> v_keys[1]) <> 'array'
+            or jsonb_array_length(_check_condition.condition -> v_keys[1]) = 0 then
+            raise exception 'step %: condition "%" must be a non-empty array of conditions', _check_condition.step_slug, v_keys[1]
+                using errcode = 'WF036';
+        end if;
+        for v_part in select jsonb_array_elements(_check_condition.condition -> v_keys[1]) loop
+            v_count := v_count + workflow._check_condition(v_part, _check_condition.step_slug, _check_condition.deps,
+                _check_condition.depth + 1);
+        end loop;
+    elsif v_keys = array['not'] then
+        v_count := workflow._check_condition(_check_condition.condition -> 'not', _check_condition.step_slug,
+            _check_condition.deps, _check_condition.depth + 1);
+    elsif v_keys in (array['op', 'path'], array['op', 'path', 'value']) then
+        v_op := _check_condition.condition ->> 'op';
+        if jsonb_typeof(_check_condition.condition -> 'path') is distinct from 'string'
+            or (_check_condition.condition ->> 'path') !~ (v_rules ->> 'path') then
+            raise exception 'step %: condition path must be input.<field>... or <dependency>[.<field>...], got %',
+                _check_condition.step_slug, _check_condition.condition -> 'path'
+                using errcode = 'WF036';
+        end if;
+        v_head := split_part(_check_condition.condition ->> 'path', '.', 1);
+        if v_head = 'input' and position('.' in _check_condition.condition ->> 'path') = 0 then
+            raise exception 'step %: condition path input needs a field (input.<field>)', _check_condition.step_slug
+                using errcode = 'WF036';
+        end if;
+        if v_head <> 'input' and not v_head = any(_check_condition.deps) then
+            raise exception 'step %: condition path % names %, which is not one of its dependencies (%)',
+                _check_condition.step_slug, _check_condition.condition ->> 'path', v_head,
+                coalesce(nullif(array_to_string(_check_condition.deps, ', '), ''), 'none')
+                using errcode = 'WF037', hint = 'A condition reads the run input or the outputs of the step''s dependencies.';
+        end if;
+        if v_op is null or not v_op = any(array['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'exists']) then
+            raise exception 'step %: condition op must be eq, ne, gt, gte, lt, lte, in or exists, got %',
+                _check_condition.step_slug, coalesce(_check_condition.condition -> 'op', 'null')
+                using errcode = 'WF036';
+        end if;
+        if (v_op = 'exists') = (_check_condition.condition ? 'value') then
+            raise exception 'step %: condition op % %', _check_condition.step_slug, v_op,
+                case when v_op = 'exists' then 'takes no value' else 'needs a value' end
+                using errcode = 'WF036';
+        end if;
+        if v_op = 'in' and jsonb_typeof(_check_condition.condition -> 'value') <> 'array' then
+            raise exception 'step %: condition op in needs an array value', _check_condition.step_slug
+                using errcode = 'WF036';
+        end if;
+        if v_op in ('gt', 'gte', 'lt', 'lte') and jsonb_typeof(_check_condition.condition -> 'value') not in ('number', 'string') then
+            raise exception 'step %: condition op % needs a number or a string value', _check_condition.step_slug, v_op
+                using errcode = 'WF036';
+        end if;
+        v_count := 1;
+    else
+        raise exception 'step %: a condition has keys path, op (and value), or one of all, any, not; got %',
+            _check_condition.step_slug, coalesce(array_to_string(v_keys, ', '), 'none')
+            using errcode = 'WF036',
+                hint = 'Example: {"path": "review.approved", "op": "eq", "value": true}; combine with all, any, not.';
+    end if;
+    if v_count > 64 then
+        raise exception 'step %: condition has % comparisons, more than 64', _check_condition.step_slug, v_count
+            using errcode = 'WF036';
+    end if;
+    return v_count;
+end;
+$$;
+
 -- functions/_check_limit.sql
 -- _check_limit: validate a limit's scope, name and key path; return the key path as an array.
 --
@@ -4546,6 +4656,73 @@ begin
 end;
 $$;
 
+-- functions/_eval_condition.sql
+-- _eval_condition: whether a step's condition holds for a run, when the step is ready to start.
+--
+-- condition: a condition that _check_condition accepted; run_id and input: the run's, to read
+-- the run input (input.<field>...) and the outputs of the step's dependencies (<dep>.<field>...;
+-- a skipped dependency's output is null). A path that is missing reads as null, which equals
+-- only a null value, is not in any array, compares false with gt/gte/lt/lte, and does not exist.
+-- Called by _start_steps. Reads step_states; locks nothing; raises nothing. Pure data
+-- comparisons: no code in the condition is ever executed.
+create or replace function workflow._eval_condition(condition jsonb, run_id uuid, input jsonb)
+returns boolean
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_path text[];
+    v_value jsonb;
+    v_want jsonb;
+    v_op text;
+begin
+    if _eval_condition.condition ? 'all' then
+        return not exists (
+            select 1 from jsonb_array_elements(_eval_condition.condition -> 'all') as c
+            where not workflow._eval_condition(c, _eval_condition.run_id, _eval_condition.input)
+        );
+    elsif _eval_condition.condition ? 'any' then
+        return exists (
+            select 1 from jsonb_array_elements(_eval_condition.condition -> 'any') as c
+            where workflow._eval_condition(c, _eval_condition.run_id, _eval_condition.input)
+        );
+    elsif _eval_condition.condition ? 'not' then
+        return not workflow._eval_condition(_eval_condition.condition -> 'not', _eval_condition.run_id, _eval_condition.input);
+    end if;
+
+    v_path := string_to_array(_eval_condition.condition ->> 'path', '.');
+    if v_path[1] = 'input' then
+        v_value := _eval_condition.input #> v_path[2:];
+    else
+        select ss.output #> v_path[2:] into v_value
+        from workflow.step_states ss
+        where ss.run_id = _eval_condition.run_id and ss.step_slug = v_path[1];
+    end if;
+    v_value := coalesce(v_value, 'null'::jsonb);
+    v_want := _eval_condition.condition -> 'value';
+    v_op := _eval_condition.condition ->> 'op';
+    return case v_op
+        when 'exists' then v_value <> 'null'::jsonb
+        when 'eq' then v_value = v_want
+        when 'ne' then v_value <> v_want
+        when 'in' then exists (select 1 from jsonb_array_elements(v_want) as w where w = v_value)
+        else coalesce(case
+            when jsonb_typeof(v_value) = 'number' and jsonb_typeof(v_want) = 'number' then
+                case v_op when 'gt' then (v_value #>> '{}')::numeric > (v_want #>> '{}')::numeric
+                          when 'gte' then (v_value #>> '{}')::numeric >= (v_want #>> '{}')::numeric
+                          when 'lt' then (v_value #>> '{}')::numeric < (v_want #>> '{}')::numeric
+                          when 'lte' then (v_value #>> '{}')::numeric <= (v_want #>> '{}')::numeric end
+            when jsonb_typeof(v_value) = 'string' and jsonb_typeof(v_want) = 'string' then
+                case v_op when 'gt' then (v_value #>> '{}') > (v_want #>> '{}') collate "C"
+                          when 'gte' then (v_value #>> '{}') >= (v_want #>> '{}') collate "C"
+                          when 'lt' then (v_value #>> '{}') < (v_want #>> '{}') collate "C"
+                          when 'lte' then (v_value #>> '{}') <= (v_want #>> '{}') collate "C" end
+        end, false)
+    end;
+end;
+$$;
+
 -- functions/_expire_waits.sql
 -- _expire_waits: end the waits whose timeout has come, and drop kept events nobody took.
 --
@@ -4863,8 +5040,8 @@ comment on function workflow._fire_due(timestamptz) is
 -- default queues, minimums), used by add_step and register_flow, so a flow built step by step
 -- and the same flow registered as JSON compare equal. Input keys: slug, depends_on, type,
 -- map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources,
--- priority, and the control-flow options wait_for, event_key, wait_timeout, sleep
--- (docs/control-flow.md). An
+-- priority, and the control-flow options wait_for, event_key, wait_timeout, sleep, condition,
+-- run_if_skipped (docs/control-flow.md). An
 -- omitted execution is local (on the reserved queue "local"); a distributed step that names no
 -- queue goes on queue "default".
 -- Returns an object with all of them; depends_on and resources sorted, so two descriptions of
@@ -4876,8 +5053,11 @@ comment on function workflow._fire_due(timestamptz) is
 -- "default" (it never has a task, so it needs no owner); execution, queue, resources, map_over
 -- and sleep are refused on it. sleep: whole seconds (>= 0) or a path, input.<field>... or
 -- <dependency>.<field>..., read when the step starts (seconds, or a timestamp to sleep until).
+-- condition: checked by _check_condition (WF036 malformed, WF037 a path into a step that is not
+-- a dependency); run_if_skipped: a boolean, kept only when true.
 -- Dependencies are not resolved here (add_step does that).
--- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency.
+-- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency, WF036 / WF037
+-- a bad condition.
 create or replace function workflow._normalize_step(step jsonb)
 returns jsonb
 language plpgsql
@@ -5070,6 +5250,21 @@ begin
     end if;
     select coalesce(array_agg(distinct r order by r), '{}') into v_resources
     from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'resources', v_defaults -> 'resources')) as r;
+
+    -- PHASE 2c: condition and run_if_skipped (docs/control-flow.md, "Conditions")
+    if _normalize_step.step ? 'condition' then
+        perform workflow._check_condition(_normalize_step.step -> 'condition', v_slug, v_deps);
+        v_control := v_control || jsonb_build_object('condition', _normalize_step.step -> 'condition');
+    end if;
+    if _normalize_step.step ? 'run_if_skipped' then
+        if jsonb_typeof(_normalize_step.step -> 'run_if_skipped') is distinct from 'boolean' then
+            raise exception 'step %: run_if_skipped must be true or false, got %', v_slug, _normalize_step.step -> 'run_if_skipped'
+                using errcode = 'WF010';
+        end if;
+        if (_normalize_step.step -> 'run_if_skipped')::boolean then
+            v_control := v_control || '{"run_if_skipped": true}'::jsonb;
+        end if;
+    end if;
 
     -- PHASE 3: numbers (name, default, minimum)
     for v_key, v_int, v_min in
@@ -5629,7 +5824,11 @@ $$;
 -- records that it waits. A step with the sleep option gets its tasks with their messages
 -- invisible until the wake time (_sleep_wake, kept in step_states.wake_at): a sleep holds no
 -- claim and survives restarts, as a start delay does. A wait key or sleep path that does not
--- resolve fails the run, naming it.
+-- resolve fails the run, naming it. A step whose condition is false (_eval_condition), or one
+-- of whose dependencies was skipped (unless it has run_if_skipped), is skipped instead: status
+-- skipped, output null, no task; it counts as done, and the completion cascades (_complete_steps),
+-- so its own dependents are skipped in turn. A map over a skipped step (with run_if_skipped)
+-- maps over nothing: it completes with output [].
 -- Each step's definition is read from its run's version (runs.version_id). A message carries the
 -- version's shape hash ("version"), which the claim's handler filter matches.
 -- In a paused run the messages are parked (vt = infinity) until the run is resumed.
@@ -5660,9 +5859,42 @@ declare
     v_group record;
     v_waited_runs uuid[];
     v_waited_steps text[];
+    v_skip_runs uuid[];
+    v_skip_steps text[];
 begin
     if coalesce(cardinality(_start_steps.run_ids), 0) = 0 then
         return;
+    end if;
+
+    -- PHASE 0: skipped steps (a false condition, or a skipped dependency). Only a version with a
+    -- condition can have skipped steps, so a flow without one pays one index probe per step.
+    select array_agg(x.run_id order by x.run_id, x.step_slug), array_agg(x.step_slug order by x.run_id, x.step_slug)
+    into v_skip_runs, v_skip_steps
+    from (
+        select r.run_id, r.step_slug
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        join workflow.runs ru on ru.run_id = r.run_id
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
+        where (ru.status = 'started') is true
+          and exists (select 1 from workflow.steps c where c.version_id = ru.version_id and c.control ? 'condition')
+          and (
+              (not coalesce((st.control ->> 'run_if_skipped')::boolean, false) and exists (
+                  select 1 from workflow.deps d
+                  join workflow.step_states ds on ds.run_id = r.run_id and ds.step_slug = d.dep_slug
+                  where d.version_id = ru.version_id and d.step_slug = r.step_slug and ds.status = 'skipped'))
+              or (st.control ? 'condition' and not workflow._eval_condition(st.control -> 'condition', r.run_id, ru.input))
+          )
+    ) as x;
+    if v_skip_runs is not null then
+        update workflow.step_states s
+        set status = 'skipped', remaining_tasks = 0, initial_tasks = 0, started_at = _start_steps.now,
+            completed_at = _start_steps.now
+        from unnest(v_skip_runs, v_skip_steps) as k (run_id, step_slug)
+        where s.run_id = k.run_id and s.step_slug = k.step_slug and s.status = 'created';
+        select coalesce(array_agg(r.run_id), '{}'), coalesce(array_agg(r.step_slug), '{}')
+        into run_ids, step_slugs
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        where (r.run_id, r.step_slug) not in (select * from unnest(v_skip_runs, v_skip_steps));
     end if;
 
     -- PHASE 1: a map step whose source is not an array fails its run
@@ -5673,7 +5905,8 @@ begin
         join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
         where st.step_type = 'map'
           and jsonb_typeof(case when st.map_over is null then ru.input else (
-              select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
+              select case when ds.status = 'skipped' then '[]'::jsonb else ds.output end
+              from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
           ) end) is distinct from 'array'
     loop
         perform workflow._fail_runs(
@@ -5710,7 +5943,8 @@ begin
             end as wake_at,
             case when st.step_type in ('single', 'wait') then 1
                  else jsonb_array_length(case when st.map_over is null then ru.input else (
-                     select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
+                     select case when ds.status = 'skipped' then '[]'::jsonb else ds.output end
+                     from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
                  ) end)
             end as n
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
@@ -5812,7 +6046,11 @@ begin
         v_empty_steps := coalesce(v_empty_steps, '{}') || v_waited_steps;
     end if;
 
-    -- PHASE 5: empty maps and waits that found their event are complete already; cascade
+    -- PHASE 5: empty maps, waits that found their event and skipped steps are done; cascade
+    if v_skip_runs is not null then
+        v_empty_runs := coalesce(v_empty_runs, '{}') || v_skip_runs;
+        v_empty_steps := coalesce(v_empty_steps, '{}') || v_skip_steps;
+    end if;
     if v_empty_runs is not null then
         perform workflow._complete_steps(v_empty_runs, v_empty_steps, _start_steps.now);
     end if;
@@ -7626,7 +7864,8 @@ $$;
 -- {"run_id", "flow_slug", "status": "completed"|"failed"|"in_progress" (the Elixir library's
 --  three, see run_status),
 --  "state": "running"|"paused"|"completed"|"failed"|"cancelled" (see run_state), "total_steps", "completed_steps",
---  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
+--  "skipped_steps" (steps skipped by a condition; completed_steps counts them as done, so a
+--  completed run with skipped steps reads 100%), "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
 --             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker",
@@ -7662,6 +7901,7 @@ begin
         'state', workflow.run_state(r.status, r.paused_at, r.cancelled_at),
         'total_steps', st.total,
         'completed_steps', st.done,
+        'skipped_steps', st.skipped,
         'percentage', case when st.total = 0 then 0 else round(100.0 * st.done / st.total, 1) end,
         'input', r.input,
         'output', r.output,
@@ -7686,7 +7926,8 @@ begin
     join workflow.flow_versions fv on fv.version_id = r.version_id
     cross join lateral (
         select count(*)::integer as total,
-            (count(*) filter (where ss.status = 'completed'))::integer as done,
+            (count(*) filter (where ss.status in ('completed', 'skipped')))::integer as done,
+            (count(*) filter (where ss.status = 'skipped'))::integer as skipped,
             coalesce(jsonb_agg(jsonb_build_object(
                 'step', ss.step_slug,
                 'status', ss.status,
@@ -8731,7 +8972,8 @@ $$;
 --
 -- Called by psql users, clients and the CLI. Clears paused_at, makes the parked messages of the
 -- run claimable now and wakes the workers of their queues (pg_notify per queue). Idempotent:
--- resuming a running run that is not paused changes nothing.
+-- resuming a running run that is not paused changes nothing. A step that is still sleeping (its
+-- sleep option) keeps its wake time: its messages become visible at step_states.wake_at.
 -- Locks: the runs row FOR UPDATE, then the run's parked messages.
 -- Errors: WF011 unknown run, WF013 the run already ended.
 create or replace function workflow.resume_workflow_run(run_id uuid, now timestamptz default clock_timestamp())
@@ -8742,6 +8984,7 @@ as $$
 declare
     v_status text;
     v_paused timestamptz;
+    v_sleep record;
 begin
     select r.status, r.paused_at into v_status, v_paused
     from workflow.runs r where r.run_id = resume_workflow_run.run_id
@@ -8758,6 +9001,18 @@ begin
     end if;
     update workflow.runs r set paused_at = null where r.run_id = resume_workflow_run.run_id;
     perform workflow._set_run_visibility(resume_workflow_run.run_id, resume_workflow_run.now, true);
+    -- A step still sleeping (the sleep option, docs/control-flow.md) keeps its wake time.
+    for v_sleep in
+        select t.queue_name, ss.wake_at, array_agg(t.message_id) as ids
+        from workflow.tasks t
+        join workflow.step_states ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+        where t.run_id = resume_workflow_run.run_id and t.status = 'queued' and t.message_id is not null
+          and ss.wake_at > resume_workflow_run.now
+        group by t.queue_name, ss.wake_at
+    loop
+        execute format('update pgmq.%I set vt = $1 where msg_id = any($2)', 'q_' || v_sleep.queue_name)
+        using v_sleep.wake_at, v_sleep.ids;
+    end loop;
     perform workflow._emit_events(array[resume_workflow_run.run_id], array[null::text], array['run_resumed'], resume_workflow_run.now);
 end;
 $$;
@@ -10079,7 +10334,7 @@ $$;
 --
 -- Called by register_flow_version and add_step when they store a step (its argument is the
 -- output of _normalize_step). Returns the object of the options wait_for, event_key,
--- wait_timeout and sleep that the step has, or null when it has none (docs/control-flow.md).
+-- wait_timeout, sleep, condition and run_if_skipped that the step has, or null when it has none (docs/control-flow.md).
 -- Locks nothing; raises nothing; immutable.
 create or replace function workflow._step_control(step jsonb)
 returns jsonb
@@ -10091,7 +10346,9 @@ as $$
         'wait_for', _step_control.step -> 'wait_for',
         'event_key', _step_control.step -> 'event_key',
         'wait_timeout', _step_control.step -> 'wait_timeout',
-        'sleep', _step_control.step -> 'sleep'
+        'sleep', _step_control.step -> 'sleep',
+        'condition', _step_control.step -> 'condition',
+        'run_if_skipped', _step_control.step -> 'run_if_skipped'
     )), '{}'::jsonb)
 $$;
 
@@ -10255,7 +10512,7 @@ as $$
         },
         "step_options": ["slug", "depends_on", "type", "map_over", "execution", "queue",
                          "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority",
-                         "wait_for", "event_key", "wait_timeout", "sleep"],
+                         "wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
         "step_types": ["single", "map", "wait"],
         "executions": ["local", "distributed"],
         "step_defaults": {"depends_on": [], "type": "single", "map_over": null, "execution": "local",

@@ -4,8 +4,8 @@
 -- default queues, minimums), used by add_step and register_flow, so a flow built step by step
 -- and the same flow registered as JSON compare equal. Input keys: slug, depends_on, type,
 -- map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources,
--- priority, and the control-flow options wait_for, event_key, wait_timeout, sleep
--- (docs/control-flow.md). An
+-- priority, and the control-flow options wait_for, event_key, wait_timeout, sleep, condition,
+-- run_if_skipped (docs/control-flow.md). An
 -- omitted execution is local (on the reserved queue "local"); a distributed step that names no
 -- queue goes on queue "default".
 -- Returns an object with all of them; depends_on and resources sorted, so two descriptions of
@@ -17,8 +17,11 @@
 -- "default" (it never has a task, so it needs no owner); execution, queue, resources, map_over
 -- and sleep are refused on it. sleep: whole seconds (>= 0) or a path, input.<field>... or
 -- <dependency>.<field>..., read when the step starts (seconds, or a timestamp to sleep until).
+-- condition: checked by _check_condition (WF036 malformed, WF037 a path into a step that is not
+-- a dependency); run_if_skipped: a boolean, kept only when true.
 -- Dependencies are not resolved here (add_step does that).
--- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency.
+-- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency, WF036 / WF037
+-- a bad condition.
 create or replace function workflow._normalize_step(step jsonb)
 returns jsonb
 language plpgsql
@@ -211,6 +214,21 @@ begin
     end if;
     select coalesce(array_agg(distinct r order by r), '{}') into v_resources
     from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'resources', v_defaults -> 'resources')) as r;
+
+    -- PHASE 2c: condition and run_if_skipped (docs/control-flow.md, "Conditions")
+    if _normalize_step.step ? 'condition' then
+        perform workflow._check_condition(_normalize_step.step -> 'condition', v_slug, v_deps);
+        v_control := v_control || jsonb_build_object('condition', _normalize_step.step -> 'condition');
+    end if;
+    if _normalize_step.step ? 'run_if_skipped' then
+        if jsonb_typeof(_normalize_step.step -> 'run_if_skipped') is distinct from 'boolean' then
+            raise exception 'step %: run_if_skipped must be true or false, got %', v_slug, _normalize_step.step -> 'run_if_skipped'
+                using errcode = 'WF010';
+        end if;
+        if (_normalize_step.step -> 'run_if_skipped')::boolean then
+            v_control := v_control || '{"run_if_skipped": true}'::jsonb;
+        end if;
+    end if;
 
     -- PHASE 3: numbers (name, default, minimum)
     for v_key, v_int, v_min in

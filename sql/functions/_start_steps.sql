@@ -12,7 +12,11 @@
 -- records that it waits. A step with the sleep option gets its tasks with their messages
 -- invisible until the wake time (_sleep_wake, kept in step_states.wake_at): a sleep holds no
 -- claim and survives restarts, as a start delay does. A wait key or sleep path that does not
--- resolve fails the run, naming it.
+-- resolve fails the run, naming it. A step whose condition is false (_eval_condition), or one
+-- of whose dependencies was skipped (unless it has run_if_skipped), is skipped instead: status
+-- skipped, output null, no task; it counts as done, and the completion cascades (_complete_steps),
+-- so its own dependents are skipped in turn. A map over a skipped step (with run_if_skipped)
+-- maps over nothing: it completes with output [].
 -- Each step's definition is read from its run's version (runs.version_id). A message carries the
 -- version's shape hash ("version"), which the claim's handler filter matches.
 -- In a paused run the messages are parked (vt = infinity) until the run is resumed.
@@ -43,9 +47,42 @@ declare
     v_group record;
     v_waited_runs uuid[];
     v_waited_steps text[];
+    v_skip_runs uuid[];
+    v_skip_steps text[];
 begin
     if coalesce(cardinality(_start_steps.run_ids), 0) = 0 then
         return;
+    end if;
+
+    -- PHASE 0: skipped steps (a false condition, or a skipped dependency). Only a version with a
+    -- condition can have skipped steps, so a flow without one pays one index probe per step.
+    select array_agg(x.run_id order by x.run_id, x.step_slug), array_agg(x.step_slug order by x.run_id, x.step_slug)
+    into v_skip_runs, v_skip_steps
+    from (
+        select r.run_id, r.step_slug
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        join workflow.runs ru on ru.run_id = r.run_id
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
+        where (ru.status = 'started') is true
+          and exists (select 1 from workflow.steps c where c.version_id = ru.version_id and c.control ? 'condition')
+          and (
+              (not coalesce((st.control ->> 'run_if_skipped')::boolean, false) and exists (
+                  select 1 from workflow.deps d
+                  join workflow.step_states ds on ds.run_id = r.run_id and ds.step_slug = d.dep_slug
+                  where d.version_id = ru.version_id and d.step_slug = r.step_slug and ds.status = 'skipped'))
+              or (st.control ? 'condition' and not workflow._eval_condition(st.control -> 'condition', r.run_id, ru.input))
+          )
+    ) as x;
+    if v_skip_runs is not null then
+        update workflow.step_states s
+        set status = 'skipped', remaining_tasks = 0, initial_tasks = 0, started_at = _start_steps.now,
+            completed_at = _start_steps.now
+        from unnest(v_skip_runs, v_skip_steps) as k (run_id, step_slug)
+        where s.run_id = k.run_id and s.step_slug = k.step_slug and s.status = 'created';
+        select coalesce(array_agg(r.run_id), '{}'), coalesce(array_agg(r.step_slug), '{}')
+        into run_ids, step_slugs
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        where (r.run_id, r.step_slug) not in (select * from unnest(v_skip_runs, v_skip_steps));
     end if;
 
     -- PHASE 1: a map step whose source is not an array fails its run
@@ -56,7 +93,8 @@ begin
         join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
         where st.step_type = 'map'
           and jsonb_typeof(case when st.map_over is null then ru.input else (
-              select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
+              select case when ds.status = 'skipped' then '[]'::jsonb else ds.output end
+              from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
           ) end) is distinct from 'array'
     loop
         perform workflow._fail_runs(
@@ -93,7 +131,8 @@ begin
             end as wake_at,
             case when st.step_type in ('single', 'wait') then 1
                  else jsonb_array_length(case when st.map_over is null then ru.input else (
-                     select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
+                     select case when ds.status = 'skipped' then '[]'::jsonb else ds.output end
+                     from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
                  ) end)
             end as n
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
@@ -195,7 +234,11 @@ begin
         v_empty_steps := coalesce(v_empty_steps, '{}') || v_waited_steps;
     end if;
 
-    -- PHASE 5: empty maps and waits that found their event are complete already; cascade
+    -- PHASE 5: empty maps, waits that found their event and skipped steps are done; cascade
+    if v_skip_runs is not null then
+        v_empty_runs := coalesce(v_empty_runs, '{}') || v_skip_runs;
+        v_empty_steps := coalesce(v_empty_steps, '{}') || v_skip_steps;
+    end if;
     if v_empty_runs is not null then
         perform workflow._complete_steps(v_empty_runs, v_empty_steps, _start_steps.now);
     end if;

@@ -47,7 +47,7 @@ as $$
         },
         "step_options": ["slug", "depends_on", "type", "map_over", "execution", "queue",
                          "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority",
-                         "wait_for", "event_key", "wait_timeout", "sleep"],
+                         "wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
         "step_types": ["single", "map", "wait"],
         "executions": ["local", "distributed"],
         "step_defaults": {"depends_on": [], "type": "single", "map_over": null, "execution": "local",

@@ -4,7 +4,8 @@
 -- {"run_id", "flow_slug", "status": "completed"|"failed"|"in_progress" (the Elixir library's
 --  three, see run_status),
 --  "state": "running"|"paused"|"completed"|"failed"|"cancelled" (see run_state), "total_steps", "completed_steps",
---  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
+--  "skipped_steps" (steps skipped by a condition; completed_steps counts them as done, so a
+--  completed run with skipped steps reads 100%), "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
 --             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker",
@@ -40,6 +41,7 @@ begin
         'state', workflow.run_state(r.status, r.paused_at, r.cancelled_at),
         'total_steps', st.total,
         'completed_steps', st.done,
+        'skipped_steps', st.skipped,
         'percentage', case when st.total = 0 then 0 else round(100.0 * st.done / st.total, 1) end,
         'input', r.input,
         'output', r.output,
@@ -64,7 +66,8 @@ begin
     join workflow.flow_versions fv on fv.version_id = r.version_id
     cross join lateral (
         select count(*)::integer as total,
-            (count(*) filter (where ss.status = 'completed'))::integer as done,
+            (count(*) filter (where ss.status in ('completed', 'skipped')))::integer as done,
+            (count(*) filter (where ss.status = 'skipped'))::integer as skipped,
             coalesce(jsonb_agg(jsonb_build_object(
                 'step', ss.step_slug,
                 'status', ss.status,

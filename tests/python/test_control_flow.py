@@ -347,3 +347,42 @@ def test_the_dashboard_approves_and_rejects_a_waiting_run(db_url: str) -> None:
         assert (gate[yes]["approved"], gate[yes]["by"], gate[yes]["comment"]) == (
             True, "dashboard", "ok")
         assert gate[no]["approved"] is False
+
+
+def _branch_handler(task: Task) -> Outcome:
+    """check: big when the input's n is over 10; small/big/join echo what they got."""
+    if task["step_slug"] == "check":
+        return ("ok", {"big": task["input"]["run"]["n"] > 10})
+    if task["step_slug"] == "join":
+        return ("ok", {"small": task["input"]["small"], "big": task["input"]["big"]})
+    return ("ok", task["step_slug"])
+
+
+@pytest.mark.slow
+def test_a_condition_skips_a_branch_and_the_run_completes(db_url: str) -> None:
+    with Client(db_url) as client:
+        client.register_flow({"slug": "test_control_flow.branch", "steps": [
+            {"slug": "check", "execution": "distributed", "queue": "branch_q"},
+            {"slug": "small", "depends_on": ["check"], "execution": "distributed",
+             "queue": "branch_q", "condition": {"path": "check.big", "op": "eq", "value": False}},
+            {"slug": "big", "depends_on": ["check"], "execution": "distributed",
+             "queue": "branch_q", "condition": {"path": "check.big", "op": "eq", "value": True}},
+            {"slug": "join", "depends_on": ["small", "big"], "execution": "distributed",
+             "queue": "branch_q", "run_if_skipped": True},
+        ]})
+        inputs = [{"n": n} for n in range(40)]
+        run_ids = client.start_flows("test_control_flow.branch", inputs)
+        stats = drive(db_url, "branch_q", ["test_control_flow.branch"], _branch_handler,
+                      drivers=4, batch=10, timeout=120)
+        assert not errors_of(stats), errors_of(stats)
+        for run_id, given in zip(run_ids, inputs, strict=True):
+            status = client.get_run_status(run_id)
+            big = given["n"] > 10
+            assert status.status == "completed", status
+            assert status.skipped_steps == 1 and status.percentage == 100
+            by_step = {s.step: s.status for s in status.steps}
+            assert by_step["big" if big else "small"] == "completed"
+            assert by_step["small" if big else "big"] == "skipped"
+            # The join ran and saw the skipped branch as null.
+            expected = {"small": None, "big": "big"} if big else {"small": "small", "big": None}
+            assert status.output == {"join": expected}

@@ -35,7 +35,8 @@ def control_options(
     """Check the step's control-flow options (as given, not defaulted); return them normalised.
 
     The result has ``wait_for``, ``event_key`` and (when given) ``wait_timeout`` for a wait
-    step, ``sleep`` for a sleeping one, and nothing for a plain step, so its shape is unchanged.
+    step, ``sleep`` for a sleeping one, ``condition`` and ``run_if_skipped`` (only when true)
+    when given, and nothing for a plain step, so its shape is unchanged.
     A wait step must not be given ``execution``, ``queue``, ``resources``, ``map`` or ``sleep``.
     """
     out: dict[str, Any] = {}
@@ -77,4 +78,20 @@ def control_options(
         if isinstance(sleep, str) and sleep.split(".")[0] not in ("input", *deps):
             raise _fail(flow, name, f"sleep path {sleep} is not input.<f> or <dependency>.<f>")
         out["sleep"] = sleep
+    condition = options.get("condition")
+    if condition is not None:
+        # Its grammar is the server's (workflow._check_condition, WF036 / WF037): only its type
+        # is checked here, so the rules live in one place.
+        if not isinstance(condition, Mapping):
+            raise DefinitionError(
+                f"flow {flow}, step {name}: condition must be a dict, got {condition!r}",
+                code="WF036",
+                hint='Example: {"path": "review.approved", "op": "eq", "value": True}.',
+            )
+        out["condition"] = condition
+    skipped = options.get("run_if_skipped", False)
+    if not isinstance(skipped, bool):
+        raise _fail(flow, name, f"run_if_skipped must be True or False, got {skipped!r}")
+    if skipped:
+        out["run_if_skipped"] = True
     return out

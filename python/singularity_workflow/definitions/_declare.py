@@ -88,6 +88,8 @@ def step(
     event_key: str | None = None,
     wait_timeout: int | None = None,
     sleep: int | str | None = None,
+    condition: Mapping[str, Any] | None = None,
+    run_if_skipped: bool = False,
 ) -> Callable[[F], F]: ...
 
 
@@ -109,6 +111,8 @@ def step(
     event_key: Any = _UNSET,
     wait_timeout: Any = _UNSET,
     sleep: Any = _UNSET,
+    condition: Any = _UNSET,
+    run_if_skipped: Any = _UNSET,
 ) -> Any:
     """Mark a method (or function) as a step; usable bare (``@step``) or with options.
 
@@ -127,7 +131,9 @@ def step(
     sent for its run (``send_event``, ``approve``, ``reject``); ``event_key`` (``"run_id"`` or
     ``"input.<field>"``) scopes the event to the run, ``wait_timeout`` (seconds) fails it when
     nothing came. ``sleep`` (seconds, or a path such as ``"input.at"`` / ``"fetch.delay"`` read
-    when the step starts) delays the step without holding a worker.
+    when the step starts) delays the step without holding a worker. ``condition`` (JSON such
+    as ``{"path": "review.approved", "op": "eq", "value": True}``, evaluated in the database)
+    skips the step when false; its dependents skip too unless they set ``run_if_skipped``.
     Only the options given are recorded: the others come from the class's ``step_defaults``,
     then from ``STEP_DEFAULTS``. Options are checked when the workflow is defined, not here.
     """
@@ -146,6 +152,8 @@ def step(
         "event_key": event_key,
         "wait_timeout": wait_timeout,
         "sleep": sleep,
+        "condition": condition,
+        "run_if_skipped": run_if_skipped,
     }
     options = {key: value for key, value in given.items() if value is not _UNSET}
     if "depends_on" in options:

@@ -77,6 +77,10 @@ class StepDef:
     wait_timeout: int | None = None
     #: Seconds, or a path read when the step starts, to sleep before its tasks run.
     sleep: int | str | None = None
+    #: A condition on the run input and the dependencies' outputs (JSON, checked by the server's
+    #: _check_condition); False skips the step. run_if_skipped: run when a dependency was skipped.
+    condition: Mapping[str, Any] | None = field(default=None, hash=False)
+    run_if_skipped: bool = False
     #: Claim priority on an ordered queue (-1000..1000); None: leave the stored one as it is.
     priority: int | None = None
     #: How the handler takes a StepContext (``_signature.context_param``): None when it does not.
@@ -105,10 +109,12 @@ class StepDef:
         }
         if self.priority is not None:
             body["priority"] = self.priority
-        for key in ("wait_for", "event_key", "wait_timeout", "sleep"):
+        for key in ("wait_for", "event_key", "wait_timeout", "sleep", "condition"):
             value = getattr(self, key)
             if value is not None:
-                body[key] = value
+                body[key] = dict(value) if key == "condition" else value
+        if self.run_if_skipped:
+            body["run_if_skipped"] = True
         return body
 
 

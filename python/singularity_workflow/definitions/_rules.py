@@ -52,11 +52,15 @@ STEP_OPTIONS: Final = frozenset(
         "event_key",
         "wait_timeout",
         "sleep",
+        "condition",
+        "run_if_skipped",
     }
 )
 #: The control-flow options (docs/control-flow.md): a step carries them only when given, and a
 #: workflow's ``step_defaults`` cannot set them (they make a step what it is).
-CONTROL_OPTIONS: Final = frozenset({"wait_for", "event_key", "wait_timeout", "sleep"})
+CONTROL_OPTIONS: Final = frozenset(
+    {"wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"}
+)
 #: ``definition_rules()`` control patterns: an event name, a wait step's key, a sleep path.
 EVENT_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}")
 EVENT_KEY: Final = re.compile(r"run_id|input(\.[A-Za-z_][A-Za-z0-9_]{0,62}){1,8}")
@@ -82,6 +86,8 @@ STEP_DEFAULTS: Final[Mapping[str, Any]] = {
     "event_key": None,
     "wait_timeout": None,
     "sleep": None,
+    "condition": None,
+    "run_if_skipped": False,
 }
 
 #: The least and greatest step priority (``definition_rules()`` ``priority_range``).
