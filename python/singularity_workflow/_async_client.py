@@ -524,6 +524,22 @@ class AsyncClient(AsyncClientBase):
         """
         await self._replay(Client.resume_workflow_run, run_id)
 
+    async def resume_from_step(
+        self, run_id: UUID | str, step: str, *, reason: str | None = None, owner: str | None = None
+    ) -> UUID:
+        """Restart a failed or completed run from ``step`` as a new run; return its id.
+
+        Steps not downstream of ``step`` that completed keep their outputs; ``step`` and what
+        follows it run again, except the elements of a map step (over an unchanged input) that
+        completed before. The new run's ``retry_of`` is ``run_id``; ``resumed_from`` and
+        ``resume_reason`` say from where and why. ``owner``: the process executing its local
+        steps. InvalidState (WF013) for a run still running, ResumeStepNotFound (WF038).
+        """
+        return cast(
+            "UUID",
+            await self._replay(Client.resume_from_step, run_id, step, reason=reason, owner=owner),
+        )
+
     async def retry_failed_workflow(
         self,
         run_id: UUID | str,

@@ -24,6 +24,7 @@ __all__ = [
     "InvalidCondition",
     "InvalidEvent",
     "NotAWaitStep",
+    "ResumeStepNotFound",
     "StepNotWaiting",
     "UnknownConditionStep",
     "UnknownEvent",
@@ -369,6 +370,12 @@ class UnknownConditionStep(WorkflowError):
     default_code = "WF037"
 
 
+class ResumeStepNotFound(WorkflowError):
+    """WF038: ``resume_from_step`` names a step the run's flow version does not have."""
+
+    default_code = "WF038"
+
+
 class DefinitionError(WorkflowError):
     """A workflow definition is invalid; found in Python before anything reached the database.
 
@@ -463,6 +470,7 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         StepNotWaiting,
         InvalidCondition,
         UnknownConditionStep,
+        ResumeStepNotFound,
     )
     if cls.default_code is not None
 }

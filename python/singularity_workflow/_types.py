@@ -187,6 +187,9 @@ class RunStatus:
     version_hash: str | None = None
     #: Steps skipped by a condition (counted in ``completed_steps`` as done).
     skipped_steps: int = 0
+    #: A run made by ``resume_from_step``: the step it was resumed from, and the reason given.
+    resumed_from: str | None = None
+    resume_reason: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunStatus:
@@ -216,6 +219,8 @@ class RunStatus:
             cancelled_at=_timestamp(data.get("cancelled_at")),
             deadline_at=_timestamp(data.get("deadline_at")),
             skipped_steps=int(data.get("skipped_steps") or 0),
+            resumed_from=data.get("resumed_from"),
+            resume_reason=data.get("resume_reason"),
             version=None if data.get("version") is None else int(data["version"]),
             version_hash=data.get("version_hash"),
         )

@@ -17,7 +17,8 @@
 --   priority_range  the least and greatest step priority (the option has no default: a step
 --                   that names none keeps the priority it has, see register_flow_version)
 --   event_statuses  {event: run status it leaves} for the run events (step events: absent)
---   control         the control-flow options (docs/control-flow.md): "event_name" (the pattern
+--   control         the control-flow options (docs/control-flow.md): "options" (their names: a
+--                   step carries them only when given, so they have no defaults), "event_name" (the pattern
 --                   of a wait_for event name), "event_key" (the pattern of a wait step's key:
 --                   run_id or input.<field>[.<field>...]), "path" (the pattern of a sleep path:
 --                   input.<field>... or <step>.<field>...), "max_payload_bytes" of an event,
@@ -61,7 +62,8 @@ as $$
                            "run_completed": "completed", "run_failed": "failed",
                            "run_cancelled": "failed", "run_paused": "paused"},
         "run_states": ["running", "paused", "completed", "failed", "cancelled"],
-        "control": {"event_name": "^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$",
+        "control": {"options": ["wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
+                    "event_name": "^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$",
                     "event_key": "^(run_id|input(\\.[A-Za-z_][A-Za-z0-9_]{0,62}){1,8})$",
                     "path": "^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62}){0,8}$",
                     "max_payload_bytes": 1048576, "max_key_length": 200,

@@ -6,6 +6,7 @@
 --  "state": "running"|"paused"|"completed"|"failed"|"cancelled" (see run_state), "total_steps", "completed_steps",
 --  "skipped_steps" (steps skipped by a condition; completed_steps counts them as done, so a
 --  completed run with skipped steps reads 100%), "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
+--  "resumed_from", "resume_reason" (a run made by resume_from_step: the step and the reason),
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
 --             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker",
@@ -48,6 +49,8 @@ begin
         'error', r.error_message,
         'failed_step', r.failed_step,
         'retry_of', r.retry_of,
+        'resumed_from', r.resumed_from,
+        'resume_reason', r.resume_reason,
         'started_at', r.started_at,
         'completed_at', r.completed_at,
         'failed_at', r.failed_at,

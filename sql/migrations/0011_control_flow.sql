@@ -49,3 +49,8 @@ create table workflow.pending_events (
 );
 create index pending_events_key_idx on workflow.pending_events (event_name, event_key, event_id);
 create index pending_events_expires_idx on workflow.pending_events (expires_at);
+
+-- runs.resumed_from / resume_reason: a run made by resume_from_step records the step it was
+-- resumed from and why (retry_of links it to the run it resumes).
+alter table workflow.runs add column resumed_from text;
+alter table workflow.runs add column resume_reason text;

@@ -386,3 +386,68 @@ def test_a_condition_skips_a_branch_and_the_run_completes(db_url: str) -> None:
             # The join ran and saw the skipped branch as null.
             expected = {"small": None, "big": "big"} if big else {"small": "small", "big": None}
             assert status.output == {"join": expected}
+
+
+MAP_SIZE = 1000
+BROKEN = {7, 123, 500, 999}
+
+
+@pytest.mark.slow
+def test_resuming_a_failed_map_runs_only_its_failed_elements(db_url: str) -> None:
+    fixed = threading.Event()
+
+    def handler(task: Task) -> Outcome:
+        if task["step_slug"] == "src":
+            return ("ok", list(range(MAP_SIZE)))
+        if task["step_slug"] == "each":
+            if task["item"] in BROKEN and not fixed.is_set():
+                return ("fail", f"element {task['item']} is broken")
+            return ("ok", task["item"] * 2)
+        return ("ok", sum(task["input"]["each"]))
+
+    with Client(db_url) as client:
+        client.register_flow({"slug": "test_control_flow.map", "steps": [
+            {"slug": "src", "execution": "distributed", "queue": "map_q"},
+            {"slug": "each", "depends_on": ["src"], "type": "map", "execution": "distributed",
+             "queue": "map_q", "max_attempts": 1},
+            {"slug": "total", "depends_on": ["each"], "execution": "distributed",
+             "queue": "map_q"},
+        ]})
+        old = client.start_flow("test_control_flow.map", {})
+        # Claims of 1000 at once by one driver: every element is claimed (and handled) before
+        # the first failure is reported, so exactly the broken ones fail.
+        stats = drive(db_url, "map_q", ["test_control_flow.map"], handler, drivers=1,
+                      batch=MAP_SIZE, timeout=120)
+        assert not errors_of(stats), errors_of(stats)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            states = dict(conn.execute(
+                "select status, count(*) from workflow.tasks"
+                " where run_id = %s and step_slug = 'each' group by status", [old],
+            ).fetchall())
+        assert client.get_run_status(old).status == "failed"
+        assert states == {"completed": MAP_SIZE - len(BROKEN), "failed": len(BROKEN)}
+
+        fixed.set()
+        new = client.resume_from_step(old, "each", reason="broken elements fixed")
+        stats = drive(db_url, "map_q", ["test_control_flow.map"], handler, drivers=4,
+                      batch=50, timeout=120)
+        assert not errors_of(stats), errors_of(stats)
+        status = client.get_run_status(new)
+        assert status.status == "completed", status
+        assert status.output == {"total": sum(i * 2 for i in range(MAP_SIZE))}
+        assert (status.retry_of, status.resumed_from, status.resume_reason) == (
+            old, "each", "broken elements fixed")
+        # Only the failed elements (and the step after the map) were claimed again.
+        claimed = sorted(i for s in stats for i, _ in s.claimed_ids)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            rerun = conn.execute(
+                "select step_slug, task_index from workflow.tasks"
+                " where run_id = %s and task_id = any(%s) order by step_slug, task_index",
+                [new, claimed],
+            ).fetchall()
+            src = conn.execute(
+                "select count(*) from workflow.tasks where run_id = %s and step_slug = 'src'",
+                [new],
+            ).fetchone()
+        assert rerun == [*(("each", i) for i in sorted(BROKEN)), ("total", 0)]
+        assert src == (0,), "the upstream step was carried over, not run again"
