@@ -451,3 +451,16 @@ def test_resuming_a_failed_map_runs_only_its_failed_elements(db_url: str) -> Non
             ).fetchone()
         assert rerun == [*(("each", i) for i in sorted(BROKEN)), ("total", 0)]
         assert src == (0,), "the upstream step was carried over, not run again"
+
+
+def test_flow_builder_refuses_control_options_rather_than_dropping_them(db_url: str) -> None:
+    from singularity_workflow import FlowBuilder, InvalidOption
+
+    with Client(db_url) as client:
+        builder = FlowBuilder(client)
+        builder.create_flow("test_control_flow.built")
+        with pytest.raises(InvalidOption) as caught:
+            builder.add_step("test_control_flow.built", "hold", [], wait_for="e")
+        assert "wait_for" in str(caught.value)
+        builder.add_step("test_control_flow.built", "plain", [])
+        assert [s["slug"] for s in client.get_flow("test_control_flow.built")["steps"]] == ["plain"]
