@@ -2139,10 +2139,11 @@ $$;
 --
 -- Called by _fail_tasks_final (a task out of attempts: from fail_tasks, and from claim_tasks when
 -- an expired lease was the last attempt) and _start_steps (a map over a non-array), with
--- parallel arrays (run, failing step, error), and by _expire_waits (a wait step's timeout). For each run still 'started': the step and the run
--- become 'failed' with the error, every other queued or started task of the run becomes 'failed'
--- (_sweep_runs), and its queue message is deleted; its wait steps stop waiting (event_waits). Records step_failed and run_failed events
--- (_emit_events), which notify listeners. Not used by cancellation (_cancel_runs).
+-- parallel arrays (run, failing step, error), and by _expire_waits (a wait step's timeout).
+-- For each run still 'started': the step and the run become 'failed' with the error, every
+-- other queued or started task of the run becomes 'failed' (_sweep_runs), and its queue message
+-- is deleted; its wait steps stop waiting (event_waits rows deleted). Records step_failed and
+-- run_failed events (_emit_events), which notify listeners. Not used by cancellation (_cancel_runs).
 -- Locks, in order: the failing steps' step_states (by run_id, step_slug), the runs FOR UPDATE (by
 -- run_id; this conflicts with the FOR KEY SHARE of claim_tasks, so claims that got the run first
 -- commit before we sweep, and later claims skip the run), then the run's live tasks FOR UPDATE
@@ -5149,7 +5150,8 @@ $$;
 --  three, see run_status),
 --  "state": "running"|"paused"|"completed"|"failed"|"cancelled" (see run_state), "total_steps", "completed_steps",
 --  "skipped_steps" (steps skipped by a condition; completed_steps counts them as done, so a
---  completed run with skipped steps reads 100%), "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
+--  completed run with skipped steps reads 100%), "percentage" (0-100, one decimal), "input",
+--  "output", "error", "failed_step", "retry_of",
 --  "resumed_from", "resume_reason" (a run made by resume_from_step: the step and the reason),
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
@@ -6293,8 +6295,8 @@ declare
     v_remaining integer;
     v_map record;
     v_reused integer;
-    v_done_runs uuid[] := '{}';
-    v_done_steps text[] := '{}';
+    v_done_runs uuid[] := '{}'::uuid[];
+    v_done_steps text[] := '{}'::text[];
 begin
     -- GUARD: the run, its state, the step, the owner
     if resume_from_step.owner is not null and resume_from_step.owner !~ '^[A-Za-z0-9_.:@/-]{1,200}$' then

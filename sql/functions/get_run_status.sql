@@ -5,7 +5,8 @@
 --  three, see run_status),
 --  "state": "running"|"paused"|"completed"|"failed"|"cancelled" (see run_state), "total_steps", "completed_steps",
 --  "skipped_steps" (steps skipped by a condition; completed_steps counts them as done, so a
---  completed run with skipped steps reads 100%), "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
+--  completed run with skipped steps reads 100%), "percentage" (0-100, one decimal), "input",
+--  "output", "error", "failed_step", "retry_of",
 --  "resumed_from", "resume_reason" (a run made by resume_from_step: the step and the reason),
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",

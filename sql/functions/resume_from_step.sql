@@ -36,8 +36,8 @@ declare
     v_remaining integer;
     v_map record;
     v_reused integer;
-    v_done_runs uuid[] := '{}';
-    v_done_steps text[] := '{}';
+    v_done_runs uuid[] := '{}'::uuid[];
+    v_done_steps text[] := '{}'::text[];
 begin
     -- GUARD: the run, its state, the step, the owner
     if resume_from_step.owner is not null and resume_from_step.owner !~ '^[A-Za-z0-9_.:@/-]{1,200}$' then
