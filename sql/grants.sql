@@ -65,6 +65,10 @@ begin
     grant update (status, attempts_count, message_id, output, error_message, worker_id, queued_at, started_at,
         completed_at, failed_at) on workflow.tasks to workflow_worker;
     grant select, insert on workflow.events to workflow_worker;
+    -- Completing a step may start a wait step (it consumes a kept event or records its wait) or
+    -- a sleeping step; a handler may send an event (send_event, approve, reject).
+    grant select, insert, delete on workflow.event_waits, workflow.pending_events to workflow_worker;
+    grant update (wake_at) on workflow.step_states to workflow_worker;
     -- A worker registers, heartbeats and deregisters itself; the engine's sweep, run from its
     -- claims, writes the workers and the one sweeps row.
     grant select, insert, update, delete on workflow.workers to workflow_worker;

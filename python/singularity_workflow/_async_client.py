@@ -526,6 +526,22 @@ class AsyncClient(AsyncClientBase):
         """
         await self._replay(Client.resume_workflow_run, run_id)
 
+    async def resume_from_step(
+        self, run_id: UUID | str, step: str, *, reason: str | None = None, owner: str | None = None
+    ) -> UUID:
+        """Restart a failed or completed run from ``step`` as a new run; return its id.
+
+        Steps not downstream of ``step`` that completed keep their outputs; ``step`` and what
+        follows it run again, except the elements of a map step (over an unchanged input) that
+        completed before. The new run's ``retry_of`` is ``run_id``; ``resumed_from`` and
+        ``resume_reason`` say from where and why. ``owner``: the process executing its local
+        steps. InvalidState (WF013) for a run still running, ResumeStepNotFound (WF038).
+        """
+        return cast(
+            "UUID",
+            await self._replay(Client.resume_from_step, run_id, step, reason=reason, owner=owner),
+        )
+
     async def retry_failed_workflow(
         self,
         run_id: UUID | str,
@@ -718,6 +734,48 @@ class AsyncClient(AsyncClientBase):
         return cast(
             "list[WorkerInfo]", await self._replay(Client.list_workers, include_dead=include_dead)
         )
+
+    async def send_event(
+        self,
+        name: str,
+        key: UUID | str,
+        payload: Any = None,
+        *,
+        keep: timedelta | float | None = None,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send event ``name`` for ``key``: the wait step waiting on it completes with ``payload``.
+
+        ``key`` is the run id (a wait step's default ``event_key``) or the input value its
+        ``event_key`` path names. Returns ``{"status": "delivered", "run_id", "step"}``, or
+        ``{"status": "kept", "event_id", "expires_at"}`` when no step waits yet: a wait step
+        that starts within ``keep`` (default one day) takes it. ``conn``: send inside that
+        connection's transaction (a handler's own). InvalidEvent (WF031), UnknownEvent (WF032:
+        no flow waits for ``name``), EventPayloadTooLarge (WF033).
+        """
+        return cast(
+            "dict[str, Any]",
+            await self._replay(Client.send_event, name, key, payload, keep=keep, conn=conn),
+        )
+
+    async def approve(
+        self, run_id: UUID | str, step: str, by: str | None = None, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Approve wait step ``step`` of a run; its output is ``{"approved": True, "by", ...}``.
+
+        Kept for the step when it has not started yet. RunNotFound (WF011), NotAWaitStep
+        (WF034), StepNotWaiting (WF035: already decided, or the run ended).
+        """
+        return cast("dict[str, Any]", await self._replay(Client.approve, run_id, step, by, comment))
+
+    async def reject(
+        self, run_id: UUID | str, step: str, by: str | None = None, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Reject wait step ``step`` of a run; its output is ``{"approved": False, "by", ...}``.
+
+        The steps after it read the decision. Errors as ``approve``.
+        """
+        return cast("dict[str, Any]", await self._replay(Client.reject, run_id, step, by, comment))
 
     async def send_with_notify(
         self, channel: str, message: Any, *, conn: psycopg.AsyncConnection[Any] | None = None

@@ -39,6 +39,7 @@ from singularity_workflow._db import Connector, Database, Operation, raise_mappe
 from singularity_workflow._messages import ChannelMessage, WorkflowEvent
 from singularity_workflow._operations import (
     definitions,
+    events,
     limits,
     messaging,
     observe,
@@ -657,6 +658,19 @@ class Client:
         """
         self.call(runs.resume_workflow_run(run_id))
 
+    def resume_from_step(
+        self, run_id: UUID | str, step: str, *, reason: str | None = None, owner: str | None = None
+    ) -> UUID:
+        """Restart a failed or completed run from ``step`` as a new run; return its id.
+
+        Steps not downstream of ``step`` that completed keep their outputs; ``step`` and what
+        follows it run again, except the elements of a map step (over an unchanged input) that
+        completed before. The new run's ``retry_of`` is ``run_id``; ``resumed_from`` and
+        ``resume_reason`` say from where and why. ``owner``: the process executing its local
+        steps. InvalidState (WF013) for a run still running, ResumeStepNotFound (WF038).
+        """
+        return self.call(runs.resume_from_step(run_id, step, reason=reason, owner=owner))
+
     def retry_failed_workflow(
         self,
         run_id: UUID | str,
@@ -825,6 +839,45 @@ class Client:
     # -- messaging -----------------------------------------------------------------------------
     # Listening is in _listen: LISTEN is session state, so it needs a dedicated connection,
     # never a lent one. The listener passes its own connection as ``conn=``.
+
+    def send_event(
+        self,
+        name: str,
+        key: UUID | str,
+        payload: Any = None,
+        *,
+        keep: timedelta | float | None = None,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send event ``name`` for ``key``: the wait step waiting on it completes with ``payload``.
+
+        ``key`` is the run id (a wait step's default ``event_key``) or the input value its
+        ``event_key`` path names. Returns ``{"status": "delivered", "run_id", "step"}``, or
+        ``{"status": "kept", "event_id", "expires_at"}`` when no step waits yet: a wait step
+        that starts within ``keep`` (default one day) takes it. ``conn``: send inside that
+        connection's transaction (a handler's own). InvalidEvent (WF031), UnknownEvent (WF032:
+        no flow waits for ``name``), EventPayloadTooLarge (WF033).
+        """
+        return self.call(events.send_event(name, key, payload, keep=keep), conn=conn)
+
+    def approve(
+        self, run_id: UUID | str, step: str, by: str | None = None, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Approve wait step ``step`` of a run; its output is ``{"approved": True, "by", ...}``.
+
+        Kept for the step when it has not started yet. RunNotFound (WF011), NotAWaitStep
+        (WF034), StepNotWaiting (WF035: already decided, or the run ended).
+        """
+        return self.call(events.approve(run_id, step, by, comment))
+
+    def reject(
+        self, run_id: UUID | str, step: str, by: str | None = None, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Reject wait step ``step`` of a run; its output is ``{"approved": False, "by", ...}``.
+
+        The steps after it read the decision. Errors as ``approve``.
+        """
+        return self.call(events.reject(run_id, step, by, comment))
 
     def send_with_notify(
         self, channel: str, message: Any, *, conn: psycopg.Connection[Any] | None = None

@@ -20,6 +20,14 @@ import psycopg
 
 __all__ = [
     "DefinitionError",
+    "EventPayloadTooLarge",
+    "InvalidCondition",
+    "InvalidEvent",
+    "NotAWaitStep",
+    "ResumeStepNotFound",
+    "StepNotWaiting",
+    "UnknownConditionStep",
+    "UnknownEvent",
     "DependencyCycle",
     "DuplicateStep",
     "EmptyFlow",
@@ -308,6 +316,67 @@ class KeyConflict(WorkflowError):
     default_code = "WF030"
 
 
+class InvalidEvent(WorkflowError):
+    """WF031: ``send_event`` got a malformed event name, an empty or over-long key, a bad keep.
+
+    The keep must be 1 s to 365 days. Nothing is sent.
+    """
+
+    default_code = "WF031"
+
+
+class UnknownEvent(WorkflowError):
+    """WF032: no wait step of any flow waits for that event name. Nothing is sent.
+
+    Refused rather than kept for nobody, so that a typo fails loudly.
+    """
+
+    default_code = "WF032"
+
+
+class EventPayloadTooLarge(WorkflowError):
+    """WF033: an event payload over 1 MiB as JSON text. Nothing is sent."""
+
+    default_code = "WF033"
+
+
+class NotAWaitStep(WorkflowError):
+    """WF034: ``approve`` / ``reject`` name a step that is not a wait step of the run's flow."""
+
+    default_code = "WF034"
+
+
+class StepNotWaiting(WorkflowError):
+    """WF035: ``approve`` / ``reject`` a wait step that has ended, or of a run that has ended.
+
+    A decision is taken once: a second approve of a completed step is refused.
+    """
+
+    default_code = "WF035"
+
+
+class InvalidCondition(WorkflowError):
+    """WF036: a step's condition is not one of the documented shapes (docs/control-flow.md).
+
+    An unknown op, a missing or misplaced value, a path that is not field names, nesting deeper
+    than 8 or more than 64 comparisons. Nothing is registered.
+    """
+
+    default_code = "WF036"
+
+
+class UnknownConditionStep(WorkflowError):
+    """WF037: a step's condition reads a step that is not one of its dependencies."""
+
+    default_code = "WF037"
+
+
+class ResumeStepNotFound(WorkflowError):
+    """WF038: ``resume_from_step`` names a step the run's flow version does not have."""
+
+    default_code = "WF038"
+
+
 class DefinitionError(WorkflowError):
     """A workflow definition is invalid; found in Python before anything reached the database.
 
@@ -395,6 +464,14 @@ _BY_CODE: dict[str, type[WorkflowError]] = {
         UnknownTimeZone,
         ScheduleNotFound,
         KeyConflict,
+        InvalidEvent,
+        UnknownEvent,
+        EventPayloadTooLarge,
+        NotAWaitStep,
+        StepNotWaiting,
+        InvalidCondition,
+        UnknownConditionStep,
+        ResumeStepNotFound,
     )
     if cls.default_code is not None
 }

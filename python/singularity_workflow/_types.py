@@ -100,9 +100,10 @@ def order_by_args(order_by: OrderBy) -> tuple[str, str]:
 class StepStatus:
     """One step of a run as ``get_run_status`` reports it.
 
-    ``status`` is ``created`` (waiting on dependencies), ``started``, ``completed`` or
-    ``failed``; ``tasks`` is the number of tasks (None before the step started; a map step has
-    one per element), ``attempts`` the highest attempt count of its tasks.
+    ``status`` is ``created`` (waiting on dependencies), ``started``, ``completed``, ``failed``
+    or ``skipped``; ``type`` is ``single``, ``map`` or ``wait`` (waits for an event);
+    ``tasks`` is the number of tasks (None before the step started; a map step has one per
+    element), ``attempts`` the highest attempt count of its tasks.
     ``waiting_for_worker`` is True while the step has tasks left that no live registered worker
     can take (no worker serves its queue with its handler and resources; for a local step: the
     process executing the run is gone). The tasks stay queued and run once such a worker comes.
@@ -122,6 +123,11 @@ class StepStatus:
     #: The limits holding its queued tasks back now ({"kind", "scope", "name", "key", "in_use",
     #: "max", "per_seconds", "ahead"}); empty when none.
     waiting_on_limits: list[dict[str, Any]] = field(default_factory=list)
+    #: A wait step that waits: {"event", "key", "since", "timeout_at"} (the key send_event
+    #: must quote); None otherwise.
+    waiting_for_event: dict[str, Any] | None = None
+    #: While a step sleeps (its sleep option): when its tasks become claimable.
+    sleeping_until: datetime | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StepStatus:
@@ -139,6 +145,8 @@ class StepStatus:
             error=data.get("error"),
             waiting_for_worker=bool(data.get("waiting_for_worker")),
             waiting_on_limits=list(data.get("waiting_on_limits") or []),
+            waiting_for_event=data.get("waiting_for_event"),
+            sleeping_until=_timestamp(data.get("sleeping_until")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +187,11 @@ class RunStatus:
     deadline_at: datetime | None
     version: int | None = None
     version_hash: str | None = None
+    #: Steps skipped by a condition (counted in ``completed_steps`` as done).
+    skipped_steps: int = 0
+    #: A run made by ``resume_from_step``: the step it was resumed from, and the reason given.
+    resumed_from: str | None = None
+    resume_reason: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunStatus:
@@ -207,6 +220,9 @@ class RunStatus:
             paused_at=_timestamp(data.get("paused_at")),
             cancelled_at=_timestamp(data.get("cancelled_at")),
             deadline_at=_timestamp(data.get("deadline_at")),
+            skipped_steps=int(data.get("skipped_steps") or 0),
+            resumed_from=data.get("resumed_from"),
+            resume_reason=data.get("resume_reason"),
             version=None if data.get("version") is None else int(data["version"]),
             version_hash=data.get("version_hash"),
         )

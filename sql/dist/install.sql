@@ -3254,6 +3254,89 @@ end
 $sw_install$;
 commit;
 
+-- migration 0011_control_flow
+begin;
+select pg_advisory_xact_lock(91634357130068);
+do $sw_install$
+declare
+    sw_detail text;
+    sw_hint text;
+begin
+    insert into workflow.schema_migrations (version, name)
+    values (11, '0011_control_flow')
+    on conflict (version) do nothing;
+    if found then
+        execute $sw_migration_0011$
+-- 0011_control_flow: steps that wait for an event, sleep, or are skipped by a condition.
+--
+-- steps.control: a step's control-flow options in their normalised form (_normalize_step), null
+-- for a step that has none, so flows without them keep their shape hash: "event", "event_key",
+-- "wait_timeout" on a wait step (step_type 'wait'), "sleep" and "condition" on any step.
+-- A wait step has no task: its step state is started and one event_waits row says what it waits
+-- for. send_event (or a wait step starting after the event came) completes it with the payload.
+--
+-- event_waits: one row per started wait step; gone when the step ends (completed, timed out,
+-- run failed or cancelled). timeout_at is read by the sweep (_expire_waits, event_waits_due_idx).
+-- pending_events: an event sent while nobody waited for its (name, key): kept until expires_at
+-- (send_event's keep, one day by default) for a wait step that starts later, which consumes it.
+-- Both sides of the hand-over take one transaction-scoped advisory lock per (name, key), so an
+-- event and a wait that start at the same moment find each other exactly once.
+--
+-- step_states.status 'skipped': a step whose condition was false (or one of whose dependencies
+-- was skipped); it counts as done for its run. step_states.wake_at: when a sleeping step's tasks
+-- become visible, so resume_workflow_run can keep a sleep that a pause interrupted.
+
+alter table workflow.steps add column control jsonb;
+alter table workflow.steps drop constraint step_type_is_known;
+alter table workflow.steps add constraint step_type_is_known check (step_type in ('single', 'map', 'wait'));
+
+alter table workflow.step_states drop constraint step_status_is_known;
+alter table workflow.step_states add constraint step_status_is_known
+check (status in ('created', 'started', 'completed', 'failed', 'skipped'));
+alter table workflow.step_states add column wake_at timestamptz;
+
+create table workflow.event_waits (
+    run_id uuid not null references workflow.runs (run_id) on delete cascade,
+    step_slug text not null,
+    event_name text not null,
+    event_key text not null,
+    timeout_at timestamptz,
+    created_at timestamptz not null default now(),
+    primary key (run_id, step_slug)
+);
+create index event_waits_key_idx on workflow.event_waits (event_name, event_key, created_at);
+create index event_waits_due_idx on workflow.event_waits (timeout_at) where timeout_at is not null;
+
+create table workflow.pending_events (
+    event_id bigint generated always as identity primary key,
+    event_name text not null,
+    event_key text not null,
+    payload jsonb,
+    sent_at timestamptz not null default now(),
+    expires_at timestamptz not null,
+    constraint expires_after_sent check (expires_at > sent_at)
+);
+create index pending_events_key_idx on workflow.pending_events (event_name, event_key, event_id);
+create index pending_events_expires_idx on workflow.pending_events (expires_at);
+
+-- runs.resumed_from / resume_reason: a run made by resume_from_step records the step it was
+-- resumed from and why (retry_of links it to the run it resumes).
+alter table workflow.runs add column resumed_from text;
+alter table workflow.runs add column resume_reason text;
+
+$sw_migration_0011$;
+    end if;
+exception when others then
+    get stacked diagnostics sw_detail = pg_exception_detail, sw_hint = pg_exception_hint;
+    raise exception using
+        errcode = sqlstate,
+        message = 'migration 0011_control_flow: ' || sqlerrm,
+        detail = sw_detail,
+        hint = sw_hint;
+end
+$sw_install$;
+commit;
+
 -- migration 0012_observability
 begin;
 select pg_advisory_xact_lock(91634357130068);
@@ -3425,6 +3508,19 @@ as $$
     where p.priority is distinct from excluded.priority;
 $$;
 
+-- functions/_event_lock_id.sql
+-- _event_lock_id: the advisory lock id of an event (name, key), for _lock_event and for callers
+-- that must take several in one order (_start_waits sorts by it).
+-- Locks nothing; raises nothing; immutable.
+create or replace function workflow._event_lock_id(event_name text, event_key text)
+returns bigint
+language sql
+immutable
+set search_path = ''
+as $$
+    select hashtextextended('workflow.event:' || _event_lock_id.event_name || chr(1) || _event_lock_id.event_key, 0)
+$$;
+
 -- functions/_limits_waited_on.sql
 -- _limits_waited_on: the limits a step of a run is waiting on, for get_run_status.
 --
@@ -3485,6 +3581,70 @@ as $$
       and q.first_task is not null and u.n >= l.max_count;
 $$;
 
+-- functions/_lock_event.sql
+-- _lock_event: serialise everything that hands one event (name, key) over between a sender and a
+-- waiter, until the end of the caller's transaction.
+--
+-- Called by send_event, approve and reject (through _send_event) and by _start_waits before they
+-- read event_waits or pending_events for that (name, key). A transaction-scoped advisory lock on
+-- a 64-bit hash of the pair: under READ COMMITTED the next statement of the caller sees what the
+-- previous holder committed, so an event sent while a wait step starts is found by exactly one
+-- of the two (a hash collision only makes two keys wait for each other). Locks: that advisory
+-- lock, after whatever the caller holds; _start_waits takes several in ascending hash order.
+-- Raises nothing. Safe to repeat (a held lock is taken again at once).
+create or replace function workflow._lock_event(event_name text, event_key text)
+returns void
+language sql
+set search_path = ''
+as $$
+    select pg_advisory_xact_lock(workflow._event_lock_id(_lock_event.event_name, _lock_event.event_key))
+$$;
+
+-- functions/_step_control.sql
+-- _step_control: the control-flow options of a normalised step, as stored in steps.control.
+--
+-- Called by register_flow_version and add_step when they store a step (its argument is the
+-- output of _normalize_step). Returns the object of the options wait_for, event_key,
+-- wait_timeout, sleep, condition and run_if_skipped that the step has, or null when it has none (docs/control-flow.md).
+-- Locks nothing; raises nothing; immutable.
+create or replace function workflow._step_control(step jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select nullif(jsonb_strip_nulls(jsonb_build_object(
+        'wait_for', _step_control.step -> 'wait_for',
+        'event_key', _step_control.step -> 'event_key',
+        'wait_timeout', _step_control.step -> 'wait_timeout',
+        'sleep', _step_control.step -> 'sleep',
+        'condition', _step_control.step -> 'condition',
+        'run_if_skipped', _step_control.step -> 'run_if_skipped'
+    )), '{}'::jsonb)
+$$;
+
+-- functions/_wait_key.sql
+-- _wait_key: the event key a wait step of a run waits on.
+--
+-- control: the step's steps.control ({"wait_for", "event_key", ...}); event_key "run_id" gives the
+-- run id as text, "input.<field>[.<field>...]" the scalar at that path of the run input, as text.
+-- Returns null when the path is missing or holds an object, an array or null: _start_steps then
+-- fails the run, naming the path. Called by _start_steps (through _start_waits), approve and
+-- reject. Locks nothing; raises nothing; immutable.
+create or replace function workflow._wait_key(control jsonb, run_id uuid, input jsonb)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select case
+        when _wait_key.control ->> 'event_key' = 'run_id' then _wait_key.run_id::text
+        when jsonb_typeof(_wait_key.input #> string_to_array(substr(_wait_key.control ->> 'event_key', 7), '.'))
+            in ('string', 'number', 'boolean')
+            then _wait_key.input #>> string_to_array(substr(_wait_key.control ->> 'event_key', 7), '.')
+    end
+$$;
+
 -- functions/_worker_alive.sql
 -- _worker_alive: the one definition of a live worker: not stopped, not released by the sweep,
 -- and its last heartbeat younger than its heartbeat timeout at `now`.
@@ -3528,6 +3688,30 @@ as $$
     end;
 $$;
 
+-- functions/approve.sql
+-- approve: approve a run's wait step: it completes with {"approved": true, "by", "comment", "at"}.
+--
+-- Human approval is a wait step (wait_for) answered by name: the step's output says what was
+-- decided, and the steps after it read it (a condition, or a handler, branches on "approved").
+-- A approve sent before the wait step has started is kept and taken when it starts.
+-- Called by psql users, Client.approve, the CLI (approve) and the dashboard's buttons on a waiting
+-- run. Checks, locks and errors (WF011, WF034, WF035): _answer_wait; delivery: _send_event.
+-- Returns {"status": "delivered", "run_id", "step"} or {"status": "kept", ...}. Not repeatable:
+-- a second call on a step that completed is WF035.
+create or replace function workflow.approve(
+    run_id uuid,
+    step_slug text,
+    decided_by text default null,
+    comment text default null,
+    now timestamptz default clock_timestamp()
+)
+returns jsonb
+language sql
+set search_path = ''
+as $$
+    select workflow._answer_wait(approve.run_id, approve.step_slug, true, approve.decided_by, approve.comment, approve.now)
+$$;
+
 -- functions/complete_task.sql
 -- complete_task: complete one claimed task (the psql-friendly form of complete_tasks).
 --
@@ -3569,6 +3753,12 @@ $$;
 --   priority_range  the least and greatest step priority (the option has no default: a step
 --                   that names none keeps the priority it has, see register_flow_version)
 --   event_statuses  {event: run status it leaves} for the run events (step events: absent)
+--   control         the control-flow options (docs/control-flow.md): "options" (their names: a
+--                   step carries them only when given, so they have no defaults), "event_name" (the pattern
+--                   of a wait_for event name), "event_key" (the pattern of a wait step's key:
+--                   run_id or input.<field>[.<field>...]), "path" (the pattern of a sleep path:
+--                   input.<field>... or <step>.<field>...), "max_payload_bytes" of an event,
+--                   "default_keep_seconds" (how long send_event keeps an event nobody waits for)
 --   run_states      the states run_state returns
 -- Called by psql users, clients and the functions above (an immutable call without arguments,
 -- folded to a constant when their statements are planned). Locks nothing; raises nothing.
@@ -3593,8 +3783,9 @@ as $$
                          "reserved": [], "reserved_prefixes": []}
         },
         "step_options": ["slug", "depends_on", "type", "map_over", "execution", "queue",
-                         "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority"],
-        "step_types": ["single", "map"],
+                         "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority",
+                         "wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
+        "step_types": ["single", "map", "wait"],
         "executions": ["local", "distributed"],
         "step_defaults": {"depends_on": [], "type": "single", "map_over": null, "execution": "local",
                           "resources": [], "max_attempts": 3, "base_delay": 1, "timeout": 60,
@@ -3606,7 +3797,13 @@ as $$
         "event_statuses": {"run_started": "started", "run_resumed": "started",
                            "run_completed": "completed", "run_failed": "failed",
                            "run_cancelled": "failed", "run_paused": "paused"},
-        "run_states": ["running", "paused", "completed", "failed", "cancelled"]
+        "run_states": ["running", "paused", "completed", "failed", "cancelled"],
+        "control": {"options": ["wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
+                    "event_name": "^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$",
+                    "event_key": "^(run_id|input(\\.[A-Za-z_][A-Za-z0-9_]{0,62}){1,8})$",
+                    "path": "^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62}){0,8}$",
+                    "max_payload_bytes": 1048576, "max_key_length": 200,
+                    "default_keep_seconds": 86400}
     }'::jsonb
 $$;
 
@@ -3812,6 +4009,30 @@ as $$
     select v.flow_slug from workflow.register_flow_version(register_flow.definition) as v;
 $$;
 
+-- functions/reject.sql
+-- reject: reject a run's wait step: it completes with {"approved": false, "by", "comment", "at"}.
+--
+-- Human approval is a wait step (wait_for) answered by name: the step's output says what was
+-- decided, and the steps after it read it (a condition, or a handler, branches on "approved").
+-- A reject sent before the wait step has started is kept and taken when it starts.
+-- Called by psql users, Client.reject, the CLI (reject) and the dashboard's buttons on a waiting
+-- run. Checks, locks and errors (WF011, WF034, WF035): _answer_wait; delivery: _send_event.
+-- Returns {"status": "delivered", "run_id", "step"} or {"status": "kept", ...}. Not repeatable:
+-- a second call on a step that completed is WF035.
+create or replace function workflow.reject(
+    run_id uuid,
+    step_slug text,
+    decided_by text default null,
+    comment text default null,
+    now timestamptz default clock_timestamp()
+)
+returns jsonb
+language sql
+set search_path = ''
+as $$
+    select workflow._answer_wait(reject.run_id, reject.step_slug, false, reject.decided_by, reject.comment, reject.now)
+$$;
+
 -- functions/remove_limit.sql
 -- remove_limit: lift a concurrency or rate limit; the next claim starts tasks without it.
 --
@@ -3975,6 +4196,69 @@ $$;
 -- pass 2: the other functions, checked
 set local check_function_bodies = on;
 
+-- functions/_answer_wait.sql
+-- _answer_wait: the body of approve and reject: send a wait step of one run its decision.
+--
+-- Called by approve (approved true) and reject (approved false). The payload, which becomes
+-- the wait step's output, is {"approved", "by", "comment", "at"}; it goes to that step only
+-- (_send_event with the step as target), under the step's own event name and key, so a wait
+-- step that has not started yet finds it kept when it does (for keep, default one day).
+-- Locks: the run row FOR KEY SHARE while it checks (a share lock: it only keeps the run from
+-- being deleted), then those of _send_event.
+-- Errors: WF011 unknown run; WF034 the step is not a wait step of the run's flow version (or
+-- does not exist); WF035 the step is not waiting any more (completed, failed, skipped) or the
+-- run has ended. Nothing changes on an error. A second approve of a step that completed is
+-- WF035, so a double click cannot decide twice.
+create or replace function workflow._answer_wait(
+    run_id uuid,
+    step_slug text,
+    approved boolean,
+    decided_by text,
+    comment text,
+    now timestamptz
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_run record;
+    v_control jsonb;
+    v_type text;
+    v_step_status text;
+    v_key text;
+begin
+    select r.run_id, r.status, r.version_id, r.input into v_run
+    from workflow.runs r where r.run_id = _answer_wait.run_id
+    for key share;
+    if not found then
+        raise exception 'run % does not exist', _answer_wait.run_id using errcode = 'WF011';
+    end if;
+    select st.step_type, st.control into v_type, v_control
+    from workflow.steps st where st.version_id = v_run.version_id and st.step_slug = _answer_wait.step_slug;
+    if v_type is distinct from 'wait' then
+        raise exception 'step % of run % is not a wait step', coalesce(_answer_wait.step_slug, 'null'), _answer_wait.run_id
+            using errcode = 'WF034', hint = 'approve and reject answer a step declared with wait_for; get_run_status lists the steps.';
+    end if;
+    select s.status into v_step_status
+    from workflow.step_states s where s.run_id = _answer_wait.run_id and s.step_slug = _answer_wait.step_slug;
+    v_key := workflow._wait_key(v_control, v_run.run_id, v_run.input);
+    if v_run.status not in ('started', 'scheduled') or v_step_status not in ('created', 'started') or v_key is null then
+        raise exception 'step % of run % is not waiting (step %, run %)', _answer_wait.step_slug, _answer_wait.run_id,
+            coalesce(v_step_status, 'none'), v_run.status
+            using errcode = 'WF035', hint = 'Only a wait step that has not completed, in a live run, can be answered.';
+    end if;
+    return workflow._send_event(
+        v_control ->> 'wait_for', v_key,
+        jsonb_build_object('approved', _answer_wait.approved, 'by', _answer_wait.decided_by,
+                           'comment', _answer_wait.comment, 'at', _answer_wait.now),
+        make_interval(secs => (workflow.definition_rules() #>> '{control,default_keep_seconds}')::integer),
+        _answer_wait.now,
+        _answer_wait.run_id, _answer_wait.step_slug
+    );
+end;
+$$;
+
 -- functions/_cancel_runs.sql
 -- _cancel_runs: end runs as cancelled: status 'failed', cancelled_at set, the reason as error.
 --
@@ -4043,6 +4327,114 @@ begin
     insert into workflow.channels (channel, queue_name) values (_channel_queue.channel, v_queue)
     on conflict do nothing;
     return v_queue;
+end;
+$$;
+
+-- functions/_check_condition.sql
+-- _check_condition: validate a step's condition (docs/control-flow.md, "Conditions").
+--
+-- A condition is JSON, never code: a comparison {"path": "<where>", "op": "<op>", "value": v}
+-- or a combination {"all": [c, ...]}, {"any": [c, ...]}, {"not": c}. path is input.<field>...
+-- (the run input) or <dependency>[.<field>...] (that dependency's output), the dependency being
+-- one of depends_on; op is eq, ne (JSON equality), gt, gte, lt, lte (numbers numerically,
+-- strings as text; a value of another type compares false), in (value is an array that holds
+-- the value at path), exists (the path holds a value other than JSON null; no "value").
+-- At most 8 levels deep and 64 comparisons. Called by _normalize_step for the condition
+-- option (depth 1; it recurses). Locks nothing; immutable.
+-- Errors: WF036 malformed (not one of the shapes above, an unknown op, a missing or misplaced
+-- value, too deep or too large); WF037 a path naming a step that is not a dependency.
+create or replace function workflow._check_condition(
+    condition jsonb,
+    step_slug text,
+    deps text[],
+    depth integer default 1
+)
+returns integer
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_rules jsonb := workflow.definition_rules() -> 'control';
+    v_keys text[];
+    v_count integer := 0;
+    v_part jsonb;
+    v_head text;
+    v_op text;
+begin
+    if _check_condition.depth > 8 then
+        raise exception 'step %: condition is nested more than 8 levels deep', _check_condition.step_slug
+            using errcode = 'WF036';
+    end if;
+    if jsonb_typeof(_check_condition.condition) is distinct from 'object' then
+        raise exception 'step %: a condition must be a JSON object, got %', _check_condition.step_slug,
+            coalesce(_check_condition.condition::text, 'null')
+            using errcode = 'WF036',
+                hint = 'Example: {"path": "review.approved", "op": "eq", "value": true}; combine with all, any, not.';
+    end if;
+    select array_agg(k order by k) into v_keys from jsonb_object_keys(_check_condition.condition) as k;
+    if v_keys in (array['all'], array['any']) then
+        if jsonb_typeof(_check_condition.condition -> v_keys[1]) <> 'array'
+            or jsonb_array_length(_check_condition.condition -> v_keys[1]) = 0 then
+            raise exception 'step %: condition "%" must be a non-empty array of conditions', _check_condition.step_slug, v_keys[1]
+                using errcode = 'WF036';
+        end if;
+        for v_part in select jsonb_array_elements(_check_condition.condition -> v_keys[1]) loop
+            v_count := v_count + workflow._check_condition(v_part, _check_condition.step_slug, _check_condition.deps,
+                _check_condition.depth + 1);
+        end loop;
+    elsif v_keys = array['not'] then
+        v_count := workflow._check_condition(_check_condition.condition -> 'not', _check_condition.step_slug,
+            _check_condition.deps, _check_condition.depth + 1);
+    elsif v_keys in (array['op', 'path'], array['op', 'path', 'value']) then
+        v_op := _check_condition.condition ->> 'op';
+        if jsonb_typeof(_check_condition.condition -> 'path') is distinct from 'string'
+            or (_check_condition.condition ->> 'path') !~ (v_rules ->> 'path') then
+            raise exception 'step %: condition path must be input.<field>... or <dependency>[.<field>...], got %',
+                _check_condition.step_slug, _check_condition.condition -> 'path'
+                using errcode = 'WF036';
+        end if;
+        v_head := split_part(_check_condition.condition ->> 'path', '.', 1);
+        if v_head = 'input' and position('.' in _check_condition.condition ->> 'path') = 0 then
+            raise exception 'step %: condition path input needs a field (input.<field>)', _check_condition.step_slug
+                using errcode = 'WF036';
+        end if;
+        if v_head <> 'input' and not v_head = any(_check_condition.deps) then
+            raise exception 'step %: condition path % names %, which is not one of its dependencies (%)',
+                _check_condition.step_slug, _check_condition.condition ->> 'path', v_head,
+                coalesce(nullif(array_to_string(_check_condition.deps, ', '), ''), 'none')
+                using errcode = 'WF037', hint = 'A condition reads the run input or the outputs of the step''s dependencies.';
+        end if;
+        if v_op is null or not v_op = any(array['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'exists']) then
+            raise exception 'step %: condition op must be eq, ne, gt, gte, lt, lte, in or exists, got %',
+                _check_condition.step_slug, coalesce(_check_condition.condition -> 'op', 'null')
+                using errcode = 'WF036';
+        end if;
+        if (v_op = 'exists') = (_check_condition.condition ? 'value') then
+            raise exception 'step %: condition op % %', _check_condition.step_slug, v_op,
+                case when v_op = 'exists' then 'takes no value' else 'needs a value' end
+                using errcode = 'WF036';
+        end if;
+        if v_op = 'in' and jsonb_typeof(_check_condition.condition -> 'value') <> 'array' then
+            raise exception 'step %: condition op in needs an array value', _check_condition.step_slug
+                using errcode = 'WF036';
+        end if;
+        if v_op in ('gt', 'gte', 'lt', 'lte') and jsonb_typeof(_check_condition.condition -> 'value') not in ('number', 'string') then
+            raise exception 'step %: condition op % needs a number or a string value', _check_condition.step_slug, v_op
+                using errcode = 'WF036';
+        end if;
+        v_count := 1;
+    else
+        raise exception 'step %: a condition has keys path, op (and value), or one of all, any, not; got %',
+            _check_condition.step_slug, coalesce(array_to_string(v_keys, ', '), 'none')
+            using errcode = 'WF036',
+                hint = 'Example: {"path": "review.approved", "op": "eq", "value": true}; combine with all, any, not.';
+    end if;
+    if v_count > 64 then
+        raise exception 'step %: condition has % comparisons, more than 64', _check_condition.step_slug, v_count
+            using errcode = 'WF036';
+    end if;
+    return v_count;
 end;
 $$;
 
@@ -4435,6 +4827,126 @@ begin
 end;
 $$;
 
+-- functions/_eval_condition.sql
+-- _eval_condition: whether a step's condition holds for a run, when the step is ready to start.
+--
+-- condition: a condition that _check_condition accepted; run_id and input: the run's, to read
+-- the run input (input.<field>...) and the outputs of the step's dependencies (<dep>.<field>...;
+-- a skipped dependency's output is null). A path that is missing reads as null, which equals
+-- only a null value, is not in any array, compares false with gt/gte/lt/lte, and does not exist.
+-- Called by _start_steps. Reads step_states; locks nothing; raises nothing. Pure data
+-- comparisons: no code in the condition is ever executed.
+create or replace function workflow._eval_condition(condition jsonb, run_id uuid, input jsonb)
+returns boolean
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_path text[];
+    v_value jsonb;
+    v_want jsonb;
+    v_op text;
+begin
+    if _eval_condition.condition ? 'all' then
+        return not exists (
+            select 1 from jsonb_array_elements(_eval_condition.condition -> 'all') as c
+            where not workflow._eval_condition(c, _eval_condition.run_id, _eval_condition.input)
+        );
+    elsif _eval_condition.condition ? 'any' then
+        return exists (
+            select 1 from jsonb_array_elements(_eval_condition.condition -> 'any') as c
+            where workflow._eval_condition(c, _eval_condition.run_id, _eval_condition.input)
+        );
+    elsif _eval_condition.condition ? 'not' then
+        return not workflow._eval_condition(_eval_condition.condition -> 'not', _eval_condition.run_id, _eval_condition.input);
+    end if;
+
+    v_path := string_to_array(_eval_condition.condition ->> 'path', '.');
+    if v_path[1] = 'input' then
+        v_value := _eval_condition.input #> v_path[2:];
+    else
+        select ss.output #> v_path[2:] into v_value
+        from workflow.step_states ss
+        where ss.run_id = _eval_condition.run_id and ss.step_slug = v_path[1];
+    end if;
+    v_value := coalesce(v_value, 'null'::jsonb);
+    v_want := _eval_condition.condition -> 'value';
+    v_op := _eval_condition.condition ->> 'op';
+    return case v_op
+        when 'exists' then v_value <> 'null'::jsonb
+        when 'eq' then v_value = v_want
+        when 'ne' then v_value <> v_want
+        when 'in' then exists (select 1 from jsonb_array_elements(v_want) as w where w = v_value)
+        else coalesce(case
+            when jsonb_typeof(v_value) = 'number' and jsonb_typeof(v_want) = 'number' then
+                case v_op when 'gt' then (v_value #>> '{}')::numeric > (v_want #>> '{}')::numeric
+                          when 'gte' then (v_value #>> '{}')::numeric >= (v_want #>> '{}')::numeric
+                          when 'lt' then (v_value #>> '{}')::numeric < (v_want #>> '{}')::numeric
+                          when 'lte' then (v_value #>> '{}')::numeric <= (v_want #>> '{}')::numeric end
+            when jsonb_typeof(v_value) = 'string' and jsonb_typeof(v_want) = 'string' then
+                case v_op when 'gt' then (v_value #>> '{}') > (v_want #>> '{}') collate "C"
+                          when 'gte' then (v_value #>> '{}') >= (v_want #>> '{}') collate "C"
+                          when 'lt' then (v_value #>> '{}') < (v_want #>> '{}') collate "C"
+                          when 'lte' then (v_value #>> '{}') <= (v_want #>> '{}') collate "C" end
+        end, false)
+    end;
+end;
+$$;
+
+-- functions/_expire_waits.sql
+-- _expire_waits: end the waits whose timeout has come, and drop kept events nobody took.
+--
+-- Called by _sweep (at most once a second, from claim_tasks, start_flows, get_run_status, and
+-- maintain) so that a wait step's timeout needs no worker, timer or pg_cron. A wait step whose
+-- timeout_at has come fails, and its run with it (_fail_runs, error "wait step <s> timed out
+-- after <n> s waiting for event <name> (key <key>)"); up to 1000 per call, oldest first, the
+-- rest at the next sweep. Kept events past their expires_at are deleted (up to 10000 per call).
+-- Cost when nothing is due: two index probes (event_waits_due_idx, pending_events_expires_idx).
+-- Locks, one wait at a time: its event lock (_lock_event), then its event_waits row (deleted)
+-- and _fail_runs' locks (step_states, runs): the order a sender takes them in, so the two
+-- cannot deadlock. A wait that a sender completed meanwhile is gone when re-read, and left
+-- alone (the sender's delivery wins).
+-- Returns the number of waits that timed out. Raises nothing of its own. Safe to repeat.
+create or replace function workflow._expire_waits(now timestamptz)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_wait record;
+    v_count integer := 0;
+begin
+    for v_wait in
+        select w.run_id, w.step_slug, w.event_name, w.event_key, w.timeout_at, w.created_at
+        from workflow.event_waits w
+        where w.timeout_at <= _expire_waits.now
+        order by w.timeout_at, w.run_id, w.step_slug
+        limit 1000
+    loop
+        perform workflow._lock_event(v_wait.event_name, v_wait.event_key);
+        delete from workflow.event_waits w
+        where w.run_id = v_wait.run_id and w.step_slug = v_wait.step_slug and w.timeout_at <= _expire_waits.now;
+        continue when not found;
+        perform workflow._fail_runs(
+            array[v_wait.run_id], array[v_wait.step_slug],
+            array[format('wait step %s timed out after %s s waiting for event %s (key %s)', v_wait.step_slug,
+                round(extract(epoch from v_wait.timeout_at - v_wait.created_at)), v_wait.event_name, v_wait.event_key)],
+            _expire_waits.now
+        );
+        v_count := v_count + 1;
+    end loop;
+    delete from workflow.pending_events e
+    where e.event_id in (
+        select x.event_id from workflow.pending_events x
+        where x.expires_at <= _expire_waits.now
+        order by x.expires_at
+        limit 10000
+    );
+    return v_count;
+end;
+$$;
+
 -- functions/_fail_dead_owners.sql
 -- _fail_dead_owners: fail live runs whose owner is gone while a local step is unfinished.
 --
@@ -4514,10 +5026,11 @@ $$;
 --
 -- Called by _fail_tasks_final (a task out of attempts: from fail_tasks, and from claim_tasks when
 -- an expired lease was the last attempt) and _start_steps (a map over a non-array), with
--- parallel arrays (run, failing step, error). For each run still 'started': the step and the run
--- become 'failed' with the error, every other queued or started task of the run becomes 'failed'
--- (_sweep_runs), and its queue message is deleted. Records step_failed and run_failed events
--- (_emit_events), which notify listeners. Not used by cancellation (_cancel_runs).
+-- parallel arrays (run, failing step, error), and by _expire_waits (a wait step's timeout).
+-- For each run still 'started': the step and the run become 'failed' with the error, every
+-- other queued or started task of the run becomes 'failed' (_sweep_runs), and its queue message
+-- is deleted; its wait steps stop waiting (event_waits rows deleted). Records step_failed and
+-- run_failed events (_emit_events), which notify listeners. Not used by cancellation (_cancel_runs).
 -- Locks, in order: the failing steps' step_states (by run_id, step_slug), the runs FOR UPDATE (by
 -- run_id; this conflicts with the FOR KEY SHARE of claim_tasks, so claims that got the run first
 -- commit before we sweep, and later claims skip the run), then the run's live tasks FOR UPDATE
@@ -4575,8 +5088,9 @@ begin
     where s.run_id = x.run_id and s.step_slug = x.step_slug and s.run_id = any(v_failed)
       and s.status in ('created', 'started');
 
-    -- PHASE 3: sweep the runs' live tasks and their messages
+    -- PHASE 3: sweep the runs' live tasks and their messages, and their wait steps' waits
     perform workflow._sweep_runs(v_failed, 'run failed', _fail_runs.now);
+    delete from workflow.event_waits w where w.run_id = any(v_failed);
 
     perform workflow._emit_events(
         array(select r.run_id from workflow.runs r where r.run_id = any(v_failed) order by r.run_id)
@@ -4698,14 +5212,24 @@ comment on function workflow._fire_due(timestamptz) is
 -- default queues, minimums), used by add_step and register_flow, so a flow built step by step
 -- and the same flow registered as JSON compare equal. Input keys: slug, depends_on, type,
 -- map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources,
--- priority. An
+-- priority, and the control-flow options wait_for, event_key, wait_timeout, sleep, condition,
+-- run_if_skipped (docs/control-flow.md). An
 -- omitted execution is local (on the reserved queue "local"); a distributed step that names no
 -- queue goes on queue "default".
 -- Returns an object with all of them; depends_on and resources sorted, so two descriptions of
 -- the same step are equal as jsonb. priority (an integer in priority_range) is returned only when
 -- given: it has no default, and it is not part of a flow's shape (flow_shape_hash drops it).
+-- The control-flow options are returned only on steps that use them, so a flow without them
+-- keeps the shape hash it had before they existed. A wait step (type "wait", implied by
+-- wait_for) runs no handler: it gets event_key (default run_id) and is distributed on queue
+-- "default" (it never has a task, so it needs no owner); execution, queue, resources, map_over
+-- and sleep are refused on it. sleep: whole seconds (>= 0) or a path, input.<field>... or
+-- <dependency>.<field>..., read when the step starts (seconds, or a timestamp to sleep until).
+-- condition: checked by _check_condition (WF036 malformed, WF037 a path into a step that is not
+-- a dependency); run_if_skipped: a boolean, kept only when true.
 -- Dependencies are not resolved here (add_step does that).
--- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency.
+-- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency, WF036 / WF037
+-- a bad condition.
 create or replace function workflow._normalize_step(step jsonb)
 returns jsonb
 language plpgsql
@@ -4728,6 +5252,8 @@ declare
     v_key text;
     v_min integer;
     v_ints jsonb := '{}'::jsonb;
+    v_control jsonb := '{}'::jsonb;
+    v_sleep jsonb;
 begin
     -- GUARD: shape
     if jsonb_typeof(_normalize_step.step) is distinct from 'object' then
@@ -4769,9 +5295,86 @@ begin
     end if;
 
     -- PHASE 2: kind and placement
-    v_type := coalesce(_normalize_step.step ->> 'type', v_defaults ->> 'type');
+    v_type := coalesce(
+        _normalize_step.step ->> 'type',
+        case when _normalize_step.step ? 'wait_for' then 'wait' end,
+        v_defaults ->> 'type'
+    );
     if not v_rules -> 'step_types' ? v_type then
-        raise exception 'step %: type must be single or map, got %', v_slug, v_type using errcode = 'WF010';
+        raise exception 'step %: type must be single, map or wait, got %', v_slug, v_type using errcode = 'WF010';
+    end if;
+    -- PHASE 2a: a wait step (docs/control-flow.md): no handler, so no placement options
+    if v_type = 'wait' then
+        if jsonb_typeof(_normalize_step.step -> 'wait_for') is distinct from 'string'
+            or _normalize_step.step ->> 'wait_for' !~ (v_rules #>> '{control,event_name}') then
+            raise exception 'wait step %: wait_for must be an event name matching %, got %',
+                v_slug, v_rules #>> '{control,event_name}', coalesce(_normalize_step.step -> 'wait_for', 'null')
+                using errcode = 'WF010', hint = 'Name the event the step waits for: "wait_for": "approval".';
+        end if;
+        -- get_flow's form of a wait step (distributed, on "default", no resources) is accepted.
+        select array_agg(x.key order by x.key) into v_unknown
+        from jsonb_each(_normalize_step.step) as x
+        where (x.key = 'execution' and x.value <> '"distributed"')
+           or (x.key = 'queue' and x.value <> '"default"')
+           or (x.key = 'resources' and x.value <> '[]')
+           or (x.key = 'map_over' and x.value <> 'null')
+           or x.key = 'sleep';
+        if v_unknown is not null then
+            raise exception 'wait step % cannot take %', v_slug, array_to_string(v_unknown, ', ')
+                using errcode = 'WF010', hint = 'A wait step runs no handler; put these options on the step after it.';
+        end if;
+        if coalesce(jsonb_typeof(_normalize_step.step -> 'event_key'), 'string') <> 'string'
+            or coalesce(_normalize_step.step ->> 'event_key', 'run_id') !~ (v_rules #>> '{control,event_key}') then
+            raise exception 'wait step %: event_key must be run_id or input.<field>[.<field>...], got %',
+                v_slug, _normalize_step.step -> 'event_key'
+                using errcode = 'WF010', hint = 'The key scopes the event to one run: run_id, or a field of the run input.';
+        end if;
+        v_control := jsonb_build_object(
+            'wait_for', _normalize_step.step ->> 'wait_for',
+            'event_key', coalesce(_normalize_step.step ->> 'event_key', 'run_id')
+        );
+        if _normalize_step.step ? 'wait_timeout' then
+            v_int := _normalize_step.step -> 'wait_timeout';
+            if jsonb_typeof(v_int) <> 'number'
+                or (v_int #>> '{}')::numeric <> trunc((v_int #>> '{}')::numeric)
+                or (v_int #>> '{}')::numeric not between 1 and (v_rules ->> 'integer_max')::numeric then
+                raise exception 'wait step %: wait_timeout must be an integer >= 1 (seconds), got %', v_slug, v_int
+                    using errcode = 'WF010';
+            end if;
+            v_control := v_control || jsonb_build_object('wait_timeout', (v_int #>> '{}')::integer);
+        end if;
+    else
+        select array_agg(k order by k) into v_unknown
+        from jsonb_object_keys(_normalize_step.step) as k
+        where k in ('wait_for', 'event_key', 'wait_timeout');
+        if v_unknown is not null then
+            raise exception 'step % is a % step, so it cannot take %', v_slug, v_type, array_to_string(v_unknown, ', ')
+                using errcode = 'WF010', hint = 'Only a wait step (type wait, or wait_for given) waits for an event.';
+        end if;
+    end if;
+    -- PHASE 2b: sleep (seconds, or a path read when the step starts)
+    if _normalize_step.step ? 'sleep' then
+        v_sleep := _normalize_step.step -> 'sleep';
+        if not (
+            (jsonb_typeof(v_sleep) = 'number'
+                and (v_sleep #>> '{}')::numeric = trunc((v_sleep #>> '{}')::numeric)
+                and (v_sleep #>> '{}')::numeric between 0 and (v_rules ->> 'integer_max')::numeric)
+            or (jsonb_typeof(v_sleep) = 'string' and (v_sleep #>> '{}') ~ (v_rules #>> '{control,path}')
+                and position('.' in v_sleep #>> '{}') > 0)
+        ) then
+            raise exception 'step %: sleep must be whole seconds (>= 0) or a path input.<field> / <dependency>.<field>, got %',
+                v_slug, v_sleep
+                using errcode = 'WF010', hint = 'Examples: "sleep": 30, "sleep": "input.remind_at", "sleep": "fetch.retry_after".';
+        end if;
+        if jsonb_typeof(v_sleep) = 'string' and split_part(v_sleep #>> '{}', '.', 1) <> 'input'
+            and not split_part(v_sleep #>> '{}', '.', 1) = any(v_deps) then
+            raise exception 'step %: sleep path % starts with %, which is neither input nor one of its dependencies',
+                v_slug, v_sleep #>> '{}', split_part(v_sleep #>> '{}', '.', 1)
+                using errcode = 'WF010';
+        end if;
+        v_control := v_control || jsonb_build_object(
+            'sleep', case when jsonb_typeof(v_sleep) = 'number' then to_jsonb((v_sleep #>> '{}')::integer) else v_sleep end
+        );
     end if;
     v_map_over := _normalize_step.step ->> 'map_over';
     if v_type = 'single' and v_map_over is not null then
@@ -4789,7 +5392,12 @@ begin
         end if;
     end if;
 
-    v_execution := coalesce(_normalize_step.step ->> 'execution', v_defaults ->> 'execution');
+    -- A wait step never has a task, so no process needs to own it: distributed, on "default".
+    v_execution := coalesce(
+        _normalize_step.step ->> 'execution',
+        case when v_type = 'wait' then 'distributed' end,
+        v_defaults ->> 'execution'
+    );
     if not v_rules -> 'executions' ? v_execution then
         raise exception 'step %: execution must be local or distributed, got %', v_slug, v_execution
             using errcode = 'WF010';
@@ -4814,6 +5422,21 @@ begin
     end if;
     select coalesce(array_agg(distinct r order by r), '{}') into v_resources
     from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'resources', v_defaults -> 'resources')) as r;
+
+    -- PHASE 2c: condition and run_if_skipped (docs/control-flow.md, "Conditions")
+    if _normalize_step.step ? 'condition' then
+        perform workflow._check_condition(_normalize_step.step -> 'condition', v_slug, v_deps);
+        v_control := v_control || jsonb_build_object('condition', _normalize_step.step -> 'condition');
+    end if;
+    if _normalize_step.step ? 'run_if_skipped' then
+        if jsonb_typeof(_normalize_step.step -> 'run_if_skipped') is distinct from 'boolean' then
+            raise exception 'step %: run_if_skipped must be true or false, got %', v_slug, _normalize_step.step -> 'run_if_skipped'
+                using errcode = 'WF010';
+        end if;
+        if (_normalize_step.step -> 'run_if_skipped')::boolean then
+            v_control := v_control || '{"run_if_skipped": true}'::jsonb;
+        end if;
+    end if;
 
     -- PHASE 3: numbers (name, default, minimum)
     for v_key, v_int, v_min in
@@ -4850,7 +5473,7 @@ begin
         'execution', v_execution,
         'queue', v_queue,
         'resources', to_jsonb(v_resources)
-    ) || v_ints;
+    ) || v_ints || v_control;
 end;
 $$;
 
@@ -5128,6 +5751,80 @@ begin
 end;
 $$;
 
+-- functions/_send_event.sql
+-- _send_event: hand one event over to the step waiting for it, or keep it for one that will.
+--
+-- Called by send_event, approve and reject after their guards, in the caller's transaction.
+-- Under the event's advisory lock (_lock_event) it takes the oldest event_waits row for
+-- (event_name, event_key) (only the one of target_run / target_step when they are given), locks
+-- that step state and its run (step_states then runs, FOR NO KEY UPDATE: the common order) and,
+-- when both are still started (a paused run included: its next steps are parked), deletes the
+-- wait, completes the step with the payload as its output and advances the DAG
+-- (_complete_steps: its dependents start in this transaction and their queues are notified).
+-- A wait left by a run that ended meanwhile is deleted and the next one tried. With no live
+-- waiter the event is kept in pending_events until now + keep, and a wait step that starts
+-- before then consumes it (_start_waits).
+-- Invariants: an event wakes at most one step and a step is woken at most once (both sides hold
+-- the lock; the wait row is deleted by the transaction that completes the step); an event is
+-- never delivered to a run other than the one whose key it names.
+-- Returns {"status": "delivered", "run_id", "step"} or {"status": "kept", "event_id",
+-- "expires_at"}. Raises nothing of its own (the public functions check their arguments).
+create or replace function workflow._send_event(
+    event_name text,
+    event_key text,
+    payload jsonb,
+    keep interval,
+    now timestamptz,
+    target_run uuid default null,
+    target_step text default null
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_wait record;
+    v_step_status text;
+    v_run_status text;
+    v_event_id bigint;
+begin
+    perform workflow._lock_event(_send_event.event_name, _send_event.event_key);
+
+    -- PHASE 1: the oldest live waiter takes it
+    for v_wait in
+        select w.run_id, w.step_slug
+        from workflow.event_waits w
+        where w.event_name = _send_event.event_name and w.event_key = _send_event.event_key
+          and (_send_event.target_run is null or (w.run_id = _send_event.target_run and w.step_slug = _send_event.target_step))
+        order by w.created_at, w.run_id, w.step_slug
+    loop
+        select s.status into v_step_status
+        from workflow.step_states s
+        where s.run_id = v_wait.run_id and s.step_slug = v_wait.step_slug
+        for no key update;
+        select r.status into v_run_status
+        from workflow.runs r
+        where r.run_id = v_wait.run_id
+        for no key update;
+        delete from workflow.event_waits w where w.run_id = v_wait.run_id and w.step_slug = v_wait.step_slug;
+        if v_step_status = 'started' and v_run_status = 'started' then
+            update workflow.step_states s
+            set status = 'completed', remaining_tasks = 0, output = _send_event.payload, completed_at = _send_event.now
+            where s.run_id = v_wait.run_id and s.step_slug = v_wait.step_slug;
+            perform workflow._complete_steps(array[v_wait.run_id], array[v_wait.step_slug], _send_event.now);
+            return jsonb_build_object('status', 'delivered', 'run_id', v_wait.run_id, 'step', v_wait.step_slug);
+        end if;
+    end loop;
+
+    -- PHASE 2: nobody waits yet: keep it
+    insert into workflow.pending_events (event_name, event_key, payload, sent_at, expires_at)
+    values (_send_event.event_name, _send_event.event_key, _send_event.payload, _send_event.now,
+            _send_event.now + _send_event.keep)
+    returning workflow.pending_events.event_id into v_event_id;
+    return jsonb_build_object('status', 'kept', 'event_id', v_event_id, 'expires_at', _send_event.now + _send_event.keep);
+end;
+$$;
+
 -- functions/_set_run_visibility.sql
 -- _set_run_visibility: park or release the queued work of a run by moving its messages' vt.
 --
@@ -5177,6 +5874,50 @@ begin
             perform pg_notify('workflow_q_' || v_queue.queue_name, '');
         end if;
     end loop;
+end;
+$$;
+
+-- functions/_sleep_wake.sql
+-- _sleep_wake: when a step with the sleep option may start its tasks.
+--
+-- sleep: the step's normalised option (steps.control -> 'sleep'): whole seconds, or a path
+-- "input.<field>..." into the run input or "<dependency>.<field>..." into a dependency's output.
+-- The value at a path is a number of seconds (a negative one counts as 0) or a timestamp
+-- (ISO 8601 text, e.g. "2026-12-01T20:00:00Z") to sleep until. Returns now + seconds, the
+-- timestamp, or null when the path is missing or holds anything else (_start_steps then fails
+-- the run, naming the path). Called by _start_steps. Reads the dependency's step_states row;
+-- locks nothing; raises nothing (a malformed timestamp is caught and gives null).
+create or replace function workflow._sleep_wake(sleep jsonb, run_id uuid, input jsonb, now timestamptz)
+returns timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_path text[];
+    v_value jsonb;
+begin
+    if jsonb_typeof(_sleep_wake.sleep) = 'number' then
+        return _sleep_wake.now + make_interval(secs => (_sleep_wake.sleep #>> '{}')::double precision);
+    end if;
+    v_path := string_to_array(_sleep_wake.sleep #>> '{}', '.');
+    if v_path[1] = 'input' then
+        v_value := _sleep_wake.input #> v_path[2:];
+    else
+        select ss.output #> v_path[2:] into v_value
+        from workflow.step_states ss
+        where ss.run_id = _sleep_wake.run_id and ss.step_slug = v_path[1];
+    end if;
+    if jsonb_typeof(v_value) = 'number' then
+        return _sleep_wake.now + make_interval(secs => greatest((v_value #>> '{}')::double precision, 0));
+    elsif jsonb_typeof(v_value) = 'string' then
+        begin
+            return (v_value #>> '{}')::timestamptz;
+        exception when data_exception then
+            return null;
+        end;
+    end if;
+    return null;
 end;
 $$;
 
@@ -5250,7 +5991,16 @@ $$;
 -- one task; a map step gets one task per element of the array it maps over (its map_over
 -- dependency's output, or the run input for a root map step). A map over an empty array
 -- completes at once with output [] and the completion cascades. A map over a non-array fails
--- the run.
+-- the run. Control flow (docs/control-flow.md): a wait step gets no task; _start_waits consumes
+-- an event kept for it (it completes here, and the completion cascades like an empty map's) or
+-- records that it waits. A step with the sleep option gets its tasks with their messages
+-- invisible until the wake time (_sleep_wake, kept in step_states.wake_at): a sleep holds no
+-- claim and survives restarts, as a start delay does. A wait key or sleep path that does not
+-- resolve fails the run, naming it. A step whose condition is false (_eval_condition), or one
+-- of whose dependencies was skipped (unless it has run_if_skipped), is skipped instead: status
+-- skipped, output null, no task; it counts as done, and the completion cascades (_complete_steps),
+-- so its own dependents are skipped in turn. A map over a skipped step (with run_if_skipped)
+-- maps over nothing: it completes with output [].
 -- Each step's definition is read from its run's version (runs.version_id). A message carries the
 -- version's shape hash ("version"), which the claim's handler filter matches.
 -- In a paused run the messages are parked (vt = infinity) until the run is resumed.
@@ -5259,7 +6009,8 @@ $$;
 -- start delay (identical notifications are folded by PostgreSQL within a transaction).
 -- Invariants: each step is started once: callers only pass steps whose remaining_deps just
 -- reached 0 in their own transaction, and status moves created -> started here.
--- Errors: none of its own (a non-array map source fails the run instead).
+-- Errors: none of its own (a non-array map source, an unresolvable wait key or sleep path fail
+-- the run instead).
 create or replace function workflow._start_steps(run_ids uuid[], step_slugs text[], now timestamptz)
 returns void
 language plpgsql
@@ -5278,9 +6029,44 @@ declare
     v_empty_runs uuid[];
     v_empty_steps text[];
     v_group record;
+    v_waited_runs uuid[];
+    v_waited_steps text[];
+    v_skip_runs uuid[];
+    v_skip_steps text[];
 begin
     if coalesce(cardinality(_start_steps.run_ids), 0) = 0 then
         return;
+    end if;
+
+    -- PHASE 0: skipped steps (a false condition, or a skipped dependency). Only a version with a
+    -- condition can have skipped steps, so a flow without one pays one index probe per step.
+    select array_agg(x.run_id order by x.run_id, x.step_slug), array_agg(x.step_slug order by x.run_id, x.step_slug)
+    into v_skip_runs, v_skip_steps
+    from (
+        select r.run_id, r.step_slug
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        join workflow.runs ru on ru.run_id = r.run_id
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
+        where (ru.status = 'started') is true
+          and exists (select 1 from workflow.steps c where c.version_id = ru.version_id and c.control ? 'condition')
+          and (
+              (not coalesce((st.control ->> 'run_if_skipped')::boolean, false) and exists (
+                  select 1 from workflow.deps d
+                  join workflow.step_states ds on ds.run_id = r.run_id and ds.step_slug = d.dep_slug
+                  where d.version_id = ru.version_id and d.step_slug = r.step_slug and ds.status = 'skipped'))
+              or (st.control ? 'condition' and not workflow._eval_condition(st.control -> 'condition', r.run_id, ru.input))
+          )
+    ) as x;
+    if v_skip_runs is not null then
+        update workflow.step_states s
+        set status = 'skipped', remaining_tasks = 0, initial_tasks = 0, started_at = _start_steps.now,
+            completed_at = _start_steps.now
+        from unnest(v_skip_runs, v_skip_steps) as k (run_id, step_slug)
+        where s.run_id = k.run_id and s.step_slug = k.step_slug and s.status = 'created';
+        select coalesce(array_agg(r.run_id), '{}'), coalesce(array_agg(r.step_slug), '{}')
+        into run_ids, step_slugs
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        where (r.run_id, r.step_slug) not in (select * from unnest(v_skip_runs, v_skip_steps));
     end if;
 
     -- PHASE 1: a map step whose source is not an array fails its run
@@ -5291,7 +6077,8 @@ begin
         join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
         where st.step_type = 'map'
           and jsonb_typeof(case when st.map_over is null then ru.input else (
-              select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
+              select case when ds.status = 'skipped' then '[]'::jsonb else ds.output end
+              from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
           ) end) is distinct from 'array'
     loop
         perform workflow._fail_runs(
@@ -5301,12 +6088,35 @@ begin
         );
     end loop;
 
+    -- PHASE 1b: a wait key or a sleep that does not resolve fails its run
+    for v_bad in
+        select r.run_id, r.step_slug,
+            case when st.step_type = 'wait'
+                then format('wait step %s: event_key %s is missing or not a scalar in the run input',
+                            r.step_slug, st.control ->> 'event_key')
+                else format('step %s: sleep %s is not a number of seconds or a timestamp',
+                            r.step_slug, st.control ->> 'sleep')
+            end as error
+        from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
+        join workflow.runs ru on ru.run_id = r.run_id
+        join workflow.steps st on st.version_id = ru.version_id and st.step_slug = r.step_slug
+        where st.control is not null and (ru.status = 'started') is true
+          and ((st.step_type = 'wait' and workflow._wait_key(st.control, ru.run_id, ru.input) is null)
+            or (st.control ? 'sleep' and workflow._sleep_wake(st.control -> 'sleep', ru.run_id, ru.input, _start_steps.now) is null))
+    loop
+        perform workflow._fail_runs(array[v_bad.run_id], array[v_bad.step_slug], array[v_bad.error], _start_steps.now);
+    end loop;
+
     -- PHASE 2: size each step and mark it started (or completed, for an empty map)
     with ready as (
         select r.run_id, r.step_slug, st.step_type, ru.status as run_status,
-            case when st.step_type = 'single' then 1
+            case when st.control ? 'sleep'
+                then workflow._sleep_wake(st.control -> 'sleep', r.run_id, ru.input, _start_steps.now)
+            end as wake_at,
+            case when st.step_type in ('single', 'wait') then 1
                  else jsonb_array_length(case when st.map_over is null then ru.input else (
-                     select ds.output from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
+                     select case when ds.status = 'skipped' then '[]'::jsonb else ds.output end
+                     from workflow.step_states ds where ds.run_id = r.run_id and ds.step_slug = st.map_over
                  ) end)
             end as n
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
@@ -5320,7 +6130,8 @@ begin
             initial_tasks = ready.n,
             started_at = _start_steps.now,
             completed_at = case when ready.n = 0 then _start_steps.now end,
-            output = case when ready.n = 0 then '[]'::jsonb end
+            output = case when ready.n = 0 then '[]'::jsonb end,
+            wake_at = ready.wake_at
         from ready
         where s.run_id = ready.run_id and s.step_slug = ready.step_slug
           and s.status = 'created' and (ready.run_status = 'started') is true
@@ -5352,7 +6163,7 @@ begin
 
     -- PHASE 4: one message per task, one send_batch per (queue, start delay)
     for v_group in
-        select t.queue_name, st.start_delay_seconds as delay, ru.paused_at is not null as paused,
+        select t.queue_name, st.start_delay_seconds as delay, ru.paused_at is not null as paused, s.wake_at,
             array_agg(t.task_id order by t.task_id) as task_ids,
             array_agg(jsonb_build_object(
                 'task_id', t.task_id, 'run_id', t.run_id, 'flow', ru.flow_slug, 'version', fv.shape_hash,
@@ -5362,11 +6173,12 @@ begin
             ) order by t.task_id) as msgs
         from unnest(_start_steps.run_ids, _start_steps.step_slugs) as r (run_id, step_slug)
         join workflow.tasks t on t.run_id = r.run_id and t.step_slug = r.step_slug
+        join workflow.step_states s on s.run_id = t.run_id and s.step_slug = t.step_slug
         join workflow.runs ru on ru.run_id = t.run_id
         join workflow.steps st on st.version_id = ru.version_id and st.step_slug = t.step_slug
         join workflow.flow_versions fv on fv.version_id = ru.version_id
         where t.message_id is null and t.status = 'queued'
-        group by t.queue_name, st.start_delay_seconds, ru.paused_at is not null
+        group by t.queue_name, st.start_delay_seconds, ru.paused_at is not null, s.wake_at
     loop
         -- send_batch inserts with INSERT ... SELECT unnest(msgs) RETURNING msg_id; ModifyTable
         -- emits RETURNING rows in the order it inserts them, which is the array order, so the
@@ -5383,7 +6195,7 @@ begin
         if exists (select 1 from workflow.queue_orders o where o.queue_name = v_group.queue_name) then
             perform workflow._order_messages(v_group.queue_name, v_group.task_ids, _start_steps.now);
         end if;
-        if v_group.paused or v_group.delay > 0 then
+        if v_group.paused or v_group.delay > 0 or v_group.wake_at > _start_steps.now then
             -- A paused run's new work is parked until resume_workflow_run releases it; a start
             -- delay is measured from this call's (injectable) clock, which send_batch's own
             -- delay argument would measure from clock_timestamp() instead.
@@ -5392,16 +6204,93 @@ begin
                 'q_' || v_group.queue_name
             ) using v_group.task_ids,
                 case when v_group.paused then 'infinity'::timestamptz
-                     else _start_steps.now + make_interval(secs => v_group.delay) end;
+                     else greatest(_start_steps.now + make_interval(secs => v_group.delay), v_group.wake_at) end;
         else
             perform pg_notify('workflow_q_' || v_group.queue_name, '');
         end if;
     end loop;
 
-    -- PHASE 5: empty maps are complete already; cascade
+    -- PHASE 4b: wait steps consume an event kept for them (then they are complete) or wait
+    select array_agg(w.run_id), array_agg(w.step_slug) into v_waited_runs, v_waited_steps
+    from workflow._start_waits(_start_steps.run_ids, _start_steps.step_slugs, _start_steps.now) as w;
+    if v_waited_runs is not null then
+        v_empty_runs := coalesce(v_empty_runs, '{}') || v_waited_runs;
+        v_empty_steps := coalesce(v_empty_steps, '{}') || v_waited_steps;
+    end if;
+
+    -- PHASE 5: empty maps, waits that found their event and skipped steps are done; cascade
+    if v_skip_runs is not null then
+        v_empty_runs := coalesce(v_empty_runs, '{}') || v_skip_runs;
+        v_empty_steps := coalesce(v_empty_steps, '{}') || v_skip_steps;
+    end if;
     if v_empty_runs is not null then
         perform workflow._complete_steps(v_empty_runs, v_empty_steps, _start_steps.now);
     end if;
+end;
+$$;
+
+-- functions/_start_waits.sql
+-- _start_waits: start wait steps: consume an event kept for them, or record that they wait.
+--
+-- Called by _start_steps with the (run, step) pairs it started, of any kind (pairs that are not
+-- started wait steps are ignored). For each wait step, under the advisory lock of its event
+-- (name, key) (_lock_event; several taken in ascending lock id order, the order every caller
+-- that takes more than one uses): the oldest unexpired pending_events row for the pair is
+-- deleted and becomes the step's output (the step state is set completed here; the caller
+-- counts it off, as for an empty map), else one event_waits row is inserted, with
+-- timeout_at = now + wait_timeout when the step has one. A wait step has no task and no queue
+-- message: nothing can claim it, and an idle worker pays nothing for it.
+-- The key must resolve (_start_steps fails the run before calling when it does not).
+-- Locks: the advisory locks; the pending_events rows it deletes; inserts event_waits.
+-- Invariants: an event is consumed once (deleted under its lock), a wait step completes once
+-- (its status moves started -> completed under the step_states lock the caller holds).
+-- Returns the pairs completed at once. Raises nothing of its own.
+create or replace function workflow._start_waits(run_ids uuid[], step_slugs text[], now timestamptz)
+returns table (run_id uuid, step_slug text)
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_wait record;
+    v_payload jsonb;
+    v_event_id bigint;
+begin
+    for v_wait in
+        select r.run_id, r.step_slug, st.control ->> 'wait_for' as event_name,
+            workflow._wait_key(st.control, ru.run_id, ru.input) as event_key,
+            (st.control ->> 'wait_timeout')::integer as wait_timeout
+        from unnest(_start_waits.run_ids, _start_waits.step_slugs) as r (run_id, step_slug)
+        join workflow.runs ru on ru.run_id = r.run_id
+        join workflow.step_states s on s.run_id = r.run_id and s.step_slug = r.step_slug
+        join workflow.steps st on st.version_id = s.version_id and st.step_slug = s.step_slug
+        where st.step_type = 'wait' and s.status = 'started'
+        order by workflow._event_lock_id(st.control ->> 'wait_for', workflow._wait_key(st.control, ru.run_id, ru.input)),
+            r.run_id, r.step_slug
+    loop
+        perform workflow._lock_event(v_wait.event_name, v_wait.event_key);
+        select e.event_id, e.payload into v_event_id, v_payload
+        from workflow.pending_events e
+        where e.event_name = v_wait.event_name and e.event_key = v_wait.event_key and e.expires_at > _start_waits.now
+        order by e.event_id
+        limit 1;
+        if v_event_id is not null then
+            delete from workflow.pending_events e where e.event_id = v_event_id;
+            update workflow.step_states s
+            set status = 'completed', remaining_tasks = 0, output = v_payload, completed_at = _start_waits.now
+            where s.run_id = v_wait.run_id and s.step_slug = v_wait.step_slug;
+            run_id := v_wait.run_id;
+            step_slug := v_wait.step_slug;
+            return next;
+        else
+            insert into workflow.event_waits as w (run_id, step_slug, event_name, event_key, timeout_at, created_at)
+            values (
+                v_wait.run_id, v_wait.step_slug, v_wait.event_name, v_wait.event_key,
+                _start_waits.now + make_interval(secs => v_wait.wait_timeout), _start_waits.now
+            )
+            on conflict on constraint event_waits_pkey do nothing;
+        end if;
+        v_event_id := null;
+    end loop;
 end;
 $$;
 
@@ -5415,7 +6304,8 @@ $$;
 --      leases at once (_release_workers): their tasks are claimable as the next attempt;
 --   2. fails live runs whose owner (the process executing their local steps) is gone, naming it,
 --      when a local step of the run is not finished (_fail_dead_owners);
---   3. cancels runs past their deadline (enforce_deadlines);
+--   3. cancels runs past their deadline (enforce_deadlines), and fails wait steps past their
+--      timeout (_expire_waits);
 --   4. starts the scheduled runs whose start_at has come (_start_due_runs) and fires the
 --      schedule ticks that have come (fire_due_schedules): so any worker, app or psql session
 --      calling the engine fires ticks, with no leader and nothing to configure; a role that
@@ -5489,6 +6379,12 @@ begin
         v_cancelled := workflow.enforce_deadlines(_sweep.now);
     exception when insufficient_privilege then
         raise debug 'workflow._sweep: deadlines skipped: %', sqlerrm;
+    end;
+    -- PHASE 3b: wait steps past their timeout fail; kept events past their keep go (_expire_waits)
+    begin
+        perform workflow._expire_waits(_sweep.now);
+    exception when insufficient_privilege then
+        raise debug 'workflow._sweep: wait timeouts skipped: %', sqlerrm;
     end;
     -- PHASE 4: runs whose time has come. Any error is the schedule's or the run's, never the
     -- caller's: a claim must not fail because a tick could not start its run. A role that may
@@ -5797,10 +6693,11 @@ begin
         returning workflow.flow_versions.version_id into v_new;
         insert into workflow.steps (
             version_id, flow_slug, step_slug, step_index, step_type, map_over, execution, queue_name, max_attempts,
-            base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count
+            base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count, control
         )
         select v_new, s.flow_slug, s.step_slug, s.step_index, s.step_type, s.map_over, s.execution, s.queue_name,
-            s.max_attempts, s.base_delay_seconds, s.timeout_seconds, s.start_delay_seconds, s.required_resources, s.deps_count
+            s.max_attempts, s.base_delay_seconds, s.timeout_seconds, s.start_delay_seconds, s.required_resources, s.deps_count,
+            s.control
         from workflow.steps s where s.version_id = v_vid;
         insert into workflow.deps (version_id, flow_slug, step_slug, dep_slug)
         select v_new, d.flow_slug, d.step_slug, d.dep_slug from workflow.deps d where d.version_id = v_vid;
@@ -5908,6 +6805,8 @@ begin
         coalesce(cancel_workflow_run.reason, 'User requested cancellation'),
         cancel_workflow_run.now
     );
+    -- Its wait steps stop waiting: an event sent later is kept for nobody, not delivered.
+    delete from workflow.event_waits w where w.run_id = cancel_workflow_run.run_id;
 end;
 $$;
 
@@ -7160,7 +8059,7 @@ begin
                 'base_delay', s.base_delay_seconds,
                 'timeout', s.timeout_seconds,
                 'start_delay', s.start_delay_seconds
-            ) order by s.step_index)
+            ) || coalesce(s.control, '{}'::jsonb) order by s.step_index)
             from workflow.steps s where s.version_id = v.version_id
         ), '[]')
     ) into v_result
@@ -7176,10 +8075,14 @@ $$;
 -- {"run_id", "flow_slug", "status": "completed"|"failed"|"in_progress" (the Elixir library's
 --  three, see run_status),
 --  "state": "running"|"paused"|"completed"|"failed"|"cancelled" (see run_state), "total_steps", "completed_steps",
---  "percentage" (0-100, one decimal), "input", "output", "error", "failed_step", "retry_of",
+--  "skipped_steps" (steps skipped by a condition; completed_steps counts them as done, so a
+--  completed run with skipped steps reads 100%), "percentage" (0-100, one decimal), "input",
+--  "output", "error", "failed_step", "retry_of",
+--  "resumed_from", "resume_reason" (a run made by resume_from_step: the step and the reason),
 --  "started_at", "completed_at", "failed_at", "paused_at", "cancelled_at", "deadline_at",
 --  "steps": [{"step", "status", "type", "tasks", "tasks_completed", "attempts", "started_at",
---             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker"}, ...
+--             "completed_at", "failed_at", "error", "waiting_on_limits", "waiting_for_worker",
+--             "waiting_for_event", "sleeping_until"}, ...
 --             in flow order],
 --  "owner": the worker id executing its local steps (or null),
 --  "version", "version_hash": the flow version the run is pinned to (number and shape hash)}
@@ -7188,6 +8091,9 @@ $$;
 -- per flow or per flow version, see _worker_handles) and resources cover it, so a task of a
 -- version no live worker serves reads true; for a local step, the run's owner is not alive. Only registered
 -- workers count (register_worker), so with unregistered workers it reads true.
+-- waiting_for_event: for a wait step that waits, {"event", "key", "since", "timeout_at"} (the
+-- key send_event must quote), else null; sleeping_until: a started step's wake time while it
+-- sleeps (the sleep option), else null (docs/control-flow.md).
 -- waiting_on_limits lists the concurrency and rate limits that hold the step's queued tasks back
 -- now, with their use and the tasks ahead (see _limits_waited_on); [] when none.
 -- Runs the throttled sweep first (_sweep), so a dead owner or a passed deadline shows at once.
@@ -7208,12 +8114,15 @@ begin
         'state', workflow.run_state(r.status, r.paused_at, r.cancelled_at),
         'total_steps', st.total,
         'completed_steps', st.done,
+        'skipped_steps', st.skipped,
         'percentage', case when st.total = 0 then 0 else round(100.0 * st.done / st.total, 1) end,
         'input', r.input,
         'output', r.output,
         'error', r.error_message,
         'failed_step', r.failed_step,
         'retry_of', r.retry_of,
+        'resumed_from', r.resumed_from,
+        'resume_reason', r.resume_reason,
         'started_at', r.started_at,
         'completed_at', r.completed_at,
         'failed_at', r.failed_at,
@@ -7232,7 +8141,8 @@ begin
     join workflow.flow_versions fv on fv.version_id = r.version_id
     cross join lateral (
         select count(*)::integer as total,
-            (count(*) filter (where ss.status = 'completed'))::integer as done,
+            (count(*) filter (where ss.status in ('completed', 'skipped')))::integer as done,
+            (count(*) filter (where ss.status = 'skipped'))::integer as skipped,
             coalesce(jsonb_agg(jsonb_build_object(
                 'step', ss.step_slug,
                 'status', ss.status,
@@ -7245,7 +8155,13 @@ begin
                 'failed_at', ss.failed_at,
                 'error', ss.error_message,
                 'waiting_on_limits', workflow._limits_waited_on(r.run_id, ss.step_slug, get_run_status.now),
+                'waiting_for_event', (
+                    select jsonb_build_object('event', w.event_name, 'key', w.event_key, 'since', w.created_at,
+                        'timeout_at', w.timeout_at)
+                    from workflow.event_waits w where w.run_id = r.run_id and w.step_slug = ss.step_slug),
+                'sleeping_until', case when ss.status = 'started' and ss.wake_at > get_run_status.now then ss.wake_at end,
                 'waiting_for_worker', ss.status = 'started' and ss.remaining_tasks > 0 and r.status = 'started'
+                    and s.step_type <> 'wait'
                     and case when s.execution = 'local' then not coalesce((
                         select workflow._worker_alive(w, get_run_status.now)
                         from workflow.workers w where w.worker_id = r.owner_worker_id), false)
@@ -8492,12 +9408,13 @@ begin
     returning workflow.flow_versions.version_id into v_version_id;
     insert into workflow.steps (
         version_id, flow_slug, step_slug, step_index, step_type, map_over, execution, queue_name, max_attempts,
-        base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count
+        base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count, control
     )
     select v_version_id, v_slug, x.s ->> 'slug', (x.i - 1)::integer, x.s ->> 'type', x.s ->> 'map_over',
         x.s ->> 'execution', x.s ->> 'queue', (x.s ->> 'max_attempts')::integer,
         (x.s ->> 'base_delay')::integer, (x.s ->> 'timeout')::integer, (x.s ->> 'start_delay')::integer,
-        array(select jsonb_array_elements_text(x.s -> 'resources')), jsonb_array_length(x.s -> 'depends_on')
+        array(select jsonb_array_elements_text(x.s -> 'resources')), jsonb_array_length(x.s -> 'depends_on'),
+        workflow._step_control(x.s)
     from jsonb_array_elements(v_ordered) with ordinality as x (s, i);
     insert into workflow.deps (version_id, flow_slug, step_slug, dep_slug)
     select v_version_id, v_slug, s ->> 'slug', d
@@ -8626,12 +9543,179 @@ begin
 end;
 $$;
 
+-- functions/resume_from_step.sql
+-- resume_from_step: restart a failed or completed run from a named step, as a new run that
+-- reuses every output upstream of it; returns the new run's id.
+--
+-- The new run (same flow version and input; retry_of = the old run, resumed_from = step_slug,
+-- resume_reason = reason) carries over, as completed with their outputs, the steps of the old run
+-- that completed (or were skipped) and are neither step_slug nor downstream of it; every other
+-- step runs again. A map step that runs again and whose dependencies were all carried over maps
+-- over the same array, so the elements whose task completed in the old run keep their outputs
+-- (the new tasks are created completed, without a queue message) and only the unfinished ones
+-- run: resuming a failed 1,000-element map from that step runs only its failed elements.
+-- owner: the process that executes the run's local steps, as in retry_failed_workflow (WF019
+-- when a local step runs again and none is given).
+-- Called by psql users, Client.resume_from_step and the CLI (rerun). Locks: the old run's row
+-- FOR KEY SHARE (it must not be deleted meanwhile); inserts the new run's rows; then the locks
+-- of _start_steps and, when reused elements complete a map step, _complete_steps.
+-- Errors: WF011 unknown run; WF013 the run is still running (or scheduled): cancel it first, or
+-- retry it when it fails; WF038 step_slug is not a step of the run's flow version; WF001 a
+-- malformed owner; WF019 local steps without an owner. Nothing is created on an error. Not
+-- idempotent: each call makes a new run.
+create or replace function workflow.resume_from_step(
+    run_id uuid,
+    step_slug text,
+    reason text default null,
+    owner text default null,
+    now timestamptz default clock_timestamp()
+)
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_old record;
+    v_new uuid := gen_random_uuid();
+    v_rerun text[];
+    v_carry text[];
+    v_remaining integer;
+    v_map record;
+    v_reused integer;
+    v_done_runs uuid[] := '{}'::uuid[];
+    v_done_steps text[] := '{}'::text[];
+begin
+    -- GUARD: the run, its state, the step, the owner
+    if resume_from_step.owner is not null and resume_from_step.owner !~ '^[A-Za-z0-9_.:@/-]{1,200}$' then
+        raise exception 'invalid owner worker id %', quote_literal(resume_from_step.owner)
+            using errcode = 'WF001', hint = 'Use 1-200 characters among letters, digits and _ . : @ / -.';
+    end if;
+    select r.run_id, r.flow_slug, r.status, r.input, r.version_id, r.concurrency_key, r.priority into v_old
+    from workflow.runs r where r.run_id = resume_from_step.run_id
+    for key share;
+    if not found then
+        raise exception 'run % does not exist', resume_from_step.run_id using errcode = 'WF011';
+    end if;
+    if v_old.status not in ('failed', 'completed') then
+        raise exception 'run % is %: only a failed or completed run can be resumed', resume_from_step.run_id, v_old.status
+            using errcode = 'WF013', hint = 'Cancel it first (cancel_workflow_run), or wait until it ends.';
+    end if;
+    if not exists (
+        select 1 from workflow.steps s where s.version_id = v_old.version_id and s.step_slug = resume_from_step.step_slug
+    ) then
+        raise exception 'flow % (the version run % uses) has no step %', v_old.flow_slug, resume_from_step.run_id,
+            coalesce(resume_from_step.step_slug, 'null')
+            using errcode = 'WF038', hint = 'get_run_status lists the run''s steps.';
+    end if;
+
+    -- PHASE 1: the step and everything downstream of it run again; the rest that completed is carried
+    with recursive down (slug) as (
+        select resume_from_step.step_slug
+        union
+        select d.step_slug from workflow.deps d join down on d.dep_slug = down.slug
+        where d.version_id = v_old.version_id
+    )
+    select array_agg(down.slug) into v_rerun from down;
+    select coalesce(array_agg(os.step_slug), '{}') into v_carry
+    from workflow.step_states os
+    where os.run_id = v_old.run_id and os.status in ('completed', 'skipped') and not os.step_slug = any(v_rerun);
+    if resume_from_step.owner is null and exists (
+        select 1 from workflow.steps s
+        where s.version_id = v_old.version_id and s.execution = 'local' and not s.step_slug = any(v_carry)
+    ) then
+        raise exception 'flow % has local steps and the resumed run has no owner', v_old.flow_slug
+            using errcode = 'WF019',
+                hint = 'Local steps run in the process that executes the run: resume it with an owner (the executing process), or mark the steps distributed.';
+    end if;
+    select count(*) filter (where not s.step_slug = any(v_carry)) into v_remaining
+    from workflow.steps s where s.version_id = v_old.version_id;
+
+    insert into workflow.runs (run_id, flow_slug, version_id, remaining_steps, input, started_at, deadline_at, retry_of,
+        owner_worker_id, concurrency_key, priority, resumed_from, resume_reason)
+    select v_new, v_old.flow_slug, v_old.version_id, v_remaining, v_old.input, resume_from_step.now,
+        resume_from_step.now + make_interval(secs => v.timeout_seconds), v_old.run_id, resume_from_step.owner,
+        v_old.concurrency_key, v_old.priority, resume_from_step.step_slug, resume_from_step.reason
+    from workflow.flow_versions v where v.version_id = v_old.version_id;
+
+    -- PHASE 2: step states: carried (as they ended, with output) or waiting on what is not carried
+    insert into workflow.step_states (run_id, step_slug, flow_slug, version_id, status, remaining_deps, remaining_tasks,
+        initial_tasks, output, started_at, completed_at)
+    select v_new, s.step_slug, s.flow_slug, s.version_id,
+        case when c.carried then os.status else 'created' end,
+        case when c.carried then 0 else (
+            select count(*)::integer from workflow.deps d
+            where d.version_id = s.version_id and d.step_slug = s.step_slug and not d.dep_slug = any(v_carry)
+        ) end,
+        case when c.carried then 0 end,
+        case when c.carried then os.initial_tasks end,
+        case when c.carried then os.output end,
+        case when c.carried then resume_from_step.now end,
+        case when c.carried then resume_from_step.now end
+    from workflow.steps s
+    left join workflow.step_states os on os.run_id = v_old.run_id and os.step_slug = s.step_slug
+    cross join lateral (select s.step_slug = any(v_carry) as carried) as c
+    where s.version_id = v_old.version_id;
+    perform workflow._emit_events(array[v_new], array[null::text], array['run_started'], resume_from_step.now);
+
+    -- PHASE 3: start what is ready
+    perform workflow._start_steps(
+        array(select v_new from workflow.step_states ss where ss.run_id = v_new and ss.status = 'created' and ss.remaining_deps = 0),
+        array(select ss.step_slug from workflow.step_states ss where ss.run_id = v_new and ss.status = 'created' and ss.remaining_deps = 0),
+        resume_from_step.now
+    );
+
+    -- PHASE 4: map steps just started over carried inputs keep the elements that completed before.
+    -- Their new tasks are still this transaction's (nobody has claimed them): they take the old
+    -- outputs, and their messages are deleted.
+    for v_map in
+        select ss.step_slug, t.queue_name, array_agg(t.task_id) as task_ids, array_agg(t.message_id) as message_ids
+        from workflow.step_states ss
+        join workflow.steps st on st.version_id = ss.version_id and st.step_slug = ss.step_slug
+        join workflow.tasks t on t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status = 'queued'
+        join workflow.tasks ot on ot.run_id = v_old.run_id and ot.step_slug = t.step_slug and ot.task_index = t.task_index
+            and ot.status = 'completed' and ot.item is not distinct from t.item
+        where ss.run_id = v_new and ss.status = 'started' and st.step_type = 'map'
+          and not exists (
+              select 1 from workflow.deps d
+              where d.version_id = ss.version_id and d.step_slug = ss.step_slug and not d.dep_slug = any(v_carry))
+        group by ss.step_slug, t.queue_name
+    loop
+        update workflow.tasks t
+        set status = 'completed', output = ot.output, completed_at = resume_from_step.now, message_id = null
+        from workflow.tasks ot
+        where t.task_id = any(v_map.task_ids)
+          and ot.run_id = v_old.run_id and ot.step_slug = t.step_slug and ot.task_index = t.task_index;
+        get diagnostics v_reused = row_count;
+        execute format('delete from pgmq.%I where msg_id = any($1)', 'q_' || v_map.queue_name) using v_map.message_ids;
+        update workflow.step_states ss
+        set remaining_tasks = ss.remaining_tasks - v_reused
+        where ss.run_id = v_new and ss.step_slug = v_map.step_slug;
+    end loop;
+    -- A map all of whose elements completed before is complete now: count it off (cascades).
+    with done as (
+        update workflow.step_states ss
+        set status = 'completed', completed_at = resume_from_step.now,
+            output = (select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
+                      from workflow.tasks t where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
+        where ss.run_id = v_new and ss.status = 'started' and ss.remaining_tasks = 0
+        returning ss.run_id, ss.step_slug
+    )
+    select coalesce(array_agg(done.run_id), '{}'), coalesce(array_agg(done.step_slug), '{}') into v_done_runs, v_done_steps
+    from done;
+    if cardinality(v_done_steps) > 0 then
+        perform workflow._complete_steps(v_done_runs, v_done_steps, resume_from_step.now);
+    end if;
+    return v_new;
+end;
+$$;
+
 -- functions/resume_workflow_run.sql
 -- resume_workflow_run: let a paused run continue where it stopped.
 --
 -- Called by psql users, clients and the CLI. Clears paused_at, makes the parked messages of the
 -- run claimable now and wakes the workers of their queues (pg_notify per queue). Idempotent:
--- resuming a running run that is not paused changes nothing.
+-- resuming a running run that is not paused changes nothing. A step that is still sleeping (its
+-- sleep option) keeps its wake time: its messages become visible at step_states.wake_at.
 -- Locks: the runs row FOR UPDATE, then the run's parked messages.
 -- Errors: WF011 unknown run, WF013 the run already ended.
 create or replace function workflow.resume_workflow_run(run_id uuid, now timestamptz default clock_timestamp())
@@ -8642,6 +9726,7 @@ as $$
 declare
     v_status text;
     v_paused timestamptz;
+    v_sleep record;
 begin
     select r.status, r.paused_at into v_status, v_paused
     from workflow.runs r where r.run_id = resume_workflow_run.run_id
@@ -8658,6 +9743,18 @@ begin
     end if;
     update workflow.runs r set paused_at = null where r.run_id = resume_workflow_run.run_id;
     perform workflow._set_run_visibility(resume_workflow_run.run_id, resume_workflow_run.now, true);
+    -- A step still sleeping (the sleep option, docs/control-flow.md) keeps its wake time.
+    for v_sleep in
+        select t.queue_name, ss.wake_at, array_agg(t.message_id) as ids
+        from workflow.tasks t
+        join workflow.step_states ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+        where t.run_id = resume_workflow_run.run_id and t.status = 'queued' and t.message_id is not null
+          and ss.wake_at > resume_workflow_run.now
+        group by t.queue_name, ss.wake_at
+    loop
+        execute format('update pgmq.%I set vt = $1 where msg_id = any($2)', 'q_' || v_sleep.queue_name)
+        using v_sleep.wake_at, v_sleep.ids;
+    end loop;
     perform workflow._emit_events(array[resume_workflow_run.run_id], array[null::text], array['run_resumed'], resume_workflow_run.now);
 end;
 $$;
@@ -9014,6 +10111,70 @@ begin
     using coalesce(schedule_maintenance.job_name, 'workflow_maintain'), v_schedule,
         'select workflow.maintain()', current_database();
     return v_job;
+end;
+$$;
+
+-- functions/send_event.sql
+-- send_event: send an event; the step waiting for it completes with the payload as its output.
+--
+-- event_name: the name a wait step names in wait_for (definition_rules() control.event_name);
+-- event_key: the key that scopes it to one run (the run id, or the value at the wait step's
+-- event_key path of the run input); payload: any JSON (the wait step's output), at most
+-- control.max_payload_bytes (1 MiB) as text; keep: how long an event nobody waits for yet is
+-- kept for a wait step that starts later (default one day; 1 s to 365 days).
+-- Events are kept rather than refused when no step waits yet (the wait may not have started,
+-- or the run may not exist yet), but an event name that no wait step of any flow version names
+-- is refused (WF032): a typo fails loudly instead of being kept for nobody.
+-- Called by psql users, Client.send_event, the CLI (send-event) and handlers. Delivery, locks
+-- and invariants: _send_event. Returns {"status": "delivered", "run_id", "step"} or
+-- {"status": "kept", "event_id", "expires_at"}.
+-- Errors: WF031 a malformed name, an empty or over-long key (200 characters), a keep out of
+-- range; WF032 an event name no flow waits for; WF033 a payload over the limit. Nothing changes
+-- on an error. Not idempotent: a second call sends a second event (the next waiter takes it).
+create or replace function workflow.send_event(
+    event_name text,
+    event_key text,
+    payload jsonb default null,
+    keep interval default null,
+    now timestamptz default clock_timestamp()
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_rules jsonb := workflow.definition_rules() -> 'control';
+    v_keep interval := coalesce(send_event.keep, make_interval(secs => (v_rules ->> 'default_keep_seconds')::integer));
+begin
+    -- GUARD: arguments
+    if send_event.event_name is null or send_event.event_name !~ (v_rules ->> 'event_name') then
+        raise exception 'event_name must match %, got %', v_rules ->> 'event_name', coalesce(quote_literal(send_event.event_name), 'null')
+            using errcode = 'WF031', hint = 'Use the name the wait step gives in wait_for.';
+    end if;
+    if send_event.event_key is null or length(send_event.event_key) = 0
+        or length(send_event.event_key) > (v_rules ->> 'max_key_length')::integer then
+        raise exception 'event_key must be 1 to % characters, got %', v_rules ->> 'max_key_length',
+            coalesce(length(send_event.event_key)::text || ' characters', 'null')
+            using errcode = 'WF031', hint = 'The key scopes the event to one run: its run id, or the input value its wait step names.';
+    end if;
+    if v_keep < interval '1 second' or v_keep > interval '365 days' then
+        raise exception 'keep must be between 1 second and 365 days, got %', v_keep
+            using errcode = 'WF031';
+    end if;
+    if octet_length(send_event.payload::text) > (v_rules ->> 'max_payload_bytes')::integer then
+        raise exception 'event payload is % bytes, over the limit of % bytes', octet_length(send_event.payload::text),
+            v_rules ->> 'max_payload_bytes'
+            using errcode = 'WF033', hint = 'Store large data elsewhere and send a reference to it.';
+    end if;
+    if not exists (
+        select 1 from workflow.steps st
+        where st.step_type = 'wait' and st.control ->> 'wait_for' = send_event.event_name
+    ) then
+        raise exception 'no flow waits for event %', send_event.event_name
+            using errcode = 'WF032', hint = 'Register the flow whose wait step names it (wait_for) first, or check the spelling.';
+    end if;
+
+    return workflow._send_event(send_event.event_name, send_event.event_key, send_event.payload, v_keep, send_event.now);
 end;
 $$;
 
@@ -9905,6 +11066,19 @@ as $$
     where p.priority is distinct from excluded.priority;
 $$;
 
+-- functions/_event_lock_id.sql
+-- _event_lock_id: the advisory lock id of an event (name, key), for _lock_event and for callers
+-- that must take several in one order (_start_waits sorts by it).
+-- Locks nothing; raises nothing; immutable.
+create or replace function workflow._event_lock_id(event_name text, event_key text)
+returns bigint
+language sql
+immutable
+set search_path = ''
+as $$
+    select hashtextextended('workflow.event:' || _event_lock_id.event_name || chr(1) || _event_lock_id.event_key, 0)
+$$;
+
 -- functions/_limits_waited_on.sql
 -- _limits_waited_on: the limits a step of a run is waiting on, for get_run_status.
 --
@@ -9965,6 +11139,70 @@ as $$
       and q.first_task is not null and u.n >= l.max_count;
 $$;
 
+-- functions/_lock_event.sql
+-- _lock_event: serialise everything that hands one event (name, key) over between a sender and a
+-- waiter, until the end of the caller's transaction.
+--
+-- Called by send_event, approve and reject (through _send_event) and by _start_waits before they
+-- read event_waits or pending_events for that (name, key). A transaction-scoped advisory lock on
+-- a 64-bit hash of the pair: under READ COMMITTED the next statement of the caller sees what the
+-- previous holder committed, so an event sent while a wait step starts is found by exactly one
+-- of the two (a hash collision only makes two keys wait for each other). Locks: that advisory
+-- lock, after whatever the caller holds; _start_waits takes several in ascending hash order.
+-- Raises nothing. Safe to repeat (a held lock is taken again at once).
+create or replace function workflow._lock_event(event_name text, event_key text)
+returns void
+language sql
+set search_path = ''
+as $$
+    select pg_advisory_xact_lock(workflow._event_lock_id(_lock_event.event_name, _lock_event.event_key))
+$$;
+
+-- functions/_step_control.sql
+-- _step_control: the control-flow options of a normalised step, as stored in steps.control.
+--
+-- Called by register_flow_version and add_step when they store a step (its argument is the
+-- output of _normalize_step). Returns the object of the options wait_for, event_key,
+-- wait_timeout, sleep, condition and run_if_skipped that the step has, or null when it has none (docs/control-flow.md).
+-- Locks nothing; raises nothing; immutable.
+create or replace function workflow._step_control(step jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select nullif(jsonb_strip_nulls(jsonb_build_object(
+        'wait_for', _step_control.step -> 'wait_for',
+        'event_key', _step_control.step -> 'event_key',
+        'wait_timeout', _step_control.step -> 'wait_timeout',
+        'sleep', _step_control.step -> 'sleep',
+        'condition', _step_control.step -> 'condition',
+        'run_if_skipped', _step_control.step -> 'run_if_skipped'
+    )), '{}'::jsonb)
+$$;
+
+-- functions/_wait_key.sql
+-- _wait_key: the event key a wait step of a run waits on.
+--
+-- control: the step's steps.control ({"wait_for", "event_key", ...}); event_key "run_id" gives the
+-- run id as text, "input.<field>[.<field>...]" the scalar at that path of the run input, as text.
+-- Returns null when the path is missing or holds an object, an array or null: _start_steps then
+-- fails the run, naming the path. Called by _start_steps (through _start_waits), approve and
+-- reject. Locks nothing; raises nothing; immutable.
+create or replace function workflow._wait_key(control jsonb, run_id uuid, input jsonb)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select case
+        when _wait_key.control ->> 'event_key' = 'run_id' then _wait_key.run_id::text
+        when jsonb_typeof(_wait_key.input #> string_to_array(substr(_wait_key.control ->> 'event_key', 7), '.'))
+            in ('string', 'number', 'boolean')
+            then _wait_key.input #>> string_to_array(substr(_wait_key.control ->> 'event_key', 7), '.')
+    end
+$$;
+
 -- functions/_worker_alive.sql
 -- _worker_alive: the one definition of a live worker: not stopped, not released by the sweep,
 -- and its last heartbeat younger than its heartbeat timeout at `now`.
@@ -10008,6 +11246,30 @@ as $$
     end;
 $$;
 
+-- functions/approve.sql
+-- approve: approve a run's wait step: it completes with {"approved": true, "by", "comment", "at"}.
+--
+-- Human approval is a wait step (wait_for) answered by name: the step's output says what was
+-- decided, and the steps after it read it (a condition, or a handler, branches on "approved").
+-- A approve sent before the wait step has started is kept and taken when it starts.
+-- Called by psql users, Client.approve, the CLI (approve) and the dashboard's buttons on a waiting
+-- run. Checks, locks and errors (WF011, WF034, WF035): _answer_wait; delivery: _send_event.
+-- Returns {"status": "delivered", "run_id", "step"} or {"status": "kept", ...}. Not repeatable:
+-- a second call on a step that completed is WF035.
+create or replace function workflow.approve(
+    run_id uuid,
+    step_slug text,
+    decided_by text default null,
+    comment text default null,
+    now timestamptz default clock_timestamp()
+)
+returns jsonb
+language sql
+set search_path = ''
+as $$
+    select workflow._answer_wait(approve.run_id, approve.step_slug, true, approve.decided_by, approve.comment, approve.now)
+$$;
+
 -- functions/complete_task.sql
 -- complete_task: complete one claimed task (the psql-friendly form of complete_tasks).
 --
@@ -10049,6 +11311,12 @@ $$;
 --   priority_range  the least and greatest step priority (the option has no default: a step
 --                   that names none keeps the priority it has, see register_flow_version)
 --   event_statuses  {event: run status it leaves} for the run events (step events: absent)
+--   control         the control-flow options (docs/control-flow.md): "options" (their names: a
+--                   step carries them only when given, so they have no defaults), "event_name" (the pattern
+--                   of a wait_for event name), "event_key" (the pattern of a wait step's key:
+--                   run_id or input.<field>[.<field>...]), "path" (the pattern of a sleep path:
+--                   input.<field>... or <step>.<field>...), "max_payload_bytes" of an event,
+--                   "default_keep_seconds" (how long send_event keeps an event nobody waits for)
 --   run_states      the states run_state returns
 -- Called by psql users, clients and the functions above (an immutable call without arguments,
 -- folded to a constant when their statements are planned). Locks nothing; raises nothing.
@@ -10073,8 +11341,9 @@ as $$
                          "reserved": [], "reserved_prefixes": []}
         },
         "step_options": ["slug", "depends_on", "type", "map_over", "execution", "queue",
-                         "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority"],
-        "step_types": ["single", "map"],
+                         "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority",
+                         "wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
+        "step_types": ["single", "map", "wait"],
         "executions": ["local", "distributed"],
         "step_defaults": {"depends_on": [], "type": "single", "map_over": null, "execution": "local",
                           "resources": [], "max_attempts": 3, "base_delay": 1, "timeout": 60,
@@ -10086,7 +11355,13 @@ as $$
         "event_statuses": {"run_started": "started", "run_resumed": "started",
                            "run_completed": "completed", "run_failed": "failed",
                            "run_cancelled": "failed", "run_paused": "paused"},
-        "run_states": ["running", "paused", "completed", "failed", "cancelled"]
+        "run_states": ["running", "paused", "completed", "failed", "cancelled"],
+        "control": {"options": ["wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
+                    "event_name": "^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$",
+                    "event_key": "^(run_id|input(\\.[A-Za-z_][A-Za-z0-9_]{0,62}){1,8})$",
+                    "path": "^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62}){0,8}$",
+                    "max_payload_bytes": 1048576, "max_key_length": 200,
+                    "default_keep_seconds": 86400}
     }'::jsonb
 $$;
 
@@ -10290,6 +11565,30 @@ language sql
 set search_path = ''
 as $$
     select v.flow_slug from workflow.register_flow_version(register_flow.definition) as v;
+$$;
+
+-- functions/reject.sql
+-- reject: reject a run's wait step: it completes with {"approved": false, "by", "comment", "at"}.
+--
+-- Human approval is a wait step (wait_for) answered by name: the step's output says what was
+-- decided, and the steps after it read it (a condition, or a handler, branches on "approved").
+-- A reject sent before the wait step has started is kept and taken when it starts.
+-- Called by psql users, Client.reject, the CLI (reject) and the dashboard's buttons on a waiting
+-- run. Checks, locks and errors (WF011, WF034, WF035): _answer_wait; delivery: _send_event.
+-- Returns {"status": "delivered", "run_id", "step"} or {"status": "kept", ...}. Not repeatable:
+-- a second call on a step that completed is WF035.
+create or replace function workflow.reject(
+    run_id uuid,
+    step_slug text,
+    decided_by text default null,
+    comment text default null,
+    now timestamptz default clock_timestamp()
+)
+returns jsonb
+language sql
+set search_path = ''
+as $$
+    select workflow._answer_wait(reject.run_id, reject.step_slug, false, reject.decided_by, reject.comment, reject.now)
 $$;
 
 -- functions/remove_limit.sql
@@ -10552,6 +11851,10 @@ begin
     grant update (status, attempts_count, message_id, output, error_message, worker_id, queued_at, started_at,
         completed_at, failed_at) on workflow.tasks to workflow_worker;
     grant select, insert on workflow.events to workflow_worker;
+    -- Completing a step may start a wait step (it consumes a kept event or records its wait) or
+    -- a sleeping step; a handler may send an event (send_event, approve, reject).
+    grant select, insert, delete on workflow.event_waits, workflow.pending_events to workflow_worker;
+    grant update (wake_at) on workflow.step_states to workflow_worker;
     -- A worker registers, heartbeats and deregisters itself; the engine's sweep, run from its
     -- claims, writes the workers and the one sweeps row.
     grant select, insert, update, delete on workflow.workers to workflow_worker;

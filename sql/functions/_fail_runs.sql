@@ -2,10 +2,11 @@
 --
 -- Called by _fail_tasks_final (a task out of attempts: from fail_tasks, and from claim_tasks when
 -- an expired lease was the last attempt) and _start_steps (a map over a non-array), with
--- parallel arrays (run, failing step, error). For each run still 'started': the step and the run
--- become 'failed' with the error, every other queued or started task of the run becomes 'failed'
--- (_sweep_runs), and its queue message is deleted. Records step_failed and run_failed events
--- (_emit_events), which notify listeners. Not used by cancellation (_cancel_runs).
+-- parallel arrays (run, failing step, error), and by _expire_waits (a wait step's timeout).
+-- For each run still 'started': the step and the run become 'failed' with the error, every
+-- other queued or started task of the run becomes 'failed' (_sweep_runs), and its queue message
+-- is deleted; its wait steps stop waiting (event_waits rows deleted). Records step_failed and
+-- run_failed events (_emit_events), which notify listeners. Not used by cancellation (_cancel_runs).
 -- Locks, in order: the failing steps' step_states (by run_id, step_slug), the runs FOR UPDATE (by
 -- run_id; this conflicts with the FOR KEY SHARE of claim_tasks, so claims that got the run first
 -- commit before we sweep, and later claims skip the run), then the run's live tasks FOR UPDATE
@@ -63,8 +64,9 @@ begin
     where s.run_id = x.run_id and s.step_slug = x.step_slug and s.run_id = any(v_failed)
       and s.status in ('created', 'started');
 
-    -- PHASE 3: sweep the runs' live tasks and their messages
+    -- PHASE 3: sweep the runs' live tasks and their messages, and their wait steps' waits
     perform workflow._sweep_runs(v_failed, 'run failed', _fail_runs.now);
+    delete from workflow.event_waits w where w.run_id = any(v_failed);
 
     perform workflow._emit_events(
         array(select r.run_id from workflow.runs r where r.run_id = any(v_failed) order by r.run_id)

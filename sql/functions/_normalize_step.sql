@@ -4,14 +4,24 @@
 -- default queues, minimums), used by add_step and register_flow, so a flow built step by step
 -- and the same flow registered as JSON compare equal. Input keys: slug, depends_on, type,
 -- map_over, execution, queue, max_attempts, base_delay, timeout, start_delay, resources,
--- priority. An
+-- priority, and the control-flow options wait_for, event_key, wait_timeout, sleep, condition,
+-- run_if_skipped (docs/control-flow.md). An
 -- omitted execution is local (on the reserved queue "local"); a distributed step that names no
 -- queue goes on queue "default".
 -- Returns an object with all of them; depends_on and resources sorted, so two descriptions of
 -- the same step are equal as jsonb. priority (an integer in priority_range) is returned only when
 -- given: it has no default, and it is not part of a flow's shape (flow_shape_hash drops it).
+-- The control-flow options are returned only on steps that use them, so a flow without them
+-- keeps the shape hash it had before they existed. A wait step (type "wait", implied by
+-- wait_for) runs no handler: it gets event_key (default run_id) and is distributed on queue
+-- "default" (it never has a task, so it needs no owner); execution, queue, resources, map_over
+-- and sleep are refused on it. sleep: whole seconds (>= 0) or a path, input.<field>... or
+-- <dependency>.<field>..., read when the step starts (seconds, or a timestamp to sleep until).
+-- condition: checked by _check_condition (WF036 malformed, WF037 a path into a step that is not
+-- a dependency); run_if_skipped: a boolean, kept only when true.
 -- Dependencies are not resolved here (add_step does that).
--- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency.
+-- Locks nothing. Errors: WF001 bad name, WF010 bad option, WF006 self dependency, WF036 / WF037
+-- a bad condition.
 create or replace function workflow._normalize_step(step jsonb)
 returns jsonb
 language plpgsql
@@ -34,6 +44,8 @@ declare
     v_key text;
     v_min integer;
     v_ints jsonb := '{}'::jsonb;
+    v_control jsonb := '{}'::jsonb;
+    v_sleep jsonb;
 begin
     -- GUARD: shape
     if jsonb_typeof(_normalize_step.step) is distinct from 'object' then
@@ -75,9 +87,86 @@ begin
     end if;
 
     -- PHASE 2: kind and placement
-    v_type := coalesce(_normalize_step.step ->> 'type', v_defaults ->> 'type');
+    v_type := coalesce(
+        _normalize_step.step ->> 'type',
+        case when _normalize_step.step ? 'wait_for' then 'wait' end,
+        v_defaults ->> 'type'
+    );
     if not v_rules -> 'step_types' ? v_type then
-        raise exception 'step %: type must be single or map, got %', v_slug, v_type using errcode = 'WF010';
+        raise exception 'step %: type must be single, map or wait, got %', v_slug, v_type using errcode = 'WF010';
+    end if;
+    -- PHASE 2a: a wait step (docs/control-flow.md): no handler, so no placement options
+    if v_type = 'wait' then
+        if jsonb_typeof(_normalize_step.step -> 'wait_for') is distinct from 'string'
+            or _normalize_step.step ->> 'wait_for' !~ (v_rules #>> '{control,event_name}') then
+            raise exception 'wait step %: wait_for must be an event name matching %, got %',
+                v_slug, v_rules #>> '{control,event_name}', coalesce(_normalize_step.step -> 'wait_for', 'null')
+                using errcode = 'WF010', hint = 'Name the event the step waits for: "wait_for": "approval".';
+        end if;
+        -- get_flow's form of a wait step (distributed, on "default", no resources) is accepted.
+        select array_agg(x.key order by x.key) into v_unknown
+        from jsonb_each(_normalize_step.step) as x
+        where (x.key = 'execution' and x.value <> '"distributed"')
+           or (x.key = 'queue' and x.value <> '"default"')
+           or (x.key = 'resources' and x.value <> '[]')
+           or (x.key = 'map_over' and x.value <> 'null')
+           or x.key = 'sleep';
+        if v_unknown is not null then
+            raise exception 'wait step % cannot take %', v_slug, array_to_string(v_unknown, ', ')
+                using errcode = 'WF010', hint = 'A wait step runs no handler; put these options on the step after it.';
+        end if;
+        if coalesce(jsonb_typeof(_normalize_step.step -> 'event_key'), 'string') <> 'string'
+            or coalesce(_normalize_step.step ->> 'event_key', 'run_id') !~ (v_rules #>> '{control,event_key}') then
+            raise exception 'wait step %: event_key must be run_id or input.<field>[.<field>...], got %',
+                v_slug, _normalize_step.step -> 'event_key'
+                using errcode = 'WF010', hint = 'The key scopes the event to one run: run_id, or a field of the run input.';
+        end if;
+        v_control := jsonb_build_object(
+            'wait_for', _normalize_step.step ->> 'wait_for',
+            'event_key', coalesce(_normalize_step.step ->> 'event_key', 'run_id')
+        );
+        if _normalize_step.step ? 'wait_timeout' then
+            v_int := _normalize_step.step -> 'wait_timeout';
+            if jsonb_typeof(v_int) <> 'number'
+                or (v_int #>> '{}')::numeric <> trunc((v_int #>> '{}')::numeric)
+                or (v_int #>> '{}')::numeric not between 1 and (v_rules ->> 'integer_max')::numeric then
+                raise exception 'wait step %: wait_timeout must be an integer >= 1 (seconds), got %', v_slug, v_int
+                    using errcode = 'WF010';
+            end if;
+            v_control := v_control || jsonb_build_object('wait_timeout', (v_int #>> '{}')::integer);
+        end if;
+    else
+        select array_agg(k order by k) into v_unknown
+        from jsonb_object_keys(_normalize_step.step) as k
+        where k in ('wait_for', 'event_key', 'wait_timeout');
+        if v_unknown is not null then
+            raise exception 'step % is a % step, so it cannot take %', v_slug, v_type, array_to_string(v_unknown, ', ')
+                using errcode = 'WF010', hint = 'Only a wait step (type wait, or wait_for given) waits for an event.';
+        end if;
+    end if;
+    -- PHASE 2b: sleep (seconds, or a path read when the step starts)
+    if _normalize_step.step ? 'sleep' then
+        v_sleep := _normalize_step.step -> 'sleep';
+        if not (
+            (jsonb_typeof(v_sleep) = 'number'
+                and (v_sleep #>> '{}')::numeric = trunc((v_sleep #>> '{}')::numeric)
+                and (v_sleep #>> '{}')::numeric between 0 and (v_rules ->> 'integer_max')::numeric)
+            or (jsonb_typeof(v_sleep) = 'string' and (v_sleep #>> '{}') ~ (v_rules #>> '{control,path}')
+                and position('.' in v_sleep #>> '{}') > 0)
+        ) then
+            raise exception 'step %: sleep must be whole seconds (>= 0) or a path input.<field> / <dependency>.<field>, got %',
+                v_slug, v_sleep
+                using errcode = 'WF010', hint = 'Examples: "sleep": 30, "sleep": "input.remind_at", "sleep": "fetch.retry_after".';
+        end if;
+        if jsonb_typeof(v_sleep) = 'string' and split_part(v_sleep #>> '{}', '.', 1) <> 'input'
+            and not split_part(v_sleep #>> '{}', '.', 1) = any(v_deps) then
+            raise exception 'step %: sleep path % starts with %, which is neither input nor one of its dependencies',
+                v_slug, v_sleep #>> '{}', split_part(v_sleep #>> '{}', '.', 1)
+                using errcode = 'WF010';
+        end if;
+        v_control := v_control || jsonb_build_object(
+            'sleep', case when jsonb_typeof(v_sleep) = 'number' then to_jsonb((v_sleep #>> '{}')::integer) else v_sleep end
+        );
     end if;
     v_map_over := _normalize_step.step ->> 'map_over';
     if v_type = 'single' and v_map_over is not null then
@@ -95,7 +184,12 @@ begin
         end if;
     end if;
 
-    v_execution := coalesce(_normalize_step.step ->> 'execution', v_defaults ->> 'execution');
+    -- A wait step never has a task, so no process needs to own it: distributed, on "default".
+    v_execution := coalesce(
+        _normalize_step.step ->> 'execution',
+        case when v_type = 'wait' then 'distributed' end,
+        v_defaults ->> 'execution'
+    );
     if not v_rules -> 'executions' ? v_execution then
         raise exception 'step %: execution must be local or distributed, got %', v_slug, v_execution
             using errcode = 'WF010';
@@ -120,6 +214,21 @@ begin
     end if;
     select coalesce(array_agg(distinct r order by r), '{}') into v_resources
     from jsonb_array_elements_text(coalesce(_normalize_step.step -> 'resources', v_defaults -> 'resources')) as r;
+
+    -- PHASE 2c: condition and run_if_skipped (docs/control-flow.md, "Conditions")
+    if _normalize_step.step ? 'condition' then
+        perform workflow._check_condition(_normalize_step.step -> 'condition', v_slug, v_deps);
+        v_control := v_control || jsonb_build_object('condition', _normalize_step.step -> 'condition');
+    end if;
+    if _normalize_step.step ? 'run_if_skipped' then
+        if jsonb_typeof(_normalize_step.step -> 'run_if_skipped') is distinct from 'boolean' then
+            raise exception 'step %: run_if_skipped must be true or false, got %', v_slug, _normalize_step.step -> 'run_if_skipped'
+                using errcode = 'WF010';
+        end if;
+        if (_normalize_step.step -> 'run_if_skipped')::boolean then
+            v_control := v_control || '{"run_if_skipped": true}'::jsonb;
+        end if;
+    end if;
 
     -- PHASE 3: numbers (name, default, minimum)
     for v_key, v_int, v_min in
@@ -156,6 +265,6 @@ begin
         'execution', v_execution,
         'queue', v_queue,
         'resources', to_jsonb(v_resources)
-    ) || v_ints;
+    ) || v_ints || v_control;
 end;
 $$;

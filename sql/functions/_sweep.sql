@@ -7,7 +7,8 @@
 --      leases at once (_release_workers): their tasks are claimable as the next attempt;
 --   2. fails live runs whose owner (the process executing their local steps) is gone, naming it,
 --      when a local step of the run is not finished (_fail_dead_owners);
---   3. cancels runs past their deadline (enforce_deadlines);
+--   3. cancels runs past their deadline (enforce_deadlines), and fails wait steps past their
+--      timeout (_expire_waits);
 --   4. starts the scheduled runs whose start_at has come (_start_due_runs) and fires the
 --      schedule ticks that have come (fire_due_schedules): so any worker, app or psql session
 --      calling the engine fires ticks, with no leader and nothing to configure; a role that
@@ -81,6 +82,12 @@ begin
         v_cancelled := workflow.enforce_deadlines(_sweep.now);
     exception when insufficient_privilege then
         raise debug 'workflow._sweep: deadlines skipped: %', sqlerrm;
+    end;
+    -- PHASE 3b: wait steps past their timeout fail; kept events past their keep go (_expire_waits)
+    begin
+        perform workflow._expire_waits(_sweep.now);
+    exception when insufficient_privilege then
+        raise debug 'workflow._sweep: wait timeouts skipped: %', sqlerrm;
     end;
     -- PHASE 4: runs whose time has come. Any error is the schedule's or the run's, never the
     -- caller's: a claim must not fail because a tick could not start its run. A role that may

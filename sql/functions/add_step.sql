@@ -83,10 +83,11 @@ begin
         returning workflow.flow_versions.version_id into v_new;
         insert into workflow.steps (
             version_id, flow_slug, step_slug, step_index, step_type, map_over, execution, queue_name, max_attempts,
-            base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count
+            base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count, control
         )
         select v_new, s.flow_slug, s.step_slug, s.step_index, s.step_type, s.map_over, s.execution, s.queue_name,
-            s.max_attempts, s.base_delay_seconds, s.timeout_seconds, s.start_delay_seconds, s.required_resources, s.deps_count
+            s.max_attempts, s.base_delay_seconds, s.timeout_seconds, s.start_delay_seconds, s.required_resources, s.deps_count,
+            s.control
         from workflow.steps s where s.version_id = v_vid;
         insert into workflow.deps (version_id, flow_slug, step_slug, dep_slug)
         select v_new, d.flow_slug, d.step_slug, d.dep_slug from workflow.deps d where d.version_id = v_vid;

@@ -41,5 +41,7 @@ begin
         coalesce(cancel_workflow_run.reason, 'User requested cancellation'),
         cancel_workflow_run.now
     );
+    -- Its wait steps stop waiting: an event sent later is kept for nobody, not delivered.
+    delete from workflow.event_waits w where w.run_id = cancel_workflow_run.run_id;
 end;
 $$;

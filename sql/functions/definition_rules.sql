@@ -17,6 +17,12 @@
 --   priority_range  the least and greatest step priority (the option has no default: a step
 --                   that names none keeps the priority it has, see register_flow_version)
 --   event_statuses  {event: run status it leaves} for the run events (step events: absent)
+--   control         the control-flow options (docs/control-flow.md): "options" (their names: a
+--                   step carries them only when given, so they have no defaults), "event_name" (the pattern
+--                   of a wait_for event name), "event_key" (the pattern of a wait step's key:
+--                   run_id or input.<field>[.<field>...]), "path" (the pattern of a sleep path:
+--                   input.<field>... or <step>.<field>...), "max_payload_bytes" of an event,
+--                   "default_keep_seconds" (how long send_event keeps an event nobody waits for)
 --   run_states      the states run_state returns
 -- Called by psql users, clients and the functions above (an immutable call without arguments,
 -- folded to a constant when their statements are planned). Locks nothing; raises nothing.
@@ -41,8 +47,9 @@ as $$
                          "reserved": [], "reserved_prefixes": []}
         },
         "step_options": ["slug", "depends_on", "type", "map_over", "execution", "queue",
-                         "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority"],
-        "step_types": ["single", "map"],
+                         "max_attempts", "base_delay", "timeout", "start_delay", "resources", "priority",
+                         "wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
+        "step_types": ["single", "map", "wait"],
         "executions": ["local", "distributed"],
         "step_defaults": {"depends_on": [], "type": "single", "map_over": null, "execution": "local",
                           "resources": [], "max_attempts": 3, "base_delay": 1, "timeout": 60,
@@ -54,6 +61,12 @@ as $$
         "event_statuses": {"run_started": "started", "run_resumed": "started",
                            "run_completed": "completed", "run_failed": "failed",
                            "run_cancelled": "failed", "run_paused": "paused"},
-        "run_states": ["running", "paused", "completed", "failed", "cancelled"]
+        "run_states": ["running", "paused", "completed", "failed", "cancelled"],
+        "control": {"options": ["wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"],
+                    "event_name": "^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$",
+                    "event_key": "^(run_id|input(\\.[A-Za-z_][A-Za-z0-9_]{0,62}){1,8})$",
+                    "path": "^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62}){0,8}$",
+                    "max_payload_bytes": 1048576, "max_key_length": 200,
+                    "default_keep_seconds": 86400}
     }'::jsonb
 $$;

@@ -46,7 +46,7 @@ begin
                 'base_delay', s.base_delay_seconds,
                 'timeout', s.timeout_seconds,
                 'start_delay', s.start_delay_seconds
-            ) order by s.step_index)
+            ) || coalesce(s.control, '{}'::jsonb) order by s.step_index)
             from workflow.steps s where s.version_id = v.version_id
         ), '[]')
     ) into v_result

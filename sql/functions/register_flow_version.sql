@@ -150,12 +150,13 @@ begin
     returning workflow.flow_versions.version_id into v_version_id;
     insert into workflow.steps (
         version_id, flow_slug, step_slug, step_index, step_type, map_over, execution, queue_name, max_attempts,
-        base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count
+        base_delay_seconds, timeout_seconds, start_delay_seconds, required_resources, deps_count, control
     )
     select v_version_id, v_slug, x.s ->> 'slug', (x.i - 1)::integer, x.s ->> 'type', x.s ->> 'map_over',
         x.s ->> 'execution', x.s ->> 'queue', (x.s ->> 'max_attempts')::integer,
         (x.s ->> 'base_delay')::integer, (x.s ->> 'timeout')::integer, (x.s ->> 'start_delay')::integer,
-        array(select jsonb_array_elements_text(x.s -> 'resources')), jsonb_array_length(x.s -> 'depends_on')
+        array(select jsonb_array_elements_text(x.s -> 'resources')), jsonb_array_length(x.s -> 'depends_on'),
+        workflow._step_control(x.s)
     from jsonb_array_elements(v_ordered) with ordinality as x (s, i);
     insert into workflow.deps (version_id, flow_slug, step_slug, dep_slug)
     select v_version_id, v_slug, s ->> 'slug', d

@@ -35,6 +35,7 @@ __all__ = [
     "maintain",
     "pause_workflow_run",
     "resume_workflow_run",
+    "resume_from_step",
     "retry_failed_workflow",
     "start_flow",
     "start_flows",
@@ -256,6 +257,21 @@ def retry_failed_workflow(
         "select workflow.retry_failed_workflow(run_id => %s, skip_completed => %s,"
         " reset_all => %s, owner => %s, on_current => %s)",
         [run_uuid(run_id), skip_completed, reset_all, owner, on_current],
+        first_value,
+    )
+
+
+def resume_from_step(
+    run_id: UUID | str, step: str, *, reason: str | None = None, owner: str | None = None
+) -> Operation[UUID]:
+    """Restart a failed or completed run from ``step`` (``workflow.resume_from_step``)."""
+    need_text(step, "step")
+    need_text(reason, "reason", optional=True)
+    need_text(owner, "owner", optional=True)
+    return Operation(
+        "select workflow.resume_from_step(run_id => %s, step_slug => %s, reason => %s,"
+        " owner => %s)",
+        [run_uuid(run_id), step, None if reason is None else clean_text(reason), owner],
         first_value,
     )
 

@@ -19,6 +19,7 @@ from singularity_workflow._logging import FORMATS
 from singularity_workflow._logging import configure as configure_logging
 from singularity_workflow.cli._base import CliError, CliGroup, add_database_option
 from singularity_workflow.cli.dashboard import dashboard_command
+from singularity_workflow.cli.events import EVENT_COMMANDS
 from singularity_workflow.cli.goal import goal_group
 from singularity_workflow.cli.install import flows_command, migrate_command, sql_command
 from singularity_workflow.cli.lifecycle import LIFECYCLE_COMMANDS
@@ -59,6 +60,7 @@ for _command in (
     metrics_command,
     run_command,
     *LIFECYCLE_COMMANDS,
+    *EVENT_COMMANDS,
     goal_group,
     limits_group,
     schedules_group,

@@ -28,6 +28,7 @@ __all__ = [
     "cancel_command",
     "pause_command",
     "resume_command",
+    "rerun_command",
     "retry_command",
     "runs_command",
     "status_command",
@@ -232,6 +233,21 @@ def retry_command(ctx: click.Context, run_id: UUID, reset_all: bool) -> None:
     click.echo(str(new_run))
 
 
+@click.command("rerun")
+@click.argument("run_id", type=click.UUID)
+@click.option("--from", "step", required=True, help="The step to run again, with what follows it.")
+@click.option("--reason", default=None, help="Why (recorded on the new run).")
+@click.pass_context
+def rerun_command(ctx: click.Context, run_id: UUID, step: str, reason: str | None) -> None:
+    """Restart a failed or completed run from a step, as a new run; print the new run id.
+
+    Steps not downstream of --from that completed keep their outputs; a map step over an
+    unchanged input runs only the elements that did not complete.
+    """
+    new_run = client_of(ctx).resume_from_step(run_id, step, reason=reason)
+    click.echo(str(new_run))
+
+
 #: Every command of this module, in the order ``cli.py`` adds them.
 LIFECYCLE_COMMANDS = (
     status_command,
@@ -240,4 +256,5 @@ LIFECYCLE_COMMANDS = (
     pause_command,
     resume_command,
     retry_command,
+    rerun_command,
 )

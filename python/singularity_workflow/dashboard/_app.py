@@ -87,7 +87,8 @@ KEEPALIVE: Final = 15.0
 #: The runs list's streams wake at most this often (a page of runs is heavier than a run).
 LIST_INTERVAL: Final = 1.0
 #: The word the run page shows after an action ("paused" ...), by action.
-_DONE: Final = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+_DONE: Final = {"pause": "paused", "resume": "resumed", "cancel": "cancelled",
+                "approve": "approved", "reject": "rejected"}
 #: Largest action form body read (a cancel reason is cut at 1,000 characters anyway).
 MAX_FORM: Final = 16_384
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -328,6 +329,8 @@ class Dashboard:
                 "error": s.error or "",
                 # The run page shows it beside the state; empty while a worker can take it.
                 "waiting": WAITING_FOR_WORKER if s.waiting_for_worker else "",
+                # A wait step that waits: its event, for the approve / reject buttons.
+                "event": (s.waiting_for_event or {}).get("event", ""),
             })
         return {
             "run_id": str(status.run_id),
@@ -478,7 +481,11 @@ class Dashboard:
     # -- actions -----------------------------------------------------------------------------------
 
     async def action(self, request: Request) -> Response:
-        """POST /runs/{run_id}/{action}: pause, resume, cancel or retry, after CSRF checks."""
+        """POST /runs/{run_id}/{action}: pause, resume, cancel, retry, approve or reject.
+
+        After CSRF checks. approve / reject answer the wait step named by the form's ``step``
+        (its buttons show on a run with a waiting wait step), with the form's ``comment``.
+        """
         if self.config.read_only:
             return self.error(request, 403, "this dashboard is read-only")
         form = await _form(request)
@@ -501,6 +508,11 @@ class Dashboard:
             elif name == "cancel":
                 reason = str(form.get("reason", "")).strip()[:1000] or DEFAULT_CANCEL_REASON
                 await asyncio.to_thread(client.cancel_workflow_run, run_id, reason)
+            elif name in ("approve", "reject"):
+                step = str(form.get("step", ""))
+                comment = str(form.get("comment", "")).strip()[:1000] or None
+                answer = client.approve if name == "approve" else client.reject
+                await asyncio.to_thread(answer, run_id, step, "dashboard", comment)
             elif name == "retry":
                 reset_all = form.get("mode") == "reset_all"
                 new = await asyncio.to_thread(

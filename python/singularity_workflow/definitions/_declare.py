@@ -51,7 +51,7 @@ from singularity_workflow.definitions._model import (
     fail,
     registry,
 )
-from singularity_workflow.definitions._rules import FLOW_NAME, STEP_OPTIONS
+from singularity_workflow.definitions._rules import CONTROL_OPTIONS, FLOW_NAME, STEP_OPTIONS
 
 __all__ = ["StepDefaults", "Workflow", "step", "workflow_def"]
 
@@ -63,7 +63,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _UNSET: Final[Any] = object()
 
 #: Options a workflow's ``step_defaults`` may set: every step option but the per-step shape.
-DEFAULTABLE: Final = STEP_OPTIONS - {"map"}
+DEFAULTABLE: Final = STEP_OPTIONS - {"map"} - CONTROL_OPTIONS
 
 @overload
 def step(fn: F, /) -> F: ...
@@ -84,6 +84,12 @@ def step(
     start_delay: int = 0,
     map: bool | str = False,
     priority: int | None = None,
+    wait_for: str | None = None,
+    event_key: str | None = None,
+    wait_timeout: int | None = None,
+    sleep: int | str | None = None,
+    condition: Mapping[str, Any] | None = None,
+    run_if_skipped: bool = False,
 ) -> Callable[[F], F]: ...
 
 
@@ -101,6 +107,12 @@ def step(
     start_delay: Any = _UNSET,
     map: Any = _UNSET,
     priority: Any = _UNSET,
+    wait_for: Any = _UNSET,
+    event_key: Any = _UNSET,
+    wait_timeout: Any = _UNSET,
+    sleep: Any = _UNSET,
+    condition: Any = _UNSET,
+    run_if_skipped: Any = _UNSET,
 ) -> Any:
     """Mark a method (or function) as a step; usable bare (``@step``) or with options.
 
@@ -114,6 +126,14 @@ def step(
     ``priority`` (-1000..1000, higher first) orders the step's tasks on an ordered queue
     (``set_queue_order``); it is not part of the flow's shape, and None leaves the priority the
     database has for the step (``set_step_priority``) as it is.
+    Control flow (docs/control-flow.md): ``wait_for="event"`` makes a wait step, which runs no
+    handler (the function's body is never called) and completes with the payload of the event
+    sent for its run (``send_event``, ``approve``, ``reject``); ``event_key`` (``"run_id"`` or
+    ``"input.<field>"``) scopes the event to the run, ``wait_timeout`` (seconds) fails it when
+    nothing came. ``sleep`` (seconds, or a path such as ``"input.at"`` / ``"fetch.delay"`` read
+    when the step starts) delays the step without holding a worker. ``condition`` (JSON such
+    as ``{"path": "review.approved", "op": "eq", "value": True}``, evaluated in the database)
+    skips the step when false; its dependents skip too unless they set ``run_if_skipped``.
     Only the options given are recorded: the others come from the class's ``step_defaults``,
     then from ``STEP_DEFAULTS``. Options are checked when the workflow is defined, not here.
     """
@@ -128,6 +148,12 @@ def step(
         "start_delay": start_delay,
         "map": map,
         "priority": priority,
+        "wait_for": wait_for,
+        "event_key": event_key,
+        "wait_timeout": wait_timeout,
+        "sleep": sleep,
+        "condition": condition,
+        "run_if_skipped": run_if_skipped,
     }
     options = {key: value for key, value in given.items() if value is not _UNSET}
     if "depends_on" in options:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from singularity_workflow._errors import DefinitionError
+from singularity_workflow.definitions._control import WAIT_PLACEMENT, control_options
 from singularity_workflow.definitions._rules import (
     FLOW_NAME,
     INT_MAX,
@@ -68,8 +69,18 @@ class StepDef:
     timeout: int = 60
     base_delay: int = 1
     start_delay: int = 0
-    type: Literal["single", "map"] = "single"
+    type: Literal["single", "map", "wait"] = "single"
     map_over: str | None = None
+    #: A wait step's event name, key path and timeout (``_control``); None on other steps.
+    wait_for: str | None = None
+    event_key: str | None = None
+    wait_timeout: int | None = None
+    #: Seconds, or a path read when the step starts, to sleep before its tasks run.
+    sleep: int | str | None = None
+    #: A condition on the run input and the dependencies' outputs (JSON, checked by the server's
+    #: _check_condition); False skips the step. run_if_skipped: run when a dependency was skipped.
+    condition: Mapping[str, Any] | None = field(default=None, hash=False)
+    run_if_skipped: bool = False
     #: Claim priority on an ordered queue (-1000..1000); None: leave the stored one as it is.
     priority: int | None = None
     #: How the handler takes a StepContext (``_signature.context_param``): None when it does not.
@@ -98,6 +109,12 @@ class StepDef:
         }
         if self.priority is not None:
             body["priority"] = self.priority
+        for key in ("wait_for", "event_key", "wait_timeout", "sleep", "condition"):
+            value = getattr(self, key)
+            if value is not None:
+                body[key] = dict(value) if key == "condition" else value
+        if self.run_if_skipped:
+            body["run_if_skipped"] = True
         return body
 
 
@@ -234,9 +251,15 @@ def build_step(
             hint="Known options: " + ", ".join(sorted(OPTION_NAMES)) + ".",
         )
     defaults = dict(defaults or {})
+    if options.get("wait_for") is not None:
+        # A wait step runs no handler: the workflow's placement defaults do not apply to it.
+        placement = ("execution", "queue", "resources")
+        defaults = {k: v for k, v in defaults.items() if k not in placement}
     if options.get("execution") == "local" and "queue" not in options:
         defaults.pop("queue", None)  # a step made local here takes no default queue
     opts = {**STEP_DEFAULTS, **defaults, **options}
+    if options.get("wait_for") is not None:
+        opts.update(WAIT_PLACEMENT)
 
     raw_deps = opts["depends_on"]
     if isinstance(raw_deps, str) or callable(raw_deps):
@@ -282,7 +305,7 @@ def build_step(
             raise fail('queue name "local" is reserved for local steps', "WF010")
 
     mapping = opts["map"]
-    step_type: Literal["single", "map"] = "single"
+    step_type: Literal["single", "map", "wait"] = "single"
     map_over: str | None = None
     if mapping is True:
         step_type = "map"
@@ -301,6 +324,9 @@ def build_step(
     elif mapping not in (False, None):
         raise fail(f"flow {flow}, step {name}: map must be True, False or a step name", "WF010")
 
+    control = control_options(flow, name, options, deps)
+    if "wait_for" in control:
+        step_type = "wait"
     return StepDef(
         name=name,
         fn=fn,
@@ -315,6 +341,7 @@ def build_step(
         type=step_type,
         map_over=map_over,
         priority=_check_priority(flow, name, opts["priority"]),
+        **control,
         context=context_param(fn, f"flow {flow}, step {name}", skip_self=skip_self),
         typed=typed_io(fn, f"flow {flow}, step {name}", name, skip_self=skip_self),
     )

@@ -10,17 +10,22 @@ pattern, option set and defaults from here: the decorator, the list form and ``F
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from singularity_workflow._names import FLOW_NAME, QUEUE_NAME, RESOURCE_NAME, STEP_NAME
 
 __all__ = [
+    "CONTROL_OPTIONS",
+    "EVENT_KEY",
+    "EVENT_NAME",
     "FLOW_NAME",
     "INT_MAX",
     "OPTION_NAMES",
     "QUEUE_NAME",
     "RESOURCE_NAME",
+    "SLEEP_PATH",
     "STEP_DEFAULTS",
     "STEP_NAME",
     "STEP_OPTIONS",
@@ -43,8 +48,23 @@ STEP_OPTIONS: Final = frozenset(
         "start_delay",
         "map",
         "priority",
+        "wait_for",
+        "event_key",
+        "wait_timeout",
+        "sleep",
+        "condition",
+        "run_if_skipped",
     }
 )
+#: The control-flow options (docs/control-flow.md): a step carries them only when given, and a
+#: workflow's ``step_defaults`` cannot set them (they make a step what it is).
+CONTROL_OPTIONS: Final = frozenset(
+    {"wait_for", "event_key", "wait_timeout", "sleep", "condition", "run_if_skipped"}
+)
+#: ``definition_rules()`` control patterns: an event name, a wait step's key, a sleep path.
+EVENT_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}")
+EVENT_KEY: Final = re.compile(r"run_id|input(\.[A-Za-z_][A-Za-z0-9_]{0,62}){1,8}")
+SLEEP_PATH: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62}){1,8}")
 #: Every option a step declaration may carry (``STEP_OPTIONS`` and ``depends_on``).
 OPTION_NAMES: Final = STEP_OPTIONS | {"depends_on"}
 
@@ -61,6 +81,13 @@ STEP_DEFAULTS: Final[Mapping[str, Any]] = {
     "map": False,
     # No default: a step that names no priority keeps the one the database has for it.
     "priority": None,
+    # Control flow: none unless given (a wait step's event_key defaults to "run_id").
+    "wait_for": None,
+    "event_key": None,
+    "wait_timeout": None,
+    "sleep": None,
+    "condition": None,
+    "run_if_skipped": False,
 }
 
 #: The least and greatest step priority (``definition_rules()`` ``priority_range``).

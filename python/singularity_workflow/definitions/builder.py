@@ -48,6 +48,7 @@ from singularity_workflow._run import RunResult
 from singularity_workflow._run import execute_dynamic as _run_dynamic
 from singularity_workflow.definitions._model import register_handlers
 from singularity_workflow.definitions._rules import (
+    CONTROL_OPTIONS,
     PRIORITY_RANGE,
     STEP_DEFAULTS,
     STEP_OPTIONS,
@@ -135,6 +136,15 @@ class FlowBuilder:
         if isinstance(depends_on, str):
             depends_on = [depends_on]
         deps = list(depends_on)
+        control = sorted(k for k in CONTROL_OPTIONS if options.get(k) not in (None, False))
+        if control:
+            # workflow.add_step takes no control-flow options (its signature only grows with a
+            # release); a step built here would silently lose them, so refuse instead.
+            raise InvalidOption(
+                f"step {step_name}: FlowBuilder.add_step does not take {', '.join(control)}",
+                hint="Register the flow as a whole (Client.register_flow with a class or JSON)"
+                " to use wait steps, sleeps and conditions.",
+            )
         mapping = options.get("map", False)
         step_type, map_over = "single", None
         if mapping is True:

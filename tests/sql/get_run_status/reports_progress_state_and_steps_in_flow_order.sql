@@ -23,7 +23,8 @@ select is(workflow.get_run_status(:'run_id') -> 'completed_steps', '1'::jsonb, '
 select is((workflow.get_run_status(:'run_id') ->> 'percentage')::numeric, 33.3, 'percentage of steps, one decimal');
 select is((workflow.get_run_status(:'run_id') -> 'steps' -> 0) - 'started_at' - 'completed_at',
     '{"step": "a", "status": "completed", "type": "single", "tasks": 1, "tasks_completed": 1, "attempts": 1,
-      "failed_at": null, "error": null, "waiting_on_limits": [], "waiting_for_worker": false}'::jsonb,
+      "failed_at": null, "error": null, "waiting_on_limits": [], "waiting_for_worker": false,
+      "waiting_for_event": null, "sleeping_until": null}'::jsonb,
     'a completed step: its tasks, attempts and no error');
 select is((workflow.get_run_status(:'run_id') -> 'steps' -> 0 ->> 'completed_at')::timestamptz, sw_test.at(1),
     'the step''s completion time is reported');
