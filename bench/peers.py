@@ -79,7 +79,7 @@ STEPS = {"single": 1, "chain": 3, "diamond": WIDTH + 2}
 SIZES = {"single": W1_JOBS, "chain": W2_CHAINS, "diamond": W3_DIAMONDS}
 
 
-# --- the peer's virtual environment ---------------------------------------------------------------
+# --- the peer's virtual environment --------------------------------------------------------------
 
 
 def peer_python() -> tuple[Path | None, str]:
@@ -107,7 +107,7 @@ def peer_python() -> tuple[Path | None, str]:
     return py, f"installed into {PEER_VENV.relative_to(REPO_ROOT)}"
 
 
-# --- a private cluster ------------------------------------------------------------------------------
+# --- a private cluster ---------------------------------------------------------------------------
 
 
 def _free_port() -> int:
@@ -161,7 +161,7 @@ def private_cluster() -> Iterator[tuple[str, int]]:
 
 
 def cluster_pids(postmaster: int | None) -> list[int]:
-    """The postmaster and its children (every process of that cluster); [] if none given."""
+    """Return the postmaster and its children (every process of that cluster), or []."""
     if postmaster is None:
         return []
     pids = [postmaster]
@@ -218,7 +218,7 @@ class ClusterCpu:
         return sum(v - self.base.get(p, 0.0) for p, v in self.last.items())
 
 
-# --- cost counters ----------------------------------------------------------------------------------
+# --- cost counters -------------------------------------------------------------------------------
 
 
 def counters(url: str) -> dict[str, float]:
@@ -248,7 +248,7 @@ def settle_stats() -> None:
     time.sleep(1.2)
 
 
-# --- the peer worker (runs in the peer venv: it imports only pgqueuer and psycopg) --------------
+# --- the peer worker (runs in the peer venv: it imports only pgqueuer and psycopg) ---------------
 
 
 def serve_peer(url: str, concurrency: int) -> int:
@@ -381,7 +381,7 @@ class PeerProcess:
             self.proc.wait()
 
 
-# --- measuring the peer ---------------------------------------------------------------------------------
+# --- measuring the peer --------------------------------------------------------------------------
 
 
 def _peer_backend_cpu(conn: Any) -> dict[int, float]:
@@ -512,9 +512,8 @@ def one_value(conn: Any, query: str, params: Sequence[Any] = ()) -> Any:
 
 def ours_drain(url: str, workload: str, postmaster: int | None) -> dict[str, Any]:
     """worker_e2e's drain of one workload, with WAL, rows and cluster CPU around load + drain."""
-    import worker_e2e
-
     import psycopg
+    import worker_e2e
 
     with psycopg.connect(url, autocommit=True) as conn:
         worker_e2e.reset(conn)
@@ -541,7 +540,7 @@ def ours_hops(url: str, chains: int) -> dict[str, Any]:
     return {"hops": h["hops"], "hops_ms": h["db_hops_ms"], "load_1m": h["load_1m"]}
 
 
-# --- the section ------------------------------------------------------------------------------------
+# --- the section ---------------------------------------------------------------------------------
 
 
 def _pct(values: Sequence[float], q: float) -> float:
