@@ -29,6 +29,12 @@ What it does, in throwaway databases it creates and drops:
 6. Schedules (``bench/schedules.py``): claims/s of an idle worker's claim loop (empty queue, the
    sweep included) with 0 and with 1,000 schedules defined, none due, side by side, medians of 3,
    and their ratio; ``--no-schedules`` skips it.
+7. Peers (``bench/peers.py``): PgQueuer, installed from the package index into its own venv under
+   ``build/``, and the engine side by side in a private cluster: W1 (2,000 one-step jobs), W2
+   (200 three-step chains), W3 (100 diamonds), W4 (hop latency of a 20-step chain), one worker
+   process each, concurrency 10, as ratios; WAL bytes, rows written and CPU (PostgreSQL and
+   Python) per W1 task for both. Skipped with a message when PgQueuer cannot be installed;
+   ``--no-peers`` skips it.
 
 Results: a table on stdout, and ``build/bench/latest.json`` with the machine and server settings.
 ``--quick`` is a ~30-second version for a smoke test (about a minute with the worker section). The
@@ -719,6 +725,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the schedules section (bench/schedules.py: idle claims, 0 vs 1,000 schedules)",
     )
+    p.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="skip the peer section (bench/peers.py: PgQueuer side by side, W1-W4, cost per task)",
+    )
     p.add_argument("--output", type=Path, default=OUT_DIR / "latest.json")
     args = p.parse_args(argv)
     args.runs = args.runs or (4000 if args.quick else 20000)
@@ -820,6 +831,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         import schedules
 
         report["schedules"] = schedules.run_section(admin, quick=args.quick)
+    if not args.no_peers:
+        import peers
+
+        try:
+            report["peers"] = peers.run_section(admin, quick=args.quick)
+        except Exception as exc:  # a peer that will not run must not cost the rest of the report
+            print(f"peers: SKIPPED after an error: {exc}", flush=True)
+            report["peers"] = {"skipped": f"error: {exc}"}
     report["total_wall_s"] = round(time.monotonic() - began, 1)
     print_report(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -916,6 +935,10 @@ def print_report(report: dict[str, Any]) -> None:
         import schedules
 
         schedules.print_section(report["schedules"])
+    if "peers" in report:
+        import peers
+
+        peers.print_section(report["peers"])
     print(f"\ntotal {report['total_wall_s']} s")
 
 

@@ -395,8 +395,11 @@ def drain_once(url: str, workload: str, profile_to: Path | None = None,
     }
 
 
-def hop_once(url: str, chains: int) -> dict[str, Any]:
-    """Run ``chains`` 20-step chains one after the other on an idle worker; return hop times."""
+def hop_once(url: str, chains: int, *, keep_hops: bool = False) -> dict[str, Any]:
+    """Run ``chains`` 20-step chains one after the other on an idle worker; return hop times.
+
+    ``keep_hops``: also return every db->start hop (``db_hops_ms``), to pool them over reps.
+    """
     import psycopg
     from psycopg import sql
     from psycopg.types.json import Jsonb
@@ -459,6 +462,7 @@ def hop_once(url: str, chains: int) -> dict[str, Any]:
         "completed_to_claim_ms": summary(to_claim), "claim_to_start_ms": summary(claim_to_start),
         "worker_cpu_s": round(py_cpu, 2), "rss_mb": mem.get("VmRSS"),
         "rss_peak_mb": mem.get("VmHWM"), "load_1m": load,
+        **({"db_hops_ms": db_hops} if keep_hops else {}),
     }
 
 

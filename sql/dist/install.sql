@@ -4782,6 +4782,9 @@ set enable_seqscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
 set random_page_cost = 1.1
+-- No JIT: with seq scans disabled, a scan that has no index (the sweep's read of workers) costs
+-- 1e10 and sets off JIT compilation, ~200 ms per statement (see docs/operations.md).
+set jit = off
 as $$
 declare
     v_ids bigint[];
@@ -6883,6 +6886,18 @@ $$;
 -- status is 'started', so completion, failure, cancel and pruning all free it, and a task whose
 -- lease expired keeps its slot until it is claimed again (it then reuses it) or fails for good.
 -- Without any limit on the queue's work the claim is the one statement as before.
+-- Plans: the queue's table name makes both statements dynamic, and a dynamic statement is planned
+-- at every EXECUTE: with its fifteen CTEs the lock-and-lease statement took longer to plan than to
+-- run (pg_stat_statements, 2,000-task worker drain, claims of 10: 9.0 ms planning against 2.4 ms
+-- execution per claim, on a loaded machine). So each is PREPAREd once per session, under a name
+-- made from the md5 of its text (one per queue and order; an upgraded function text gets a new
+-- name), and EXECUTEd with its arguments as quoted literals (format %L: a utility EXECUTE cannot
+-- take USING parameters). What decides the plan's shape (resources, handlers or a run given or
+-- not, limits or not) is written into the text as constants, so the generic plan drops the
+-- branches that cannot apply, as a plan made for the values did (a generic plan with them as
+-- parameters ran 5-9x slower); the plan cache keeps its generic plan and replans it after DDL on the
+-- tables it reads, as for any prepared statement. A session that ran DEALLOCATE (or DISCARD ALL,
+-- as a pooler's reset does) has it prepared again by its next claim.
 -- Order: oldest message first (msg_id), or, on a queue made ordered by set_queue_order, lowest
 -- ordering tag first (priority with aging, fairness across keys; see _order_messages).
 -- Errors: WF001 bad queue name, WF010 bad qty or a local claim without for_run_id. An unknown queue
@@ -6916,6 +6931,9 @@ set enable_seqscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
 set random_page_cost = 1.1
+-- No JIT: with seq scans disabled, a scan that has no index (the sweep's read of workers) costs
+-- 1e10 and sets off JIT compilation, ~200 ms per statement (see docs/operations.md).
+set jit = off
 as $$
 declare
     v_task_ids bigint[];
@@ -6928,6 +6946,8 @@ declare
     v_limited boolean;
     v_locked text[];
     v_order text := 'q.msg_id';
+    v_sql text;
+    v_name text;
 begin
     -- GUARD
     perform workflow._validate_name('queue', claim_tasks.queue_name);
@@ -6968,7 +6988,7 @@ begin
         where l.scope <> 'queue' or l.name = claim_tasks.queue_name
     );
     if v_limited then
-        execute format($sql$
+        v_sql := format($sql$
             select coalesce(array_agg(k.lock_key), '{}')
             from (
                 select distinct l.limit_id || ':' || lk.key as lock_key
@@ -6985,19 +7005,25 @@ begin
                 ) as lk
             ) as k
             where pg_try_advisory_xact_lock(hashtext('workflow.limits'), hashtext(k.lock_key))
-        $sql$, 'q_' || claim_tasks.queue_name, v_order)
-        into v_locked
-        using claim_tasks.now, 2 * claim_tasks.qty, claim_tasks.queue_name;
+        $sql$, 'q_' || claim_tasks.queue_name, v_order);
+        v_name := 'workflow_claim_keys_' || md5(v_sql);
+        if not exists (select 1 from pg_catalog.pg_prepared_statements p where p.name = v_name) then
+            execute format('prepare %I (timestamptz, integer, text) as %s', v_name, v_sql);
+        end if;
+        execute format('execute %I (%L, %L, %L)', v_name, claim_tasks.now, 2 * claim_tasks.qty,
+            claim_tasks.queue_name)
+        into v_locked;
     end if;
 
-    -- PHASE 1: lock and lease (see the header for why this is our own statement)
-    execute format($sql$
+    -- PHASE 1: lock and lease (see the header for why this is our own statement, and for why it
+    -- is a prepared statement)
+    v_sql := format($sql$
         with msgs as materialized (
             select q.msg_id, (q.message ->> 'task_id')::bigint as task_id, (q.message ->> 'run_id')::uuid as run_id,
                 (q.message ->> 'timeout')::integer as timeout
             from pgmq.%1$I as q
             where q.vt <= $1
-              and ($2::jsonb is null or coalesce(q.message -> 'resources', '[]'::jsonb) <@ $2)
+              and (%3$s or coalesce(q.message -> 'resources', '[]'::jsonb) <@ $2)
               -- The handler filter sits inside the locking scan, before the limit, so a head of
               -- messages this worker cannot serve never hides servable ones behind it. Two
               -- binary-searched jsonb lookups per message; messages sent before 0007 carry no
@@ -7011,7 +7037,7 @@ begin
               -- message carries its version's hash, messages sent before 0008 take it from their
               -- run. This is workflow._worker_handles written out: a function with SET is never
               -- inlined, and a call per scanned message would cost more than the lookups.
-              and ($5::jsonb is null or coalesce(case jsonb_typeof($5 -> coalesce(q.message ->> 'flow', (
+              and (%4$s or coalesce(case jsonb_typeof($5 -> coalesce(q.message ->> 'flow', (
                   select r.flow_slug from workflow.runs as r where r.run_id = (q.message ->> 'run_id')::uuid
               )))
                   when 'array' then $5 -> coalesce(q.message ->> 'flow', (
@@ -7024,7 +7050,7 @@ begin
                       where r.run_id = (q.message ->> 'run_id')::uuid
                   )) ? (q.message ->> 'step')
               end, false))
-              and ($3::uuid is null or q.msg_id = any (array(
+              and (%5$s or q.msg_id = any (array(
                   select t.message_id from workflow.tasks as t
                   where t.run_id = $3 and t.status in ('queued', 'started') and t.message_id is not null
               )))
@@ -7064,7 +7090,7 @@ begin
         lims as materialized (
             select l.limit_id, l.kind, l.scope, l.name, l.key_path, l.max_count, l.per_seconds
             from workflow.limits as l
-            where $6 and (l.scope <> 'queue' or l.name = $8)
+            where %6$s and (l.scope <> 'queue' or l.name = $8)
             -- the order lets the planner read the (small) table by its primary key: a scan it
             -- would otherwise make carries the disabled-seqscan cost, which sets off JIT
             order by l.limit_id
@@ -7200,10 +7226,20 @@ begin
                array_agg(c.task_id order by c.task_id) filter (where c.exhausted and not c.paused),
                (select count(*) from parked)
         from go as c left join leased as l on l.msg_id = c.msg_id
-    $sql$, 'q_' || claim_tasks.queue_name, v_order)
-    into v_task_ids, v_msg_ids, v_leases, v_exhausted, v_parked
-    using claim_tasks.now, to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers,
-        v_limited, v_locked, claim_tasks.queue_name;
+    $sql$, 'q_' || claim_tasks.queue_name, v_order,
+        -- The call's shape is written into the text (so into the name), not passed: a generic
+        -- plan folds these constants away as a one-shot plan of the values did.
+        (claim_tasks.resources is null)::text, (v_handlers is null)::text,
+        (claim_tasks.for_run_id is null)::text, coalesce(v_limited, false)::text);
+    v_name := 'workflow_claim_' || md5(v_sql);
+    if not exists (select 1 from pg_catalog.pg_prepared_statements p where p.name = v_name) then
+        execute format('prepare %I (timestamptz, jsonb, uuid, integer, jsonb, boolean, text[], text) as %s',
+            v_name, v_sql);
+    end if;
+    execute format('execute %I (%L, %L, %L, %L, %L, %L, %L, %L)', v_name, claim_tasks.now,
+        to_jsonb(claim_tasks.resources), claim_tasks.for_run_id, claim_tasks.qty, v_handlers,
+        v_limited, v_locked, claim_tasks.queue_name)
+    into v_task_ids, v_msg_ids, v_leases, v_exhausted, v_parked;
 
     -- PHASE 2: crashed attempts with no attempts left fail their step and run
     if v_parked > 0 then
@@ -7295,6 +7331,9 @@ set enable_seqscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
 set random_page_cost = 1.1
+-- No JIT: with seq scans disabled, a scan that has no index (the sweep's read of workers) costs
+-- 1e10 and sets off JIT compilation, ~200 ms per statement (see docs/operations.md).
+set jit = off
 as $$
 declare
     v_accepted bigint[];
@@ -7699,6 +7738,9 @@ set enable_seqscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
 set random_page_cost = 1.1
+-- No JIT: with seq scans disabled, a scan that has no index (the sweep's read of workers) costs
+-- 1e10 and sets off JIT compilation, ~200 ms per statement (see docs/operations.md).
+set jit = off
 as $$
 declare
     v_queue record;
@@ -7776,6 +7818,9 @@ set enable_seqscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
 set random_page_cost = 1.1
+-- No JIT: with seq scans disabled, a scan that has no index (the sweep's read of workers) costs
+-- 1e10 and sets off JIT compilation, ~200 ms per statement (see docs/operations.md).
+set jit = off
 as $$
 declare
     v_locked bigint[];
@@ -10510,6 +10555,9 @@ set enable_seqscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
 set random_page_cost = 1.1
+-- No JIT: with seq scans disabled, a scan that has no index (the sweep's read of workers) costs
+-- 1e10 and sets off JIT compilation, ~200 ms per statement (see docs/operations.md).
+set jit = off
 as $$
 declare
     v_steps integer;

@@ -25,6 +25,9 @@ set enable_seqscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
 set random_page_cost = 1.1
+-- No JIT: with seq scans disabled, a scan that has no index (the sweep's read of workers) costs
+-- 1e10 and sets off JIT compilation, ~200 ms per statement (see docs/operations.md).
+set jit = off
 as $$
 declare
     v_ids bigint[];

@@ -286,7 +286,17 @@ class WorkerPool:
         return self.outputs[wid].read_text(errors="replace")
 
     def stop_all(self, timeout: float = 30) -> dict[str, int | None]:
-        """SIGTERM every live worker, wait for the graceful shutdowns; return the exit codes."""
+        """SIGTERM every live worker, wait for the graceful shutdowns; return the exit codes.
+
+        A worker spawned moments ago may still be importing, before it installs its signal
+        handlers; a SIGTERM then ends it like any process (-15), which says nothing about its
+        shutdown. So each live worker is first given until ``timeout`` to log that it serves.
+        """
+        deadline = time.monotonic() + timeout
+        for wid, p in self.procs.items():
+            while (p.poll() is None and "serving queues" not in self.output(wid)
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

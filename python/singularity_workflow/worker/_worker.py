@@ -3,7 +3,8 @@
 A Worker is an :class:`~singularity_workflow.worker._engine.Engine` over named queues that finds
 handlers in the process-wide registry, run in a thread of its own, plus what a process needs:
 signal handling (SIGTERM/SIGINT finish in-flight tasks, a second one stops at once), importing
-the modules that define workflows, and the engine's housekeeping call on every poll tick.
+the modules that define workflows, and the engine's housekeeping (``workflow.maintain``) every
+poll interval on a thread and connection of its own (``_housekeeping``), off the claim loop.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from singularity_workflow._metrics import MetricsServer, render, serve_metrics
 from singularity_workflow.definitions import WorkflowDef, discover, registry
 from singularity_workflow.worker._engine import DEFAULT_MAX_WRITTEN_OFF, Engine
 from singularity_workflow.worker._handlers import RegistryResolver
+from singularity_workflow.worker._housekeeping import Housekeeper
 from singularity_workflow.worker._observe import worker_families
 from singularity_workflow.worker._registration import (
     DEFAULT_HEARTBEAT_TIMEOUT,
@@ -208,6 +210,7 @@ class Worker:
         self.metrics_host = metrics_host
         self._metrics: MetricsServer | None = None
         self._registration: Registration | None = None
+        self._housekeeper: Housekeeper | None = None
         self._stop = threading.Event()
         self._hurry = threading.Event()  # second signal: do not wait for in-flight tasks
         self._started = threading.Event()
@@ -302,6 +305,10 @@ class Worker:
             raise
         self._registration = registration
         self._engine = engine
+        self._housekeeper = Housekeeper(self.client, self.poll_interval,
+                                        worker_id=self.worker_id, before=registration.refresh,
+                                        after=self._vacuum_if_advised)
+        self._housekeeper.start()
         self._thread = threading.Thread(target=self._serve, name=f"sw-worker-{self.worker_id}",
                                         daemon=True)
         self._thread.start()
@@ -325,30 +332,13 @@ class Worker:
             self._metrics.close()
             self._metrics = None
 
-    def _maintain(self) -> None:
-        """Run the engine's housekeeping (``workflow.maintain``) once per poll tick.
+    def _vacuum_if_advised(self, result: dict[str, Any]) -> None:
+        """Start the VACUUMs ``maintain()`` advised (its ``vacuum`` list), one thread at a time.
 
-        It first registers the worker again if workflows were defined in this process since
-        it registered (so their steps are claimed). It cancels runs past their deadline and
-        refreshes the hot tables' statistics when they went stale (servers with autovacuum
-        off, or bursts it has not caught up with). The database does the work; every worker
-        calling it means no cron job or reaper process is needed. It is cheap when there is
-        nothing to do and safe from many workers at once. A failure here (database away) is
-        logged and retried on the next tick; it never stops the worker.
+        Called by the housekeeper after each ``maintain`` call. The VACUUMs run in a thread of
+        their own so that the housekeeper's next sweep is not held up by them.
         """
-        try:
-            if self._registration is not None:
-                self._registration.refresh()
-            result = self.client.maintain()
-        except Exception as exc:  # the loop's own reconnect logic reports outages
-            log.debug("worker %s: maintain failed: %s", self.worker_id, exc)
-            return
-        if result.get("cancelled_runs"):
-            log.info("worker %s: cancelled %d run(s) past their deadline",
-                     self.worker_id, result["cancelled_runs"])
         if result.get("vacuum") and not self._vacuuming.is_set():
-            # In a thread of its own, so the claim loop (which calls this) does not wait for it;
-            # at most one at a time per worker.
             self._vacuuming.set()
             threading.Thread(target=self._vacuum, args=(list(result["vacuum"]),),
                              name=f"sw-vacuum-{self.worker_id}", daemon=True).start()
@@ -385,7 +375,7 @@ class Worker:
         log.info("worker %s: serving queues %s (resources %s, concurrency %d)", self.worker_id,
                  ", ".join(self.queues), ", ".join(self.resources) or "none", self.concurrency)
         try:
-            engine.run(until=self._stop.is_set, on_poll=self._maintain)
+            engine.run(until=self._stop.is_set)
             engine.drain(self.shutdown_grace, skip=self._hurry.is_set)
             if engine.fatal is not None:
                 self._error = WorkerStuck(engine.fatal)
@@ -393,6 +383,8 @@ class Worker:
             self._error = exc
             log.exception("worker %s: stopped by an unexpected error", self.worker_id)
         finally:
+            if self._housekeeper is not None:
+                self._housekeeper.stop()
             engine.close()
             if self._registration is not None:
                 # After the last flush: what is still held is released for other workers now.
