@@ -14,7 +14,9 @@ same string reaches the new primary. The clients, each a process of its own:
 * ``--drivers`` SQL drivers: loops of ``claim_tasks`` + ``complete_tasks`` that append every
   completion the server acknowledged (the commit returned, ``accepted = true``) to a log file,
   flushed before the next claim. These logs are the ground truth for "acknowledged".
-* one ``Worker`` (the Python worker, with its own reconnect logic) on the same queue;
+* one ``Worker`` (the Python worker, with its own reconnect logic) on the same queue, and on
+  a queue of its own whose runs are started only after the promotion (so they complete only
+  if the worker reached the new primary by itself);
 * one waiter: ``start_flow`` of a run before the crash, then ``wait_for_run`` across it;
 * one ``execute()`` of a flow whose local step is held until after the promotion, so the
   caller's own claim, completion and wait all cross the failover.
@@ -53,6 +55,11 @@ from typing import Any
 BIN = Path("/usr/lib/postgresql/15/bin")
 QUEUE = "failover"
 FLOW = "failover_single"
+#: A flow only the Python worker serves, started after the promotion: it completes only if the
+#: worker found the new primary by itself.
+WORKER_QUEUE = "failover_worker"
+WORKER_FLOW = "failover_worker_only"
+WORKER_RUNS = 50
 OUT = Path(__file__).resolve().parent.parent / "build" / "bench" / "failover.json"
 
 
@@ -195,7 +202,7 @@ def serve(url: str, stop_file: Path) -> int:
     from singularity_workflow import Worker
 
     define_flow()
-    worker = Worker(url, queues=[QUEUE], concurrency=10, poll_interval=0.5)
+    worker = Worker(url, queues=[QUEUE, WORKER_QUEUE], concurrency=10, poll_interval=0.5)
     worker.run_in_thread()
     while not stop_file.exists():
         time.sleep(0.1)
@@ -257,8 +264,8 @@ def noop(_input: Any) -> dict[str, str]:
     return {"by": "worker"}
 
 
-def define_flow() -> Any:
-    """One distributed step on the failover queue (list form, which registers the handler)."""
+def define_flow() -> list[Any]:
+    """Return the two flows: one step on the shared queue, one on the worker's own."""
     from singularity_workflow import workflow_def
 
     class Flow:
@@ -266,7 +273,12 @@ def define_flow() -> Any:
         __workflow_steps__ = [("only", noop, {"execution": "distributed", "queue": QUEUE,
                                               "timeout": 5})]
 
-    return workflow_def(Flow)
+    class WorkerOnly:
+        __workflow_slug__ = WORKER_FLOW
+        __workflow_steps__ = [("only", noop, {"execution": "distributed",
+                                              "queue": WORKER_QUEUE, "timeout": 5})]
+
+    return [workflow_def(Flow), workflow_def(WorkerOnly)]
 
 
 # --- the scenario ------------------------------------------------------------------------------
@@ -292,7 +304,8 @@ def scenario(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     try:
         install(both)
         with Client(both) as client:
-            client.register_flow(define_flow())
+            for defn in define_flow():
+                client.register_flow(defn)
         with psycopg.connect(primary.url(), autocommit=True) as conn:
             state = conn.execute("select sync_state from pg_stat_replication").fetchall()
             found["replication"] = [s[0] for s in state]
@@ -343,6 +356,8 @@ def scenario(root: Path, args: argparse.Namespace) -> dict[str, Any]:
             start = conn.execute("select count(*) from workflow.tasks where status = "
                                  "'completed'").fetchone()[0]
             found["completed_on_replica_at_promotion"] = start
+            conn.execute("select count(workflow.start_flow(%s, jsonb_build_object('i', g)))"
+                         " from generate_series(1, %s) as g", [WORKER_FLOW, WORKER_RUNS])
             deadline = time.monotonic() + args.timeout
             while True:
                 done = conn.execute("select count(*) filter (where status = 'completed'),"
@@ -351,10 +366,17 @@ def scenario(root: Path, args: argparse.Namespace) -> dict[str, Any]:
                                     [FLOW]).fetchone()
                 if first_after is None and done[0] > start:
                     first_after = time.monotonic() - t_kill
-                if done[0] + done[1] >= total or time.monotonic() > deadline:
+                worker_done = conn.execute(
+                    "select count(*) from workflow.runs where flow_slug = %s and status <>"
+                    " 'started'", [WORKER_FLOW]).fetchone()[0]
+                if (done[0] + done[1] >= total and worker_done >= WORKER_RUNS) or (
+                        time.monotonic() > deadline):
                     break
                 time.sleep(0.05)
             found["runs_completed"], found["runs_failed"] = done
+            found["worker_only_runs_completed_after_promotion"] = conn.execute(
+                "select count(*) from workflow.runs where flow_slug = %s and status ="
+                " 'completed'", [WORKER_FLOW]).fetchone()[0]
             print(f"  drained: {done[0]} runs completed, {done[1]} failed", flush=True)
             found["kill_to_first_completion_s"] = (round(first_after, 2) if first_after
                                                    else None)
@@ -402,6 +424,9 @@ def check(found: dict[str, Any]) -> list[str]:
         bad.append(f"{found['lost_acked_completions']} acknowledged completions lost")
     if found.get("waiter", {}).get("status") != "completed":
         bad.append(f"the waiter: {found.get('waiter')}")
+    if found["worker_only_runs_completed_after_promotion"] != WORKER_RUNS:
+        bad.append(f"the worker completed {found['worker_only_runs_completed_after_promotion']}"
+                   f"/{WORKER_RUNS} runs of its own queue after the promotion")
     if found.get("execute", {}).get("status") != "completed":
         bad.append(f"execute(): {found.get('execute')}")
     if found["left_running"]:
@@ -465,7 +490,9 @@ def print_row(f: dict[str, Any]) -> None:
     print(f"  acknowledged completions {f['acked_completions']}, lost "
           f"{f['lost_acked_completions']}, acknowledged twice {f['acked_twice']}; tasks whose "
           f"handler ran again (unacknowledged at the crash) {f['rerun_tasks']}")
-    print(f"  worker reconnects {f['worker'].get('reconnects')}; wait_for_run {f['waiter']};"
+    print(f"  worker: reconnects {f['worker'].get('reconnects')}, runs of its own queue done"
+          f" after the promotion {f['worker_only_runs_completed_after_promotion']}/{WORKER_RUNS};"
+          f" wait_for_run {f['waiter']};"
           f" execute() {f['execute']}")
     print("  " + ("OK" if not f["problems"] else "PROBLEMS: " + "; ".join(f["problems"])))
 
