@@ -96,6 +96,7 @@ from singularity_workflow._listen import (
 )
 from singularity_workflow._logging import configure as configure_logging
 from singularity_workflow._messages import ChannelMessage, Notification, WorkflowEvent
+from singularity_workflow._metrics import export_families
 from singularity_workflow._run import RunResult, execute, execute_async, execute_retry
 from singularity_workflow._start import start_flow, start_flows, wait_for_run, wait_for_run_async
 from singularity_workflow._types import (
@@ -134,6 +135,7 @@ from singularity_workflow.worker import StepContext, Worker
 __version__ = "0.2.0.dev0"
 
 __all__ = [
+    "export_families",
     "AsyncClient",
     "ClientClosed",
     "WrongEventLoop",

@@ -6,6 +6,8 @@ seconds its handlers took, the sizes of its flush batches, its reconnects). Both
 Prometheus text exposition format (version 0.0.4), which every Prometheus-compatible scraper
 reads; writing it by hand keeps ``prometheus_client`` out of the dependencies, and the format is
 small: ``# HELP`` and ``# TYPE`` lines, then one ``name{label="value"} number`` line per sample.
+The same families go to OpenTelemetry (``export_families``, with the ``otel`` extra), as
+asynchronous instruments read at each collection.
 
 Names follow the Prometheus conventions: the ``singularity_workflow_`` prefix, the unit in the
 name (``_seconds``), ``_total`` on counters, base units only.
@@ -20,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Final
+from typing import Any, Final
 
 from singularity_workflow._errors import MetricsPortInUse
 
@@ -30,8 +32,10 @@ __all__ = [
     "Family",
     "Histogram",
     "MetricsServer",
+    "OtelExport",
     "SECONDS_BUCKETS",
     "escape_label",
+    "export_families",
     "format_value",
     "render",
     "serve_metrics",
@@ -205,3 +209,103 @@ def serve_metrics(port: int, render_text: Callable[[], str], *,
         raise
     return MetricsServer(server)
 
+
+
+# --- OpenTelemetry ---------------------------------------------------------------------------
+
+#: How long one read of the families serves the instruments' callbacks: a collection calls every
+#: instrument's callback in turn, and they should all see the same reading.
+_OTEL_READING_SECONDS: Final = 0.5
+
+
+class OtelExport:
+    """The OpenTelemetry instruments mirroring one source of families (see ``export_families``).
+
+    ``instruments`` maps each OpenTelemetry instrument name to the kind it was made as
+    (``counter`` or ``gauge``). The instruments read the source at each collection.
+    """
+
+    def __init__(self, source: Callable[[], Iterable[Family]]) -> None:
+        self._source = source
+        self._lock = threading.Lock()
+        self._read_at = -math.inf
+        self._reading: dict[str, list[tuple[Labels, float]]] = {}
+        self.instruments: dict[str, str] = {}
+
+    def samples(self, name: str) -> list[tuple[Labels, float]]:
+        """Return the samples of instrument ``name`` from a reading at most 0.5 s old."""
+        import time
+
+        with self._lock:
+            now = time.monotonic()
+            if now - self._read_at > _OTEL_READING_SECONDS:
+                reading: dict[str, list[tuple[Labels, float]]] = {}
+                for fam in self._source():
+                    for suffix, labels, value in fam.samples:
+                        reading.setdefault(_otel_name(fam, suffix), []).append((labels, value))
+                self._reading, self._read_at = reading, now
+            return list(self._reading.get(name, ()))
+
+
+def _otel_name(fam: Family, suffix: str) -> str:
+    """Name a family's samples in OpenTelemetry.
+
+    A counter goes without ``_total`` (exporters to Prometheus add it back); a histogram's
+    parts are ``_bucket``/``_sum``/``_count``.
+    """
+    if fam.kind == "counter" and fam.name.endswith("_total"):
+        return fam.name[: -len("_total")]
+    return fam.name + suffix
+
+
+def export_families(source: Callable[[], Iterable[Family]], *, meter_provider: object = None,
+                    meter_name: str = "singularity_workflow") -> OtelExport:
+    """Mirror the families ``source()`` returns as OpenTelemetry asynchronous instruments.
+
+    ``source`` is what a ``/metrics`` page renders: ``Worker.metric_families`` (the worker's own
+    counters and histograms) or ``dashboard.metrics_families(client)`` (what the database
+    says). Each family becomes an observable instrument of the meter ``meter_name`` of
+    ``meter_provider`` (default: the global one), read at each collection, so whatever reader
+    or exporter the application set up (OTLP, Prometheus, in-memory) gets the same numbers as a
+    scrape. Counters become observable counters named without ``_total``; gauges, observable
+    gauges; a histogram, whose buckets OpenTelemetry cannot take from a callback, becomes
+    three observable counters (``<name>_bucket`` with an ``le`` attribute, ``_sum``,
+    ``_count``), the Prometheus form. The families are found by one ``source()`` call now: a
+    family that appears only later is not exported.
+
+    Needs the ``otel`` extra (``pip install 'singularity-workflow[otel]'``); without it, raises
+    ``ImportError`` saying so.
+    """
+    try:
+        from opentelemetry import metrics as otel_metrics
+    except ImportError as exc:
+        raise ImportError(
+            "export_families needs OpenTelemetry: pip install 'singularity-workflow[otel]'"
+        ) from exc
+    provider: Any = meter_provider if meter_provider is not None else (
+        otel_metrics.get_meter_provider())
+    meter = provider.get_meter(meter_name)
+    export = OtelExport(source)
+    for fam in list(source()):
+        parts = ("_bucket", "_sum", "_count") if fam.kind == "histogram" else ("",)
+        for suffix in parts:
+            name = _otel_name(fam, suffix)
+            if name in export.instruments:
+                continue
+            callback = _callback(export, name, otel_metrics.Observation)
+            if fam.kind in ("counter", "histogram"):
+                meter.create_observable_counter(name, callbacks=[callback], description=fam.help)
+                export.instruments[name] = "counter"
+            else:
+                meter.create_observable_gauge(name, callbacks=[callback], description=fam.help)
+                export.instruments[name] = "gauge"
+    return export
+
+
+def _callback(export: OtelExport, name: str, observation: Any) -> Callable[[Any], list[Any]]:
+    """Return the instrument callback of ``name``: its samples as Observations."""
+
+    def observe(_options: Any) -> list[Any]:
+        return [observation(value, dict(labels)) for labels, value in export.samples(name)]
+
+    return observe

@@ -12,8 +12,11 @@ from __future__ import annotations
 import ipaddress
 
 from singularity_workflow.dashboard._app import LOOPBACK_HOSTS, DashboardConfig, create_app
+from singularity_workflow.dashboard._observe import metrics_families
 
-__all__ = ["DashboardConfig", "UnsafeBind", "check_bind", "create_app", "is_loopback"]
+__all__ = [
+    "DashboardConfig", "UnsafeBind", "check_bind", "create_app", "is_loopback", "metrics_families",
+]
 
 
 class UnsafeBind(ValueError):

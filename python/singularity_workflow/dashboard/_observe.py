@@ -39,7 +39,10 @@ from singularity_workflow._types import run_uuid
 from singularity_workflow.dashboard import _queries as queries
 from singularity_workflow.dashboard._charts import TimelineRow, series_chart, timeline_chart
 
-__all__ = ["CHART_WINDOWS", "DEFAULT_WINDOW", "charts", "metrics_text", "observe_routes"]
+__all__ = [
+    "CHART_WINDOWS", "DEFAULT_WINDOW", "charts", "metrics_families", "metrics_text",
+    "observe_routes",
+]
 
 #: The windows the charts page offers: its ?window= value, label and seconds.
 CHART_WINDOWS: Final = {"15m": ("15 min", 900), "1h": ("1 hour", 3600), "24h": ("24 hours", 86_400)}
@@ -62,6 +65,15 @@ _P = "singularity_workflow_"
 
 def metrics_text(client: Client, window: float = DEFAULT_WINDOW) -> str:
     """Read the engine's state and write it in the Prometheus text format."""
+    return render(metrics_families(client, window))
+
+
+def metrics_families(client: Client, window: float = DEFAULT_WINDOW) -> list[Family]:
+    """Read the engine's state as metric families: what ``/metrics`` renders.
+
+    For OpenTelemetry: ``export_families(lambda: metrics_families(client))`` (the ``otel``
+    extra); each collection then reads the database once.
+    """
     rows = client.metrics(window)
     tasks = Family(_P + "tasks", "Live tasks per queue, flow and state (ready: claimable now;"
                    " waiting_on_limits: under a full limit; delayed: backoff or start delay;"
@@ -105,7 +117,7 @@ def metrics_text(client: Client, window: float = DEFAULT_WINDOW) -> str:
         runs.add(n, {"state": state})
     workers = Family(_P + "workers", "Live registered workers.", "gauge")
     workers.add(len(queries.workers(client)))
-    return render([tasks, oldest, completed, failed, latency, duration, win, sent, runs, workers])
+    return [tasks, oldest, completed, failed, latency, duration, win, sent, runs, workers]
 
 
 def charts(client: Client, window: str) -> dict[str, Any]:

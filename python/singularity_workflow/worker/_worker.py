@@ -24,7 +24,7 @@ from typing import Any
 from psycopg import sql
 
 from singularity_workflow._client import Client
-from singularity_workflow._metrics import MetricsServer, render, serve_metrics
+from singularity_workflow._metrics import Family, MetricsServer, render, serve_metrics
 from singularity_workflow.definitions import WorkflowDef, discover, registry
 from singularity_workflow.worker._engine import DEFAULT_MAX_WRITTEN_OFF, Engine
 from singularity_workflow.worker._handlers import RegistryResolver
@@ -320,12 +320,20 @@ class Worker:
         """The (host, port) the worker's ``/metrics`` listens on, once started (None: off)."""
         return None if self._metrics is None else (str(self._metrics.host), self._metrics.port)
 
-    def _render_metrics(self) -> str:
-        """Render the worker's ``/metrics`` body: its counters and histograms (worker/_observe)."""
+    def metric_families(self) -> list[Family]:
+        """Return the worker's counters and histograms (what its ``/metrics`` shows).
+
+        Empty until the worker started. For OpenTelemetry:
+        ``export_families(worker.metric_families)`` (the ``otel`` extra).
+        """
         engine = self._engine
         if engine is None:
-            return render([])
-        return render(worker_families(engine.stats, self.worker_id, engine.in_flight))
+            return []
+        return worker_families(engine.stats, self.worker_id, engine.in_flight)
+
+    def _render_metrics(self) -> str:
+        """Render the worker's ``/metrics`` body: its counters and histograms (worker/_observe)."""
+        return render(self.metric_families())
 
     def _close_metrics(self) -> None:
         if self._metrics is not None:
