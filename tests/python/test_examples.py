@@ -33,7 +33,7 @@ def run_example(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_my_workflow_example_runs_the_seed_workflow(db_url: str) -> None:
+def test_my_workflow_example_runs_the_three_step_example(db_url: str) -> None:
     done = run_example(db_url, "examples/my_workflow.py")
     assert done.returncode == 0, done.stderr
     assert "completed" in done.stdout

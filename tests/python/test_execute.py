@@ -64,7 +64,7 @@ class MyWorkflow:
         return {"saved": True, "what": input["process"]["result"]}
 
 
-def test_execute_returns_the_output_of_the_seed_workflow(client: Client) -> None:
+def test_execute_returns_the_output_of_the_three_step_example(client: Client) -> None:
     result = execute(MyWorkflow, {"user_id": 123}, client=client, timeout=20)
     assert isinstance(result, RunResult)
     assert result.output == {"save": {"saved": True, "what": "RECORDS OF USER 123"}}

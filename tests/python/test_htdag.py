@@ -176,7 +176,7 @@ def test_a_failing_decomposer_is_reported_with_the_goal(orch: Orchestrator) -> N
         orch.decompose_goal("Plan it", broken)
 
 
-def test_decomposers_may_be_async_and_return_the_seed_tuple_or_a_tasks_object(
+def test_decomposers_may_be_async_and_return_the_plain_tuple_or_a_tasks_object(
     orch: Orchestrator,
 ) -> None:
     async def planner(goal: str) -> tuple[str, list[dict[str, Any]]]:

@@ -31,15 +31,15 @@ UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=1"
 # -- the Elixir library's example, in both forms -----------------------------------------------
 
 
-class SeedWorkflow:
+class ListFormWorkflow:
     """The Elixir library's MyWorkflow (fetch -> process -> save) in the list form."""
 
     @staticmethod
     def __workflow_steps__() -> list[tuple[str, Callable[[Any], Any], dict[str, Any]]]:
         return [
-            ("fetch", SeedWorkflow.fetch, {"depends_on": []}),
-            ("process", SeedWorkflow.process, {"depends_on": ["fetch"]}),
-            ("save", SeedWorkflow.save, {"depends_on": ["process"]}),
+            ("fetch", ListFormWorkflow.fetch, {"depends_on": []}),
+            ("process", ListFormWorkflow.process, {"depends_on": ["fetch"]}),
+            ("save", ListFormWorkflow.save, {"depends_on": ["process"]}),
         ]
 
     @staticmethod
@@ -155,8 +155,8 @@ def test_a_definition_from_an_instance_uses_that_instance() -> None:
     assert wdef.slug == "tests.Checkout"
 
 
-def test_the_seed_list_form_keeps_order_and_calls_functions_as_given() -> None:
-    wdef = workflow_def(SeedWorkflow)
+def test_the_list_form_keeps_order_and_calls_functions_as_given() -> None:
+    wdef = workflow_def(ListFormWorkflow)
     assert [s.name for s in wdef.steps] == ["fetch", "process", "save"]
     assert [s.depends_on for s in wdef.steps] == [(), ("fetch",), ("process",)]
     # The Elixir library's default execution is local.
@@ -164,10 +164,10 @@ def test_the_seed_list_form_keeps_order_and_calls_functions_as_given() -> None:
     out = wdef.handler("fetch")({"run": {"user_id": 123}})
     assert out == {"data": "user 123"}
     assert wdef.handler("process")({"fetch": out}) == {"result": "USER 123"}
-    assert wdef.slug == f"{__name__}.SeedWorkflow"
+    assert wdef.slug == f"{__name__}.ListFormWorkflow"
 
 
-def test_list_form_options_may_be_keyword_pairs_and_resources_seed_style() -> None:
+def test_list_form_options_may_be_keyword_pairs_and_resources_elixir_style() -> None:
     def analyze(input: Any) -> Any:
         return input
 
@@ -508,7 +508,7 @@ def test_the_client_raises_the_code_the_server_raises(db_url: str, case: str) ->
 
 def test_the_server_stores_exactly_the_definition_python_sends(db_url: str) -> None:
     with Client(db_url) as client:
-        for source in (Checkout, SeedWorkflow):
+        for source in (Checkout, ListFormWorkflow):
             wdef: WorkflowDef = workflow_def(source)
             client.register_flow(wdef)
             stored = client.get_flow(wdef.slug)
