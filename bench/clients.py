@@ -26,7 +26,7 @@ above 1 is always "async is faster"), and the 1-minute load average at the start
 measurement.
 
 Run: ``python bench/clients.py [--database-url URL] [--quick] [--reps N]``; output on stdout and
-``build/bench/clients.json``. Not part of ``make bench`` (run it alone).
+``build/bench/clients.json``. ``make bench`` runs it too (``--no-clients`` there skips it).
 """
 
 from __future__ import annotations

@@ -35,6 +35,10 @@ What it does, in throwaway databases it creates and drops:
    process each, concurrency 10, as ratios; WAL bytes, rows written and CPU (PostgreSQL and
    Python) per W1 task for both. Skipped with a message when PgQueuer cannot be installed;
    ``--no-peers`` skips it.
+8. Clients and versions (``bench/clients.py``, ``bench/versions.py``, each in a process and a
+   throwaway database of its own): W1-W4 through ``Client`` and ``AsyncClient`` side by side,
+   and one flow version against version 20 with retired versions and pinned runs (W1, W4 and
+   the no-op ``register_flow``); ``--no-clients`` / ``--no-versions`` skip them.
 
 Results: a table on stdout, and ``build/bench/latest.json`` with the machine and server settings.
 ``--quick`` is a ~30-second version for a smoke test (about a minute with the worker section). The
@@ -730,6 +734,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the peer section (bench/peers.py: PgQueuer side by side, W1-W4, cost per task)",
     )
+    p.add_argument(
+        "--no-clients",
+        action="store_true",
+        help="skip the clients section (bench/clients.py: Client vs AsyncClient, W1-W4)",
+    )
+    p.add_argument(
+        "--no-versions",
+        action="store_true",
+        help="skip the versions section (bench/versions.py: 1 version vs version 20)",
+    )
     p.add_argument("--output", type=Path, default=OUT_DIR / "latest.json")
     args = p.parse_args(argv)
     args.runs = args.runs or (4000 if args.quick else 20000)
@@ -822,7 +836,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile=not (args.no_profile or args.quick),
         )
     if not args.no_messaging:
-        report["messaging"] = messaging_section(admin, quick=args.quick)
+        report["messaging"] = script_section("messaging", admin, quick=args.quick)
     if not args.no_flow_control:
         import flow_control
 
@@ -839,6 +853,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # a peer that will not run must not cost the rest of the report
             print(f"peers: SKIPPED after an error: {exc}", flush=True)
             report["peers"] = {"skipped": f"error: {exc}"}
+    for name in ("clients", "versions"):
+        if not getattr(args, f"no_{name}"):
+            report[name] = script_section(name, admin, quick=args.quick)
     report["total_wall_s"] = round(time.monotonic() - began, 1)
     print_report(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -847,21 +864,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def messaging_section(admin: str, *, quick: bool) -> dict[str, Any]:
-    """Run bench/messaging.py (send_with_notify -> listener latency, message throughput).
+def script_section(name: str, admin: str, *, quick: bool) -> dict[str, Any]:
+    """Run bench/<name>.py as a process of its own; fold its JSON result into this report.
 
-    It runs as its own process, in its own throwaway database, and prints its own table; its
-    JSON result (build/bench/messaging.json) is folded into this report.
+    It prints its own table; its result file (build/bench/<name>.json) is read back.
     """
     here = Path(__file__).resolve().parent
-    cmd = [sys.executable, str(here / "messaging.py"), "--database-url", admin]
+    cmd = [sys.executable, str(here / f"{name}.py"), "--database-url", admin]
     if quick:
         cmd.append("--quick")
-    print("\n== notifications: bench/messaging.py ==", flush=True)
+    print(f"\n== {name}: bench/{name}.py ==", flush=True)
     done = subprocess.run(cmd, check=False)
-    result_file = here.parent / "build" / "bench" / "messaging.json"
+    result_file = here.parent / "build" / "bench" / f"{name}.json"
     if done.returncode != 0 or not result_file.exists():
-        return {"error": f"bench/messaging.py exited with {done.returncode}"}
+        return {"error": f"bench/{name}.py exited with {done.returncode}"}
     result: dict[str, Any] = json.loads(result_file.read_text())
     return result
 

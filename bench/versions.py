@@ -33,7 +33,7 @@ both see tables of the same size and the same bursts of load from elsewhere. The
 average is reported with the figures.
 
 Run: ``python bench/versions.py [--database-url URL] [--quick] [--reps N]``; stdout and
-``build/bench/versions.json``. Not part of ``make bench`` (run it alone).
+``build/bench/versions.json``. ``make bench`` runs it too (``--no-versions`` there skips it).
 """
 
 from __future__ import annotations
