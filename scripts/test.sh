@@ -95,8 +95,8 @@ run_pytest() {
     [ -n "$(find tests/python -name 'test_*.py' 2>/dev/null | head -1)" ] && has_tests=1
     say "pytest: tests/python"
     # tests/fixtures.py creates (and drops) its own template and per-module databases from this
-    # admin connection.
-    SW_TEST_ADMIN_URL="$DATABASE_URL" "$VENV/bin/python" -m pytest -q tests/python || rc=$?
+    # admin connection. The slowest tests are listed at the end, so the suite's growth shows.
+    SW_TEST_ADMIN_URL="$DATABASE_URL" "$VENV/bin/python" -m pytest -q --durations=15 tests/python || rc=$?
     if [ "$rc" -eq 0 ]; then
         record pytest passed
     elif [ "$rc" -eq 5 ] && [ "$has_tests" -eq 0 ]; then
